@@ -1,0 +1,542 @@
+//! Configuration types (mirroring the WIT records) and their validation into
+//! rustls configurations.
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ServerCertVerifierBuilder, WebPkiServerVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::{ClientHello, ParsedCertificate, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{
+    CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme, SupportedCipherSuite,
+    SupportedProtocolVersion,
+};
+
+use crate::{Error, Result};
+
+/// A TLS protocol version (the WIT `protocol-version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProtocolVersion {
+    /// TLS 1.2.
+    Tls12,
+    /// TLS 1.3.
+    Tls13,
+}
+
+impl ProtocolVersion {
+    /// The versions this engine supports, lowest first.
+    pub const ALL: [ProtocolVersion; 2] = [ProtocolVersion::Tls12, ProtocolVersion::Tls13];
+
+    pub(crate) fn rustls(self) -> &'static SupportedProtocolVersion {
+        match self {
+            ProtocolVersion::Tls12 => &rustls::version::TLS12,
+            ProtocolVersion::Tls13 => &rustls::version::TLS13,
+        }
+    }
+
+    pub(crate) fn from_rustls(v: rustls::ProtocolVersion) -> Option<Self> {
+        match v {
+            rustls::ProtocolVersion::TLSv1_2 => Some(ProtocolVersion::Tls12),
+            rustls::ProtocolVersion::TLSv1_3 => Some(ProtocolVersion::Tls13),
+            _ => None,
+        }
+    }
+}
+
+/// A cipher suite by IANA id and name (the WIT `cipher-suite`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CipherSuite {
+    /// IANA code point.
+    pub id: u16,
+    /// IANA name.
+    pub name: String,
+}
+
+impl CipherSuite {
+    pub(crate) fn from_rustls(s: SupportedCipherSuite) -> Self {
+        let id = u16::from(s.suite());
+        Self {
+            id,
+            name: s
+                .suite()
+                .as_str()
+                .map_or_else(|| format!("0x{id:04x}"), str::to_owned),
+        }
+    }
+}
+
+/// Where trust comes from (the WIT `trust-store`). The sources add up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustStore {
+    /// Trust the system's roots.
+    pub system: bool,
+    /// Extra trust anchors: PEM (one or more certificates) or one DER each.
+    pub anchors: Vec<Vec<u8>>,
+    /// Pinned peer certificates: accepted as anchors for themselves.
+    pub pinned: Vec<Vec<u8>>,
+}
+
+/// A certificate chain and the private key of its first certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SigningChain {
+    /// End-entity first; PEM (one or more certificates) or one DER each.
+    pub certificates: Vec<Vec<u8>>,
+    /// PEM or DER; PKCS#8, SEC1 or PKCS#1.
+    pub private_key: Vec<u8>,
+}
+
+/// Client configuration (the WIT `client-config`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// How the server is verified.
+    pub trust: TrustStore,
+    /// Certificate for client authentication.
+    pub certificate_chain: Option<SigningChain>,
+    /// ALPN protocols to offer.
+    pub alpn_protocols: Vec<Vec<u8>>,
+    /// Lowest version accepted.
+    pub min_version: Option<ProtocolVersion>,
+    /// Highest version offered.
+    pub max_version: Option<ProtocolVersion>,
+    /// Cipher suites by IANA id; `None` = defaults.
+    pub cipher_suites: Option<Vec<u16>>,
+    /// Whether SNI is sent.
+    pub send_sni: bool,
+}
+
+/// Client authentication on a server (the WIT `client-auth`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// Clients are not asked for certificates.
+    #[default]
+    None,
+    /// Asked, not required.
+    Optional(TrustStore),
+    /// Required.
+    Required(TrustStore),
+}
+
+/// Server configuration (the WIT `server-config`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// Signing chains, chosen by SNI; the first is the default.
+    pub certificate_chains: Vec<SigningChain>,
+    /// Client authentication.
+    pub client_auth: ClientAuth,
+    /// ALPN protocols supported.
+    pub alpn_protocols: Vec<Vec<u8>>,
+    /// Lowest version accepted.
+    pub min_version: Option<ProtocolVersion>,
+    /// Highest version accepted.
+    pub max_version: Option<ProtocolVersion>,
+    /// Cipher suites by IANA id; `None` = defaults.
+    pub cipher_suites: Option<Vec<u16>>,
+    /// Whether session tickets are issued.
+    pub session_tickets: bool,
+}
+
+/// How a client verifies the server (the plain interface uses `Full`; the
+/// `insecure` interface the others).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    /// Chain and name.
+    Full,
+    /// Chain only.
+    WithoutHostname,
+    /// Nothing but the handshake signature.
+    None,
+}
+
+/// Where "system" trust comes from: each provider supplies its own (platform
+/// verifier natively, Mozilla roots in the guest).
+pub trait SystemTrust: Send + Sync {
+    /// A verifier trusting the system's roots plus `extra_anchors`.
+    fn server_verifier(
+        &self,
+        extra_anchors: Vec<CertificateDer<'static>>,
+        provider: Arc<CryptoProvider>,
+    ) -> std::result::Result<Arc<dyn ServerCertVerifier>, rustls::Error>;
+}
+
+/// System trust from a fixed list of root certificates (e.g. webpki-roots).
+pub struct StaticRoots(pub Arc<RootCertStore>);
+
+impl SystemTrust for StaticRoots {
+    fn server_verifier(
+        &self,
+        extra_anchors: Vec<CertificateDer<'static>>,
+        provider: Arc<CryptoProvider>,
+    ) -> std::result::Result<Arc<dyn ServerCertVerifier>, rustls::Error> {
+        let builder = if extra_anchors.is_empty() {
+            WebPkiServerVerifier::builder_with_provider(self.0.clone(), provider)
+        } else {
+            let mut roots = (*self.0).clone();
+            for anchor in extra_anchors {
+                roots.add(anchor)?;
+            }
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        };
+        build_server_verifier(builder)
+    }
+}
+
+fn build_server_verifier(
+    builder: ServerCertVerifierBuilder,
+) -> std::result::Result<Arc<dyn ServerCertVerifier>, rustls::Error> {
+    builder
+        .build()
+        .map(|v| v as Arc<dyn ServerCertVerifier>)
+        .map_err(|e| rustls::Error::General(e.to_string()))
+}
+
+fn is_pem(bytes: &[u8]) -> bool {
+    bytes.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+/// Parses certificates given as PEM blocks or one DER certificate per element.
+/// `what` names the field in error messages.
+pub fn parse_certificates(items: &[Vec<u8>], what: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        if item.is_empty() {
+            return Err(Error::config(format!("{what}[{i}] is empty")));
+        }
+        if is_pem(item) {
+            let before = out.len();
+            for cert in CertificateDer::pem_slice_iter(item) {
+                let cert = cert.map_err(|e| {
+                    Error::config(format!("{what}[{i}]: unparseable PEM certificate: {e}"))
+                })?;
+                out.push(cert);
+            }
+            if out.len() == before {
+                return Err(Error::config(format!(
+                    "{what}[{i}]: PEM text holds no CERTIFICATE block"
+                )));
+            }
+        } else {
+            let cert = CertificateDer::from(item.clone());
+            // Reject bytes that are not a certificate now, not at handshake time.
+            ParsedCertificate::try_from(&cert).map_err(|e| {
+                Error::config(format!(
+                    "{what}[{i}]: not a DER certificate nor PEM text: {e}"
+                ))
+            })?;
+            out.push(cert);
+        }
+    }
+    Ok(out)
+}
+
+/// Parses a private key in PEM or DER (PKCS#8, SEC1, PKCS#1).
+pub fn parse_private_key(bytes: &[u8]) -> Result<PrivateKeyDer<'static>> {
+    if bytes.is_empty() {
+        return Err(Error::config("private key is empty"));
+    }
+    if is_pem(bytes) {
+        if bytes.windows(9).any(|w| w == b"ENCRYPTED") {
+            return Err(Error::config(
+                "private key is encrypted: decrypt it before passing it",
+            ));
+        }
+        PrivateKeyDer::from_pem_slice(bytes)
+            .map_err(|e| Error::config(format!("private key: unparseable PEM: {e}")))
+    } else {
+        PrivateKeyDer::try_from(bytes.to_vec()).map_err(|e| {
+            Error::config(format!(
+                "private key: not PKCS#8, SEC1 or PKCS#1 DER, nor PEM text: {e}"
+            ))
+        })
+    }
+}
+
+/// Parses and checks a signing chain: certificates present, key loadable and
+/// matching the end-entity certificate.
+pub(crate) fn certified_key(
+    chain: &SigningChain,
+    provider: &CryptoProvider,
+    what: &str,
+) -> Result<Arc<CertifiedKey>> {
+    let certs = parse_certificates(&chain.certificates, &format!("{what}.certificates"))?;
+    if certs.is_empty() {
+        return Err(Error::config(format!(
+            "{what}: the certificate chain is empty"
+        )));
+    }
+    let key = parse_private_key(&chain.private_key)
+        .map_err(|e| Error::config(format!("{what}.{}", e.message)))?;
+    let signer = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| Error::from_rustls_config(&format!("{what}: unusable private key"), e))?;
+    let ck = CertifiedKey::new(certs, signer);
+    match ck.keys_match() {
+        Ok(()) => {}
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => {
+            return Err(Error::config(format!(
+                "{what}: the private key does not match the end-entity certificate"
+            )));
+        }
+        // Unknown means the key type cannot be compared; the handshake will tell.
+        Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+        Err(e) => return Err(Error::from_rustls_config(what, e)),
+    }
+    Ok(Arc::new(ck))
+}
+
+/// The protocol versions selected by `min` and `max`.
+pub(crate) fn versions(
+    min: Option<ProtocolVersion>,
+    max: Option<ProtocolVersion>,
+) -> Result<Vec<&'static SupportedProtocolVersion>> {
+    let min = min.unwrap_or(ProtocolVersion::Tls12);
+    let max = max.unwrap_or(ProtocolVersion::Tls13);
+    if min > max {
+        return Err(Error::config(format!(
+            "min-version {min:?} is higher than max-version {max:?}"
+        )));
+    }
+    Ok(ProtocolVersion::ALL
+        .into_iter()
+        .filter(|v| (min..=max).contains(v))
+        .map(ProtocolVersion::rustls)
+        .collect())
+}
+
+/// The crypto provider with the requested cipher suites, in the requested order.
+pub(crate) fn provider_with_suites(
+    base: &Arc<CryptoProvider>,
+    ids: Option<&[u16]>,
+) -> Result<Arc<CryptoProvider>> {
+    let Some(ids) = ids else {
+        return Ok(base.clone());
+    };
+    if ids.is_empty() {
+        return Err(Error::config(
+            "cipher-suites is an empty list: give none for the defaults",
+        ));
+    }
+    let mut suites = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let suite = base
+            .cipher_suites
+            .iter()
+            .find(|s| u16::from(s.suite()) == id)
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "cipher suite 0x{id:04x} is unknown or not supported by this provider"
+                ))
+            })?;
+        if !suites.contains(suite) {
+            suites.push(*suite);
+        }
+    }
+    Ok(Arc::new(CryptoProvider {
+        cipher_suites: suites,
+        ..(**base).clone()
+    }))
+}
+
+/// Builds the verifier for a trust store used to verify servers.
+pub(crate) fn server_verifier(
+    trust: &TrustStore,
+    provider: &Arc<CryptoProvider>,
+    system: &dyn SystemTrust,
+    mode: Verification,
+) -> Result<Arc<dyn ServerCertVerifier>> {
+    if mode == Verification::None {
+        return Ok(Arc::new(NoVerification(
+            provider.signature_verification_algorithms,
+        )));
+    }
+    let mut anchors = parse_certificates(&trust.anchors, "trust.anchors")?;
+    anchors.extend(parse_certificates(&trust.pinned, "trust.pinned")?);
+    let verifier = if trust.system {
+        system
+            .server_verifier(anchors, provider.clone())
+            .map_err(|e| Error::from_rustls_config("system trust", e))?
+    } else {
+        let roots = root_store(anchors)?;
+        build_server_verifier(WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        ))
+        .map_err(|e| Error::from_rustls_config("trust store", e))?
+    };
+    Ok(match mode {
+        Verification::WithoutHostname => Arc::new(IgnoreHostname(verifier)),
+        _ => verifier,
+    })
+}
+
+fn root_store(anchors: Vec<CertificateDer<'static>>) -> Result<RootCertStore> {
+    if anchors.is_empty() {
+        return Err(Error::config(
+            "trust store is empty: set system, or give anchors or pinned certificates",
+        ));
+    }
+    let mut roots = RootCertStore::empty();
+    for (i, anchor) in anchors.into_iter().enumerate() {
+        roots.add(anchor).map_err(|e| {
+            Error::from_rustls_config(&format!("trust anchor {i} cannot be used"), e)
+        })?;
+    }
+    Ok(roots)
+}
+
+/// The client-certificate verifier for a server's client-auth setting.
+pub(crate) fn client_verifier(
+    auth: &ClientAuth,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>> {
+    let (trust, optional) = match auth {
+        ClientAuth::None => return Ok(None),
+        ClientAuth::Optional(t) => (t, true),
+        ClientAuth::Required(t) => (t, false),
+    };
+    if trust.system {
+        return Err(Error::config(
+            "client-auth: system trust cannot verify client certificates; give anchors",
+        ));
+    }
+    let mut anchors = parse_certificates(&trust.anchors, "client-auth.anchors")?;
+    anchors.extend(parse_certificates(&trust.pinned, "client-auth.pinned")?);
+    let roots = root_store(anchors)?;
+    let mut builder =
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+    if optional {
+        builder = builder.allow_unauthenticated();
+    }
+    builder
+        .build()
+        .map(Some)
+        .map_err(|e| Error::config(format!("client-auth: {e}")))
+}
+
+/// Chooses among several signing chains by the SNI name the client sent.
+#[derive(Debug)]
+pub(crate) struct SniChains(pub(crate) Vec<Arc<CertifiedKey>>);
+
+impl ResolvesServerCert for SniChains {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let by_name = hello.server_name().and_then(|name| {
+            let name = ServerName::try_from(name).ok()?;
+            self.0.iter().find(|ck| {
+                ck.end_entity_cert()
+                    .ok()
+                    .and_then(|ee| ParsedCertificate::try_from(ee).ok())
+                    .is_some_and(|p| rustls::client::verify_server_name(&p, &name).is_ok())
+            })
+        });
+        by_name.or_else(|| self.0.first()).cloned()
+    }
+}
+
+/// Presents one signing chain whenever a server asks for a client certificate.
+#[derive(Debug)]
+pub(crate) struct ClientChain(pub(crate) Arc<CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for ClientChain {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+/// Verifies the chain, accepts any name (the `insecure` interface).
+#[derive(Debug)]
+struct IgnoreHostname(Arc<dyn ServerCertVerifier>);
+
+impl ServerCertVerifier for IgnoreHostname {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+        {
+            // The name is checked after the chain: a name error means the chain
+            // itself verified.
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+}
+
+/// Accepts any certificate; still checks the handshake signature against it.
+#[derive(Debug)]
+struct NoVerification(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}

@@ -1,0 +1,382 @@
+//! One TLS connection driven as a memory channel.
+
+use std::io::{self, Read, Write};
+
+use crate::config::{CipherSuite, ProtocolVersion};
+use crate::{Error, ErrorKind, Result};
+
+/// Result of a step that may need the caller to move bytes (WIT `progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Complete.
+    Done,
+    /// Feed more ciphertext.
+    WantRead,
+    /// Take the waiting ciphertext.
+    WantWrite,
+}
+
+/// Result of [`Connection::read`] (WIT `read-outcome`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// Plaintext (empty only when asked for zero bytes).
+    Data(Vec<u8>),
+    /// Feed more ciphertext.
+    WantRead,
+    /// Take the waiting ciphertext first.
+    WantWrite,
+}
+
+/// Result of [`Connection::write`] (WIT `write-outcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// This many bytes were accepted.
+    Written(u32),
+    /// The handshake needs peer bytes first.
+    WantRead,
+    /// The outgoing buffer is full.
+    WantWrite,
+}
+
+/// The most keying material one export may ask for.
+pub const MAX_EXPORT_LEN: u32 = 16 * 1024;
+
+/// A TLS connection: rustls plus a bounded outgoing buffer, a sticky error and
+/// the end-of-input and shutdown state the interface defines.
+pub struct Connection {
+    tls: rustls::Connection,
+    /// Ciphertext waiting to be taken, starting at `out_start`.
+    outgoing: Vec<u8>,
+    out_start: usize,
+    /// Most ciphertext bytes held before `write` stops accepting plaintext.
+    max_buffered: usize,
+    /// The first fatal error; every later call returns it.
+    failed: Option<Error>,
+    /// `eof` was signalled.
+    eof: bool,
+    /// Our close_notify was queued.
+    close_sent: bool,
+    /// The peer's close_notify arrived.
+    peer_closed: bool,
+    /// Decrypted plaintext waiting to be read.
+    plaintext_pending: usize,
+    /// On a client: the name connected to.
+    client_server_name: Option<String>,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        tls: rustls::Connection,
+        max_buffered: usize,
+        client_server_name: Option<String>,
+    ) -> Self {
+        let mut c = Self {
+            tls,
+            outgoing: Vec::new(),
+            out_start: 0,
+            max_buffered,
+            failed: None,
+            eof: false,
+            close_sent: false,
+            peer_closed: false,
+            plaintext_pending: 0,
+            client_server_name,
+        };
+        c.flush_tls();
+        c
+    }
+
+    fn check(&self) -> Result<()> {
+        match &self.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&mut self, err: Error) -> Error {
+        // rustls queued the alert that goes with the error: keep it takeable.
+        self.flush_tls();
+        self.failed = Some(err.clone());
+        err
+    }
+
+    /// Moves all ciphertext rustls produced into the outgoing buffer.
+    fn flush_tls(&mut self) {
+        while self.tls.wants_write() {
+            match self.tls.write_tls(&mut self.outgoing) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    fn outgoing_len(&self) -> usize {
+        self.outgoing.len() - self.out_start
+    }
+
+    fn process(&mut self) -> Result<()> {
+        match self.tls.process_new_packets() {
+            Ok(state) => {
+                self.plaintext_pending = state.plaintext_bytes_to_read();
+                if state.peer_has_closed() {
+                    self.peer_closed = true;
+                }
+                self.flush_tls();
+                Ok(())
+            }
+            Err(e) => Err(self.fail(Error::from_rustls(&e))),
+        }
+    }
+
+    /// Feeds ciphertext from the network; returns how much was accepted.
+    pub fn feed(&mut self, mut data: &[u8]) -> Result<u32> {
+        self.check()?;
+        if self.eof {
+            return Err(Error::misuse(
+                "feed after eof: the transport was already signalled closed",
+            ));
+        }
+        let total = data.len();
+        while !data.is_empty() {
+            match self.tls.read_tls(&mut data) {
+                Ok(0) => break,
+                Ok(_) => self.process()?,
+                // rustls refuses more input while its buffers are full (unread
+                // plaintext, or a partial record at its size limit).
+                Err(e) if e.kind() == io::ErrorKind::Other => break,
+                Err(e) => return Err(self.fail(Error::new(ErrorKind::Protocol, e.to_string()))),
+            }
+        }
+        Ok(u32::try_from(total - data.len()).unwrap_or(u32::MAX))
+    }
+
+    /// Signals the end of the transport.
+    pub fn eof(&mut self) -> Result<()> {
+        self.check()?;
+        if !self.eof {
+            self.eof = true;
+            let _ = self.tls.read_tls(&mut io::empty());
+            self.process()?;
+        }
+        Ok(())
+    }
+
+    /// Takes up to `max` bytes of ciphertext.
+    pub fn take(&mut self, max: u32) -> Vec<u8> {
+        let n = self.outgoing_len().min(max as usize);
+        let out = self.outgoing[self.out_start..self.out_start + n].to_vec();
+        self.out_start += n;
+        if self.out_start == self.outgoing.len() {
+            self.outgoing.clear();
+            self.out_start = 0;
+            if self.outgoing.capacity() > self.max_buffered.max(1 << 16) {
+                self.outgoing = Vec::new();
+            }
+        } else if self.out_start > self.outgoing.len() / 2 {
+            self.outgoing.drain(..self.out_start);
+            self.out_start = 0;
+        }
+        out
+    }
+
+    /// Ciphertext waiting to be taken.
+    pub fn pending_ciphertext(&self) -> u32 {
+        u32::try_from(self.outgoing_len()).unwrap_or(u32::MAX)
+    }
+
+    /// Advances the handshake.
+    pub fn handshake(&mut self) -> Result<Progress> {
+        self.check()?;
+        if !self.tls.is_handshaking() {
+            return Ok(Progress::Done);
+        }
+        if self.outgoing_len() > 0 {
+            return Ok(Progress::WantWrite);
+        }
+        if self.eof {
+            return Err(self.fail(Error::new(
+                ErrorKind::RaggedEof,
+                "the transport closed during the handshake",
+            )));
+        }
+        Ok(Progress::WantRead)
+    }
+
+    /// Whether the handshake is complete.
+    pub fn is_handshake_complete(&self) -> bool {
+        !self.tls.is_handshaking()
+    }
+
+    /// Reads up to `max` bytes of plaintext.
+    pub fn read(&mut self, max: u32) -> Result<ReadOutcome> {
+        match self.handshake()? {
+            Progress::Done => {}
+            Progress::WantRead => return Ok(ReadOutcome::WantRead),
+            Progress::WantWrite => return Ok(ReadOutcome::WantWrite),
+        }
+        if max == 0 {
+            return Ok(ReadOutcome::Data(Vec::new()));
+        }
+        let want = (max as usize).min(self.plaintext_pending.max(1));
+        let mut buf = vec![0u8; want];
+        match self.tls.reader().read(&mut buf) {
+            Ok(0) => Err(Error::new(
+                ErrorKind::Closed,
+                "the peer closed the TLS session (close_notify)",
+            )),
+            Ok(n) => {
+                buf.truncate(n);
+                self.plaintext_pending = self.plaintext_pending.saturating_sub(n);
+                Ok(ReadOutcome::Data(buf))
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WantRead),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(self.fail(Error::new(
+                ErrorKind::RaggedEof,
+                "the transport closed without the peer's close_notify (possible truncation)",
+            ))),
+            Err(e) => Err(self.fail(Error::new(ErrorKind::Protocol, e.to_string()))),
+        }
+    }
+
+    /// Encrypts plaintext; short writes allowed.
+    pub fn write(&mut self, data: &[u8]) -> Result<WriteOutcome> {
+        self.check()?;
+        if self.close_sent {
+            return Err(Error::misuse(
+                "write after shutdown: close_notify was already sent",
+            ));
+        }
+        match self.handshake()? {
+            Progress::Done => {}
+            Progress::WantRead => return Ok(WriteOutcome::WantRead),
+            Progress::WantWrite => return Ok(WriteOutcome::WantWrite),
+        }
+        let room = self.max_buffered.saturating_sub(self.outgoing_len());
+        if room == 0 && !data.is_empty() {
+            return Ok(WriteOutcome::WantWrite);
+        }
+        let n = match self.tls.writer().write(&data[..data.len().min(room)]) {
+            Ok(n) => n,
+            Err(e) => return Err(self.fail(Error::new(ErrorKind::Protocol, e.to_string()))),
+        };
+        self.flush_tls();
+        Ok(WriteOutcome::Written(u32::try_from(n).unwrap_or(u32::MAX)))
+    }
+
+    /// Plaintext ready to read.
+    pub fn pending_plaintext(&self) -> u32 {
+        u32::try_from(self.plaintext_pending).unwrap_or(u32::MAX)
+    }
+
+    /// Two-phase shutdown.
+    pub fn shutdown(&mut self) -> Result<Progress> {
+        self.check()?;
+        if !self.close_sent {
+            self.close_sent = true;
+            self.tls.send_close_notify();
+            self.flush_tls();
+        }
+        if self.outgoing_len() > 0 {
+            Ok(Progress::WantWrite)
+        } else if self.peer_closed {
+            Ok(Progress::Done)
+        } else if self.eof {
+            Err(Error::new(
+                ErrorKind::RaggedEof,
+                "the transport closed before the peer's close_notify arrived",
+            ))
+        } else {
+            Ok(Progress::WantRead)
+        }
+    }
+
+    /// Whether the peer's close_notify arrived.
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed
+    }
+
+    /// Negotiated version.
+    pub fn protocol_version(&self) -> Option<ProtocolVersion> {
+        self.tls
+            .protocol_version()
+            .and_then(ProtocolVersion::from_rustls)
+    }
+
+    /// Negotiated cipher suite.
+    pub fn cipher_suite(&self) -> Option<CipherSuite> {
+        self.tls
+            .negotiated_cipher_suite()
+            .map(CipherSuite::from_rustls)
+    }
+
+    /// Agreed ALPN protocol.
+    pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
+        self.tls.alpn_protocol().map(<[u8]>::to_vec)
+    }
+
+    /// The peer's chain, DER, end-entity first.
+    pub fn peer_certificates(&self) -> Vec<Vec<u8>> {
+        self.tls
+            .peer_certificates()
+            .map(|certs| certs.iter().map(|c| c.to_vec()).collect())
+            .unwrap_or_default()
+    }
+
+    /// SNI seen (server) or name connected to (client).
+    pub fn server_name(&self) -> Option<String> {
+        match &self.tls {
+            rustls::Connection::Server(s) => s.server_name().map(str::to_owned),
+            rustls::Connection::Client(_) => self.client_server_name.clone(),
+        }
+    }
+
+    /// Whether the session was resumed.
+    pub fn resumed(&self) -> bool {
+        self.tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    }
+
+    /// RFC 5705 / RFC 8446 §7.5 exporter.
+    pub fn export_keying_material(
+        &self,
+        label: &[u8],
+        context: Option<&[u8]>,
+        length: u32,
+    ) -> Result<Vec<u8>> {
+        self.check()?;
+        if self.tls.is_handshaking() {
+            return Err(Error::misuse(
+                "export-keying-material before the handshake is complete",
+            ));
+        }
+        if length == 0 || length > MAX_EXPORT_LEN {
+            return Err(Error::misuse(format!(
+                "export-keying-material length {length} is outside 1..={MAX_EXPORT_LEN}"
+            )));
+        }
+        let out = vec![0u8; length as usize];
+        self.tls
+            .export_keying_material(out, label, context)
+            .map_err(|e| Error::misuse(format!("export-keying-material: {e}")))
+    }
+
+    /// Sends a TLS 1.3 KeyUpdate.
+    pub fn request_key_update(&mut self) -> Result<()> {
+        self.check()?;
+        if self.tls.is_handshaking() {
+            return Err(Error::misuse(
+                "request-key-update before the handshake is complete",
+            ));
+        }
+        if self.protocol_version() != Some(ProtocolVersion::Tls13) {
+            return Err(Error::misuse("request-key-update needs TLS 1.3"));
+        }
+        if self.close_sent {
+            return Err(Error::misuse("request-key-update after shutdown"));
+        }
+        self.tls
+            .refresh_traffic_keys()
+            .map_err(|e| Error::misuse(format!("request-key-update: {e}")))?;
+        self.flush_tls();
+        Ok(())
+    }
+}

@@ -1,0 +1,246 @@
+//! The sans-IO engine behind both memtls providers.
+//!
+//! It implements the semantics of the `memtls:tls` WIT interface on rustls, once:
+//! configuration validation, contexts, the memory-channel connection, and the
+//! mapping of rustls errors to the interface's error kinds. It has no wasm or
+//! wasmtime dependency; the guest provider compiles it to `wasm32-wasip2`, the host
+//! provider natively. The providers differ only in crypto provider, trust source
+//! and placement, which they pass in through [`EngineOptions`].
+
+mod config;
+mod connection;
+mod error;
+mod wit_convert;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{ServerName, UnixTime};
+
+pub use config::{
+    CipherSuite, ClientAuth, ClientConfig, ProtocolVersion, ServerConfig, SigningChain,
+    StaticRoots, SystemTrust, TrustStore, Verification, parse_certificates, parse_private_key,
+};
+pub use connection::{Connection, MAX_EXPORT_LEN, Progress, ReadOutcome, WriteOutcome};
+pub use error::{CertificateReason, Error, ErrorKind, Result, alert_name};
+pub use rustls;
+
+/// The default cap on ciphertext buffered per connection: four maximal records.
+pub const DEFAULT_MAX_BUFFERED: usize = 4 * (16 * 1024 + 256);
+
+/// What a provider supplies to the engine.
+pub struct EngineOptions {
+    /// Name reported by `implementation`.
+    pub name: String,
+    /// Version reported by `implementation`.
+    pub version: String,
+    /// The crypto provider (cipher suites in default preference order).
+    pub crypto: CryptoProvider,
+    /// Where `system` trust comes from.
+    pub system_trust: Arc<dyn SystemTrust>,
+    /// Put ChaCha20-Poly1305 suites first in the defaults (for Wasm, which has no
+    /// AES instructions).
+    pub prefer_chacha20: bool,
+    /// Cap on ciphertext buffered per connection before `write` stops accepting.
+    pub max_buffered: usize,
+}
+
+/// The engine: a crypto provider, a trust source and limits, from which
+/// contexts are built.
+pub struct Engine {
+    name: String,
+    version: String,
+    crypto: Arc<CryptoProvider>,
+    system_trust: Arc<dyn SystemTrust>,
+    max_buffered: usize,
+}
+
+impl Engine {
+    /// Builds an engine.
+    pub fn new(options: EngineOptions) -> Self {
+        let mut crypto = options.crypto;
+        if options.prefer_chacha20 {
+            // Stable sort: ChaCha first, otherwise the provider's order.
+            crypto
+                .cipher_suites
+                .sort_by_key(|s| !s.suite().as_str().is_some_and(|n| n.contains("CHACHA20")));
+        }
+        Self {
+            name: options.name,
+            version: options.version,
+            crypto: Arc::new(crypto),
+            system_trust: options.system_trust,
+            max_buffered: options.max_buffered.max(1),
+        }
+    }
+
+    /// Implementation name and version.
+    pub fn implementation(&self) -> (String, String) {
+        (self.name.clone(), self.version.clone())
+    }
+
+    /// Supported versions, lowest first.
+    pub fn supported_versions(&self) -> Vec<ProtocolVersion> {
+        ProtocolVersion::ALL.to_vec()
+    }
+
+    /// Supported cipher suites in default preference order.
+    pub fn supported_cipher_suites(&self) -> Vec<CipherSuite> {
+        self.crypto
+            .cipher_suites
+            .iter()
+            .map(|s| CipherSuite::from_rustls(*s))
+            .collect()
+    }
+
+    /// Validates a client configuration and builds a context.
+    pub fn client_context(
+        &self,
+        config: &ClientConfig,
+        verification: Verification,
+    ) -> Result<ClientContext> {
+        let versions = config::versions(config.min_version, config.max_version)?;
+        let provider = config::provider_with_suites(&self.crypto, config.cipher_suites.as_deref())?;
+        let verifier = config::server_verifier(
+            &config.trust,
+            &provider,
+            self.system_trust.as_ref(),
+            verification,
+        )?;
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&versions)
+            .map_err(|e| Error::from_rustls_config("cipher-suites / versions", e))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let mut tls = match &config.certificate_chain {
+            None => builder.with_no_client_auth(),
+            Some(chain) => {
+                let ck = config::certified_key(chain, &provider, "certificate-chain")?;
+                builder.with_client_cert_resolver(Arc::new(config::ClientChain(ck)))
+            }
+        };
+        tls.alpn_protocols = checked_alpn(&config.alpn_protocols)?;
+        tls.enable_sni = config.send_sni;
+        Ok(ClientContext {
+            tls: Arc::new(tls),
+            max_buffered: self.max_buffered,
+        })
+    }
+
+    /// Validates a server configuration and builds a context.
+    pub fn server_context(&self, config: &ServerConfig) -> Result<ServerContext> {
+        let versions = config::versions(config.min_version, config.max_version)?;
+        let provider = config::provider_with_suites(&self.crypto, config.cipher_suites.as_deref())?;
+        if config.certificate_chains.is_empty() {
+            return Err(Error::config(
+                "certificate-chains is empty: a server needs at least one signing chain",
+            ));
+        }
+        let keys = config
+            .certificate_chains
+            .iter()
+            .enumerate()
+            .map(|(i, c)| config::certified_key(c, &provider, &format!("certificate-chains[{i}]")))
+            .collect::<Result<Vec<_>>>()?;
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&versions)
+            .map_err(|e| Error::from_rustls_config("cipher-suites / versions", e))?;
+        let builder = match config::client_verifier(&config.client_auth, &provider)? {
+            Some(v) => builder.with_client_cert_verifier(v),
+            None => builder.with_no_client_auth(),
+        };
+        let mut tls = builder.with_cert_resolver(Arc::new(config::SniChains(keys)));
+        tls.alpn_protocols = checked_alpn(&config.alpn_protocols)?;
+        if config.session_tickets {
+            tls.ticketer = rustls::crypto::ring::Ticketer::new()
+                .map_err(|e| Error::from_rustls_config("session tickets", e))?;
+        }
+        Ok(ServerContext {
+            tls: Arc::new(tls),
+            max_buffered: self.max_buffered,
+        })
+    }
+
+    /// Verifies a server chain as a client context with `trust` would, at
+    /// `at_time` (seconds since the epoch) or now.
+    pub fn verify_server_chain(
+        &self,
+        trust: &TrustStore,
+        chain: &[Vec<u8>],
+        server_name: &str,
+        at_time: Option<u64>,
+    ) -> Result<()> {
+        let certs = parse_certificates(chain, "chain")?;
+        let Some((end_entity, intermediates)) = certs.split_first() else {
+            return Err(Error::misuse("chain is empty"));
+        };
+        let name = parse_server_name(server_name)?;
+        let verifier = config::server_verifier(
+            trust,
+            &self.crypto,
+            self.system_trust.as_ref(),
+            Verification::Full,
+        )?;
+        let now = match at_time {
+            Some(secs) => UnixTime::since_unix_epoch(Duration::from_secs(secs)),
+            None => UnixTime::now(),
+        };
+        verifier
+            .verify_server_cert(end_entity, intermediates, &name, &[], now)
+            .map(|_| ())
+            .map_err(|e| Error::from_rustls(&e))
+    }
+}
+
+fn parse_server_name(name: &str) -> Result<ServerName<'static>> {
+    ServerName::try_from(name.to_owned())
+        .map_err(|_| Error::config(format!("{name:?} is not a valid DNS name or IP address")))
+}
+
+fn checked_alpn(protocols: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+    for (i, p) in protocols.iter().enumerate() {
+        if p.is_empty() || p.len() > 255 {
+            return Err(Error::config(format!(
+                "alpn-protocols[{i}] must be 1 to 255 bytes long, not {}",
+                p.len()
+            )));
+        }
+    }
+    Ok(protocols.to_vec())
+}
+
+/// A validated client configuration shared by its connections.
+pub struct ClientContext {
+    tls: Arc<rustls::ClientConfig>,
+    max_buffered: usize,
+}
+
+impl ClientContext {
+    /// Starts a client connection to `server_name`.
+    pub fn connect(&self, server_name: &str) -> Result<Connection> {
+        let name = parse_server_name(server_name)?;
+        let tls = rustls::ClientConnection::new(self.tls.clone(), name)
+            .map_err(|e| Error::from_rustls(&e))?;
+        Ok(Connection::new(
+            tls.into(),
+            self.max_buffered,
+            Some(server_name.to_owned()),
+        ))
+    }
+}
+
+/// A validated server configuration shared by its connections.
+pub struct ServerContext {
+    tls: Arc<rustls::ServerConfig>,
+    max_buffered: usize,
+}
+
+impl ServerContext {
+    /// Starts a server connection.
+    pub fn accept(&self) -> Result<Connection> {
+        let tls =
+            rustls::ServerConnection::new(self.tls.clone()).map_err(|e| Error::from_rustls(&e))?;
+        Ok(Connection::new(tls.into(), self.max_buffered, None))
+    }
+}

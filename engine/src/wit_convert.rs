@@ -1,0 +1,129 @@
+//! Conversions between the engine's types and the bindings that wit-bindgen (in
+//! the guest) and `wasmtime::component::bindgen!` (in the host) generate for the
+//! `memtls:tls/tls` interface. Both generators produce types with the same names
+//! and shapes, so one macro writes the conversions for both providers.
+
+/// Writes a module `convert` of conversion functions between the engine and the
+/// generated bindings found at the given module path (the generated `tls`
+/// interface module), e.g.
+/// `memtls_engine::wit_conversions!(crate::exports::memtls::tls::tls);`.
+#[macro_export]
+macro_rules! wit_conversions {
+    ($($m:ident)::+) => {
+        /// Conversions between `memtls-engine` types and the generated WIT types.
+        #[allow(dead_code)]
+        pub(crate) mod convert {
+            use $($m)::+ as w;
+            use $crate as e;
+
+            pub(crate) fn to_version(v: w::ProtocolVersion) -> e::ProtocolVersion {
+                match v {
+                    w::ProtocolVersion::Tls12 => e::ProtocolVersion::Tls12,
+                    w::ProtocolVersion::Tls13 => e::ProtocolVersion::Tls13,
+                }
+            }
+
+            pub(crate) fn from_version(v: e::ProtocolVersion) -> w::ProtocolVersion {
+                match v {
+                    e::ProtocolVersion::Tls12 => w::ProtocolVersion::Tls12,
+                    e::ProtocolVersion::Tls13 => w::ProtocolVersion::Tls13,
+                }
+            }
+
+            pub(crate) fn from_suite(s: e::CipherSuite) -> w::CipherSuite {
+                w::CipherSuite { id: s.id, name: s.name }
+            }
+
+            pub(crate) fn from_progress(p: e::Progress) -> w::Progress {
+                match p {
+                    e::Progress::Done => w::Progress::Done,
+                    e::Progress::WantRead => w::Progress::WantRead,
+                    e::Progress::WantWrite => w::Progress::WantWrite,
+                }
+            }
+
+            pub(crate) fn from_read(o: e::ReadOutcome) -> w::ReadOutcome {
+                match o {
+                    e::ReadOutcome::Data(d) => w::ReadOutcome::Data(d),
+                    e::ReadOutcome::WantRead => w::ReadOutcome::WantRead,
+                    e::ReadOutcome::WantWrite => w::ReadOutcome::WantWrite,
+                }
+            }
+
+            pub(crate) fn from_write(o: e::WriteOutcome) -> w::WriteOutcome {
+                match o {
+                    e::WriteOutcome::Written(n) => w::WriteOutcome::Written(n),
+                    e::WriteOutcome::WantRead => w::WriteOutcome::WantRead,
+                    e::WriteOutcome::WantWrite => w::WriteOutcome::WantWrite,
+                }
+            }
+
+            pub(crate) fn to_trust(t: w::TrustStore) -> e::TrustStore {
+                e::TrustStore { system: t.system, anchors: t.anchors, pinned: t.pinned }
+            }
+
+            fn to_chain(c: w::SigningChain) -> e::SigningChain {
+                e::SigningChain { certificates: c.certificates, private_key: c.private_key }
+            }
+
+            pub(crate) fn to_client_config(c: w::ClientConfig) -> e::ClientConfig {
+                e::ClientConfig {
+                    trust: to_trust(c.trust),
+                    certificate_chain: c.certificate_chain.map(to_chain),
+                    alpn_protocols: c.alpn_protocols,
+                    min_version: c.min_version.map(to_version),
+                    max_version: c.max_version.map(to_version),
+                    cipher_suites: c.cipher_suites,
+                    send_sni: c.send_sni,
+                }
+            }
+
+            pub(crate) fn to_server_config(c: w::ServerConfig) -> e::ServerConfig {
+                e::ServerConfig {
+                    certificate_chains: c.certificate_chains.into_iter().map(to_chain).collect(),
+                    client_auth: match c.client_auth {
+                        w::ClientAuth::None => e::ClientAuth::None,
+                        w::ClientAuth::Optional(t) => e::ClientAuth::Optional(to_trust(t)),
+                        w::ClientAuth::Required(t) => e::ClientAuth::Required(to_trust(t)),
+                    },
+                    alpn_protocols: c.alpn_protocols,
+                    min_version: c.min_version.map(to_version),
+                    max_version: c.max_version.map(to_version),
+                    cipher_suites: c.cipher_suites,
+                    session_tickets: c.session_tickets,
+                }
+            }
+
+            fn from_reason(r: e::CertificateReason) -> w::CertificateReason {
+                match r {
+                    e::CertificateReason::Expired => w::CertificateReason::Expired,
+                    e::CertificateReason::NotYetValid => w::CertificateReason::NotYetValid,
+                    e::CertificateReason::UnknownIssuer => w::CertificateReason::UnknownIssuer,
+                    e::CertificateReason::BadSignature => w::CertificateReason::BadSignature,
+                    e::CertificateReason::NameMismatch => w::CertificateReason::NameMismatch,
+                    e::CertificateReason::Revoked => w::CertificateReason::Revoked,
+                    e::CertificateReason::NoCertificate => w::CertificateReason::NoCertificate,
+                    e::CertificateReason::Other => w::CertificateReason::Other,
+                }
+            }
+
+            pub(crate) fn from_engine_error(err: e::Error) -> w::Error {
+                let kind = match err.kind {
+                    e::ErrorKind::Closed => w::ErrorKind::Closed,
+                    e::ErrorKind::RaggedEof => w::ErrorKind::RaggedEof,
+                    e::ErrorKind::CertificateRejected(r) => {
+                        w::ErrorKind::CertificateRejected(from_reason(r))
+                    }
+                    e::ErrorKind::AlertReceived(c) => w::ErrorKind::AlertReceived(c),
+                    e::ErrorKind::AlertSent(c) => w::ErrorKind::AlertSent(c),
+                    e::ErrorKind::Protocol => w::ErrorKind::Protocol,
+                    e::ErrorKind::Configuration => w::ErrorKind::Configuration,
+                    e::ErrorKind::Misuse => w::ErrorKind::Misuse,
+                    e::ErrorKind::ResourceLimit => w::ErrorKind::ResourceLimit,
+                    e::ErrorKind::NotPermitted => w::ErrorKind::NotPermitted,
+                };
+                w::Error { kind, message: err.message }
+            }
+        }
+    };
+}
