@@ -1,0 +1,130 @@
+//! Build-script helper: compiles a crate of this workspace to a `wasm32-wasip2`
+//! component, so that `cargo build` / `cargo test` build the Wasm pieces
+//! themselves and nobody runs a separate Wasm build by hand.
+//!
+//! The nested cargo uses its own target directory under the workspace's `target/`
+//! (`target/wasm`): the outer build holds the lock on its own profile directory,
+//! and sharing it would deadlock. Components are always built with the release
+//! profile: they are what gets measured and shipped.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The Wasm target every component is built for.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// Environment variables of the outer build that must not leak into the nested
+/// one (they name the outer target, wrap rustc with clippy, or change flags).
+const SCRUB: &[&str] = &[
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "RUSTFLAGS",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_PROFILE_RELEASE_DEBUG",
+    "DEBUG",
+    "OPT_LEVEL",
+    "PROFILE",
+    "TARGET",
+    "HOST",
+    "OUT_DIR",
+    "NUM_JOBS",
+];
+
+/// The workspace root, found from the calling crate's manifest directory.
+pub fn workspace_root() -> PathBuf {
+    let mut dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("run from a build script"));
+    loop {
+        let manifest = dir.join("Cargo.toml");
+        if std::fs::read_to_string(&manifest).is_ok_and(|s| s.contains("[workspace]")) {
+            return dir;
+        }
+        assert!(
+            dir.pop(),
+            "no workspace Cargo.toml above CARGO_MANIFEST_DIR"
+        );
+    }
+}
+
+/// Builds workspace package `package` (a `cdylib`) for `wasm32-wasip2` and
+/// returns the path of the component. Tells cargo to rerun when `watch`
+/// (paths relative to the workspace root) change.
+///
+/// Fails the build with an actionable message when the target or clang is
+/// missing.
+pub fn build_component(package: &str, watch: &[&str]) -> PathBuf {
+    let root = workspace_root();
+    for w in watch {
+        println!("cargo:rerun-if-changed={}", root.join(w).display());
+    }
+    println!("cargo:rerun-if-env-changed=CC_wasm32_wasip2");
+    check_prerequisites();
+    let target_dir = root.join("target").join("wasm");
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            TARGET,
+            "--package",
+            package,
+        ])
+        .arg("--target-dir")
+        .arg(&target_dir);
+    for var in SCRUB {
+        cmd.env_remove(var);
+    }
+    for (key, _) in env::vars() {
+        if key.starts_with("CARGO_FEATURE_") || key.starts_with("CARGO_CFG_") {
+            cmd.env_remove(key);
+        }
+    }
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("could not run cargo to build {package}: {e}"));
+    assert!(
+        status.success(),
+        "building the {package} component for {TARGET} failed (see the output above)"
+    );
+    let file = format!("{}.wasm", package.replace('-', "_"));
+    let path = target_dir.join(TARGET).join("release").join(file);
+    assert!(path.exists(), "{} was not produced", path.display());
+    path
+}
+
+fn check_prerequisites() {
+    let sysroot = Command::new(env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if let Some(sysroot) = sysroot {
+        let lib = sysroot.join("lib/rustlib").join(TARGET);
+        assert!(
+            lib.exists(),
+            "the Rust target {TARGET} is not installed: run `rustup target add {TARGET}` \
+             (or `cargo xtask setup`)"
+        );
+    }
+    let cc = env::var("CC_wasm32_wasip2").unwrap_or_else(|_| "clang".into());
+    assert!(
+        which(&cc),
+        "`{cc}` was not found: ring needs clang to compile for {TARGET}. Install it \
+         (Debian: `apt-get install clang`, or run `cargo xtask setup`) or set CC_wasm32_wasip2"
+    );
+}
+
+fn which(program: &str) -> bool {
+    let p = Path::new(program);
+    if p.components().count() > 1 {
+        return p.exists();
+    }
+    env::var_os("PATH")
+        .is_some_and(|paths| env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
