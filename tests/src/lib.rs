@@ -1,0 +1,360 @@
+//! The memtls test harness: certificates generated for each run, and the
+//! scenario component loaded under either provider.
+//!
+//! The integration tests in `tests/tests/` use it; so does `memtls demo` until
+//! the CLI has its own example programs.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::sync::OnceLock;
+
+use memtls_host::{MemtlsCtx, MemtlsCtxView, MemtlsView, Policy, Provider};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, PKCS_RSA_SHA256,
+};
+use time::{Duration, OffsetDateTime};
+use wasmtime::component::{Component, Instance, InstancePre, Linker, ResourceTable};
+use wasmtime::error::Context as _;
+use wasmtime::{Config, Engine, Store};
+use wasmtime::{Result, bail};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// The scenario component built by this crate's build script.
+pub fn scenarios_component() -> &'static [u8] {
+    include_bytes!(env!("MEMTLS_SCENARIOS_WASM"))
+}
+
+/// A wasmtime engine with the compilation cache on, shared by every test in a
+/// process.
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        match wasmtime::Cache::from_file(None) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => eprintln!("wasmtime compilation cache unavailable: {e:#}"),
+        }
+        Engine::new(&config).expect("wasmtime engine")
+    })
+}
+
+/// Store data for an application instance: WASI plus the native provider.
+pub struct Host {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memtls: MemtlsCtx,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl MemtlsView for Host {
+    fn memtls(&mut self) -> MemtlsCtxView<'_> {
+        MemtlsCtxView {
+            ctx: &mut self.memtls,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// The scenario component prepared (composed if needed, compiled, linked) for
+/// one provider.
+pub struct Scenarios {
+    provider: Provider,
+    pre: InstancePre<Host>,
+    policy: Policy,
+}
+
+/// The runner's export name.
+const RUNNER: &str = "memtls:test/runner@0.1.0";
+
+impl Scenarios {
+    /// Prepares the scenario component for `provider` under `policy`.
+    pub fn load(provider: Provider, policy: Policy) -> Result<Self> {
+        let bytes = memtls_host::prepare_component(scenarios_component(), provider)?;
+        let component = Component::new(engine(), &bytes)
+            .with_context(|| format!("compiling the scenario component for {provider}"))?;
+        let mut linker = Linker::<Host>::new(engine());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        memtls_host::add_provider_to_linker(&mut linker, provider)?;
+        let pre = linker.instantiate_pre(&component)?;
+        Ok(Self {
+            provider,
+            pre,
+            policy,
+        })
+    }
+
+    /// The provider this was prepared for.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    fn instantiate(&self) -> Result<(Store<Host>, Instance)> {
+        let mut wasi = WasiCtx::builder();
+        wasi.inherit_stderr();
+        if self.policy.allow_insecure {
+            // The guest provider reads its policy from the environment.
+            wasi.env("MEMTLS_ALLOW_INSECURE", "1");
+        }
+        let host = Host {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            memtls: MemtlsCtx::native(self.policy.clone()),
+        };
+        let mut store = Store::new(engine(), host);
+        let instance = self.pre.instantiate(&mut store)?;
+        Ok((store, instance))
+    }
+
+    fn func<P, R>(
+        store: &mut Store<Host>,
+        instance: &Instance,
+        name: &str,
+    ) -> Result<wasmtime::component::TypedFunc<P, R>>
+    where
+        P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+        R: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
+    {
+        let runner = instance
+            .get_export_index(&mut *store, None, RUNNER)
+            .with_context(|| format!("component does not export {RUNNER}"))?;
+        let idx = instance
+            .get_export_index(&mut *store, Some(&runner), name)
+            .with_context(|| format!("{RUNNER} has no function {name}"))?;
+        Ok(instance.get_typed_func::<P, R>(&mut *store, &idx)?)
+    }
+
+    /// The scenario names.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let (mut store, instance) = self.instantiate()?;
+        let f = Self::func::<(), (Vec<String>,)>(&mut store, &instance, "list-scenarios")?;
+        Ok(f.call(&mut store, ())?.0)
+    }
+
+    /// Runs one scenario in a fresh instance.
+    pub fn run(&self, name: &str, fixtures: &Fixtures) -> Result<Result<String, String>> {
+        let (mut store, instance) = self.instantiate()?;
+        let f = Self::func::<(String, Vec<(String, Vec<u8>)>), (Result<String, String>,)>(
+            &mut store, &instance, "run",
+        )?;
+        let args: Vec<(String, Vec<u8>)> = fixtures.0.clone().into_iter().collect();
+        Ok(f.call(&mut store, (name.to_owned(), args))?.0)
+    }
+
+    /// A verifier instance for many chain checks (x509-limbo).
+    pub fn verifier(&self) -> Result<Verifier> {
+        let (mut store, instance) = self.instantiate()?;
+        let func = Self::func(&mut store, &instance, "verify")?;
+        Ok(Verifier { store, func })
+    }
+}
+
+type VerifyFunc = wasmtime::component::TypedFunc<
+    (Vec<Vec<u8>>, Vec<Vec<u8>>, String, Option<u64>),
+    (Result<(), String>,),
+>;
+
+/// Chain verification through the interface of one provider.
+pub struct Verifier {
+    store: Store<Host>,
+    func: VerifyFunc,
+}
+
+impl Verifier {
+    /// Verifies `chain` (end-entity first) against `anchors` for `name` at `time`.
+    /// Err holds "kind message".
+    pub fn verify(
+        &mut self,
+        anchors: Vec<Vec<u8>>,
+        chain: Vec<Vec<u8>>,
+        name: &str,
+        time: Option<u64>,
+    ) -> Result<Result<(), String>> {
+        Ok(self
+            .func
+            .call(&mut self.store, (anchors, chain, name.to_owned(), time))?
+            .0)
+    }
+}
+
+/// Named certificates and keys for the scenarios, generated fresh.
+#[derive(Clone, Debug, Default)]
+pub struct Fixtures(pub BTreeMap<String, Vec<u8>>);
+
+struct Leaf {
+    chain_pem: String,
+    der: Vec<u8>,
+    key: KeyPair,
+}
+
+fn leaf(
+    names: &[&str],
+    issuer: &CertifiedIssuer<'_, KeyPair>,
+    key: KeyPair,
+    validity: Option<(OffsetDateTime, OffsetDateTime)>,
+) -> Result<Leaf> {
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, names.first().copied().unwrap_or("leaf"));
+    if let Some((from, to)) = validity {
+        params.not_before = from;
+        params.not_after = to;
+    }
+    let cert = params.signed_by(&key, issuer)?;
+    Ok(Leaf {
+        chain_pem: cert.pem(),
+        der: cert.der().to_vec(),
+        key,
+    })
+}
+
+fn new_ca(name: &str) -> Result<CertifiedIssuer<'static, KeyPair>> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    Ok(CertifiedIssuer::self_signed(params, KeyPair::generate()?)?)
+}
+
+/// Runs `openssl` with `args`, feeding `input`, returning its output.
+fn openssl(args: &[&str], input: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("running `openssl` (needed to make RSA, SEC1 and PKCS#1 test keys)")?;
+    child.stdin.take().expect("stdin").write_all(input)?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "openssl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(out.stdout)
+}
+
+impl Fixtures {
+    /// Generates every certificate and key the scenarios use.
+    pub fn generate() -> Result<Self> {
+        let mut f = BTreeMap::new();
+        let now = OffsetDateTime::now_utc();
+        let ca = new_ca("memtls test CA")?;
+        let other_ca = new_ca("memtls unknown CA")?;
+        let client_ca = new_ca("memtls client CA")?;
+        f.insert("ca".into(), ca.pem().into_bytes());
+        f.insert("client-ca".into(), client_ca.pem().into_bytes());
+
+        let mut put = |prefix: &str, leaf: Leaf| {
+            f.insert(format!("{prefix}.chain"), leaf.chain_pem.into_bytes());
+            f.insert(format!("{prefix}.der"), leaf.der);
+            f.insert(
+                format!("{prefix}.key"),
+                leaf.key.serialize_pem().into_bytes(),
+            );
+            f.insert(format!("{prefix}.key.pkcs8.der"), leaf.key.serialize_der());
+        };
+        put(
+            "server",
+            leaf(&["localhost", "a.test"], &ca, KeyPair::generate()?, None)?,
+        );
+        put("b", leaf(&["b.test"], &ca, KeyPair::generate()?, None)?);
+        put(
+            "client",
+            leaf(&["client.test"], &client_ca, KeyPair::generate()?, None)?,
+        );
+        put(
+            "expired",
+            leaf(
+                &["localhost"],
+                &ca,
+                KeyPair::generate()?,
+                Some((now - Duration::days(30), now - Duration::days(1))),
+            )?,
+        );
+        put(
+            "notyet",
+            leaf(
+                &["localhost"],
+                &ca,
+                KeyPair::generate()?,
+                Some((now + Duration::days(1), now + Duration::days(30))),
+            )?,
+        );
+        put(
+            "unknown",
+            leaf(&["localhost"], &other_ca, KeyPair::generate()?, None)?,
+        );
+        // Self-signed leaf for pinning.
+        let self_key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(vec!["pinned.test".to_string()])?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "pinned.test");
+        let self_cert = params.self_signed(&self_key)?;
+        put(
+            "self",
+            Leaf {
+                chain_pem: self_cert.pem(),
+                der: self_cert.der().to_vec(),
+                key: self_key,
+            },
+        );
+        // RSA: ring cannot generate RSA keys, openssl can.
+        let rsa_pem = openssl(
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+            ],
+            b"",
+        )?;
+        let rsa_key =
+            KeyPair::from_pem_and_sign_algo(&String::from_utf8(rsa_pem)?, &PKCS_RSA_SHA256)?;
+        put("rsa", leaf(&["localhost"], &ca, rsa_key, None)?);
+
+        // Other encodings of the same keys.
+        let server_key = f["server.key"].clone();
+        f.insert(
+            "server.key.sec1.pem".into(),
+            openssl(&["ec", "-outform", "PEM"], &server_key)?,
+        );
+        f.insert(
+            "server.key.sec1.der".into(),
+            openssl(&["ec", "-outform", "DER"], &server_key)?,
+        );
+        let rsa_key = f["rsa.key"].clone();
+        f.insert(
+            "rsa.key.pkcs1.pem".into(),
+            openssl(&["rsa", "-traditional", "-outform", "PEM"], &rsa_key)?,
+        );
+        f.insert(
+            "rsa.key.pkcs1.der".into(),
+            openssl(&["rsa", "-traditional", "-outform", "DER"], &rsa_key)?,
+        );
+        for (name, marker) in [
+            ("server.key.sec1.pem", "BEGIN EC PRIVATE KEY"),
+            ("rsa.key.pkcs1.pem", "BEGIN RSA PRIVATE KEY"),
+        ] {
+            if !String::from_utf8_lossy(&f[name]).contains(marker) {
+                bail!("openssl did not produce a {marker} key for {name}");
+            }
+        }
+        Ok(Self(f))
+    }
+}
