@@ -193,7 +193,7 @@ mod tests {
             e.kind,
             ErrorKind::CertificateRejected(CertificateReason::Expired)
         );
-        assert!(e.message.contains("expired"), "{}", e.message);
+        assert!(e.message.contains("Expired"), "{}", e.message);
     }
 
     #[test]

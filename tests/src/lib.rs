@@ -150,6 +150,16 @@ impl Scenarios {
         Ok(f.call(&mut store, (name.to_owned(), args))?.0)
     }
 
+    /// Runs the demo in a fresh instance: (field, value) rows.
+    pub fn demo(&self, fixtures: &Fixtures) -> Result<Result<Vec<(String, String)>, String>> {
+        let (mut store, instance) = self.instantiate()?;
+        let f = Self::func::<(Vec<(String, Vec<u8>)>,), (Result<Vec<(String, String)>, String>,)>(
+            &mut store, &instance, "demo",
+        )?;
+        let args: Vec<(String, Vec<u8>)> = fixtures.0.clone().into_iter().collect();
+        Ok(f.call(&mut store, (args,))?.0)
+    }
+
     /// A verifier instance for many chain checks (x509-limbo).
     pub fn verifier(&self) -> Result<Verifier> {
         let (mut store, instance) = self.instantiate()?;

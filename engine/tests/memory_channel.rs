@@ -1,0 +1,187 @@
+//! Native tests of the engine: a client and a server connection pumping bytes
+//! to each other in memory, without any Wasm in between.
+
+use std::sync::Arc;
+
+use memtls_engine::{
+    ClientConfig, Connection, Engine, EngineOptions, Error, ErrorKind, Progress, ReadOutcome,
+    ServerConfig, SigningChain, StaticRoots, TrustStore, Verification, WriteOutcome,
+};
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+
+struct Certs {
+    ca: Vec<u8>,
+    chain: Vec<u8>,
+    key: Vec<u8>,
+}
+
+fn certs() -> Certs {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    Certs {
+        ca: ca.pem().into_bytes(),
+        chain: leaf.pem().into_bytes(),
+        key: key.serialize_pem().into_bytes(),
+    }
+}
+
+fn engine() -> Engine {
+    Engine::new(EngineOptions {
+        name: "test".into(),
+        version: "0".into(),
+        crypto: rustls::crypto::ring::default_provider(),
+        system_trust: Arc::new(StaticRoots(Arc::new(rustls::RootCertStore::empty()))),
+        prefer_chacha20: false,
+        max_buffered: memtls_engine::DEFAULT_MAX_BUFFERED,
+    })
+}
+
+fn pair(e: &Engine, c: &Certs) -> (Connection, Connection) {
+    let client = e
+        .client_context(
+            &ClientConfig {
+                trust: TrustStore {
+                    system: false,
+                    anchors: vec![c.ca.clone()],
+                    pinned: vec![],
+                },
+                send_sni: true,
+                ..Default::default()
+            },
+            Verification::Full,
+        )
+        .unwrap();
+    let server = e
+        .server_context(&ServerConfig {
+            certificate_chains: vec![SigningChain {
+                certificates: vec![c.chain.clone()],
+                private_key: c.key.clone(),
+            }],
+            ..Default::default()
+        })
+        .unwrap();
+    (
+        client.connect("localhost").unwrap(),
+        server.accept().unwrap(),
+    )
+}
+
+fn move_all(from: &mut Connection, to: &mut Connection) -> Result<usize, Error> {
+    let data = from.take(u32::MAX);
+    let mut off = 0;
+    while off < data.len() {
+        off += to.feed(&data[off..])? as usize;
+    }
+    Ok(data.len())
+}
+
+fn handshake(c: &mut Connection, s: &mut Connection) {
+    for _ in 0..10 {
+        let _ = c.handshake().unwrap();
+        let _ = s.handshake().unwrap();
+        move_all(c, s).unwrap();
+        move_all(s, c).unwrap();
+    }
+    assert_eq!(c.handshake().unwrap(), Progress::Done);
+    assert_eq!(s.handshake().unwrap(), Progress::Done);
+}
+
+#[test]
+fn transfer_is_exact_and_bounded() {
+    let e = engine();
+    let (mut c, mut s) = pair(&e, &certs());
+    handshake(&mut c, &mut s);
+    let data: Vec<u8> = (0..4 << 20).map(|i: u32| (i * 7 + i / 251) as u8).collect();
+    let start = std::time::Instant::now();
+    let mut sent = 0;
+    let mut got = Vec::new();
+    while got.len() < data.len() {
+        if sent < data.len() {
+            match c
+                .write(&data[sent..(sent + 65536).min(data.len())])
+                .unwrap()
+            {
+                WriteOutcome::Written(n) => sent += n as usize,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(c.pending_ciphertext() as usize <= memtls_engine::DEFAULT_MAX_BUFFERED + 4096);
+        let cipher = c.take(u32::MAX);
+        let mut off = 0;
+        while off < cipher.len() {
+            off += s.feed(&cipher[off..]).unwrap() as usize;
+            while let ReadOutcome::Data(d) = s.read(1 << 16).unwrap() {
+                got.extend_from_slice(&d);
+            }
+        }
+    }
+    eprintln!("4 MiB in {:?}", start.elapsed());
+    assert!(got == data, "plaintext differs");
+}
+
+#[test]
+fn garbage_is_a_sticky_protocol_error_with_an_alert() {
+    let e = engine();
+    let (_c, mut s) = pair(&e, &certs());
+    let err = s.feed(b"\x00\x01garbage that is not TLS").unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Protocol);
+    assert!(!err.message.is_empty());
+    assert_eq!(s.handshake().unwrap_err(), err);
+    assert_eq!(s.take(100).first(), Some(&21), "alert record queued");
+}
+
+#[test]
+fn ragged_eof_and_clean_close_are_distinct() {
+    let e = engine();
+    let c = certs();
+    let (mut a, mut b) = pair(&e, &c);
+    handshake(&mut a, &mut b);
+    a.shutdown().unwrap();
+    move_all(&mut a, &mut b).unwrap();
+    assert_eq!(b.read(10).unwrap_err().kind, ErrorKind::Closed);
+    let (mut a, mut b) = pair(&e, &c);
+    handshake(&mut a, &mut b);
+    b.eof().unwrap();
+    assert_eq!(b.read(10).unwrap_err().kind, ErrorKind::RaggedEof);
+    assert_eq!(a.feed(&[]).unwrap(), 0);
+}
+
+#[test]
+fn every_byte_value_prefix_never_panics() {
+    // Truncations and corruptions of a real ClientHello: never a panic.
+    let e = engine();
+    let (mut c, _) = pair(&e, &certs());
+    let hello = c.take(u32::MAX);
+    for cut in 0..hello.len() {
+        for flip in [0x00u8, 0xff, 0x80] {
+            let (_, mut s) = pair(&e, &certs_cached());
+            let mut bytes = hello[..cut].to_vec();
+            if let Some(b) = bytes.last_mut() {
+                *b ^= flip;
+            }
+            let _ = s.feed(&bytes);
+            let _ = s.handshake();
+            let _ = s.read(16);
+        }
+    }
+}
+
+fn certs_cached() -> Certs {
+    use std::sync::OnceLock;
+    static C: OnceLock<(Vec<u8>, Vec<u8>, Vec<u8>)> = OnceLock::new();
+    let (ca, chain, key) = C.get_or_init(|| {
+        let c = certs();
+        (c.ca, c.chain, c.key)
+    });
+    Certs {
+        ca: ca.clone(),
+        chain: chain.clone(),
+        key: key.clone(),
+    }
+}
