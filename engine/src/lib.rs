@@ -7,6 +7,8 @@
 //! provider natively. The providers differ only in crypto provider, trust source
 //! and placement, which they pass in through [`EngineOptions`].
 
+#![warn(missing_docs)]
+
 mod config;
 mod connection;
 mod error;

@@ -11,6 +11,7 @@
 //! `not-permitted` unless the component's environment has
 //! `MEMTLS_ALLOW_INSECURE=1` (the embedder decides the environment).
 
+#![warn(missing_docs)]
 #![allow(unsafe_op_in_unsafe_fn)]
 
 use std::cell::RefCell;
@@ -18,10 +19,16 @@ use std::sync::{Arc, OnceLock};
 
 use memtls_engine as engine;
 
-wit_bindgen::generate!({
-    world: "provider",
-    path: "../wit",
-});
+// Generated from the documented WIT; some generated items carry no docs.
+#[allow(missing_docs)]
+mod bindings {
+    wit_bindgen::generate!({
+        world: "provider",
+        path: "../wit",
+        default_bindings_module: "crate::bindings",
+    });
+}
+use bindings::exports;
 
 use exports::memtls::tls::insecure::Guest as InsecureGuest;
 use exports::memtls::tls::tls::{
@@ -225,4 +232,4 @@ impl InsecureGuest for Provider {
     }
 }
 
-export!(Provider);
+bindings::export!(Provider);

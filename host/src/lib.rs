@@ -14,6 +14,8 @@
 //! [`prepare_component`] and [`add_provider_to_linker`] do the right thing for
 //! either choice, so switching provider is a one-value change.
 
+#![warn(missing_docs)]
+
 use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
@@ -32,6 +34,7 @@ pub use native::{
 
 /// Bindings generated from the `memtls:tls` WIT package (the `application`
 /// world, whose imports the native provider implements).
+#[allow(missing_docs)] // the WIT items are documented; some generated helpers are not
 pub mod bindings {
     wasmtime::component::bindgen!({
         world: "application",

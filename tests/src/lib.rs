@@ -4,6 +4,8 @@
 //! The integration tests in `tests/tests/` use it; so does `memtls demo` until
 //! the CLI has its own example programs.
 
+#![warn(missing_docs)]
+
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -130,7 +132,7 @@ impl Scenarios {
         let idx = instance
             .get_export_index(&mut *store, Some(&runner), name)
             .with_context(|| format!("{RUNNER} has no function {name}"))?;
-        Ok(instance.get_typed_func::<P, R>(&mut *store, &idx)?)
+        instance.get_typed_func::<P, R>(&mut *store, &idx)
     }
 
     /// The scenario names.

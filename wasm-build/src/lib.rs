@@ -7,6 +7,8 @@
 //! and sharing it would deadlock. Components are always built with the release
 //! profile: they are what gets measured and shipped.
 
+#![warn(missing_docs)]
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;

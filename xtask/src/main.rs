@@ -1,1 +1,135 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>`:
+//!
+//! - `setup`: installs what a fresh machine lacks (the `wasm32-wasip2` Rust target,
+//!   clang for ring's Wasm build, openssl for the tests' key conversions).
+//! - `demo`: setup, then the demo (a handshake through each provider, side by side).
+//! - `test`: setup, then formatting, clippy and the whole test suite.
+//!
+//! `rust-toolchain.toml` names the Wasm target, but with `RUSTUP_AUTO_INSTALL=0`
+//! rustup does not install it; this is where that happens.
+
+use std::env;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+const TARGET: &str = "wasm32-wasip2";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("setup") => setup(false),
+        Some("demo") => setup(false).and_then(|()| demo(&args[1..])),
+        Some("test") => setup(true).and_then(|()| test(&args[1..])),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <setup | demo | test>\n\n  \
+                 setup  install the wasm32-wasip2 target and clang (and openssl for tests)\n  \
+                 demo   run the offline demo: one handshake through each provider\n  \
+                 test   check formatting, run clippy and the whole test suite \
+                 (--no-lint skips formatting and clippy)"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn run(cmd: &mut Command) -> Result {
+    eprintln!("xtask: running {cmd:?}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not start {:?}: {e}", cmd.get_program()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{cmd:?} failed ({status})"))
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    env::var_os("PATH")
+        .is_some_and(|paths| env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
+}
+
+fn cargo() -> Command {
+    Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+/// Installs the Wasm target and the system tools the build needs.
+fn setup(for_tests: bool) -> Result {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("rustup is needed to add the {TARGET} target: {e}"))?;
+    if !String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == TARGET)
+    {
+        run(Command::new("rustup").args(["target", "add", TARGET]))?;
+    }
+    let mut packages = Vec::new();
+    if env::var_os("CC_wasm32_wasip2").is_none() && !on_path("clang") {
+        packages.push("clang");
+    }
+    if for_tests && !on_path("openssl") {
+        packages.push("openssl");
+    }
+    if packages.is_empty() {
+        return Ok(());
+    }
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !(root && Path::new("/usr/bin/apt-get").exists()) {
+        return Err(format!(
+            "missing {}: install {} (ring needs clang to build for {TARGET}; the tests use \
+             openssl to convert keys), then run this again",
+            packages.join(" and "),
+            if packages.len() == 1 { "it" } else { "them" }
+        ));
+    }
+    run(Command::new("apt-get").args(["update", "-qq"]))?;
+    run(Command::new("apt-get")
+        .args(["install", "-y", "-qq", "--no-install-recommends"])
+        .args(&packages)
+        .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+fn demo(args: &[String]) -> Result {
+    run(cargo()
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "memtls-tests",
+            "--bin",
+            "memtls-demo",
+            "--",
+        ])
+        .args(args))
+}
+
+fn test(args: &[String]) -> Result {
+    let lint = !args.iter().any(|a| a == "--no-lint");
+    if lint {
+        run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
+    run(cargo().args(["test", "--workspace", "--", "--show-output"]))
+}

@@ -29,7 +29,10 @@ struct Runner;
 type Fixtures = HashMap<String, Vec<u8>>;
 type Outcome = Result<String, String>;
 
-const SCENARIOS: &[(&str, fn(&Fixtures) -> Outcome)] = &[
+/// A scenario: takes the fixtures, returns its observable summary.
+type Scenario = fn(&Fixtures) -> Outcome;
+
+const SCENARIOS: &[(&str, Scenario)] = &[
     ("introspection", introspection),
     ("tls13-handshake", tls13_handshake),
     ("tls12-handshake", tls12_handshake),

@@ -1,0 +1,51 @@
+//! What the built components export and import, read back with wasmtime.
+
+use memtls_tests::engine;
+use wasmtime::component::Component;
+
+fn names(it: impl Iterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = it.collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn guest_component_exports_memtls_tls() {
+    let component =
+        Component::new(engine(), memtls_host::guest_component()).expect("compile guest");
+    let ty = component.component_type();
+    let exports = names(ty.exports(engine()).map(|(n, _)| n.to_string()));
+    println!("guest exports: {exports:?}");
+    assert_eq!(
+        exports,
+        ["memtls:tls/insecure@0.1.0", "memtls:tls/tls@0.1.0"]
+    );
+    let imports = names(ty.imports(engine()).map(|(n, _)| n.to_string()));
+    println!("guest imports: {imports:?}");
+    assert!(
+        imports.iter().all(|i| i.starts_with("wasi:")),
+        "{imports:?}"
+    );
+}
+
+#[test]
+fn composition_leaves_only_wasi_imports() {
+    let composed =
+        memtls_host::compose_with_guest(memtls_tests::scenarios_component()).expect("compose");
+    let component = Component::new(engine(), &composed).expect("compile composition");
+    let ty = component.component_type();
+    let imports = names(ty.imports(engine()).map(|(n, _)| n.to_string()));
+    assert!(
+        imports.iter().all(|i| i.starts_with("wasi:")),
+        "{imports:?}"
+    );
+    let exports = names(ty.exports(engine()).map(|(n, _)| n.to_string()));
+    assert_eq!(exports, ["memtls:test/runner@0.1.0"]);
+}
+
+#[test]
+fn composing_a_non_component_is_a_clear_error() {
+    let err = memtls_host::compose_with_guest(b"\0asm\x01\0\0\0").unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("not a usable component"), "{msg}");
+}
