@@ -52,13 +52,53 @@ pub fn workspace_root() -> PathBuf {
     }
 }
 
-/// Builds workspace package `package` (a `cdylib`) for `wasm32-wasip2` and
-/// returns the path of the component. Tells cargo to rerun when `watch`
-/// (paths relative to the workspace root) change.
+/// Builds the library of workspace package `package` as a `cdylib` for
+/// `wasm32-wasip2` and returns the path of the component. Tells cargo to rerun
+/// when `watch` (paths relative to the workspace root) change.
+///
+/// The package declares its library as an `rlib` (so native workspace builds and
+/// tests link); the `cdylib` is requested here, for Wasm only.
 ///
 /// Fails the build with an actionable message when the target or clang is
 /// missing.
-pub fn build_component(package: &str, watch: &[&str]) -> PathBuf {
+pub fn build_library_component(package: &str, watch: &[&str]) -> PathBuf {
+    let out = nested_cargo(
+        &[
+            "rustc",
+            "--lib",
+            "--crate-type",
+            "cdylib",
+            "--package",
+            package,
+        ],
+        watch,
+    );
+    find(&out, &format!("{}.wasm", package.replace('-', "_")))
+}
+
+/// Builds the binaries of several workspace packages (`wasi:cli` command
+/// components) in one nested cargo run; returns their components in order.
+pub fn build_command_components(packages: &[&str], watch: &[&str]) -> Vec<PathBuf> {
+    let mut args = vec!["build", "--bins"];
+    for package in packages {
+        args.extend(["--package", package]);
+    }
+    let out = nested_cargo(&args, watch);
+    packages
+        .iter()
+        .map(|p| find(&out, &format!("{p}.wasm")))
+        .collect()
+}
+
+fn find(dir: &Path, file: &str) -> PathBuf {
+    let path = dir.join(file);
+    assert!(path.exists(), "{} was not produced", path.display());
+    path
+}
+
+/// Runs cargo with `args` for the Wasm target in `target/wasm`; returns the
+/// output directory.
+fn nested_cargo(args: &[&str], watch: &[&str]) -> PathBuf {
     let root = workspace_root();
     for w in watch {
         println!("cargo:rerun-if-changed={}", root.join(w).display());
@@ -69,14 +109,8 @@ pub fn build_component(package: &str, watch: &[&str]) -> PathBuf {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            TARGET,
-            "--package",
-            package,
-        ])
+        .args(args)
+        .args(["--release", "--target", TARGET])
         .arg("--target-dir")
         .arg(&target_dir);
     for var in SCRUB {
@@ -89,15 +123,12 @@ pub fn build_component(package: &str, watch: &[&str]) -> PathBuf {
     }
     let status = cmd
         .status()
-        .unwrap_or_else(|e| panic!("could not run cargo to build {package}: {e}"));
+        .unwrap_or_else(|e| panic!("could not run cargo {args:?}: {e}"));
     assert!(
         status.success(),
-        "building the {package} component for {TARGET} failed (see the output above)"
+        "cargo {args:?} for {TARGET} failed (see the output above)"
     );
-    let file = format!("{}.wasm", package.replace('-', "_"));
-    let path = target_dir.join(TARGET).join("release").join(file);
-    assert!(path.exists(), "{} was not produced", path.display());
-    path
+    target_dir.join(TARGET).join("release")
 }
 
 fn check_prerequisites() {
