@@ -7,14 +7,17 @@
 //! Building it for `wasm32-wasip2` needs `clang` (ring compiles C and assembly for
 //! the target); the workspace builds it automatically (see `memtls-wasm-build`).
 //!
-//! Policy: the guest has no host to ask, so the `insecure` interface answers
-//! `not-permitted` unless the component's environment has
-//! `MEMTLS_ALLOW_INSECURE=1` (the embedder decides the environment).
+//! Policy: the guest has no host to ask, so it reads the embedder's policy from
+//! its WASI environment (see `memtls_host::Policy::guest_environment`):
+//! `MEMTLS_ALLOW_INSECURE=1` enables the `insecure` interface,
+//! `MEMTLS_MAX_CONNECTIONS` and `MEMTLS_MAX_BUFFERED_BYTES` set the limits, and
+//! `MEMTLS_EXTRA_SYSTEM_ANCHORS` (PEM text) adds anchors to `system` trust.
 
 #![warn(missing_docs)]
 #![allow(unsafe_op_in_unsafe_fn)]
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use memtls_engine as engine;
@@ -40,21 +43,96 @@ use exports::memtls::tls::tls::{
 /// The exported component.
 pub struct Provider;
 
+/// The policy the embedder put in the environment.
+struct Policy {
+    allow_insecure: bool,
+    max_connections: usize,
+    max_buffered: usize,
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+fn policy() -> &'static Policy {
+    static POLICY: OnceLock<Policy> = OnceLock::new();
+    POLICY.get_or_init(|| Policy {
+        allow_insecure: std::env::var("MEMTLS_ALLOW_INSECURE").as_deref() == Ok("1"),
+        max_connections: env_number("MEMTLS_MAX_CONNECTIONS", 1024),
+        max_buffered: env_number("MEMTLS_MAX_BUFFERED_BYTES", engine::DEFAULT_MAX_BUFFERED),
+    })
+}
+
+/// `system` trust inside the guest: the Mozilla roots plus the embedder's extra
+/// anchors (or the reason those did not parse).
+struct GuestTrust(Result<engine::StaticRoots, String>);
+
+impl engine::SystemTrust for GuestTrust {
+    fn server_verifier(
+        &self,
+        extra_anchors: Vec<engine::rustls::pki_types::CertificateDer<'static>>,
+        provider: Arc<engine::rustls::crypto::CryptoProvider>,
+    ) -> Result<Arc<dyn engine::rustls::client::danger::ServerCertVerifier>, engine::rustls::Error>
+    {
+        match &self.0 {
+            Ok(roots) => roots.server_verifier(extra_anchors, provider),
+            Err(why) => Err(engine::rustls::Error::General(why.clone())),
+        }
+    }
+}
+
+fn system_roots() -> Result<engine::StaticRoots, String> {
+    let mut roots = engine::rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    if let Ok(pem) = std::env::var("MEMTLS_EXTRA_SYSTEM_ANCHORS") {
+        let certs = engine::parse_certificates(&[pem.into_bytes()], "MEMTLS_EXTRA_SYSTEM_ANCHORS")
+            .map_err(|e| e.message)?;
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("MEMTLS_EXTRA_SYSTEM_ANCHORS: unusable anchor: {e}"))?;
+        }
+    }
+    Ok(engine::StaticRoots(Arc::new(roots)))
+}
+
 fn engine() -> &'static engine::Engine {
     static ENGINE: OnceLock<engine::Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
-        let roots = engine::rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
         engine::Engine::new(engine::EngineOptions {
             name: "memtls-guest (rustls, ring, webpki-roots; inside Wasm)".into(),
             version: format!("{} (rustls 0.23)", env!("CARGO_PKG_VERSION")),
             crypto: engine::rustls::crypto::ring::default_provider(),
-            system_trust: Arc::new(engine::StaticRoots(Arc::new(roots))),
+            system_trust: Arc::new(GuestTrust(system_roots())),
             prefer_chacha20: true,
-            max_buffered: engine::DEFAULT_MAX_BUFFERED,
+            max_buffered: policy().max_buffered,
         })
     })
+}
+
+/// Live connections of this instance (the component is single-threaded).
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+fn new_connection(c: engine::Result<engine::Connection>) -> R<wit::Connection> {
+    let max = policy().max_connections;
+    if LIVE.load(Ordering::Relaxed) >= max {
+        return Err(from_engine_error(engine::Error::limit(format!(
+            "the host allows at most {max} live connections per instance"
+        ))));
+    }
+    let c = lift(c)?;
+    LIVE.fetch_add(1, Ordering::Relaxed);
+    Ok(wit::Connection::new(Connection(RefCell::new(c))))
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 memtls_engine::wit_conversions!(crate::exports::memtls::tls::tls);
@@ -120,8 +198,7 @@ impl GuestClientContext for ClientContext {
     }
 
     fn connect(&self, server_name: String) -> R<wit::Connection> {
-        let c = lift(self.0.connect(&server_name))?;
-        Ok(wit::Connection::new(Connection(RefCell::new(c))))
+        new_connection(self.0.connect(&server_name))
     }
 }
 
@@ -132,8 +209,7 @@ impl GuestServerContext for ServerContext {
     }
 
     fn accept(&self) -> R<wit::Connection> {
-        let c = lift(self.0.accept())?;
-        Ok(wit::Connection::new(Connection(RefCell::new(c))))
+        new_connection(self.0.accept())
     }
 }
 
@@ -210,7 +286,7 @@ impl GuestConnection for Connection {
 }
 
 fn insecure_allowed() -> R<()> {
-    if std::env::var("MEMTLS_ALLOW_INSECURE").as_deref() == Ok("1") {
+    if policy().allow_insecure {
         Ok(())
     } else {
         Err(from_engine_error(engine::Error::not_permitted(

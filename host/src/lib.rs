@@ -13,6 +13,54 @@
 //!
 //! [`prepare_component`] and [`add_provider_to_linker`] do the right thing for
 //! either choice, so switching provider is a one-value change.
+//!
+//! ```no_run
+//! use memtls_host::{MemtlsCtx, MemtlsCtxView, MemtlsView, Policy, Provider};
+//! use wasmtime::component::{Component, Linker, ResourceTable};
+//! use wasmtime::{Engine, Store};
+//! use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+//!
+//! struct State {
+//!     wasi: WasiCtx,
+//!     table: ResourceTable,
+//!     memtls: MemtlsCtx,
+//! }
+//! impl WasiView for State {
+//!     fn ctx(&mut self) -> WasiCtxView<'_> {
+//!         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+//!     }
+//! }
+//! impl MemtlsView for State {
+//!     fn memtls(&mut self) -> MemtlsCtxView<'_> {
+//!         MemtlsCtxView { ctx: &mut self.memtls, table: &mut self.table }
+//!     }
+//! }
+//!
+//! # fn main() -> wasmtime::Result<()> {
+//! let app_wasm = std::fs::read("app.wasm")?;
+//! let provider: Provider = "guest".parse().map_err(wasmtime::Error::msg)?; // or "native"
+//! let policy = Policy { max_connections: 64, ..Policy::default() };
+//!
+//! let engine = Engine::default();
+//! let bytes = memtls_host::prepare_component(&app_wasm, provider)?; // composes the guest in
+//! let component = Component::new(&engine, &bytes)?;
+//! let mut linker = Linker::<State>::new(&engine);
+//! wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+//! memtls_host::add_provider_to_linker(&mut linker, provider)?; // native functions, or none
+//!
+//! let mut wasi = WasiCtx::builder();
+//! wasi.envs(&policy.guest_environment()); // how the guest provider learns the policy
+//! let state = State {
+//!     wasi: wasi.build(),
+//!     table: ResourceTable::new(),
+//!     memtls: MemtlsCtx::native(policy).map_err(wasmtime::Error::msg)?,
+//! };
+//! let mut store = Store::new(&engine, state);
+//! let instance = linker.instantiate(&mut store, &component)?;
+//! # let _ = instance;
+//! # Ok(())
+//! # }
+//! ```
 
 #![warn(missing_docs)]
 
@@ -48,7 +96,9 @@ pub mod bindings {
     });
 }
 
-/// The embedder's policy for the native provider.
+/// The embedder's policy. The native provider enforces it directly; the guest
+/// provider reads it from its WASI environment, which [`Policy::guest_environment`]
+/// produces (add those variables to the `WasiCtx` of a composed application).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// Whether the `insecure` interface works (otherwise its calls answer
@@ -59,6 +109,9 @@ pub struct Policy {
     /// Most ciphertext bytes buffered per connection before `write` stops
     /// accepting plaintext.
     pub max_buffered_bytes: usize,
+    /// Extra trust anchors (PEM text) added to what `system` trust means, like
+    /// `SSL_CERT_FILE`.
+    pub extra_system_anchors: Vec<Vec<u8>>,
 }
 
 impl Default for Policy {
@@ -67,41 +120,88 @@ impl Default for Policy {
             allow_insecure: false,
             max_connections: 1024,
             max_buffered_bytes: engine::DEFAULT_MAX_BUFFERED,
+            extra_system_anchors: Vec::new(),
         }
     }
 }
 
-/// System trust from the platform, through rustls-platform-verifier.
-struct PlatformTrust;
+/// Environment variables through which the guest provider learns the policy.
+pub mod guest_env {
+    /// `1` allows the `insecure` interface.
+    pub const ALLOW_INSECURE: &str = "MEMTLS_ALLOW_INSECURE";
+    /// Most live connections per instance.
+    pub const MAX_CONNECTIONS: &str = "MEMTLS_MAX_CONNECTIONS";
+    /// Most ciphertext bytes buffered per connection.
+    pub const MAX_BUFFERED_BYTES: &str = "MEMTLS_MAX_BUFFERED_BYTES";
+    /// PEM text of extra anchors for `system` trust.
+    pub const EXTRA_SYSTEM_ANCHORS: &str = "MEMTLS_EXTRA_SYSTEM_ANCHORS";
+}
+
+impl Policy {
+    /// The environment that carries this policy to the guest provider.
+    pub fn guest_environment(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            (
+                guest_env::MAX_CONNECTIONS.to_string(),
+                self.max_connections.to_string(),
+            ),
+            (
+                guest_env::MAX_BUFFERED_BYTES.to_string(),
+                self.max_buffered_bytes.to_string(),
+            ),
+        ];
+        if self.allow_insecure {
+            env.push((guest_env::ALLOW_INSECURE.to_string(), "1".to_string()));
+        }
+        if !self.extra_system_anchors.is_empty() {
+            let pem: Vec<String> = self
+                .extra_system_anchors
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            env.push((guest_env::EXTRA_SYSTEM_ANCHORS.to_string(), pem.join("\n")));
+        }
+        env
+    }
+}
+
+/// System trust from the platform, through rustls-platform-verifier, plus the
+/// policy's extra anchors.
+struct PlatformTrust {
+    extra: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
 
 impl engine::SystemTrust for PlatformTrust {
     fn server_verifier(
         &self,
-        extra_anchors: Vec<rustls::pki_types::CertificateDer<'static>>,
+        mut extra_anchors: Vec<rustls::pki_types::CertificateDer<'static>>,
         provider: Arc<rustls::crypto::CryptoProvider>,
     ) -> Result<Arc<dyn rustls::client::danger::ServerCertVerifier>, rustls::Error> {
+        extra_anchors.extend(self.extra.iter().cloned());
         let v = rustls_platform_verifier::Verifier::new_with_extra_roots(extra_anchors, provider)?;
         Ok(Arc::new(v))
     }
 }
 
 /// The engine the native provider uses under `policy`: ring crypto, platform
-/// trust, AES-GCM first (native code has AES instructions).
-pub fn native_engine(policy: &Policy) -> Arc<engine::Engine> {
-    Arc::new(engine::Engine::new(engine::EngineOptions {
+/// trust (plus the policy's extra anchors), AES-GCM first (native code has AES
+/// instructions). Fails when the policy's extra anchors do not parse.
+pub fn native_engine(policy: &Policy) -> Result<Arc<engine::Engine>, engine::Error> {
+    let extra = engine::parse_certificates(&policy.extra_system_anchors, "extra system anchors")?;
+    Ok(Arc::new(engine::Engine::new(engine::EngineOptions {
         name: "memtls-host (rustls, ring, platform verifier; native)".into(),
         version: format!("{} (rustls 0.23)", env!("CARGO_PKG_VERSION")),
         crypto: rustls::crypto::ring::default_provider(),
-        system_trust: Arc::new(PlatformTrust),
+        system_trust: Arc::new(PlatformTrust { extra }),
         prefer_chacha20: false,
         max_buffered: policy.max_buffered_bytes,
-    }))
+    })))
 }
 
 impl MemtlsCtx {
     /// A native-provider context with its own engine under `policy`.
-    pub fn native(policy: Policy) -> Self {
-        MemtlsCtx::new(native_engine(&policy), policy)
+    pub fn native(policy: Policy) -> Result<Self, engine::Error> {
+        Ok(MemtlsCtx::new(native_engine(&policy)?, policy))
     }
 }
 
