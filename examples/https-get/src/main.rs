@@ -1,0 +1,210 @@
+//! `https-get`: an HTTP/1.1 GET over TLS. TCP comes from wasi:sockets (std::net),
+//! TLS from whichever memtls provider the host links.
+//!
+//! ```text
+//! https-get [options] https://HOST[:PORT]/PATH
+//!   --ca-file PATH        trust these CA certificates (PEM) instead of the system's
+//!   --also-system         with --ca-file: trust the system's roots too
+//!   --pin PATH            trust exactly this (e.g. self-signed) server certificate
+//!   --client-cert PATH    present this certificate chain (PEM) ...
+//!   --client-key PATH     ... with this key
+//!   --alpn LIST           comma-separated ALPN protocols (default http/1.1)
+//!   --tls12 | --tls13     only this version
+//!   --body                print the body too
+//!   --insecure            no verification at all (needs a host that allows it)
+//! ```
+//!
+//! Prints the status line, headers, what TLS negotiated, and a last line
+//! `memtls-result key=value ...` for programs that drive it.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use memtls_stream::tls::{ClientConfig, ClientContext, ProtocolVersion, SigningChain, TrustStore};
+use memtls_stream::{TlsStream, insecure, parse_alpn, read_file, version_name};
+
+struct Args {
+    url: String,
+    ca_file: Option<String>,
+    also_system: bool,
+    pin: Option<String>,
+    client_cert: Option<String>,
+    client_key: Option<String>,
+    alpn: Vec<Vec<u8>>,
+    version: Option<ProtocolVersion>,
+    body: bool,
+    insecure: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        url: String::new(),
+        ca_file: None,
+        also_system: false,
+        pin: None,
+        client_cert: None,
+        client_key: None,
+        alpn: vec![b"http/1.1".to_vec()],
+        version: None,
+        body: false,
+        insecure: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--ca-file" => a.ca_file = Some(value("--ca-file")?),
+            "--also-system" => a.also_system = true,
+            "--pin" => a.pin = Some(value("--pin")?),
+            "--client-cert" => a.client_cert = Some(value("--client-cert")?),
+            "--client-key" => a.client_key = Some(value("--client-key")?),
+            "--alpn" => a.alpn = parse_alpn(&value("--alpn")?),
+            "--tls12" => a.version = Some(ProtocolVersion::Tls12),
+            "--tls13" => a.version = Some(ProtocolVersion::Tls13),
+            "--body" => a.body = true,
+            "--insecure" => a.insecure = true,
+            "-h" | "--help" => return Err(String::new()),
+            other if other.starts_with("--") => return Err(format!("unknown option {other}")),
+            other => a.url = other.to_string(),
+        }
+    }
+    if a.url.is_empty() {
+        return Err("give a URL: https://HOST[:PORT]/PATH".into());
+    }
+    Ok(a)
+}
+
+fn split_url(url: &str) -> Result<(String, u16, String), String> {
+    let rest = url
+        .strip_prefix("https://")
+        .ok_or_else(|| format!("{url}: only https:// URLs"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => (
+            h.trim_matches(|c| c == '[' || c == ']').to_string(),
+            p.parse().map_err(|_| format!("bad port {p}"))?,
+        ),
+        _ => (authority.to_string(), 443),
+    };
+    Ok((host, port, path.to_string()))
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("https-get: {e}");
+            }
+            eprintln!(
+                "usage: https-get [--ca-file PATH] [--pin PATH] [--alpn LIST] [--tls12|--tls13] [--client-cert PATH --client-key PATH] [--body] [--insecure] https://HOST[:PORT]/PATH"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args = parse_args()?;
+    let (host, port, path) = split_url(&args.url)?;
+    let mut trust = TrustStore {
+        system: args.ca_file.is_none() && args.pin.is_none() || args.also_system,
+        anchors: vec![],
+        pinned: vec![],
+    };
+    if let Some(f) = &args.ca_file {
+        trust.anchors.push(read_file(f)?);
+    }
+    if let Some(f) = &args.pin {
+        trust.pinned.push(read_file(f)?);
+    }
+    let certificate_chain = match (&args.client_cert, &args.client_key) {
+        (Some(c), Some(k)) => Some(SigningChain {
+            certificates: vec![read_file(c)?],
+            private_key: read_file(k)?,
+        }),
+        (None, None) => None,
+        _ => return Err("--client-cert and --client-key go together".into()),
+    };
+    let config = ClientConfig {
+        trust,
+        certificate_chain,
+        alpn_protocols: args.alpn.clone(),
+        min_version: args.version,
+        max_version: args.version,
+        cipher_suites: None,
+        send_sni: true,
+    };
+    let context = if args.insecure {
+        insecure::client_context_without_verification(&config)
+    } else {
+        ClientContext::create(&config)
+    }
+    .map_err(|e| format!("configuration refused: {}", e.message))?;
+
+    let start = Instant::now();
+    let tcp = TcpStream::connect((host.as_str(), port))
+        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+    let conn = context.connect(&host).map_err(|e| e.message)?;
+    let mut tls = TlsStream::handshake(conn, tcp)
+        .map_err(|e| format!("handshake with {host}:{port} failed: {e}"))?;
+    let handshake_ms = start.elapsed().as_secs_f64() * 1e3;
+    let c = tls.connection();
+    let version = version_name(c.protocol_version());
+    let cipher = c.cipher_suite().map(|s| s.name).unwrap_or_default();
+    let alpn = c
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(&p).into_owned())
+        .unwrap_or_else(|| "none".into());
+    println!("TLS: {version} {cipher} ALPN {alpn} (handshake {handshake_ms:.1} ms)");
+
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: memtls-https-get\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes())
+        .map_err(|e| format!("sending the request: {e}"))?;
+    let start = Instant::now();
+    let mut response = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let eof = loop {
+        match tls.read(&mut buf) {
+            Ok(0) => break "clean",
+            Ok(n) => response.extend_from_slice(&buf[..n]),
+            // Like Python's suppress_ragged_eofs: HTTP with Connection: close
+            // ends at the transport's end; say which it was.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break "ragged",
+            Err(e) => return Err(format!("reading the response: {e}")),
+        }
+    };
+    let transfer_ms = start.elapsed().as_secs_f64() * 1e3;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("the response has no header end")?;
+    let head = String::from_utf8_lossy(&response[..split]);
+    let body = &response[split + 4..];
+    let status = head
+        .lines()
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap_or("?")
+        .to_string();
+    println!("{head}");
+    println!();
+    if args.body {
+        println!("{}", String::from_utf8_lossy(body));
+    } else {
+        println!("({} bytes of body)", body.len());
+    }
+    println!(
+        "memtls-result status={status} version={version} cipher={cipher} alpn={alpn} \
+         handshake_ms={handshake_ms:.2} body_bytes={} transfer_ms={transfer_ms:.2} eof={eof}",
+        body.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! The stream layer of memtls: TLS over a byte stream the caller already owns
+//! (a `std::net::TcpStream` through wasi:sockets, or a connection upgraded in
+//! place with STARTTLS), built on the `memtls:tls` memory channel.
+//!
+//! [`TlsStream`] implements `Read` and `Write`. It moves ciphertext between the
+//! connection and the transport and nothing else; all TLS semantics are the
+//! provider's.
+
+#![warn(missing_docs)]
+
+use std::fmt;
+use std::io::{self, Read, Write};
+
+/// Bindings for the `application` world (the generated items carry the WIT docs).
+#[allow(missing_docs)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "memtls:tls/application",
+        path: "../../wit",
+    });
+}
+
+pub use bindings::memtls::tls::insecure;
+pub use bindings::memtls::tls::tls;
+use tls::{Connection, ErrorKind, Progress, ReadOutcome, WriteOutcome};
+
+/// The error of a TLS operation: the interface's error, or the transport's.
+#[derive(Debug)]
+pub enum Error {
+    /// The provider reported an error.
+    Tls(tls::Error),
+    /// The transport failed.
+    Io(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Tls(e) => write!(f, "TLS {}: {}", kind_name(&e.kind), e.message),
+            Error::Io(e) => write!(f, "transport: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<tls::Error> for Error {
+    fn from(e: tls::Error) -> Self {
+        Error::Tls(e)
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Self {
+        Error::Io(e)
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::Io(e) => e,
+            Error::Tls(t) if matches!(t.kind, ErrorKind::RaggedEof) => {
+                io::Error::new(io::ErrorKind::UnexpectedEof, Error::Tls(t))
+            }
+            other => io::Error::other(other),
+        }
+    }
+}
+
+/// A short name of an error kind, e.g. `certificate-rejected(expired)`.
+pub fn kind_name(kind: &ErrorKind) -> String {
+    match kind {
+        ErrorKind::Closed => "closed".into(),
+        ErrorKind::RaggedEof => "ragged-eof".into(),
+        ErrorKind::CertificateRejected(r) => format!("certificate-rejected({})", reason_name(*r)),
+        ErrorKind::AlertReceived(c) => format!("alert-received({c})"),
+        ErrorKind::AlertSent(c) => format!("alert-sent({c})"),
+        ErrorKind::Protocol => "protocol".into(),
+        ErrorKind::Configuration => "configuration".into(),
+        ErrorKind::Misuse => "misuse".into(),
+        ErrorKind::ResourceLimit => "resource-limit".into(),
+        ErrorKind::NotPermitted => "not-permitted".into(),
+    }
+}
+
+/// The WIT name of a certificate rejection reason, e.g. `unknown-issuer`.
+pub fn reason_name(r: tls::CertificateReason) -> &'static str {
+    use tls::CertificateReason as R;
+    match r {
+        R::Expired => "expired",
+        R::NotYetValid => "not-yet-valid",
+        R::UnknownIssuer => "unknown-issuer",
+        R::BadSignature => "bad-signature",
+        R::NameMismatch => "name-mismatch",
+        R::Revoked => "revoked",
+        R::NoCertificate => "no-certificate",
+        R::Other => "other",
+    }
+}
+
+/// Parses a comma-separated ALPN list (`h2,http/1.1`).
+pub fn parse_alpn(list: &str) -> Vec<Vec<u8>> {
+    list.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.as_bytes().to_vec())
+        .collect()
+}
+
+/// The name of a protocol version as people write it.
+pub fn version_name(v: Option<tls::ProtocolVersion>) -> &'static str {
+    match v {
+        Some(tls::ProtocolVersion::Tls12) => "TLSv1.2",
+        Some(tls::ProtocolVersion::Tls13) => "TLSv1.3",
+        None => "none",
+    }
+}
+
+/// Size of one read from the transport.
+const READ_CHUNK: usize = 16 * 1024 + 512;
+
+/// A TLS connection over a transport `S`.
+pub struct TlsStream<S> {
+    conn: Connection,
+    sock: S,
+    /// Ciphertext read from the transport and not yet accepted by `feed`.
+    inbuf: Vec<u8>,
+    transport_eof: bool,
+}
+
+impl<S: Read + Write> TlsStream<S> {
+    /// Wraps `sock` and completes the handshake.
+    pub fn handshake(conn: Connection, sock: S) -> Result<Self, Error> {
+        let mut s = Self {
+            conn,
+            sock,
+            inbuf: Vec::new(),
+            transport_eof: false,
+        };
+        loop {
+            let progress = s.conn.handshake();
+            s.flush()?;
+            match progress? {
+                Progress::Done => return Ok(s),
+                Progress::WantWrite => {}
+                Progress::WantRead => s.fill()?,
+            }
+        }
+    }
+
+    /// The connection, for what was negotiated.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The transport.
+    pub fn get_ref(&self) -> &S {
+        &self.sock
+    }
+
+    /// Sends all waiting ciphertext to the transport.
+    fn flush(&mut self) -> Result<(), Error> {
+        loop {
+            let out = self.conn.take(64 * 1024);
+            if out.is_empty() {
+                return Ok(self.sock.flush()?);
+            }
+            self.sock.write_all(&out)?;
+        }
+    }
+
+    /// Feeds buffered ciphertext, reading more from the transport when none is
+    /// left. Signals end of input at the transport's EOF.
+    fn fill(&mut self) -> Result<(), Error> {
+        if self.inbuf.is_empty() {
+            if self.transport_eof {
+                // Already signalled: the next call reports closed / ragged-eof.
+                return Ok(());
+            }
+            let mut buf = vec![0u8; READ_CHUNK];
+            let n = self.sock.read(&mut buf)?;
+            if n == 0 {
+                self.transport_eof = true;
+                self.conn.eof()?;
+                return Ok(());
+            }
+            buf.truncate(n);
+            self.inbuf = buf;
+        }
+        let taken = self.conn.feed(&self.inbuf)? as usize;
+        self.inbuf.drain(..taken);
+        Ok(())
+    }
+
+    /// Sends close_notify and waits for the peer's (two-phase shutdown).
+    pub fn shutdown(&mut self) -> Result<(), Error> {
+        loop {
+            let progress = self.conn.shutdown();
+            self.flush()?;
+            match progress? {
+                Progress::Done => return Ok(()),
+                Progress::WantWrite => {}
+                Progress::WantRead => {
+                    // Discard application data still in flight.
+                    while let Ok(ReadOutcome::Data(_)) = self.conn.read(64 * 1024) {}
+                    self.fill()?;
+                }
+            }
+        }
+    }
+
+    /// Sends close_notify without waiting for the peer's, and returns the transport.
+    pub fn close(mut self) -> Result<S, Error> {
+        let _ = self.conn.shutdown()?;
+        self.flush()?;
+        Ok(self.sock)
+    }
+}
+
+impl<S: Read + Write> Read for TlsStream<S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let max = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+            match self.conn.read(max) {
+                Ok(ReadOutcome::Data(d)) => {
+                    let n = d.len().min(buf.len());
+                    buf[..n].copy_from_slice(&d[..n]);
+                    return Ok(n);
+                }
+                Ok(ReadOutcome::WantWrite) => self.flush()?,
+                Ok(ReadOutcome::WantRead) => {
+                    self.flush()?;
+                    self.fill()?;
+                }
+                Err(e) if matches!(e.kind, ErrorKind::Closed) => return Ok(0),
+                Err(e) => return Err(Error::Tls(e).into()),
+            }
+        }
+    }
+}
+
+impl<S: Read + Write> Write for TlsStream<S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        // Bounded pieces: the whole argument crosses the component boundary.
+        let piece = &buf[..buf.len().min(64 * 1024)];
+        loop {
+            match self.conn.write(piece).map_err(Error::Tls)? {
+                WriteOutcome::Written(n) if n > 0 => {
+                    self.flush()?;
+                    return Ok(n as usize);
+                }
+                WriteOutcome::Written(_) | WriteOutcome::WantWrite => self.flush()?,
+                WriteOutcome::WantRead => self.fill()?,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(TlsStream::flush(self)?)
+    }
+}
+
+/// Reads a file the component can see (a preopened directory), naming it in
+/// the error.
+pub fn read_file(path: &str) -> Result<Vec<u8>, String> {
+    std::fs::read(path)
+        .map_err(|e| format!("cannot read {path}: {e} (is its directory preopened, e.g. --dir .?)"))
+}
