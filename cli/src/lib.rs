@@ -1,0 +1,240 @@
+//! The machinery behind the `memtls` command: load (compose, compile with the
+//! cache) and run `wasi:cli` command components with `memtls:tls` served by
+//! either provider; the example components; the demo.
+
+#![warn(missing_docs)]
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use memtls_host::{MemtlsCtx, MemtlsCtxView, MemtlsView, Policy, Provider};
+use wasmtime::component::{Component, Instance, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::p2::bindings::sync::Command;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+pub mod demo;
+
+/// The example components, built by this crate's build script.
+pub mod examples {
+    /// `https-get`: HTTP/1.1 GET over TLS.
+    pub fn https_get() -> &'static [u8] {
+        include_bytes!(env!("MEMTLS_EXAMPLE_HTTPS_GET"))
+    }
+    /// `tls-echo-server`: a TLS echo server (and SMTP STARTTLS server).
+    pub fn tls_echo_server() -> &'static [u8] {
+        include_bytes!(env!("MEMTLS_EXAMPLE_TLS_ECHO_SERVER"))
+    }
+    /// `starttls`: an SMTP STARTTLS client.
+    pub fn starttls() -> &'static [u8] {
+        include_bytes!(env!("MEMTLS_EXAMPLE_STARTTLS"))
+    }
+}
+
+/// A wasmtime engine with the compilation cache (wasmtime's own, in the user's
+/// cache directory), shared by the process.
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        match wasmtime::Cache::from_file(None) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => eprintln!("memtls: compilation cache unavailable: {e:#}"),
+        }
+        Engine::new(&config).expect("a default wasmtime configuration is valid")
+    })
+}
+
+/// Store data of a running command: WASI and the native provider.
+pub struct Host {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memtls: MemtlsCtx,
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl MemtlsView for Host {
+    fn memtls(&mut self) -> MemtlsCtxView<'_> {
+        MemtlsCtxView {
+            ctx: &mut self.memtls,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A component compiled and linked for one provider.
+pub struct Loaded {
+    provider: Provider,
+    pre: wasmtime::component::InstancePre<Host>,
+}
+
+impl Loaded {
+    /// The provider it was prepared for.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// Instantiates it in a new store with `wasi` under `policy`: the native
+    /// provider enforces the policy, the guest provider gets it through the
+    /// environment.
+    pub fn instantiate(
+        &self,
+        mut wasi: WasiCtxBuilder,
+        policy: &Policy,
+    ) -> wasmtime::Result<(Store<Host>, Instance)> {
+        if self.provider == Provider::Guest {
+            wasi.envs(&policy.guest_environment());
+        }
+        let memtls = MemtlsCtx::native(policy.clone())
+            .map_err(|e| wasmtime::format_err!("policy: {}", e.message))?;
+        let mut store = Store::new(
+            engine(),
+            Host {
+                wasi: wasi.build(),
+                table: ResourceTable::new(),
+                memtls,
+            },
+        );
+        let instance = self.pre.instantiate(&mut store)?;
+        Ok((store, instance))
+    }
+}
+
+/// Compiles `bytes` for `provider` (composing the guest in when needed) and links
+/// it. A component whose imports memtls cannot satisfy gets an error naming
+/// them. Compilation prints progress to stderr when it takes a while (`label`
+/// names the component); results are cached across runs.
+pub fn load(bytes: &[u8], provider: Provider, label: &str) -> wasmtime::Result<Loaded> {
+    let prepared = memtls_host::prepare_component(bytes, provider)?;
+    let component = with_progress(label, prepared.len(), || {
+        Component::new(engine(), &prepared)
+    })?;
+    let missing = unsupported_imports(&component, provider);
+    if !missing.is_empty() {
+        wasmtime::bail!(
+            "{label} imports what memtls cannot provide: {}\n(memtls serves WASI 0.2 and \
+             memtls:tls@0.1.0)",
+            missing.join(", ")
+        );
+    }
+    let mut linker = Linker::<Host>::new(engine());
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    memtls_host::add_provider_to_linker(&mut linker, provider)?;
+    let pre = linker.instantiate_pre(&component)?;
+    Ok(Loaded { provider, pre })
+}
+
+fn unsupported_imports(component: &Component, provider: Provider) -> Vec<String> {
+    component
+        .component_type()
+        .imports(engine())
+        .map(|(name, _)| name.to_string())
+        .filter(|name| {
+            !(name.starts_with("wasi:")
+                || (provider == Provider::Native && name.starts_with("memtls:tls/")))
+        })
+        .collect()
+}
+
+fn with_progress<T>(label: &str, size: usize, f: impl FnOnce() -> T) -> T {
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let done = done.clone();
+        let label = label.to_string();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut shown = false;
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                let secs = start.elapsed().as_secs_f64();
+                if secs >= 1.0 && !done.load(Ordering::Relaxed) {
+                    eprint!(
+                        "\rmemtls: compiling {label} ({:.1} MB) ... {secs:.0} s",
+                        size as f64 / 1e6
+                    );
+                    let _ = std::io::stderr().flush();
+                    shown = true;
+                }
+            }
+            if shown {
+                eprintln!(" done (cached for next time)");
+            }
+        })
+    };
+    let result = f();
+    done.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
+    result
+}
+
+/// How to run a command component.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Program arguments (the first is the program name).
+    pub args: Vec<String>,
+    /// Environment variables.
+    pub env: Vec<(String, String)>,
+    /// Preopened directories: (host path, guest path).
+    pub dirs: Vec<(PathBuf, String)>,
+    /// Allow the component to use the host's network.
+    pub inherit_network: bool,
+    /// Allow DNS lookups.
+    pub allow_ip_name_lookup: bool,
+    /// Deny TCP altogether (wasmtime's `-S tcp=n`; allowed by default, to the
+    /// addresses `inherit_network` permits).
+    pub deny_tcp: bool,
+    /// The embedder's policy (applied to either provider).
+    pub policy: Policy,
+    /// Capture stdout into this pipe instead of inheriting it.
+    pub capture_stdout: Option<MemoryOutputPipe>,
+    /// Capture stderr into this pipe instead of inheriting it.
+    pub capture_stderr: Option<MemoryOutputPipe>,
+}
+
+/// Runs a loaded command component to completion; returns its exit code.
+pub fn run(loaded: &Loaded, opts: &RunOptions) -> wasmtime::Result<i32> {
+    let mut wasi = WasiCtx::builder();
+    wasi.args(&opts.args).envs(&opts.env).inherit_stdin();
+    match &opts.capture_stdout {
+        Some(pipe) => wasi.stdout(pipe.clone()),
+        None => wasi.inherit_stdout(),
+    };
+    match &opts.capture_stderr {
+        Some(pipe) => wasi.stderr(pipe.clone()),
+        None => wasi.inherit_stderr(),
+    };
+    for (host, guest) in &opts.dirs {
+        wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
+            .map_err(|e| wasmtime::format_err!("cannot preopen {}: {e:#}", host.display()))?;
+    }
+    if opts.inherit_network {
+        wasi.inherit_network();
+    }
+    wasi.allow_ip_name_lookup(opts.allow_ip_name_lookup);
+    wasi.allow_tcp(!opts.deny_tcp);
+    let (mut store, instance) = loaded.instantiate(wasi, &opts.policy)?;
+    let command = Command::new(&mut store, &instance)
+        .map_err(|e| wasmtime::format_err!("not a wasi:cli command component: {e:#}"))?;
+    match command.wasi_cli_run().call_run(&mut store) {
+        Ok(Ok(())) => Ok(0),
+        Ok(Err(())) => Ok(1),
+        Err(e) => match e.downcast_ref::<I32Exit>() {
+            Some(exit) => Ok(exit.0),
+            None => Err(e),
+        },
+    }
+}

@@ -1,0 +1,177 @@
+//! `memtls`: run and compose WebAssembly components that use `memtls:tls`.
+//!
+//! ```text
+//! memtls run [OPTIONS] COMPONENT [ARGS...]   run a wasi:cli command component
+//! memtls compose COMPONENT -o OUT            plug the guest provider in: one self-contained component
+//! memtls demo                                offline demo: https-get against a loopback server, per provider
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use memtls_cli::{RunOptions, load, run};
+use memtls_host::{Policy, Provider};
+
+/// Run and compose WebAssembly components that use memtls:tls.
+#[derive(Parser)]
+#[command(name = "memtls", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run a wasi:cli command component, serving memtls:tls from the chosen provider.
+    Run(RunArgs),
+    /// Compose the guest provider into a component: the output needs no memtls host.
+    Compose {
+        /// The application component (imports memtls:tls).
+        component: PathBuf,
+        /// Where to write the composed component.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Offline demo: https-get against a loopback HTTPS server, once per provider.
+    Demo,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Which provider serves memtls:tls: native (host rustls, platform trust) or
+    /// guest (rustls inside Wasm, Mozilla roots).
+    #[arg(long = "tls", default_value = "native", value_parser = parse_provider)]
+    provider: Provider,
+    /// Grant access to a host directory: HOST[::GUEST] (as wasmtime's --dir).
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dirs: Vec<String>,
+    /// Set an environment variable: NAME=VALUE, or NAME to pass the host's.
+    #[arg(long = "env", value_name = "NAME[=VAL]")]
+    env: Vec<String>,
+    /// WASI options as wasmtime spells them: inherit-network, allow-ip-name-lookup,
+    /// tcp (default y), network (inherit-network and allow-ip-name-lookup).
+    #[arg(short = 'S', value_name = "OPTION[=y|n]")]
+    wasi: Vec<String>,
+    /// Offer the insecure interface (no verification / no hostname check).
+    #[arg(long)]
+    allow_insecure: bool,
+    /// Add the certificates of this PEM file to "system" trust (like SSL_CERT_FILE).
+    #[arg(long = "ca-file", value_name = "PEM")]
+    ca_files: Vec<PathBuf>,
+    /// Most live TLS connections the component may hold.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// The component to run, then its arguments (everything after the component
+    /// goes to it, options included).
+    #[arg(
+        value_name = "COMPONENT [ARGS]...",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    component_and_args: Vec<String>,
+}
+
+fn parse_provider(s: &str) -> Result<Provider, String> {
+    s.parse()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Run(args) => run_command(args),
+        Cmd::Compose { component, output } => compose(&component, &output).map(|()| 0),
+        Cmd::Demo => memtls_cli::demo::demo().map(|()| 0),
+    };
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("memtls: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn flag(value: &str, option: &str) -> wasmtime::Result<bool> {
+    match value {
+        "" | "y" | "yes" | "true" => Ok(true),
+        "n" | "no" | "false" => Ok(false),
+        other => wasmtime::bail!("-S {option}={other}: use y or n"),
+    }
+}
+
+fn run_command(a: RunArgs) -> wasmtime::Result<i32> {
+    let component = PathBuf::from(&a.component_and_args[0]);
+    let bytes = std::fs::read(&component)
+        .map_err(|e| wasmtime::format_err!("cannot read {}: {e}", component.display()))?;
+    let mut policy = Policy {
+        allow_insecure: a.allow_insecure,
+        max_connections: a.max_connections,
+        ..Policy::default()
+    };
+    for f in &a.ca_files {
+        policy.extra_system_anchors.push(
+            std::fs::read(f)
+                .map_err(|e| wasmtime::format_err!("--ca-file {}: {e}", f.display()))?,
+        );
+    }
+    let mut opts = RunOptions {
+        policy,
+        ..RunOptions::default()
+    };
+    for s in &a.wasi {
+        let (name, value) = s.split_once('=').unwrap_or((s, ""));
+        match name {
+            "inherit-network" => opts.inherit_network = flag(value, name)?,
+            "allow-ip-name-lookup" => opts.allow_ip_name_lookup = flag(value, name)?,
+            "tcp" => opts.deny_tcp = !flag(value, name)?,
+            "network" => {
+                let on = flag(value, name)?;
+                opts.inherit_network = on;
+                opts.allow_ip_name_lookup = on;
+            }
+            other => wasmtime::bail!(
+                "unknown -S option {other}: memtls supports inherit-network, \
+                 allow-ip-name-lookup, tcp, network"
+            ),
+        }
+    }
+    for d in &a.dirs {
+        let (host, guest) = d.split_once("::").unwrap_or((d, d));
+        opts.dirs.push((PathBuf::from(host), guest.to_string()));
+    }
+    for e in &a.env {
+        match e.split_once('=') {
+            Some((k, v)) => opts.env.push((k.into(), v.into())),
+            None => {
+                if let Ok(v) = std::env::var(e) {
+                    opts.env.push((e.clone(), v));
+                }
+            }
+        }
+    }
+    let name = component
+        .file_name()
+        .map_or_else(|| "component".into(), |n| n.to_string_lossy().into_owned());
+    opts.args = std::iter::once(name.clone())
+        .chain(a.component_and_args.into_iter().skip(1))
+        .collect();
+    let loaded = load(&bytes, a.provider, &name)?;
+    run(&loaded, &opts)
+}
+
+fn compose(component: &PathBuf, output: &PathBuf) -> wasmtime::Result<()> {
+    let bytes = std::fs::read(component)
+        .map_err(|e| wasmtime::format_err!("cannot read {}: {e}", component.display()))?;
+    let composed = memtls_host::compose_with_guest(&bytes)?;
+    std::fs::write(output, &composed)
+        .map_err(|e| wasmtime::format_err!("cannot write {}: {e}", output.display()))?;
+    eprintln!(
+        "memtls: wrote {} ({} bytes): the guest provider is inside; it needs only WASI",
+        output.display(),
+        composed.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,221 @@
+//! The `memtls` command end to end: `run` with each provider, `compose` (and the
+//! composed component under a plain wasmtime host without memtls), `demo`, and
+//! the error for imports memtls cannot satisfy.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use memtls_cli::demo::{DemoCerts, start_https_server};
+use memtls_cli::examples;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::p2::bindings::sync::Command as WasiCommand;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+
+fn memtls(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_memtls"))
+        .args(args)
+        .output()
+        .expect("run memtls")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        let d = std::env::temp_dir().join(format!("memtls-cli-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Self(d)
+    }
+    fn file(&self, name: &str, data: &[u8]) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, data).unwrap();
+        p.display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn run_https_get_with_each_provider() {
+    let certs = DemoCerts::generate().unwrap();
+    let port = start_https_server(&certs, 1000).unwrap();
+    let dir = Scratch::new("run");
+    let app = dir.file("https-get.wasm", examples::https_get());
+    dir.file("ca.pem", certs.ca_pem.as_bytes());
+    let dir_arg = format!("{}::/certs", dir.0.display());
+    let url = format!("https://localhost:{port}/");
+    for provider in ["native", "guest"] {
+        let out = memtls(&[
+            "run",
+            "--tls",
+            provider,
+            "--dir",
+            &dir_arg,
+            "-S",
+            "network",
+            &app,
+            "--ca-file",
+            "/certs/ca.pem",
+            &url,
+        ]);
+        let t = text(&out);
+        assert!(out.status.success(), "{provider}: {t}");
+        assert!(t.contains("memtls-result status=200"), "{provider}: {t}");
+        println!("memtls run --tls {provider}: ok");
+    }
+    // The host's --ca-file adds to system trust: no --ca-file for the component.
+    let ca = dir.0.join("ca.pem").display().to_string();
+    for provider in ["native", "guest"] {
+        let out = memtls(&[
+            "run",
+            "--tls",
+            provider,
+            "--ca-file",
+            &ca,
+            "-S",
+            "network",
+            &app,
+            &url,
+        ]);
+        let t = text(&out);
+        assert!(
+            out.status.success() && t.contains("status=200"),
+            "{provider} with host --ca-file: {t}"
+        );
+        // Without it the system roots do not know the demo CA.
+        let out = memtls(&["run", "--tls", provider, "-S", "network", &app, &url]);
+        let t = text(&out);
+        assert!(
+            !out.status.success() && t.contains("unknown-issuer"),
+            "{provider} without: {t}"
+        );
+    }
+}
+
+struct Plain {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Plain {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+#[test]
+fn composed_component_runs_without_memtls_host_functions() {
+    let dir = Scratch::new("compose");
+    let app = dir.file("https-get.wasm", examples::https_get());
+    let out_path = dir.0.join("composed.wasm").display().to_string();
+    let out = memtls(&["compose", &app, "-o", &out_path]);
+    assert!(out.status.success(), "{}", text(&out));
+    let composed = std::fs::read(&out_path).unwrap();
+
+    // A plain wasmtime host of the same version: WASI only, no memtls.
+    let certs = DemoCerts::generate().unwrap();
+    let port = start_https_server(&certs, 1000).unwrap();
+    dir.file("ca.pem", certs.ca_pem.as_bytes());
+    let engine = Engine::default();
+    let component = Component::new(&engine, &composed).expect("compile composed component");
+    let mut linker = Linker::<Plain>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+    let stdout = MemoryOutputPipe::new(1 << 20);
+    let mut wasi = WasiCtx::builder();
+    wasi.args(&[
+        "https-get",
+        "--ca-file",
+        "/c/ca.pem",
+        &format!("https://localhost:{port}/"),
+    ])
+    .stdout(stdout.clone())
+    .inherit_stderr()
+    .inherit_network()
+    .allow_tcp(true)
+    .allow_ip_name_lookup(true)
+    .preopened_dir(&dir.0, "/c", FsPerms::ReadOnly)
+    .unwrap();
+    let mut store = Store::new(
+        &engine,
+        Plain {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+        },
+    );
+    let command = WasiCommand::instantiate(&mut store, &component, &linker)
+        .expect("instantiate with WASI alone");
+    let result = command.wasi_cli_run().call_run(&mut store).expect("run");
+    let t = String::from_utf8_lossy(&stdout.contents()).into_owned();
+    assert!(
+        result.is_ok() && t.contains("memtls-result status=200"),
+        "{t}"
+    );
+}
+
+#[test]
+fn demo_prints_both_providers() {
+    let out = memtls(&["demo"]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    for needle in [
+        "--tls native",
+        "--tls guest",
+        "TLS version",
+        "TLSv1.3",
+        "cipher suite",
+        "MB/s",
+    ] {
+        assert!(t.contains(needle), "demo output lacks {needle:?}:\n{t}");
+    }
+    println!("{t}");
+}
+
+/// A minimal component that imports an empty instance `foo:bar/baz`.
+fn component_importing_foo() -> Vec<u8> {
+    let mut c = vec![0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+    // type section: one empty instance type
+    c.extend([0x07, 0x03, 0x01, 0x42, 0x00]);
+    // import section: "foo:bar/baz" as instance of type 0
+    let name = b"foo:bar/baz";
+    let mut body = vec![0x01, 0x00, name.len() as u8];
+    body.extend_from_slice(name);
+    body.extend([0x05, 0x00]);
+    c.push(0x0a);
+    c.push(body.len() as u8);
+    c.extend(body);
+    c
+}
+
+#[test]
+fn unsatisfiable_imports_are_named() {
+    let dir = Scratch::new("imports");
+    let app = dir.file("foo.wasm", &component_importing_foo());
+    let out = memtls(&["run", &app]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(
+        t.contains("foo:bar/baz") && t.contains("cannot provide"),
+        "{t}"
+    );
+    let junk = dir.file("junk.wasm", b"not wasm at all");
+    let out = memtls(&["run", &junk]);
+    assert!(!out.status.success());
+    assert!(!text(&out).contains("panicked"), "{}", text(&out));
+}
