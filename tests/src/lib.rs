@@ -1,77 +1,33 @@
 //! The memtls test harness: certificates generated for each run, and the
 //! scenario component loaded under either provider.
 //!
-//! The integration tests in `tests/tests/` use it; so does `memtls demo` until
-//! the CLI has its own example programs.
+//! The integration tests in `tests/tests/` use it.
 
 #![warn(missing_docs)]
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::OnceLock;
 
-use memtls_host::{MemtlsCtx, MemtlsCtxView, MemtlsView, Policy, Provider};
+use memtls_cli::{Host, Loaded};
+use memtls_host::{Policy, Provider};
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, PKCS_RSA_SHA256,
 };
 use time::{Duration, OffsetDateTime};
-use wasmtime::component::{Component, Instance, InstancePre, Linker, ResourceTable};
+use wasmtime::component::Instance;
 use wasmtime::error::Context as _;
-use wasmtime::{Config, Engine, Store};
-use wasmtime::{Result, bail};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::{Result, Store, bail};
+use wasmtime_wasi::WasiCtx;
 
 /// The scenario component built by this crate's build script.
 pub fn scenarios_component() -> &'static [u8] {
     include_bytes!(env!("MEMTLS_SCENARIOS_WASM"))
 }
 
-/// A wasmtime engine with the compilation cache on, shared by every test in a
-/// process.
-pub fn engine() -> &'static Engine {
-    static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        let mut config = Config::new();
-        match wasmtime::Cache::from_file(None) {
-            Ok(cache) => {
-                config.cache(Some(cache));
-            }
-            Err(e) => eprintln!("wasmtime compilation cache unavailable: {e:#}"),
-        }
-        Engine::new(&config).expect("wasmtime engine")
-    })
-}
-
-/// Store data for an application instance: WASI plus the native provider.
-pub struct Host {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    memtls: MemtlsCtx,
-}
-
-impl WasiView for Host {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl MemtlsView for Host {
-    fn memtls(&mut self) -> MemtlsCtxView<'_> {
-        MemtlsCtxView {
-            ctx: &mut self.memtls,
-            table: &mut self.table,
-        }
-    }
-}
-
 /// The scenario component prepared (composed if needed, compiled, linked) for
-/// one provider.
+/// one provider, with the policy its instances run under.
 pub struct Scenarios {
-    provider: Provider,
-    pre: InstancePre<Host>,
+    loaded: Loaded,
     policy: Policy,
 }
 
@@ -81,40 +37,19 @@ const RUNNER: &str = "memtls:test/runner@0.1.0";
 impl Scenarios {
     /// Prepares the scenario component for `provider` under `policy`.
     pub fn load(provider: Provider, policy: Policy) -> Result<Self> {
-        let bytes = memtls_host::prepare_component(scenarios_component(), provider)?;
-        let component = Component::new(engine(), &bytes)
-            .with_context(|| format!("compiling the scenario component for {provider}"))?;
-        let mut linker = Linker::<Host>::new(engine());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        memtls_host::add_provider_to_linker(&mut linker, provider)?;
-        let pre = linker.instantiate_pre(&component)?;
-        Ok(Self {
-            provider,
-            pre,
-            policy,
-        })
+        let loaded = memtls_cli::load(scenarios_component(), provider, "scenarios")?;
+        Ok(Self { loaded, policy })
     }
 
     /// The provider this was prepared for.
     pub fn provider(&self) -> Provider {
-        self.provider
+        self.loaded.provider()
     }
 
     fn instantiate(&self) -> Result<(Store<Host>, Instance)> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
-        if self.policy.allow_insecure {
-            // The guest provider reads its policy from the environment.
-            wasi.env("MEMTLS_ALLOW_INSECURE", "1");
-        }
-        let host = Host {
-            wasi: wasi.build(),
-            table: ResourceTable::new(),
-            memtls: MemtlsCtx::native(self.policy.clone()),
-        };
-        let mut store = Store::new(engine(), host);
-        let instance = self.pre.instantiate(&mut store)?;
-        Ok((store, instance))
+        self.loaded.instantiate(wasi, &self.policy)
     }
 
     fn func<P, R>(
@@ -150,16 +85,6 @@ impl Scenarios {
         )?;
         let args: Vec<(String, Vec<u8>)> = fixtures.0.clone().into_iter().collect();
         Ok(f.call(&mut store, (name.to_owned(), args))?.0)
-    }
-
-    /// Runs the demo in a fresh instance: (field, value) rows.
-    pub fn demo(&self, fixtures: &Fixtures) -> Result<Result<Vec<(String, String)>, String>> {
-        let (mut store, instance) = self.instantiate()?;
-        let f = Self::func::<(Vec<(String, Vec<u8>)>,), (Result<Vec<(String, String)>, String>,)>(
-            &mut store, &instance, "demo",
-        )?;
-        let args: Vec<(String, Vec<u8>)> = fixtures.0.clone().into_iter().collect();
-        Ok(f.call(&mut store, (args,))?.0)
     }
 
     /// A verifier instance for many chain checks (x509-limbo).

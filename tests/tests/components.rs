@@ -1,6 +1,6 @@
 //! What the built components export and import, read back with wasmtime.
 
-use memtls_tests::engine;
+use memtls_cli::engine;
 use wasmtime::component::Component;
 
 fn names(it: impl Iterator<Item = String>) -> Vec<String> {

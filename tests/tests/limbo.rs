@@ -114,7 +114,7 @@ fn limbo() {
         serde_json::from_str(&std::fs::read_to_string(limbo_path()).expect("read limbo.json"))
             .expect("parse limbo.json");
     let cases = data["testcases"].as_array().expect("testcases");
-    let native = memtls_host::native_engine(&Policy::default());
+    let native = memtls_host::native_engine(&Policy::default()).expect("native engine");
     let mut verifiers: Vec<_> = Provider::ALL
         .iter()
         .map(|p| {

@@ -55,19 +55,23 @@ fn parity() {
 }
 
 #[test]
-fn connection_cap_is_enforced_by_the_native_host() {
-    // The scenario "bounded-buffers" needs one connection; with a cap of zero the
-    // host must refuse with a resource-limit error, not trap.
+fn connection_cap_is_enforced_by_both_providers() {
+    // With a cap of zero, connecting must give a resource-limit error, not trap.
     let fixtures = Fixtures::generate().expect("generating certificates");
     let policy = Policy {
         max_connections: 0,
         ..Policy::default()
     };
-    let runner = Scenarios::load(Provider::Native, policy).expect("loading");
-    let result = runner.run("tls13-handshake", &fixtures).expect("no trap");
-    let why = result.expect_err("connecting must fail under a cap of zero");
-    assert!(why.starts_with("resource-limit:"), "{why}");
-    assert!(why.contains("at most 0 live connections"), "{why}");
+    for provider in Provider::ALL {
+        let runner = Scenarios::load(provider, policy.clone()).expect("loading");
+        let result = runner.run("tls13-handshake", &fixtures).expect("no trap");
+        let why = result.expect_err("connecting must fail under a cap of zero");
+        assert!(why.starts_with("resource-limit:"), "{provider}: {why}");
+        assert!(
+            why.contains("at most 0 live connections"),
+            "{provider}: {why}"
+        );
+    }
 }
 
 #[test]

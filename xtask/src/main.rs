@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `setup`: installs what a fresh machine lacks (the `wasm32-wasip2` Rust target,
-//!   clang for ring's Wasm build, openssl for the tests' key conversions).
+//!   clang for ring's Wasm build; for the tests openssl, gnutls-bin and aiosmtpd, the
+//!   independent peers of the interop tests).
 //! - `demo`: setup, then the demo (a handshake through each provider, side by side).
 //! - `test`: setup, then formatting, clippy and the whole test suite.
 //!
@@ -17,13 +18,13 @@ const TARGET: &str = "wasm32-wasip2";
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        Some("setup") => setup(false),
+        Some("setup") => setup(true),
         Some("demo") => setup(false).and_then(|()| demo(&args[1..])),
         Some("test") => setup(true).and_then(|()| test(&args[1..])),
         _ => {
             eprintln!(
                 "usage: cargo xtask <setup | demo | test>\n\n  \
-                 setup  install the wasm32-wasip2 target and clang (and openssl for tests)\n  \
+                 setup  install the wasm32-wasip2 target and clang (and the test peers)\n  \
                  demo   run the offline demo: one handshake through each provider\n  \
                  test   check formatting, run clippy and the whole test suite \
                  (--no-lint skips formatting and clippy)"
@@ -79,8 +80,21 @@ fn setup(for_tests: bool) -> Result {
     if env::var_os("CC_wasm32_wasip2").is_none() && !on_path("clang") {
         packages.push("clang");
     }
-    if for_tests && !on_path("openssl") {
-        packages.push("openssl");
+    if for_tests {
+        // Independent TLS peers for the interop tests.
+        if !on_path("openssl") {
+            packages.push("openssl");
+        }
+        if !on_path("gnutls-serv") || !on_path("gnutls-cli") {
+            packages.push("gnutls-bin");
+        }
+        let has_aiosmtpd = Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has_aiosmtpd {
+            run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "aiosmtpd"]))?;
+        }
     }
     if packages.is_empty() {
         return Ok(());
@@ -92,7 +106,7 @@ fn setup(for_tests: bool) -> Result {
     if !(root && Path::new("/usr/bin/apt-get").exists()) {
         return Err(format!(
             "missing {}: install {} (ring needs clang to build for {TARGET}; the tests use \
-             openssl to convert keys), then run this again",
+             openssl and gnutls-bin as TLS peers), then run this again",
             packages.join(" and "),
             if packages.len() == 1 { "it" } else { "them" }
         ));

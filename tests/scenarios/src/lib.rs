@@ -13,14 +13,17 @@ use std::fmt::Write as _;
 wit_bindgen::generate!({
     world: "memtls:test/scenarios",
     path: ["../../wit", "wit"],
-    generate_all,
+    with: {
+        "memtls:tls/tls@0.1.0": memtls_stream::tls,
+        "memtls:tls/insecure@0.1.0": memtls_stream::insecure,
+    },
 });
 
 use exports::memtls::test::runner::Guest;
-use memtls::tls::insecure;
-use memtls::tls::tls::{
-    self, CertificateReason, ClientAuth, ClientConfig, ClientContext, Connection, Error, ErrorKind,
-    Progress, ProtocolVersion, ReadOutcome, ServerConfig, ServerContext, SigningChain, TrustStore,
+use memtls_stream::insecure;
+use memtls_stream::tls::{
+    self, ClientAuth, ClientConfig, ClientContext, Connection, Error, ErrorKind, Progress,
+    ProtocolVersion, ReadOutcome, ServerConfig, ServerContext, SigningChain, TrustStore,
     WriteOutcome,
 };
 
@@ -81,10 +84,6 @@ impl Guest for Runner {
         f(&fixtures)
     }
 
-    fn demo(fixtures: Vec<(String, Vec<u8>)>) -> Result<Vec<(String, String)>, String> {
-        demo(&fixtures.into_iter().collect())
-    }
-
     fn verify(
         anchors: Vec<Vec<u8>>,
         chain: Vec<Vec<u8>>,
@@ -113,31 +112,7 @@ fn fx<'a>(f: &'a Fixtures, name: &str) -> Result<&'a [u8], String> {
 
 /// A short, stable name of an error's kind.
 fn kind(e: &Error) -> String {
-    match &e.kind {
-        ErrorKind::Closed => "closed".into(),
-        ErrorKind::RaggedEof => "ragged-eof".into(),
-        ErrorKind::CertificateRejected(r) => format!("certificate-rejected({})", reason(*r)),
-        ErrorKind::AlertReceived(c) => format!("alert-received({c})"),
-        ErrorKind::AlertSent(c) => format!("alert-sent({c})"),
-        ErrorKind::Protocol => "protocol".into(),
-        ErrorKind::Configuration => "configuration".into(),
-        ErrorKind::Misuse => "misuse".into(),
-        ErrorKind::ResourceLimit => "resource-limit".into(),
-        ErrorKind::NotPermitted => "not-permitted".into(),
-    }
-}
-
-fn reason(r: CertificateReason) -> &'static str {
-    match r {
-        CertificateReason::Expired => "expired",
-        CertificateReason::NotYetValid => "not-yet-valid",
-        CertificateReason::UnknownIssuer => "unknown-issuer",
-        CertificateReason::BadSignature => "bad-signature",
-        CertificateReason::NameMismatch => "name-mismatch",
-        CertificateReason::Revoked => "revoked",
-        CertificateReason::NoCertificate => "no-certificate",
-        CertificateReason::Other => "other",
-    }
+    memtls_stream::kind_name(&e.kind)
 }
 
 fn err(e: Error) -> String {
@@ -1174,55 +1149,4 @@ fn bounded_buffers(f: &Fixtures) -> Outcome {
         accepted <= 4 * (16 * 1024 + 256),
         unread <= 64 * 1024
     ))
-}
-
-/// What `memtls demo` shows: the defaults negotiated, and how fast.
-fn demo(f: &Fixtures) -> Result<Vec<(String, String)>, String> {
-    use std::time::Instant;
-    let mut c = client_config(f)?;
-    c.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let mut s = server_config(f)?;
-    s.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let (cc, sc) = contexts(c, s)?;
-    let start = Instant::now();
-    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
-    pair.ok()?;
-    let handshake = start.elapsed();
-    let data = pattern(8 << 20);
-    let start = Instant::now();
-    let got = send(&client, &server, &data)?;
-    let transfer = start.elapsed();
-    ensure(got == data, || "transfer corrupted".into())?;
-    send(&server, &client, b"ticket")?;
-    let (second, _, pair) = connect(&cc, &sc, "localhost")?;
-    pair.ok()?;
-    let info = tls::implementation();
-    let suite = client.cipher_suite().map(|s| s.name).unwrap_or_default();
-    let mb_s = data.len() as f64 / transfer.as_secs_f64() / 1e6;
-    Ok(vec![
-        ("implementation".into(), info.name),
-        (
-            "version".into(),
-            version_name(client.protocol_version()).into(),
-        ),
-        ("cipher suite".into(), suite),
-        ("ALPN".into(), alpn_name(client.alpn_protocol())),
-        (
-            "server saw SNI".into(),
-            server.server_name().unwrap_or_default(),
-        ),
-        (
-            "handshake".into(),
-            format!("{:.2} ms", handshake.as_secs_f64() * 1e3),
-        ),
-        ("transfer 8 MiB".into(), format!("{mb_s:.0} MB/s")),
-        (
-            "second connection".into(),
-            if second.resumed() {
-                "resumed".into()
-            } else {
-                "full handshake".into()
-            },
-        ),
-    ])
 }
