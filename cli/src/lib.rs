@@ -51,11 +51,55 @@ pub fn engine() -> &'static Engine {
     })
 }
 
-/// Store data of a running command: WASI and the native provider.
+/// Store data of a running command: WASI, the native provider, and a meter of
+/// the store's linear memory.
 pub struct Host {
     wasi: WasiCtx,
     table: ResourceTable,
     memtls: MemtlsCtx,
+    memory: MemoryMeter,
+}
+
+impl Host {
+    /// The linear memory of every instance in the store (the application and, with
+    /// the guest provider, the guest), in bytes: now and at its peak.
+    pub fn linear_memory(&self) -> (usize, usize) {
+        (self.memory.total, self.memory.peak)
+    }
+
+    /// Connections the native provider holds for this store.
+    pub fn native_connections(&self) -> usize {
+        self.memtls.live_connections()
+    }
+}
+
+/// Counts the linear memory of all instances of a store as they grow.
+#[derive(Debug, Default)]
+struct MemoryMeter {
+    total: usize,
+    peak: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryMeter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.total = self.total.saturating_add(desired.saturating_sub(current));
+        self.peak = self.peak.max(self.total);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
 }
 
 impl WasiView for Host {
@@ -107,8 +151,10 @@ impl Loaded {
                 wasi: wasi.build(),
                 table: ResourceTable::new(),
                 memtls,
+                memory: MemoryMeter::default(),
             },
         );
+        store.limiter(|host| &mut host.memory);
         let instance = self.pre.instantiate(&mut store)?;
         Ok((store, instance))
     }

@@ -79,12 +79,56 @@ impl Scenarios {
 
     /// Runs one scenario in a fresh instance.
     pub fn run(&self, name: &str, fixtures: &Fixtures) -> Result<Result<String, String>> {
+        Ok(self.run_measured(name, fixtures)?.0)
+    }
+
+    /// Runs one scenario in a fresh instance; also returns the peak linear memory
+    /// of the store (application and, with the guest provider, guest) in bytes.
+    pub fn run_measured(
+        &self,
+        name: &str,
+        fixtures: &Fixtures,
+    ) -> Result<(Result<String, String>, usize)> {
         let (mut store, instance) = self.instantiate()?;
         let f = Self::func::<(String, Vec<(String, Vec<u8>)>), (Result<String, String>,)>(
             &mut store, &instance, "run",
         )?;
         let args: Vec<(String, Vec<u8>)> = fixtures.0.clone().into_iter().collect();
-        Ok(f.call(&mut store, (name.to_owned(), args))?.0)
+        let result = f.call(&mut store, (name.to_owned(), args))?.0;
+        Ok((result, store.data().linear_memory().1))
+    }
+
+    /// Runs `warmup` then `count` create / handshake / drop cycles in one
+    /// instance, calling `between` after the warm-up. Returns the store's linear
+    /// memory after the warm-up and at the end, and the native provider's live
+    /// connections at the end.
+    pub fn cycles(
+        &self,
+        fixtures: &Fixtures,
+        warmup: u32,
+        count: u32,
+        between: impl FnOnce(),
+    ) -> Result<CycleReport> {
+        let (mut store, instance) = self.instantiate()?;
+        let f = Self::func::<(Vec<(String, Vec<u8>)>, u32), (Result<u32, String>,)>(
+            &mut store, &instance, "cycles",
+        )?;
+        let args: Vec<(String, Vec<u8>)> = fixtures.0.clone().into_iter().collect();
+        f.call(&mut store, (args.clone(), warmup))?
+            .0
+            .map_err(wasmtime::Error::msg)?;
+        let after_warmup = store.data().linear_memory().0;
+        between();
+        let done = f
+            .call(&mut store, (args, count))?
+            .0
+            .map_err(wasmtime::Error::msg)?;
+        Ok(CycleReport {
+            completed: done,
+            memory_after_warmup: after_warmup,
+            memory_at_end: store.data().linear_memory().0,
+            live_native_connections: store.data().native_connections(),
+        })
     }
 
     /// A verifier instance for many chain checks (x509-limbo).
@@ -93,6 +137,32 @@ impl Scenarios {
         let func = Self::func(&mut store, &instance, "verify")?;
         Ok(Verifier { store, func })
     }
+}
+
+/// What [`Scenarios::cycles`] measured.
+#[derive(Debug, Clone, Copy)]
+pub struct CycleReport {
+    /// Cycles completed after the warm-up.
+    pub completed: u32,
+    /// Linear memory of the store after the warm-up, in bytes.
+    pub memory_after_warmup: usize,
+    /// Linear memory of the store at the end, in bytes.
+    pub memory_at_end: usize,
+    /// Connections the native provider still held at the end.
+    pub live_native_connections: usize,
+}
+
+/// Resident memory of this process (VmRSS), in bytes.
+pub fn resident_memory() -> usize {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<usize>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
 }
 
 type VerifyFunc = wasmtime::component::TypedFunc<

@@ -68,6 +68,14 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("key-formats", key_formats),
     ("insecure", insecure_contexts),
     ("bounded-buffers", bounded_buffers),
+    ("hostile-garbage-flood", hostile_garbage_flood),
+    (
+        "hostile-endless-handshake-message",
+        hostile_endless_handshake_message,
+    ),
+    ("hostile-stalled-handshake", hostile_stalled_handshake),
+    ("argument-extremes", argument_extremes),
+    ("context-dropped-first", context_dropped_first),
 ];
 
 impl Guest for Runner {
@@ -82,6 +90,24 @@ impl Guest for Runner {
             .find(|(n, _)| *n == name)
             .ok_or_else(|| format!("no scenario named {name}"))?;
         f(&fixtures)
+    }
+
+    fn cycles(fixtures: Vec<(String, Vec<u8>)>, count: u32) -> Result<u32, String> {
+        let f: Fixtures = fixtures.into_iter().collect();
+        let (mut cc, sc) = contexts(client_config(&f)?, server_config(&f)?)?;
+        for i in 0..count {
+            // Every other cycle a new client context too: a full handshake, and a
+            // context created and dropped; in between, a resumed one.
+            if i % 2 == 0 {
+                cc = ClientContext::create(&client_config(&f)?).map_err(err)?;
+            }
+            let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+            pair.ok().map_err(|e| format!("cycle {i}: {e}"))?;
+            ensure(send(&client, &server, b"ping")? == b"ping", || {
+                format!("cycle {i}: corrupted")
+            })?;
+        }
+        Ok(count)
     }
 
     fn verify(
@@ -1149,4 +1175,223 @@ fn bounded_buffers(f: &Fixtures) -> Outcome {
         accepted <= 4 * (16 * 1024 + 256),
         unread <= 64 * 1024
     ))
+}
+
+/// Feeds up to `limit` bytes of `chunk` repeatedly; returns (bytes accepted,
+/// outcome) where the outcome is the error kind or "accepted-all"/"stalled".
+fn flood(conn: &Connection, chunk: &[u8], limit: u64) -> (u64, String) {
+    let mut fed = 0u64;
+    while fed < limit {
+        match conn.feed(chunk) {
+            Ok(0) => return (fed, "stalled".into()),
+            Ok(n) => fed += u64::from(n),
+            Err(e) => return (fed, kind(&e)),
+        }
+    }
+    (fed, "accepted-all".into())
+}
+
+const GIB: u64 = 1 << 30;
+
+fn hostile_garbage_flood(f: &Fixtures) -> Outcome {
+    // Well-framed records of nonsense, 1 GiB of them if the engine let it go on.
+    let (_, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let mut out = String::new();
+    for (what, content_type) in [
+        ("handshake", 22u8),
+        ("application-data", 23),
+        ("alert", 21),
+        ("unknown-type", 99),
+    ] {
+        let server = sc.accept().map_err(err)?;
+        let mut record = vec![content_type, 3, 3, 0x40, 0x00];
+        record.extend(pattern(16 * 1024));
+        let chunk = record.repeat(4);
+        let (fed, outcome) = flood(&server, &chunk, GIB);
+        ensure(outcome != "accepted-all" && outcome != "stalled", || {
+            format!("{what}: {fed} bytes fed, {outcome}")
+        })?;
+        ensure(fed < 1 << 20, || {
+            format!("{what}: {fed} bytes accepted before the error")
+        })?;
+        let _ = write!(out, "{what}:{outcome} ");
+    }
+    Ok(out.trim_end().into())
+}
+
+fn hostile_endless_handshake_message(f: &Fixtures) -> Outcome {
+    // A ClientHello that announces 16 MiB and then keeps coming, record after
+    // record: the engine must refuse it rather than buffer it.
+    let (_, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let server = sc.accept().map_err(err)?;
+    let mut first = vec![22, 3, 3, 0x40, 0x00, 1, 0xff, 0xff, 0xff];
+    first.extend(pattern(16 * 1024 - 4));
+    let start = server
+        .feed(&first)
+        .map(|n| n.to_string())
+        .unwrap_or_else(|e| kind(&e));
+    let mut record = vec![22, 3, 3, 0x40, 0x00];
+    record.extend(pattern(16 * 1024));
+    let (fed, outcome) = flood(&server, &record.repeat(4), GIB);
+    ensure(outcome != "accepted-all" && outcome != "stalled", || {
+        format!("{fed} bytes, {outcome}")
+    })?;
+    ensure(fed < 1 << 20, || {
+        format!("{fed} bytes accepted before the error")
+    })?;
+    Ok(format!(
+        "first-record={start} then {outcome} after {} KiB",
+        fed / 1024
+    ))
+}
+
+fn hostile_stalled_handshake(f: &Fixtures) -> Outcome {
+    // A peer that sends half a ClientHello and then nothing: the connection waits
+    // (want-read) holding only what it was given; the transport's end is a ragged
+    // EOF. Timeouts are the caller's business.
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let client = cc.connect("localhost").map_err(err)?;
+    let server = sc.accept().map_err(err)?;
+    let hello = client.take(u32::MAX);
+    let half = &hello[..hello.len() / 2];
+    server.feed(half).map_err(err)?;
+    let mut states = Vec::new();
+    for _ in 0..1000 {
+        states.push(server.handshake().map_err(err)?);
+        server.feed(&[]).map_err(err)?;
+    }
+    ensure(states.iter().all(|p| *p == Progress::WantRead), || {
+        format!("{:?}", states.last())
+    })?;
+    ensure(server.pending_ciphertext() == 0, || {
+        "a half hello produced output".into()
+    })?;
+    server.eof().map_err(err)?;
+    let end = server
+        .handshake()
+        .err()
+        .map(|e| kind(&e))
+        .unwrap_or_else(|| "no error".into());
+    ensure(end == "ragged-eof", || end.clone())?;
+    Ok(format!("waits=want-read x1000 then eof={end}"))
+}
+
+fn argument_extremes(f: &Fixtures) -> Outcome {
+    let mut out = Vec::new();
+    let r = |x: Result<String, Error>| x.unwrap_or_else(|e| kind(&e));
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    out.push(format!(
+        "connect-empty={}",
+        r(cc.connect("").map(|_| "ok".into()))
+    ));
+    out.push(format!(
+        "connect-100k={}",
+        r(cc.connect(&"a".repeat(100_000)).map(|_| "ok".into()))
+    ));
+    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    out.push(format!(
+        "feed-empty={}",
+        r(client.feed(&[]).map(|n| n.to_string()))
+    ));
+    out.push(format!(
+        "write-empty={}",
+        r(client.write(&[]).map(|o| format!("{o:?}")))
+    ));
+    out.push(format!("take-0={}", client.take(0).len()));
+    out.push(format!("take-max={}", client.take(u32::MAX).len()));
+    out.push(format!(
+        "read-0={}",
+        r(client.read(0).map(|o| format!("{o:?}")))
+    ));
+    out.push(format!(
+        "read-max={}",
+        r(client.read(u32::MAX).map(|o| format!("{o:?}")))
+    ));
+    let big = pattern(16 << 20);
+    out.push(format!(
+        "write-16mib={}",
+        r(client.write(&big).map(|o| match o {
+            WriteOutcome::Written(n) if (n as usize) < big.len() => "short".to_string(),
+            other => format!("{other:?}"),
+        }))
+    ));
+    let cipher = client.take(u32::MAX);
+    out.push(format!(
+        "feed-all-at-once={}",
+        r(server
+            .feed(&cipher)
+            .map(|n| if (n as usize) < cipher.len() {
+                "partial".into()
+            } else {
+                "all".into()
+            }))
+    ));
+    out.push(format!(
+        "export-0={}",
+        r(client
+            .export_keying_material(b"x", None, 0)
+            .map(|v| v.len().to_string()))
+    ));
+    out.push(format!(
+        "export-max={}",
+        r(client
+            .export_keying_material(b"x", None, u32::MAX)
+            .map(|v| v.len().to_string()))
+    ));
+    out.push(format!(
+        "export-16k={}",
+        r(client
+            .export_keying_material(&[], Some(&[]), 16384)
+            .map(|v| v.len().to_string()))
+    ));
+    let mut c = client_config(f)?;
+    c.alpn_protocols = vec![vec![b'a'; 255]];
+    out.push(format!(
+        "alpn-255={}",
+        r(ClientContext::create(&c).map(|_| "ok".into()))
+    ));
+    c.alpn_protocols = vec![vec![b'a'; 256]];
+    out.push(format!(
+        "alpn-256={}",
+        r(ClientContext::create(&c).map(|_| "ok".into()))
+    ));
+    let mut c = client_config(f)?;
+    c.cipher_suites = Some(vec![0x1301; 10_000]);
+    out.push(format!(
+        "suites-10k-dup={}",
+        r(ClientContext::create(&c).map(|_| "ok".into()))
+    ));
+    out.push(format!(
+        "verify-empty-chain={}",
+        r(
+            tls::verify_server_chain(&anchors(f, "ca")?, &[], "localhost", None)
+                .map(|_| "ok".into())
+        )
+    ));
+    out.push(format!(
+        "verify-at-max-time={}",
+        r(tls::verify_server_chain(
+            &anchors(f, "ca")?,
+            &[fx(f, "server.chain")?.to_vec()],
+            "localhost",
+            Some(u64::MAX)
+        )
+        .map(|_| "ok".into()))
+    ));
+    Ok(out.join(" "))
+}
+
+fn context_dropped_first(f: &Fixtures) -> Outcome {
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let client = cc.connect("localhost").map_err(err)?;
+    let server = sc.accept().map_err(err)?;
+    drop(cc);
+    drop(sc);
+    handshake(&client, &server, u32::MAX).ok()?;
+    ensure(
+        send(&client, &server, b"still here")? == b"still here",
+        || "corrupted".into(),
+    )?;
+    Ok("connections outlive their contexts".into())
 }
