@@ -1,8 +1,8 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `setup`: installs what a fresh machine lacks (the `wasm32-wasip2` Rust target,
-//!   clang for ring's Wasm build; for the tests openssl, gnutls-bin and aiosmtpd, the
-//!   independent peers of the interop tests).
+//!   clang for ring's Wasm build; for the tests openssl, gnutls-bin, aiosmtpd and
+//!   sslyze, the independent peers and scanner).
 //! - `demo`: setup, then the demo (a handshake through each provider, side by side).
 //! - `test`: setup, then formatting, clippy and the whole test suite.
 //!
@@ -88,12 +88,15 @@ fn setup(for_tests: bool) -> Result {
         if !on_path("gnutls-serv") || !on_path("gnutls-cli") {
             packages.push("gnutls-bin");
         }
-        let has_aiosmtpd = Command::new("python3")
-            .args(["-c", "import aiosmtpd"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !has_aiosmtpd {
-            run(Command::new("python3").args(["-m", "pip", "install", "--quiet", "aiosmtpd"]))?;
+        // From PyPI: an SMTP server with STARTTLS, and the TLS scanner.
+        for module in ["aiosmtpd", "sslyze"] {
+            let present = Command::new("python3")
+                .args(["-c", &format!("import {module}")])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if !present {
+                run(Command::new("python3").args(["-m", "pip", "install", "--quiet", module]))?;
+            }
         }
     }
     if packages.is_empty() {
