@@ -1,0 +1,61 @@
+//! Arbitrary PEM/DER and settings in configurations: contexts and chain
+//! verification must refuse with an error, never panic.
+#![no_main]
+
+use memtls_engine::{
+    ClientAuth, ClientConfig, ServerConfig, SigningChain, TrustStore, Verification,
+};
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    // Split the input into up to four blobs at 0xff 0x00 markers.
+    let mut parts = data.split(|&b| b == 0xff).map(<[u8]>::to_vec);
+    let a = parts.next().unwrap_or_default();
+    let b = parts.next().unwrap_or_default();
+    let c = parts.next().unwrap_or_default();
+    let flags = parts.next().unwrap_or_default();
+    let flag = |i: usize| flags.get(i).copied().unwrap_or(0);
+    let engine = memtls_fuzz::engine();
+    let certs = memtls_fuzz::certs();
+    let trust = TrustStore {
+        system: false,
+        anchors: vec![a.clone()],
+        pinned: vec![b.clone()],
+    };
+    let client = ClientConfig {
+        trust: trust.clone(),
+        certificate_chain: (flag(0) & 1 == 1).then(|| SigningChain {
+            certificates: vec![b.clone()],
+            private_key: c.clone(),
+        }),
+        alpn_protocols: vec![c.clone()],
+        cipher_suites: (flag(1) & 1 == 1).then(|| {
+            flags
+                .chunks(2)
+                .map(|w| u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]))
+                .collect()
+        }),
+        send_sni: flag(2) & 1 == 1,
+        ..Default::default()
+    };
+    let _ = engine.client_context(&client, Verification::Full);
+    let server = ServerConfig {
+        certificate_chains: vec![SigningChain {
+            certificates: vec![a.clone(), certs.chain.clone()],
+            private_key: c.clone(),
+        }],
+        client_auth: if flag(3) & 1 == 1 {
+            ClientAuth::Required(trust.clone())
+        } else {
+            ClientAuth::None
+        },
+        alpn_protocols: vec![b.clone()],
+        ..Default::default()
+    };
+    let _ = engine.server_context(&server);
+    let _ = engine.verify_server_chain(
+        &trust,
+        &[a, b, c],
+        "localhost",
+        Some(u64::from(flag(4)) << 24),
+    );
+});
