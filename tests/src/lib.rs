@@ -5,13 +5,16 @@
 
 #![warn(missing_docs)]
 
+pub mod peers;
+
 use std::collections::BTreeMap;
 use std::process::Command;
 
 use memtls_cli::{Host, Loaded};
 use memtls_host::{Policy, Provider};
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, PKCS_RSA_SHA256,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+    PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
 };
 use time::{Duration, OffsetDateTime};
 use wasmtime::component::Instance;
@@ -305,6 +308,13 @@ impl Fixtures {
             "unknown",
             leaf(&["localhost"], &other_ca, KeyPair::generate()?, None)?,
         );
+        let p384 = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384)?;
+        put("p384", leaf(&["localhost"], &ca, p384, None)?);
+        // Made by openssl: ring writes Ed25519 keys as PKCS#8 v2, which OpenSSL 3.0
+        // (a peer in the interop tests) does not read.
+        let ed_pem = openssl(&["genpkey", "-algorithm", "ed25519"], b"")?;
+        let ed25519 = KeyPair::from_pem_and_sign_algo(&String::from_utf8(ed_pem)?, &PKCS_ED25519)?;
+        put("ed25519", leaf(&["localhost"], &ca, ed25519, None)?);
         // Self-signed leaf for pinning.
         let self_key = KeyPair::generate()?;
         let mut params = CertificateParams::new(vec!["pinned.test".to_string()])?;

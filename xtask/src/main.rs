@@ -1,8 +1,8 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `setup`: installs what a fresh machine lacks (the `wasm32-wasip2` Rust target,
-//!   clang for ring's Wasm build; for the tests openssl, gnutls-bin, aiosmtpd and
-//!   sslyze, the independent peers and scanner).
+//!   clang for ring's Wasm build; for the tests openssl, gnutls-bin, aiosmtpd,
+//!   tlslite-ng and sslyze, the independent peers and scanner).
 //! - `demo`: setup, then the demo (a handshake through each provider, side by side).
 //! - `test`: setup, then formatting, clippy and the whole test suite.
 //!
@@ -88,14 +88,19 @@ fn setup(for_tests: bool) -> Result {
         if !on_path("gnutls-serv") || !on_path("gnutls-cli") {
             packages.push("gnutls-bin");
         }
-        // From PyPI: an SMTP server with STARTTLS, and the TLS scanner.
-        for module in ["aiosmtpd", "sslyze"] {
+        // From PyPI: an SMTP server with STARTTLS, the TLS scanner, and tlslite-ng
+        // (a third, pure-Python TLS peer).
+        for (module, package) in [
+            ("aiosmtpd", "aiosmtpd"),
+            ("sslyze", "sslyze"),
+            ("tlslite", "tlslite-ng"),
+        ] {
             let present = Command::new("python3")
                 .args(["-c", &format!("import {module}")])
                 .output()
                 .is_ok_and(|o| o.status.success());
             if !present {
-                run(Command::new("python3").args(["-m", "pip", "install", "--quiet", module]))?;
+                run(Command::new("python3").args(["-m", "pip", "install", "--quiet", package]))?;
             }
         }
     }

@@ -10,6 +10,9 @@
 //!   --client-key PATH     ... with this key
 //!   --alpn LIST           comma-separated ALPN protocols (default http/1.1)
 //!   --tls12 | --tls13     only this version
+//!   --cipher IDS          offer only these cipher suites (comma-separated IANA ids, hex)
+//!   --repeat N            fetch N times from one context (resumption); prints resumed=...
+//!   --key-update          send a TLS 1.3 KeyUpdate before the request
 //!   --body                print the body too
 //!   --insecure            no verification at all (needs a host that allows it)
 //! ```
@@ -23,7 +26,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use memtls_stream::tls::{ClientConfig, ClientContext, ProtocolVersion, SigningChain, TrustStore};
-use memtls_stream::{TlsStream, insecure, parse_alpn, read_file, version_name};
+use memtls_stream::{TlsStream, insecure, parse_alpn, parse_ciphers, read_file, version_name};
 
 struct Args {
     url: String,
@@ -34,6 +37,9 @@ struct Args {
     client_key: Option<String>,
     alpn: Vec<Vec<u8>>,
     version: Option<ProtocolVersion>,
+    ciphers: Option<Vec<u16>>,
+    repeat: u32,
+    key_update: bool,
     body: bool,
     insecure: bool,
 }
@@ -48,6 +54,9 @@ fn parse_args() -> Result<Args, String> {
         client_key: None,
         alpn: vec![b"http/1.1".to_vec()],
         version: None,
+        ciphers: None,
+        repeat: 1,
+        key_update: false,
         body: false,
         insecure: false,
     };
@@ -63,6 +72,13 @@ fn parse_args() -> Result<Args, String> {
             "--alpn" => a.alpn = parse_alpn(&value("--alpn")?),
             "--tls12" => a.version = Some(ProtocolVersion::Tls12),
             "--tls13" => a.version = Some(ProtocolVersion::Tls13),
+            "--cipher" => a.ciphers = Some(parse_ciphers(&value("--cipher")?)?),
+            "--repeat" => {
+                a.repeat = value("--repeat")?
+                    .parse()
+                    .map_err(|_| "--repeat takes a number")?
+            }
+            "--key-update" => a.key_update = true,
             "--body" => a.body = true,
             "--insecure" => a.insecure = true,
             "-h" | "--help" => return Err(String::new()),
@@ -137,7 +153,7 @@ fn run() -> Result<(), String> {
         alpn_protocols: args.alpn.clone(),
         min_version: args.version,
         max_version: args.version,
-        cipher_suites: None,
+        cipher_suites: args.ciphers.clone(),
         send_sni: true,
     };
     let context = if args.insecure {
@@ -147,64 +163,74 @@ fn run() -> Result<(), String> {
     }
     .map_err(|e| format!("configuration refused: {}", e.message))?;
 
-    let start = Instant::now();
-    let tcp = TcpStream::connect((host.as_str(), port))
-        .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-    let conn = context.connect(&host).map_err(|e| e.message)?;
-    let mut tls = TlsStream::handshake(conn, tcp)
-        .map_err(|e| format!("handshake with {host}:{port} failed: {e}"))?;
-    let handshake_ms = start.elapsed().as_secs_f64() * 1e3;
-    let c = tls.connection();
-    let version = version_name(c.protocol_version());
-    let cipher = c.cipher_suite().map(|s| s.name).unwrap_or_default();
-    let alpn = c
-        .alpn_protocol()
-        .map(|p| String::from_utf8_lossy(&p).into_owned())
-        .unwrap_or_else(|| "none".into());
-    println!("TLS: {version} {cipher} ALPN {alpn} (handshake {handshake_ms:.1} ms)");
-
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: memtls-https-get\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-    );
-    tls.write_all(request.as_bytes())
-        .map_err(|e| format!("sending the request: {e}"))?;
-    let start = Instant::now();
-    let mut response = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let eof = loop {
-        match tls.read(&mut buf) {
-            Ok(0) => break "clean",
-            Ok(n) => response.extend_from_slice(&buf[..n]),
-            // Like Python's suppress_ragged_eofs: HTTP with Connection: close
-            // ends at the transport's end; say which it was.
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break "ragged",
-            Err(e) => return Err(format!("reading the response: {e}")),
+    for round in 1..=args.repeat {
+        let start = Instant::now();
+        let tcp = TcpStream::connect((host.as_str(), port))
+            .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        let conn = context.connect(&host).map_err(|e| e.message)?;
+        let mut tls = TlsStream::handshake(conn, tcp)
+            .map_err(|e| format!("handshake with {host}:{port} failed: {e}"))?;
+        let handshake_ms = start.elapsed().as_secs_f64() * 1e3;
+        let c = tls.connection();
+        let version = version_name(c.protocol_version());
+        let cipher = c.cipher_suite().map(|s| s.name).unwrap_or_default();
+        let alpn = c
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(&p).into_owned())
+            .unwrap_or_else(|| "none".into());
+        let resumed = c.resumed();
+        println!(
+            "TLS: {version} {cipher} ALPN {alpn} resumed={resumed} (handshake {handshake_ms:.1} ms)"
+        );
+        if args.key_update {
+            c.request_key_update()
+                .map_err(|e| format!("key update: {}", e.message))?;
         }
-    };
-    let transfer_ms = start.elapsed().as_secs_f64() * 1e3;
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or("the response has no header end")?;
-    let head = String::from_utf8_lossy(&response[..split]);
-    let body = &response[split + 4..];
-    let status = head
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("?")
-        .to_string();
-    println!("{head}");
-    println!();
-    if args.body {
-        println!("{}", String::from_utf8_lossy(body));
-    } else {
-        println!("({} bytes of body)", body.len());
+
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: memtls-https-get\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        );
+        tls.write_all(request.as_bytes())
+            .map_err(|e| format!("sending the request: {e}"))?;
+        let start = Instant::now();
+        let mut response = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let eof = loop {
+            match tls.read(&mut buf) {
+                Ok(0) => break "clean",
+                Ok(n) => response.extend_from_slice(&buf[..n]),
+                // Like Python's suppress_ragged_eofs: HTTP with Connection: close
+                // ends at the transport's end; say which it was.
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break "ragged",
+                Err(e) => return Err(format!("reading the response: {e}")),
+            }
+        };
+        let transfer_ms = start.elapsed().as_secs_f64() * 1e3;
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or("the response has no header end")?;
+        let head = String::from_utf8_lossy(&response[..split]);
+        let body = &response[split + 4..];
+        let status = head
+            .lines()
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("?")
+            .to_string();
+        println!("{head}");
+        println!();
+        if args.body {
+            println!("{}", String::from_utf8_lossy(body));
+        } else {
+            println!("({} bytes of body)", body.len());
+        }
+        println!(
+            "memtls-result status={status} version={version} cipher={cipher} alpn={alpn} \
+             handshake_ms={handshake_ms:.2} body_bytes={} transfer_ms={transfer_ms:.2} eof={eof} \
+             resumed={resumed} round={round}",
+            body.len()
+        );
     }
-    println!(
-        "memtls-result status={status} version={version} cipher={cipher} alpn={alpn} \
-         handshake_ms={handshake_ms:.2} body_bytes={} transfer_ms={transfer_ms:.2} eof={eof}",
-        body.len()
-    );
     Ok(())
 }

@@ -8,6 +8,9 @@
 //!   --optional-client-auth with --client-ca: ask, but do not require
 //!   --alpn LIST            comma-separated ALPN protocols to accept
 //!   --tls12 | --tls13      only this version
+//!   --cipher IDS           accept only these suites (comma-separated IANA ids, hex)
+//!   --no-tickets           no session tickets (TLS 1.2 resumes by session id)
+//!   --key-update           send a TLS 1.3 KeyUpdate right after each handshake
 //!   --max-connections N    exit after N connections (default: run forever)
 //!   --smtp-starttls        speak SMTP and upgrade with STARTTLS before echoing
 //! ```
@@ -22,7 +25,9 @@ use std::process::ExitCode;
 use memtls_stream::tls::{
     ClientAuth, ProtocolVersion, ServerConfig, ServerContext, SigningChain, TrustStore,
 };
-use memtls_stream::{Error, TlsStream, kind_name, parse_alpn, read_file, version_name};
+use memtls_stream::{
+    Error, TlsStream, kind_name, parse_alpn, parse_ciphers, read_file, version_name,
+};
 
 struct Args {
     listen: String,
@@ -34,6 +39,9 @@ struct Args {
     version: Option<ProtocolVersion>,
     max_connections: Option<u64>,
     smtp: bool,
+    ciphers: Option<Vec<u16>>,
+    tickets: bool,
+    key_update: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -47,6 +55,9 @@ fn parse_args() -> Result<Args, String> {
         version: None,
         max_connections: None,
         smtp: false,
+        ciphers: None,
+        tickets: true,
+        key_update: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -68,6 +79,9 @@ fn parse_args() -> Result<Args, String> {
                 )
             }
             "--smtp-starttls" => a.smtp = true,
+            "--cipher" => a.ciphers = Some(parse_ciphers(&value("--cipher")?)?),
+            "--no-tickets" => a.tickets = false,
+            "--key-update" => a.key_update = true,
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -113,8 +127,8 @@ fn run() -> Result<(), String> {
         alpn_protocols: args.alpn.clone(),
         min_version: args.version,
         max_version: args.version,
-        cipher_suites: None,
-        session_tickets: true,
+        cipher_suites: args.ciphers.clone(),
+        session_tickets: args.tickets,
     };
     let context = ServerContext::create(&config)
         .map_err(|e| format!("configuration refused: {}", e.message))?;
@@ -134,7 +148,7 @@ fn run() -> Result<(), String> {
                 continue;
             }
         };
-        if let Err(e) = serve(&context, stream, args.smtp) {
+        if let Err(e) = serve(&context, stream, args.smtp, args.key_update) {
             match e {
                 Error::Tls(t) => println!(
                     "memtls-error kind={} message={}",
@@ -196,7 +210,12 @@ fn smtp_until_starttls(s: &mut TcpStream) -> io::Result<bool> {
     Ok(false)
 }
 
-fn serve(context: &ServerContext, mut stream: TcpStream, smtp: bool) -> Result<(), Error> {
+fn serve(
+    context: &ServerContext,
+    mut stream: TcpStream,
+    smtp: bool,
+    key_update: bool,
+) -> Result<(), Error> {
     if smtp && !smtp_until_starttls(&mut stream)? {
         return Ok(());
     }
@@ -204,7 +223,7 @@ fn serve(context: &ServerContext, mut stream: TcpStream, smtp: bool) -> Result<(
     let mut tls = TlsStream::handshake(conn, stream)?;
     let c = tls.connection();
     println!(
-        "memtls-accepted version={} cipher={} alpn={} sni={} client_cert={} smtp={smtp}",
+        "memtls-accepted version={} cipher={} alpn={} sni={} client_cert={} resumed={} smtp={smtp}",
         version_name(c.protocol_version()),
         c.cipher_suite().map(|s| s.name).unwrap_or_default(),
         c.alpn_protocol()
@@ -216,8 +235,13 @@ fn serve(context: &ServerContext, mut stream: TcpStream, smtp: bool) -> Result<(
         } else {
             "yes"
         },
+        c.resumed(),
     );
     let _ = io::stdout().flush();
+    if key_update {
+        tls.connection().request_key_update()?;
+        tls.flush()?;
+    }
     let mut buf = vec![0u8; 16 * 1024];
     loop {
         let n = match tls.read(&mut buf) {

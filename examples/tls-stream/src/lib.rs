@@ -107,6 +107,14 @@ pub fn parse_alpn(list: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Parses a comma-separated list of hex IANA cipher suite ids (`1301,c02b`).
+pub fn parse_ciphers(list: &str) -> Result<Vec<u16>, String> {
+    list.split(',')
+        .map(|h| u16::from_str_radix(h.trim().trim_start_matches("0x"), 16))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cipher suites are hex ids like 1301,c02b: {e}"))
+}
+
 /// The name of a protocol version as people write it.
 pub fn version_name(v: Option<tls::ProtocolVersion>) -> &'static str {
     match v {
@@ -159,7 +167,7 @@ impl<S: Read + Write> TlsStream<S> {
     }
 
     /// Sends all waiting ciphertext to the transport.
-    fn flush(&mut self) -> Result<(), Error> {
+    pub fn flush(&mut self) -> Result<(), Error> {
         loop {
             let out = self.conn.take(64 * 1024);
             if out.is_empty() {

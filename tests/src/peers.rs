@@ -1,0 +1,384 @@
+//! Independent TLS peers (openssl, gnutls, tlslite-ng, aiosmtpd) and our example
+//! components, for the interop tests: fixture files, peer processes, and runners.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use memtls_cli::{RunOptions, examples, load, run};
+use memtls_host::{Policy, Provider};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+use crate::Fixtures;
+
+/// Fixture files on disk, for the peers and for the components (preopened).
+pub struct Files {
+    /// The directory (preopened as /f for the components).
+    pub dir: PathBuf,
+}
+
+impl Files {
+    /// Writes freshly generated fixtures into a new directory.
+    pub fn new(tag: &str) -> Self {
+        let f = Fixtures::generate().expect("fixtures");
+        let dir = std::env::temp_dir().join(format!("memtls-interop-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, data) in &f.0 {
+            std::fs::write(dir.join(name), data).unwrap();
+        }
+        Self { dir }
+    }
+
+    /// The host path of fixture `name`.
+    pub fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+}
+
+impl Drop for Files {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A peer process, killed when dropped.
+pub struct Peer {
+    child: Child,
+    output: Arc<Mutex<Vec<u8>>>,
+    what: String,
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Fails with a message naming the Debian package when `program` is missing.
+pub fn require(program: &str, package: &str) {
+    let found = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|d| Path::new(&d).join(program).is_file())
+    });
+    assert!(
+        found,
+        "{program} is not installed (Debian package {package}); .ci/run installs it"
+    );
+}
+
+/// Starts a peer process, collecting its output.
+pub fn spawn(program: &str, args: &[&str], what: &str) -> Peer {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    let output = Arc::new(Mutex::new(Vec::new()));
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
+        let output = output.clone();
+        std::thread::spawn(move || {
+            let mut stream = stream;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                output.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+    }
+    Peer {
+        child,
+        output,
+        what: what.to_string(),
+    }
+}
+
+impl Peer {
+    /// Everything the peer printed so far (stdout and stderr).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
+    }
+
+    /// Waits until the peer's output contains `needle`.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.text().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Writes to the peer's stdin.
+    pub fn send(&mut self, data: &[u8]) {
+        let stdin = self.child.stdin.as_mut().expect("stdin");
+        stdin.write_all(data).unwrap();
+        stdin.flush().unwrap();
+    }
+}
+
+/// A currently free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something listens on `port`.
+pub fn wait_listening(port: u16, peer: &Peer) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{} did not listen on {port}: {}", peer.what, peer.text());
+}
+
+/// Runs https-get with `args` under `provider`; returns (exit code, stdout, stderr).
+pub fn https_get(provider: Provider, files: &Files, args: &[&str]) -> (i32, String, String) {
+    let loaded = load(examples::https_get(), provider, "https-get").expect("load https-get");
+    let (out, err) = (
+        MemoryOutputPipe::new(1 << 20),
+        MemoryOutputPipe::new(1 << 20),
+    );
+    let opts = RunOptions {
+        args: std::iter::once("https-get")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect(),
+        dirs: vec![(files.dir.clone(), "/f".into())],
+        inherit_network: true,
+        allow_ip_name_lookup: true,
+        policy: Policy::default(),
+        capture_stdout: Some(out.clone()),
+        capture_stderr: Some(err.clone()),
+        ..RunOptions::default()
+    };
+    let code = run(&loaded, &opts).expect("https-get must not trap");
+    (
+        code,
+        String::from_utf8_lossy(&out.contents()).into_owned(),
+        String::from_utf8_lossy(&err.contents()).into_owned(),
+    )
+}
+
+/// A `key=value` field of the `memtls-result` line.
+pub fn result_field(stdout: &str, key: &str) -> Option<String> {
+    stdout
+        .lines()
+        .find(|l| l.starts_with("memtls-result "))?
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")).map(str::to_string))
+}
+
+#[derive(Clone, Copy, Debug)]
+/// A TLS version as the peers spell it.
+pub enum Version {
+    /// TLS 1.2.
+    Tls12,
+    /// TLS 1.3.
+    Tls13,
+}
+
+impl Version {
+    /// Both versions.
+    pub const ALL: [Version; 2] = [Version::Tls12, Version::Tls13];
+
+    /// As our examples print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Version::Tls12 => "TLSv1.2",
+            Version::Tls13 => "TLSv1.3",
+        }
+    }
+
+    /// The openssl option.
+    pub fn openssl(self) -> &'static str {
+        match self {
+            Version::Tls12 => "-tls1_2",
+            Version::Tls13 => "-tls1_3",
+        }
+    }
+
+    /// The GnuTLS priority string.
+    pub fn gnutls(self) -> &'static str {
+        match self {
+            Version::Tls12 => "NORMAL:-VERS-ALL:+VERS-TLS1.2",
+            Version::Tls13 => "NORMAL:-VERS-ALL:+VERS-TLS1.3",
+        }
+    }
+}
+
+/// Prints one result line and records a failure.
+pub fn line(ok: bool, what: String, failures: &mut Vec<String>) {
+    println!("interop {what:<72} {}", if ok { "ok" } else { "FAIL" });
+    if !ok {
+        failures.push(what);
+    }
+}
+
+/// The echo server component running on a thread under `provider`.
+pub struct EchoServer {
+    /// The port it listens on.
+    pub port: u16,
+    out: MemoryOutputPipe,
+    thread: Option<std::thread::JoinHandle<i32>>,
+}
+
+impl EchoServer {
+    /// Starts it on a thread with the default certificate and `extra` options, for
+    /// `connections` connections.
+    pub fn start(provider: Provider, files: &Files, extra: &[&str], connections: usize) -> Self {
+        let mut args = vec!["--cert", "/f/server.chain", "--key", "/f/server.key"];
+        args.extend_from_slice(extra);
+        Self::start_with(provider, files, &args, connections)
+    }
+
+    /// Starts it on a thread with exactly `extra` options (certificate included),
+    /// for `connections` connections.
+    pub fn start_with(
+        provider: Provider,
+        files: &Files,
+        extra: &[&str],
+        connections: usize,
+    ) -> Self {
+        let loaded = load(examples::tls_echo_server(), provider, "tls-echo-server").expect("load");
+        let out = MemoryOutputPipe::new(1 << 20);
+        let mut args: Vec<String> = [
+            "tls-echo-server",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-connections",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.push(connections.to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let opts = RunOptions {
+            args,
+            dirs: vec![(files.dir.clone(), "/f".into())],
+            inherit_network: true,
+            policy: Policy::default(),
+            capture_stdout: Some(out.clone()),
+            ..RunOptions::default()
+        };
+        let thread =
+            std::thread::spawn(move || run(&loaded, &opts).expect("echo server must not trap"));
+        let start = Instant::now();
+        let port = loop {
+            let text = String::from_utf8_lossy(&out.contents()).into_owned();
+            if let Some(addr) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("memtls-listening "))
+            {
+                break addr.rsplit(':').next().unwrap().trim().parse().unwrap();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "echo server did not start: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Self {
+            port,
+            out,
+            thread: Some(thread),
+        }
+    }
+
+    /// What it printed so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.out.contents()).into_owned()
+    }
+
+    /// Waits for it to exit; returns its exit code.
+    pub fn finish(mut self) -> i32 {
+        let t = self.thread.take().unwrap();
+        let start = Instant::now();
+        while !t.is_finished() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "echo server did not exit: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        t.join().unwrap()
+    }
+}
+
+/// `openssl s_client` against our server.
+pub fn openssl_client(
+    port: u16,
+    files: &Files,
+    version: Version,
+    client_cert: bool,
+    starttls: bool,
+) -> Peer {
+    let connect = format!("127.0.0.1:{port}");
+    let (ca, cert, key) = (
+        files.path("ca"),
+        files.path("client.chain"),
+        files.path("client.key"),
+    );
+    let mut args = vec![
+        "s_client",
+        "-connect",
+        &connect,
+        "-servername",
+        "localhost",
+        "-verify_hostname",
+        "localhost",
+        "-CAfile",
+        &ca,
+        "-verify_return_error",
+        version.openssl(),
+        "-ign_eof",
+    ];
+    if client_cert {
+        args.extend(["-cert", &cert, "-key", &key]);
+    }
+    if starttls {
+        args.extend(["-starttls", "smtp"]);
+    }
+    spawn("openssl", &args, "openssl s_client")
+}
+
+/// `gnutls-cli` against our server.
+pub fn gnutls_client(port: u16, files: &Files, version: Version, client_cert: bool) -> Peer {
+    let port_s = port.to_string();
+    let (ca, cert, key) = (
+        files.path("ca"),
+        files.path("client.chain"),
+        files.path("client.key"),
+    );
+    let mut args = vec![
+        "-p",
+        &port_s,
+        "--x509cafile",
+        &ca,
+        "--priority",
+        version.gnutls(),
+    ];
+    if client_cert {
+        args.extend(["--x509certfile", &cert, "--x509keyfile", &key]);
+    }
+    args.push("localhost");
+    spawn("gnutls-cli", &args, "gnutls-cli")
+}

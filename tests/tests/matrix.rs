@@ -1,0 +1,469 @@
+//! The interop matrix: our client (`https-get`) and our server (`tls-echo-server`)
+//! against OpenSSL, GnuTLS and tlslite-ng, on loopback, with both providers.
+//! One line per cell and a summary count. Cells a side does not support are listed
+//! with the reason and not run.
+//!
+//! Dimensions: TLS 1.2 / 1.3 × certificate keys (P-256, P-384, RSA-2048, Ed25519)
+//! × peer, in both roles; every cipher suite rustls offers against OpenSSL and
+//! GnuTLS servers; and feature cells against OpenSSL: ALPN match and no overlap,
+//! client certificates required / optional / absent, resumption (TLS 1.3 tickets,
+//! TLS 1.2 session ids and tickets), HelloRetryRequest, KeyUpdate from each side,
+//! tiny fragments, close_notify versus a bare TCP close.
+
+use std::time::Duration;
+
+use memtls_host::Provider;
+use memtls_tests::peers::*;
+
+struct Matrix {
+    ran: usize,
+    failures: Vec<String>,
+    unsupported: Vec<String>,
+}
+
+impl Matrix {
+    fn new() -> Self {
+        Self {
+            ran: 0,
+            failures: Vec::new(),
+            unsupported: Vec::new(),
+        }
+    }
+
+    fn cell(&mut self, ok: bool, what: String) {
+        self.ran += 1;
+        line(ok, what, &mut self.failures);
+    }
+
+    fn unsupported(&mut self, what: &str, why: &str) {
+        println!("interop {what:<72} n/a   {why}");
+        self.unsupported.push(format!("{what}: {why}"));
+    }
+
+    fn finish(self) {
+        println!(
+            "matrix: {} cells, {} passed, {} failed, {} unsupported",
+            self.ran,
+            self.ran - self.failures.len(),
+            self.failures.len(),
+            self.unsupported.len()
+        );
+        assert!(
+            self.failures.is_empty(),
+            "failed cells:\n{}",
+            self.failures.join("\n")
+        );
+    }
+}
+
+const KEYS: [(&str, &str); 4] = [
+    ("server", "P-256"),
+    ("p384", "P-384"),
+    ("rsa", "RSA-2048"),
+    ("ed25519", "Ed25519"),
+];
+const PEERS: [&str; 3] = ["openssl", "gnutls", "tlslite"];
+
+/// Starts `peer` as an HTTPS server with fixture chain `key`; extra args appended.
+fn https_server(peer: &str, files: &Files, key: &str, extra: &[&str]) -> (Peer, u16) {
+    let port = free_port();
+    let port_s = port.to_string();
+    let listen = format!("localhost:{port}");
+    let dir = files.dir.display().to_string();
+    let (cert, keyf) = (
+        files.path(&format!("{key}.chain")),
+        files.path(&format!("{key}.key")),
+    );
+    let mut args: Vec<&str> = match peer {
+        "openssl" => vec![
+            "s_server", "-www", "-accept", &port_s, "-cert", &cert, "-key", &keyf,
+        ],
+        "gnutls" => vec![
+            "--http",
+            "-p",
+            &port_s,
+            "--x509certfile",
+            &cert,
+            "--x509keyfile",
+            &keyf,
+        ],
+        _ => vec!["server", "-c", &cert, "-k", &keyf, "-d", &dir],
+    };
+    args.extend_from_slice(extra);
+    if peer == "tlslite" {
+        args.push(&listen);
+    }
+    let program = match peer {
+        "openssl" => "openssl",
+        "gnutls" => "gnutls-serv",
+        _ => "tls.py",
+    };
+    let p = spawn(program, &args, &format!("{peer} server"));
+    wait_listening(port, &p);
+    (p, port)
+}
+
+fn get(provider: Provider, files: &Files, port: u16, extra: &[&str]) -> (i32, String, String) {
+    let url = format!("https://localhost:{port}/");
+    let mut args = vec!["--ca-file", "/f/ca"];
+    args.extend_from_slice(extra);
+    args.push(&url);
+    https_get(provider, files, &args)
+}
+
+fn version_flag(v: Version) -> &'static str {
+    match v {
+        Version::Tls12 => "--tls12",
+        Version::Tls13 => "--tls13",
+    }
+}
+
+#[test]
+fn matrix() {
+    require("openssl", "openssl");
+    require("gnutls-serv", "gnutls-bin");
+    require("tls.py", "tlslite-ng (PyPI)");
+    let files = Files::new("matrix");
+    let mut m = Matrix::new();
+
+    // 1. Our client × peer servers × keys × versions.
+    for peer in PEERS {
+        for (key, key_name) in KEYS {
+            let (server, port) = https_server(peer, &files, key, &[]);
+            for version in Version::ALL {
+                for provider in Provider::ALL {
+                    let (code, out, err) = get(provider, &files, port, &[version_flag(version)]);
+                    let ok = code == 0
+                        && result_field(&out, "status").is_some_and(|s| s.starts_with('2'))
+                        && result_field(&out, "version").as_deref() == Some(version.name());
+                    if !ok {
+                        eprintln!(
+                            "{peer} {key_name} {version:?} {provider}: {code}\n{out}\n{err}\n{}",
+                            server.text()
+                        );
+                    }
+                    m.cell(
+                        ok,
+                        format!(
+                            "client {provider:<6} -> {peer:<7} server {key_name:<8} {}",
+                            version.name()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    // 2. Every cipher suite, our client against OpenSSL and GnuTLS servers.
+    let suites: [(&str, &str, &str); 9] = [
+        ("1301", "TLS13_AES_128_GCM_SHA256", "server"),
+        ("1302", "TLS13_AES_256_GCM_SHA384", "server"),
+        ("1303", "TLS13_CHACHA20_POLY1305_SHA256", "server"),
+        ("c02b", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "server"),
+        ("c02c", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "server"),
+        (
+            "cca9",
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+            "server",
+        ),
+        ("c02f", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "rsa"),
+        ("c030", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "rsa"),
+        ("cca8", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "rsa"),
+    ];
+    for peer in ["openssl", "gnutls"] {
+        for key in ["server", "rsa"] {
+            let (server, port) = https_server(peer, &files, key, &[]);
+            for (id, name, k) in suites.iter().filter(|s| s.2 == key) {
+                let _ = k;
+                let v = if id.starts_with("13") {
+                    "--tls13"
+                } else {
+                    "--tls12"
+                };
+                for provider in Provider::ALL {
+                    let (code, out, err) = get(provider, &files, port, &["--cipher", id, v]);
+                    let ok = code == 0 && result_field(&out, "cipher").as_deref() == Some(*name);
+                    if !ok {
+                        eprintln!(
+                            "{peer} {name} {provider}: {code}\n{out}\n{err}\n{}",
+                            server.text()
+                        );
+                    }
+                    m.cell(
+                        ok,
+                        format!("client {provider:<6} -> {peer:<7} suite {name}"),
+                    );
+                }
+            }
+        }
+    }
+    for peer in ["tlslite"] {
+        m.unsupported(&format!("client -> {peer} every suite"), "tls.py server has no cipher selection option; its default suites are covered in part 1");
+    }
+
+    // 3. Our server × peer clients × keys × versions.
+    for provider in Provider::ALL {
+        for (key, key_name) in KEYS {
+            let cells: Vec<(&str, Version)> = PEERS
+                .iter()
+                .flat_map(|p| Version::ALL.into_iter().map(move |v| (*p, v)))
+                .collect();
+            let chain = format!("/f/{key}.chain");
+            let keyf = format!("/f/{key}.key");
+            let server = EchoServer::start_with(
+                provider,
+                &files,
+                &["--cert", &chain, "--key", &keyf],
+                cells.len(),
+            );
+            for (peer, version) in cells {
+                let msg = format!("ping {peer} {}", version.name());
+                let ok = match peer {
+                    "openssl" | "gnutls" => {
+                        let mut c = if peer == "openssl" {
+                            openssl_client(server.port, &files, version, false, false)
+                        } else {
+                            gnutls_client(server.port, &files, version, false)
+                        };
+                        let ready = if peer == "openssl" {
+                            "Verify return code: 0"
+                        } else {
+                            "Handshake was completed"
+                        };
+                        let hs = c.wait_for(ready, Duration::from_secs(30));
+                        c.send(format!("{msg}\n").as_bytes());
+                        hs && c.wait_for(&msg, Duration::from_secs(30))
+                    }
+                    _ => {
+                        let host = format!("localhost:{}", server.port);
+                        let maxv = match version {
+                            Version::Tls12 => "tls1.2",
+                            Version::Tls13 => "tls1.3",
+                        };
+                        let c = spawn(
+                            "tls.py",
+                            &["client", "--max-ver", maxv, &host],
+                            "tls.py client",
+                        );
+                        let want = match version {
+                            Version::Tls12 => "Version: TLS 1.2",
+                            Version::Tls13 => "Version: TLS 1.3",
+                        };
+                        c.wait_for("Handshake success", Duration::from_secs(60))
+                            && c.wait_for(want, Duration::from_secs(5))
+                    }
+                };
+                m.cell(
+                    ok,
+                    format!(
+                        "server {provider:<6} <- {peer:<7} client {key_name:<8} {}",
+                        version.name()
+                    ),
+                );
+            }
+            let _ = server.finish();
+        }
+    }
+
+    // 4. Feature cells against OpenSSL.
+    features(&files, &mut m);
+    m.unsupported("RSA-PSS certificate keys (id-RSASSA-PSS)", "rustls-webpki and ring verify RSA-PSS signatures only with rsaEncryption keys; RSA-2048 cells use PSS signatures in TLS 1.3");
+    m.finish();
+}
+
+fn features(files: &Files, m: &mut Matrix) {
+    for provider in Provider::ALL {
+        // ALPN match and no overlap.
+        let (_s, port) = https_server("openssl", files, "server", &["-alpn", "http/1.1"]);
+        let (code, out, _) = get(provider, files, port, &["--alpn", "h2,http/1.1"]);
+        m.cell(
+            code == 0 && result_field(&out, "alpn").as_deref() == Some("http/1.1"),
+            format!("client {provider:<6} -> openssl ALPN match"),
+        );
+        let (code, _, err) = get(provider, files, port, &["--alpn", "h2"]);
+        m.cell(
+            code != 0 && err.contains("alert-received(120)"),
+            format!("client {provider:<6} -> openssl ALPN no overlap (alert 120)"),
+        );
+        drop(_s);
+
+        // Client certificates: required (with / without), optional (without).
+        let ca = files.path("client-ca");
+        let (_s, port) = https_server(
+            "openssl",
+            files,
+            "server",
+            &["-Verify", "1", "-CAfile", &ca, "-verify_return_error"],
+        );
+        let (code, _, _) = get(
+            provider,
+            files,
+            port,
+            &[
+                "--client-cert",
+                "/f/client.chain",
+                "--client-key",
+                "/f/client.key",
+            ],
+        );
+        m.cell(
+            code == 0,
+            format!("client {provider:<6} -> openssl client cert required, presented"),
+        );
+        let (code, _, _) = get(provider, files, port, &[]);
+        m.cell(
+            code != 0,
+            format!("client {provider:<6} -> openssl client cert required, absent: refused"),
+        );
+        drop(_s);
+        let (_s, port) = https_server(
+            "openssl",
+            files,
+            "server",
+            &["-verify", "1", "-CAfile", &ca],
+        );
+        let (code, _, _) = get(provider, files, port, &[]);
+        m.cell(
+            code == 0,
+            format!("client {provider:<6} -> openssl client cert optional, absent"),
+        );
+        drop(_s);
+
+        // Resumption: TLS 1.3 tickets, TLS 1.2 tickets, TLS 1.2 session ids.
+        for (what, version, extra) in [
+            ("TLS 1.3 tickets", "--tls13", &[][..]),
+            ("TLS 1.2 tickets", "--tls12", &[][..]),
+            ("TLS 1.2 session ids", "--tls12", &["-no_ticket"][..]),
+        ] {
+            let (_s, port) = https_server("openssl", files, "server", extra);
+            let (code, out, _) = get(provider, files, port, &["--repeat", "2", version]);
+            let resumed: Vec<&str> = out
+                .lines()
+                .filter(|l| l.starts_with("memtls-result "))
+                .filter_map(|l| {
+                    l.split_whitespace()
+                        .find_map(|kv| kv.strip_prefix("resumed="))
+                })
+                .collect();
+            m.cell(
+                code == 0 && resumed == ["false", "true"],
+                format!("client {provider:<6} -> openssl resumption, {what}"),
+            );
+        }
+
+        // HelloRetryRequest: we offer X25519 first, the server accepts only P-256.
+        let (_s, port) = https_server("openssl", files, "server", &["-groups", "P-256", "-tls1_3"]);
+        let (code, out, _) = get(provider, files, port, &["--tls13"]);
+        m.cell(
+            code == 0 && result_field(&out, "version").as_deref() == Some("TLSv1.3"),
+            format!("client {provider:<6} -> openssl HelloRetryRequest (P-256 only)"),
+        );
+        drop(_s);
+
+        // KeyUpdate initiated by our client; tiny fragments from the server.
+        let (_s, port) = https_server("openssl", files, "server", &["-max_send_frag", "512"]);
+        let (code, _, _) = get(provider, files, port, &["--tls13", "--key-update"]);
+        m.cell(
+            code == 0,
+            format!("client {provider:<6} -> openssl KeyUpdate from our client"),
+        );
+        let (code, out, _) = get(provider, files, port, &[]);
+        m.cell(
+            code == 0 && result_field(&out, "status").is_some(),
+            format!("client {provider:<6} <- openssl tiny fragments (512-byte records)"),
+        );
+        drop(_s);
+
+        // Our server: KeyUpdate from the peer ("k" in s_client), from us, and tiny
+        // fragments from the peer.
+        let server = EchoServer::start_with(
+            provider,
+            files,
+            &[
+                "--cert",
+                "/f/server.chain",
+                "--key",
+                "/f/server.key",
+                "--key-update",
+            ],
+            2,
+        );
+        let mut c = openssl_client(server.port, files, Version::Tls13, false, false);
+        let hs = c.wait_for("Verify return code: 0", Duration::from_secs(30));
+        c.send(b"k\n");
+        c.send(b"after key update\n");
+        m.cell(
+            hs && c.wait_for("after key update", Duration::from_secs(30)),
+            format!("server {provider:<6} KeyUpdate from each side (openssl s_client 'k')"),
+        );
+        drop(c);
+        let port_s = format!("127.0.0.1:{}", server.port);
+        let ca = files.path("ca");
+        let mut c = spawn(
+            "openssl",
+            &[
+                "s_client",
+                "-connect",
+                &port_s,
+                "-CAfile",
+                &ca,
+                "-max_send_frag",
+                "512",
+                "-ign_eof",
+            ],
+            "openssl s_client small frags",
+        );
+        let hs = c.wait_for("Verify return code: 0", Duration::from_secs(30));
+        let big = "x".repeat(3000);
+        c.send(format!("{big}\n").as_bytes());
+        m.cell(
+            hs && c.wait_for(&big, Duration::from_secs(30)),
+            format!("server {provider:<6} <- openssl tiny fragments (512-byte records)"),
+        );
+        drop(c);
+        let _ = server.finish();
+
+        // close_notify versus a bare TCP close (Python's ssl without unwrap).
+        let (_s, port) = https_server("openssl", files, "server", &[]);
+        let (code, out, _) = get(provider, files, port, &[]);
+        let eof = result_field(&out, "eof").unwrap_or_default();
+        m.cell(
+            code == 0 && !eof.is_empty(),
+            format!("client {provider:<6} -> openssl end of response: {eof} close"),
+        );
+        drop(_s);
+        let (_bare, port) = bare_close_server(files);
+        let (code, out, _) = get(provider, files, port, &[]);
+        m.cell(
+            code == 0 && result_field(&out, "eof").as_deref() == Some("ragged"),
+            format!("client {provider:<6} -> bare TCP close reported as ragged EOF"),
+        );
+    }
+}
+
+/// A Python TLS server that answers each request and then closes TCP without
+/// close_notify (closing an `ssl.SSLSocket` does not send one).
+fn bare_close_server(files: &Files) -> (Peer, u16) {
+    let port = free_port();
+    let script = r#"
+import socket, ssl
+ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+ctx.load_cert_chain("CHAIN", "KEY")
+s = socket.create_server(("127.0.0.1", PORT))
+while True:
+    c, _ = s.accept()
+    try:
+        t = ctx.wrap_socket(c, server_side=True)
+        t.recv(4096)
+        t.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbye")
+        t.close()
+    except Exception:
+        c.close()
+"#
+    .replace("CHAIN", &files.path("server.chain"))
+    .replace("KEY", &files.path("server.key"))
+    .replace("PORT", &port.to_string());
+    let p = spawn("python3", &["-c", &script], "python bare-close server");
+    wait_listening(port, &p);
+    (p, port)
+}
