@@ -8,7 +8,8 @@
 //! GnuTLS servers; and feature cells against OpenSSL: ALPN match and no overlap,
 //! client certificates required / optional / absent, resumption (TLS 1.3 tickets,
 //! TLS 1.2 session ids and tickets), HelloRetryRequest, KeyUpdate from each side,
-//! tiny fragments, close_notify versus a bare TCP close.
+//! tiny fragments and large records, SNI choosing a chain, our server resuming
+//! peers' sessions, close_notify versus a bare TCP close.
 
 use std::time::Duration;
 
@@ -423,6 +424,105 @@ fn features(files: &Files, m: &mut Matrix) {
         drop(c);
         let _ = server.finish();
 
+        // SNI: the server picks its second chain for b.test.
+        let (b_chain, b_key) = (files.path("b.chain"), files.path("b.key"));
+        let (_s, port) = https_server(
+            "openssl",
+            files,
+            "server",
+            &["-servername", "b.test", "-cert2", &b_chain, "-key2", &b_key],
+        );
+        let (code, _, _) = get(provider, files, port, &["--sni", "b.test"]);
+        let (code_default, _, _) = get(provider, files, port, &[]);
+        m.cell(
+            code == 0 && code_default == 0,
+            format!("client {provider:<6} -> openssl SNI chooses the b.test chain"),
+        );
+        drop(_s);
+
+        // Our server resuming sessions for openssl clients (TLS 1.3 tickets, TLS 1.2
+        // tickets, TLS 1.2 session ids).
+        for (what, version, extra) in [
+            ("TLS 1.3 tickets", Version::Tls13, &[][..]),
+            ("TLS 1.2 tickets", Version::Tls12, &[][..]),
+            ("TLS 1.2 session ids", Version::Tls12, &["--no-tickets"][..]),
+        ] {
+            let server = EchoServer::start(provider, files, extra, 2);
+            let sess = files
+                .dir
+                .join(format!("sess-{provider}-{}", what.replace(' ', "-")));
+            let sess = sess.display().to_string();
+            for (i, flag) in ["-sess_out", "-sess_in"].iter().enumerate() {
+                let connect = format!("127.0.0.1:{}", server.port);
+                let ca = files.path("ca");
+                let mut c = spawn(
+                    "openssl",
+                    &[
+                        "s_client",
+                        "-connect",
+                        &connect,
+                        "-servername",
+                        "localhost",
+                        "-CAfile",
+                        &ca,
+                        version.openssl(),
+                        flag,
+                        &sess,
+                        "-ign_eof",
+                    ],
+                    "openssl s_client (resumption)",
+                );
+                let hs = c.wait_for("Verify return code: 0", Duration::from_secs(30));
+                c.send(format!("round {i}\n").as_bytes());
+                let _ = hs && c.wait_for(&format!("round {i}"), Duration::from_secs(30));
+                // Give the client time to store the TLS 1.3 ticket before it exits.
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            let log = server.log();
+            let _ = server.finish();
+            let flags: Vec<&str> = log
+                .lines()
+                .filter(|l| l.starts_with("memtls-accepted"))
+                .filter_map(|l| {
+                    l.split_whitespace()
+                        .find_map(|kv| kv.strip_prefix("resumed="))
+                })
+                .collect();
+            m.cell(
+                flags == ["false", "true"],
+                format!("server {provider:<6} <- openssl resumption, {what}"),
+            );
+        }
+
+        // Large records: 1 MiB from a Python (OpenSSL) server in full-size records,
+        // and 64 KiB lines from openssl s_client to our server.
+        let (_big, port) = bare_close_server(files, 1 << 20);
+        let (code, out, _) = get(provider, files, port, &[]);
+        m.cell(
+            code == 0 && result_field(&out, "body_bytes").as_deref() == Some("1048576"),
+            format!("client {provider:<6} <- python/OpenSSL large records (1 MiB body)"),
+        );
+        drop(_big);
+        let server = EchoServer::start(provider, files, &[], 1);
+        let connect = format!("127.0.0.1:{}", server.port);
+        let ca = files.path("ca");
+        let mut c = spawn(
+            "openssl",
+            &["s_client", "-connect", &connect, "-CAfile", &ca, "-ign_eof"],
+            "openssl s_client (large)",
+        );
+        let hs = c.wait_for("Verify return code: 0", Duration::from_secs(30));
+        let line_64k: String = (0..65536)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        c.send(format!("{line_64k}\n").as_bytes());
+        m.cell(
+            hs && c.wait_for(&line_64k, Duration::from_secs(30)),
+            format!("server {provider:<6} <- openssl large records (64 KiB line)"),
+        );
+        drop(c);
+        let _ = server.finish();
+
         // close_notify versus a bare TCP close (Python's ssl without unwrap).
         let (_s, port) = https_server("openssl", files, "server", &[]);
         let (code, out, _) = get(provider, files, port, &[]);
@@ -432,7 +532,7 @@ fn features(files: &Files, m: &mut Matrix) {
             format!("client {provider:<6} -> openssl end of response: {eof} close"),
         );
         drop(_s);
-        let (_bare, port) = bare_close_server(files);
+        let (_bare, port) = bare_close_server(files, 3);
         let (code, out, _) = get(provider, files, port, &[]);
         m.cell(
             code == 0 && result_field(&out, "eof").as_deref() == Some("ragged"),
@@ -441,9 +541,10 @@ fn features(files: &Files, m: &mut Matrix) {
     }
 }
 
-/// A Python TLS server that answers each request and then closes TCP without
-/// close_notify (closing an `ssl.SSLSocket` does not send one).
-fn bare_close_server(files: &Files) -> (Peer, u16) {
+/// A Python TLS server (OpenSSL underneath) that answers each request with a body
+/// of `body_len` bytes and then closes TCP without close_notify (closing an
+/// `ssl.SSLSocket` does not send one).
+fn bare_close_server(files: &Files, body_len: usize) -> (Peer, u16) {
     let port = free_port();
     let script = r#"
 import socket, ssl
@@ -455,14 +556,15 @@ while True:
     try:
         t = ctx.wrap_socket(c, server_side=True)
         t.recv(4096)
-        t.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nbye")
+        t.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"x" * BODY)
         t.close()
     except Exception:
         c.close()
 "#
     .replace("CHAIN", &files.path("server.chain"))
     .replace("KEY", &files.path("server.key"))
-    .replace("PORT", &port.to_string());
+    .replace("PORT", &port.to_string())
+    .replace("BODY", &body_len.to_string());
     let p = spawn("python3", &["-c", &script], "python bare-close server");
     wait_listening(port, &p);
     (p, port)

@@ -13,6 +13,7 @@
 //!   --cipher IDS          offer only these cipher suites (comma-separated IANA ids, hex)
 //!   --repeat N            fetch N times from one context (resumption); prints resumed=...
 //!   --key-update          send a TLS 1.3 KeyUpdate before the request
+//!   --sni NAME            connect to the URL's host but verify (and send SNI) as NAME
 //!   --body                print the body too
 //!   --insecure            no verification at all (needs a host that allows it)
 //! ```
@@ -40,6 +41,7 @@ struct Args {
     ciphers: Option<Vec<u16>>,
     repeat: u32,
     key_update: bool,
+    sni: Option<String>,
     body: bool,
     insecure: bool,
 }
@@ -57,6 +59,7 @@ fn parse_args() -> Result<Args, String> {
         ciphers: None,
         repeat: 1,
         key_update: false,
+        sni: None,
         body: false,
         insecure: false,
     };
@@ -79,6 +82,7 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|_| "--repeat takes a number")?
             }
             "--key-update" => a.key_update = true,
+            "--sni" => a.sni = Some(value("--sni")?),
             "--body" => a.body = true,
             "--insecure" => a.insecure = true,
             "-h" | "--help" => return Err(String::new()),
@@ -167,7 +171,9 @@ fn run() -> Result<(), String> {
         let start = Instant::now();
         let tcp = TcpStream::connect((host.as_str(), port))
             .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
-        let conn = context.connect(&host).map_err(|e| e.message)?;
+        let conn = context
+            .connect(args.sni.as_deref().unwrap_or(&host))
+            .map_err(|e| e.message)?;
         let mut tls = TlsStream::handshake(conn, tcp)
             .map_err(|e| format!("handshake with {host}:{port} failed: {e}"))?;
         let handshake_ms = start.elapsed().as_secs_f64() * 1e3;
