@@ -72,9 +72,11 @@ use std::sync::Arc;
 use memtls_engine as engine;
 use wasmtime::component::Linker;
 
+#[cfg(feature = "guest-provider")]
 mod compose;
 mod native;
 
+#[cfg(feature = "guest-provider")]
 pub use compose::{compose_with_guest, guest_component};
 pub use native::{
     ClientContext, Connection, MemtlsCtx, MemtlsCtxView, MemtlsView, ServerContext, add_to_linker,
@@ -254,7 +256,12 @@ impl FromStr for Provider {
 pub fn prepare_component(app: &[u8], provider: Provider) -> wasmtime::Result<Cow<'_, [u8]>> {
     match provider {
         Provider::Native => Ok(Cow::Borrowed(app)),
+        #[cfg(feature = "guest-provider")]
         Provider::Guest => Ok(Cow::Owned(compose_with_guest(app)?)),
+        #[cfg(not(feature = "guest-provider"))]
+        Provider::Guest => Err(wasmtime::format_err!(
+            "memtls-host was built without the guest-provider feature"
+        )),
     }
 }
 

@@ -1,0 +1,209 @@
+//! Random sequences of interface calls with random arguments against the native
+//! host provider, exactly as a guest's calls arrive (handles included): bad
+//! handles, use after drop, wrong resource types, zero and huge lengths. The host
+//! must answer with errors, never panic.
+#![no_main]
+
+use memtls_host::bindings::memtls::tls::insecure::Host as _;
+use memtls_host::bindings::memtls::tls::tls::{
+    self as wit, Host as _, HostClientContext, HostConnection, HostServerContext,
+};
+use memtls_host::{ClientContext, Connection, MemtlsCtx, MemtlsCtxView, Policy, ServerContext};
+use wasmtime::component::{Resource, ResourceTable};
+
+fn configs() -> (wit::ClientConfig, wit::ServerConfig) {
+    let c = memtls_fuzz::certs();
+    let client = wit::ClientConfig {
+        trust: wit::TrustStore {
+            system: false,
+            anchors: vec![c.ca.clone()],
+            pinned: vec![],
+        },
+        certificate_chain: None,
+        alpn_protocols: vec![b"h2".to_vec()],
+        min_version: None,
+        max_version: None,
+        cipher_suites: None,
+        send_sni: true,
+    };
+    let server = wit::ServerConfig {
+        certificate_chains: vec![wit::SigningChain {
+            certificates: vec![c.chain.clone()],
+            private_key: c.key.clone(),
+        }],
+        client_auth: wit::ClientAuth::None,
+        alpn_protocols: vec![b"h2".to_vec()],
+        min_version: None,
+        max_version: None,
+        cipher_suites: None,
+        session_tickets: true,
+    };
+    (client, server)
+}
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let (client_cfg, server_cfg) = configs();
+    let policy = Policy {
+        max_connections: 8,
+        allow_insecure: true,
+        ..Policy::default()
+    };
+    let mut ctx = MemtlsCtx::native(policy).expect("policy");
+    let mut table = ResourceTable::new();
+    let mut v = MemtlsCtxView {
+        ctx: &mut ctx,
+        table: &mut table,
+    };
+    // Representations of everything created; picks may also name bad ones.
+    let mut reps: Vec<u32> = Vec::new();
+    let mut it = data.iter().copied();
+    while let Some(op) = it.next() {
+        let pick = it.next().unwrap_or(0);
+        let rep = if reps.is_empty() || pick >= 240 {
+            u32::from(pick)
+        } else {
+            reps[usize::from(pick) % reps.len()]
+        };
+        let conn = || Resource::<Connection>::new_borrow(rep);
+        let bytes = |it: &mut std::iter::Copied<std::slice::Iter<'_, u8>>| -> Vec<u8> {
+            let n = usize::from(it.next().unwrap_or(0)) * 4;
+            it.take(n).collect()
+        };
+        match op % 24 {
+            0 => {
+                if let Ok(Ok(r)) = HostClientContext::create(&mut v, client_cfg.clone()) {
+                    reps.push(r.rep());
+                }
+            }
+            1 => {
+                if let Ok(Ok(r)) = HostServerContext::create(&mut v, server_cfg.clone()) {
+                    reps.push(r.rep());
+                }
+            }
+            2 => {
+                let name = if pick % 3 == 0 { "" } else { "localhost" };
+                if let Ok(Ok(r)) =
+                    v.connect(Resource::<ClientContext>::new_borrow(rep), name.into())
+                {
+                    reps.push(r.rep());
+                }
+            }
+            3 => {
+                if let Ok(Ok(r)) = v.accept(Resource::<ServerContext>::new_borrow(rep)) {
+                    reps.push(r.rep());
+                }
+            }
+            4 => {
+                let b = bytes(&mut it);
+                let _ = v.feed(conn(), b);
+            }
+            5 => {
+                let _ = v.take(conn(), u32::from(pick) * 257);
+            }
+            6 => {
+                let _ = v.handshake(conn());
+            }
+            7 => {
+                let _ = v.read(
+                    conn(),
+                    if pick % 2 == 0 {
+                        u32::MAX
+                    } else {
+                        u32::from(pick)
+                    },
+                );
+            }
+            8 => {
+                let b = bytes(&mut it);
+                let _ = v.write(conn(), b);
+            }
+            9 => {
+                let _ = v.shutdown(conn());
+            }
+            10 => {
+                let _ = v.eof(conn());
+            }
+            11 => {
+                let label = bytes(&mut it);
+                let _ = v.export_keying_material(conn(), label, None, u32::from(pick) * 97);
+            }
+            12 => {
+                let _ = v.request_key_update(conn());
+            }
+            13 => {
+                let _ = HostConnection::drop(&mut v, Resource::new_own(rep));
+            }
+            14 => {
+                let _ = HostClientContext::drop(&mut v, Resource::new_own(rep));
+            }
+            15 => {
+                let _ = HostServerContext::drop(&mut v, Resource::new_own(rep));
+            }
+            16 => {
+                // Move ciphertext between two connections so real handshakes happen.
+                let to = reps
+                    .get(usize::from(it.next().unwrap_or(0)) % reps.len().max(1))
+                    .copied()
+                    .unwrap_or(0);
+                if let Ok(data) = v.take(conn(), u32::MAX) {
+                    let _ = v.feed(Resource::new_borrow(to), data);
+                }
+            }
+            17 => {
+                let _ = v.pending_ciphertext(conn());
+                let _ = v.pending_plaintext(conn());
+                let _ = v.is_handshake_complete(conn());
+                let _ = v.peer_closed(conn());
+                let _ = v.protocol_version(conn());
+                let _ = v.cipher_suite(conn());
+                let _ = v.alpn_protocol(conn());
+                let _ = v.peer_certificates(conn());
+                let _ = v.server_name(conn());
+                let _ = v.resumed(conn());
+            }
+            18 => {
+                let b = bytes(&mut it);
+                let trust = wit::TrustStore {
+                    system: false,
+                    anchors: vec![b.clone()],
+                    pinned: vec![],
+                };
+                let _ = v.verify_server_chain(
+                    trust,
+                    vec![b],
+                    "localhost".into(),
+                    Some(u64::from(pick) << 30),
+                );
+            }
+            19 => {
+                if let Ok(Ok(r)) = v.client_context_without_verification(client_cfg.clone()) {
+                    reps.push(r.rep());
+                }
+            }
+            20 => {
+                let mut cfg = client_cfg.clone();
+                cfg.trust.anchors = vec![bytes(&mut it)];
+                cfg.alpn_protocols = vec![bytes(&mut it)];
+                let _ = HostClientContext::create(&mut v, cfg);
+            }
+            21 => {
+                let mut cfg = server_cfg.clone();
+                cfg.certificate_chains[0].private_key = bytes(&mut it);
+                let _ = HostServerContext::create(&mut v, cfg);
+            }
+            22 => {
+                let _ = v.implementation();
+                let _ = v.supported_versions();
+                let _ = v.supported_cipher_suites();
+            }
+            _ => {
+                // A connection handle used as a context and the other way round.
+                let _ = v.connect(
+                    Resource::<ClientContext>::new_borrow(rep),
+                    "localhost".into(),
+                );
+                let _ = v.feed(conn(), vec![22, 3, 3, 0, 1, 1]);
+            }
+        }
+    }
+});
