@@ -14,7 +14,6 @@
 //! `MEMTLS_EXTRA_SYSTEM_ANCHORS` (PEM text) adds anchors to `system` trust.
 
 #![warn(missing_docs)]
-#![allow(unsafe_op_in_unsafe_fn)]
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -5,8 +5,6 @@
 //! memory. A scenario checks its own expectations and returns a summary of what
 //! it observed; the harness requires the summaries of both providers to be equal.
 
-#![allow(unsafe_op_in_unsafe_fn)]
-
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
