@@ -135,9 +135,45 @@ impl Error {
     }
 }
 
+impl CertificateReason {
+    /// The WIT name, e.g. `unknown-issuer`.
+    pub fn wit_name(self) -> &'static str {
+        match self {
+            CertificateReason::Expired => "expired",
+            CertificateReason::NotYetValid => "not-yet-valid",
+            CertificateReason::UnknownIssuer => "unknown-issuer",
+            CertificateReason::BadSignature => "bad-signature",
+            CertificateReason::NameMismatch => "name-mismatch",
+            CertificateReason::Revoked => "revoked",
+            CertificateReason::NoCertificate => "no-certificate",
+            CertificateReason::Other => "other",
+        }
+    }
+}
+
+/// The kind as the WIT spells it, e.g. `certificate-rejected(expired)`.
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::Closed => f.write_str("closed"),
+            ErrorKind::RaggedEof => f.write_str("ragged-eof"),
+            ErrorKind::CertificateRejected(r) => {
+                write!(f, "certificate-rejected({})", r.wit_name())
+            }
+            ErrorKind::AlertReceived(c) => write!(f, "alert-received({c})"),
+            ErrorKind::AlertSent(c) => write!(f, "alert-sent({c})"),
+            ErrorKind::Protocol => f.write_str("protocol"),
+            ErrorKind::Configuration => f.write_str("configuration"),
+            ErrorKind::Misuse => f.write_str("misuse"),
+            ErrorKind::ResourceLimit => f.write_str("resource-limit"),
+            ErrorKind::NotPermitted => f.write_str("not-permitted"),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}: {}", self.kind, self.message)
+        write!(f, "{}: {}", self.kind, self.message)
     }
 }
 

@@ -149,6 +149,47 @@ pub fn wait_listening(port: u16, peer: &Peer) {
     panic!("{} did not listen on {port}: {}", peer.what, peer.text());
 }
 
+/// Starts `peer` (`openssl`, `gnutls` or `tlslite`) as an HTTPS server on loopback
+/// with fixture chain `key` (e.g. `server`, `rsa`); `extra` options are appended.
+/// Returns the peer and its port once it listens.
+pub fn https_server(peer: &str, files: &Files, key: &str, extra: &[&str]) -> (Peer, u16) {
+    let port = free_port();
+    let port_s = port.to_string();
+    let listen = format!("localhost:{port}");
+    let dir = files.dir.display().to_string();
+    let (cert, keyf) = (
+        files.path(&format!("{key}.chain")),
+        files.path(&format!("{key}.key")),
+    );
+    let mut args: Vec<&str> = match peer {
+        "openssl" => vec![
+            "s_server", "-www", "-accept", &port_s, "-cert", &cert, "-key", &keyf,
+        ],
+        "gnutls" => vec![
+            "--http",
+            "-p",
+            &port_s,
+            "--x509certfile",
+            &cert,
+            "--x509keyfile",
+            &keyf,
+        ],
+        _ => vec!["server", "-c", &cert, "-k", &keyf, "-d", &dir],
+    };
+    args.extend_from_slice(extra);
+    if peer == "tlslite" {
+        args.push(&listen);
+    }
+    let program = match peer {
+        "openssl" => "openssl",
+        "gnutls" => "gnutls-serv",
+        _ => "tls.py",
+    };
+    let p = spawn(program, &args, &format!("{peer} server"));
+    wait_listening(port, &p);
+    (p, port)
+}
+
 /// Runs https-get with `args` under `provider`; returns (exit code, stdout, stderr).
 pub fn https_get(provider: Provider, files: &Files, args: &[&str]) -> (i32, String, String) {
     let loaded = load(examples::https_get(), provider, "https-get").expect("load https-get");

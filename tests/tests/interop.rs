@@ -21,42 +21,11 @@ fn https_get_against_openssl_and_gnutls_servers() {
     let mut failures = Vec::new();
     for version in Version::ALL {
         for server in ["openssl", "gnutls"] {
-            let port = free_port();
-            let port_s = port.to_string();
-            let (cert, key) = (files.path("server.chain"), files.path("server.key"));
-            let peer = match server {
-                "openssl" => spawn(
-                    "openssl",
-                    &[
-                        "s_server",
-                        "-www",
-                        "-accept",
-                        &port_s,
-                        "-cert",
-                        &cert,
-                        "-key",
-                        &key,
-                        version.openssl(),
-                    ],
-                    "openssl s_server",
-                ),
-                _ => spawn(
-                    "gnutls-serv",
-                    &[
-                        "--http",
-                        "-p",
-                        &port_s,
-                        "--x509certfile",
-                        &cert,
-                        "--x509keyfile",
-                        &key,
-                        "--priority",
-                        version.gnutls(),
-                    ],
-                    "gnutls-serv",
-                ),
+            let flag = match server {
+                "openssl" => vec![version.openssl()],
+                _ => vec!["--priority", version.gnutls()],
             };
-            wait_listening(port, &peer);
+            let (peer, port) = https_server(server, &files, "server", &flag);
             for provider in Provider::ALL {
                 let url = format!("https://localhost:{port}/");
                 let (code, out, err) = https_get(provider, &files, &["--ca-file", "/f/ca", &url]);
@@ -89,28 +58,19 @@ fn https_get_client_certificates_and_rejection() {
     let files = Files::new("mtls");
     let mut failures = Vec::new();
     // A server that requires a client certificate from client-ca.
-    let port = free_port();
-    let port_s = port.to_string();
-    let peer = spawn(
+    let client_ca = files.path("client-ca");
+    let (peer, port) = https_server(
         "openssl",
+        &files,
+        "server",
         &[
-            "s_server",
-            "-www",
-            "-accept",
-            &port_s,
-            "-cert",
-            &files.path("server.chain"),
-            "-key",
-            &files.path("server.key"),
             "-Verify",
             "1",
             "-CAfile",
-            &files.path("client-ca"),
+            &client_ca,
             "-verify_return_error",
         ],
-        "openssl s_server (client auth)",
     );
-    wait_listening(port, &peer);
     let url = format!("https://localhost:{port}/");
     for provider in Provider::ALL {
         let (code, out, err) = https_get(
@@ -144,23 +104,7 @@ fn https_get_client_certificates_and_rejection() {
     }
     drop(peer);
     // A server whose certificate comes from an unknown CA: the client must reject it.
-    let port = free_port();
-    let port_s = port.to_string();
-    let peer = spawn(
-        "openssl",
-        &[
-            "s_server",
-            "-www",
-            "-accept",
-            &port_s,
-            "-cert",
-            &files.path("unknown.chain"),
-            "-key",
-            &files.path("unknown.key"),
-        ],
-        "openssl s_server (unknown CA)",
-    );
-    wait_listening(port, &peer);
+    let (_peer, port) = https_server("openssl", &files, "unknown", &[]); // kept alive until the end
     for provider in Provider::ALL {
         let (code, out, err) = https_get(
             provider,

@@ -65,45 +65,6 @@ const KEYS: [(&str, &str); 4] = [
 ];
 const PEERS: [&str; 3] = ["openssl", "gnutls", "tlslite"];
 
-/// Starts `peer` as an HTTPS server with fixture chain `key`; extra args appended.
-fn https_server(peer: &str, files: &Files, key: &str, extra: &[&str]) -> (Peer, u16) {
-    let port = free_port();
-    let port_s = port.to_string();
-    let listen = format!("localhost:{port}");
-    let dir = files.dir.display().to_string();
-    let (cert, keyf) = (
-        files.path(&format!("{key}.chain")),
-        files.path(&format!("{key}.key")),
-    );
-    let mut args: Vec<&str> = match peer {
-        "openssl" => vec![
-            "s_server", "-www", "-accept", &port_s, "-cert", &cert, "-key", &keyf,
-        ],
-        "gnutls" => vec![
-            "--http",
-            "-p",
-            &port_s,
-            "--x509certfile",
-            &cert,
-            "--x509keyfile",
-            &keyf,
-        ],
-        _ => vec!["server", "-c", &cert, "-k", &keyf, "-d", &dir],
-    };
-    args.extend_from_slice(extra);
-    if peer == "tlslite" {
-        args.push(&listen);
-    }
-    let program = match peer {
-        "openssl" => "openssl",
-        "gnutls" => "gnutls-serv",
-        _ => "tls.py",
-    };
-    let p = spawn(program, &args, &format!("{peer} server"));
-    wait_listening(port, &p);
-    (p, port)
-}
-
 fn get(provider: Provider, files: &Files, port: u16, extra: &[&str]) -> (i32, String, String) {
     let url = format!("https://localhost:{port}/");
     let mut args = vec!["--ca-file", "/f/ca"];
