@@ -4,7 +4,7 @@
 
 #![warn(missing_docs)]
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -18,6 +18,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 pub mod demo;
+pub mod python;
 
 /// The example components, built by this crate's build script.
 pub mod examples {
@@ -202,22 +203,34 @@ fn with_progress<T>(label: &str, size: usize, f: impl FnOnce() -> T) -> T {
         let done = done.clone();
         let label = label.to_string();
         std::thread::spawn(move || {
+            // A terminal gets a live counter; a log gets one line before and after.
+            let live = std::io::stderr().is_terminal();
             let start = Instant::now();
             let mut shown = false;
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
                 let secs = start.elapsed().as_secs_f64();
-                if secs >= 1.0 && !done.load(Ordering::Relaxed) {
-                    eprint!(
-                        "\rmemtls: compiling {label} ({:.1} MB) ... {secs:.0} s",
+                if secs >= 1.0 && !done.load(Ordering::Relaxed) && (live || !shown) {
+                    let line = format!(
+                        "memtls: compiling {label} ({:.1} MB) ...",
                         size as f64 / 1e6
                     );
+                    if live {
+                        eprint!("\r{line} {secs:.0} s");
+                    } else {
+                        eprintln!("{line}");
+                    }
                     let _ = std::io::stderr().flush();
                     shown = true;
                 }
             }
             if shown {
-                eprintln!(" done (cached for next time)");
+                let secs = start.elapsed().as_secs_f64();
+                if live {
+                    eprintln!(" done (cached for next time)");
+                } else {
+                    eprintln!("memtls: compiled {label} in {secs:.1} s (cached for next time)");
+                }
             }
         })
     };

@@ -4,6 +4,7 @@
 //! memtls run [OPTIONS] COMPONENT [ARGS...]   run a wasi:cli command component
 //! memtls compose COMPONENT -o OUT            plug the guest provider in: one self-contained component
 //! memtls demo                                offline demo: https-get against a loopback server, per provider
+//! memtls python build APP.py -o APP.wasm     a Python script -> a command component (ssl works)
 //! ```
 
 use std::path::PathBuf;
@@ -35,6 +36,25 @@ enum Cmd {
     },
     /// Offline demo: https-get against a loopback HTTPS server, once per provider.
     Demo,
+    /// Python programs: build a script into a component whose `ssl` runs on memtls.
+    #[command(subcommand)]
+    Python(PythonCmd),
+}
+
+#[derive(Subcommand)]
+enum PythonCmd {
+    /// Build a Python script into a wasi:cli command component (needs componentize-py
+    /// 0.25 from PyPI). Run the result with `memtls run`.
+    Build {
+        /// The script; it runs as __main__.
+        script: PathBuf,
+        /// Where to write the component.
+        #[arg(short, long)]
+        output: PathBuf,
+        /// Another directory for the Python path (packages the script imports).
+        #[arg(short = 'p', long = "python-path", value_name = "DIR")]
+        python_path: Vec<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -84,6 +104,16 @@ fn main() -> ExitCode {
         Cmd::Run(args) => run_command(args),
         Cmd::Compose { component, output } => compose(&component, &output).map(|()| 0),
         Cmd::Demo => memtls_cli::demo::demo().map(|()| 0),
+        Cmd::Python(PythonCmd::Build {
+            script,
+            output,
+            python_path,
+        }) => memtls_cli::python::build(&memtls_cli::python::PythonBuild {
+            script,
+            output,
+            python_path,
+        })
+        .map(|()| 0),
     };
     match result {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -103,6 +103,7 @@ fn setup(for_tests: bool) -> Result {
                 run(Command::new("python3").args(["-m", "pip", "install", "--quiet", package]))?;
             }
         }
+        python_tools()?;
     }
     if packages.is_empty() {
         return Ok(());
@@ -124,6 +125,39 @@ fn setup(for_tests: bool) -> Result {
         .args(["install", "-y", "-qq", "--no-install-recommends"])
         .args(&packages)
         .env("DEBIAN_FRONTEND", "noninteractive"))
+}
+
+/// The componentize-py release `memtls python build` is written against.
+const COMPONENTIZE_PY: &str = "0.25.1";
+/// The PEP 748 API package the Python tests build against (pure Python; it needs
+/// Python 3.12+, so it is installed for CPython 3.14, the one inside the components).
+const TLSLIB: &str = "0.0.2rc3";
+
+/// componentize-py (PyPI) for `memtls python build`, and tlslib into
+/// `target/python-deps` for the Python tests in Wasm.
+fn python_tools() -> Result {
+    let version = Command::new("componentize-py").arg("--version").output();
+    let current = version.as_ref().is_ok_and(|o| {
+        String::from_utf8_lossy(&o.stdout).trim() == format!("componentize-py {COMPONENTIZE_PY}")
+    });
+    if !current {
+        run(Command::new("python3").args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            &format!("componentize-py=={COMPONENTIZE_PY}"),
+        ]))?;
+    }
+    let deps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/python-deps");
+    if !deps.join("tlslib/tlslib.py").is_file() {
+        run(Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
+            .arg(&deps)
+            .args(["--python-version", "3.14", "--only-binary=:all:"])
+            .arg(format!("tlslib=={TLSLIB}")))?;
+    }
+    Ok(())
 }
 
 fn demo(args: &[String]) -> Result {

@@ -1,0 +1,1007 @@
+"""memtls's ``_ssl``: the C extension CPython's ``ssl`` module is built on, written
+over the ``memtls:tls`` interface so that the unmodified standard-library ``ssl``
+(and everything above it) works inside WebAssembly.
+
+The names, constants and exceptions are the ones ``Lib/ssl.py`` imports. What the
+interface cannot do raises ``NotImplementedError`` (or ``SSLError``) naming the
+reason instead of pretending: TLS below 1.2, NPN, ``sni_callback``, message
+callbacks, post-handshake authentication, DH parameters, CRL checking, encrypted
+private keys, ``tls-unique`` channel binding and key logging (the attribute is
+absent, so ``ssl.create_default_context`` skips it).
+"""
+
+import encodings.idna  # noqa: F401  (ssl encodes host names with it; codecs load lazily)
+import os
+import socket as _socket
+import time as _time
+
+from memtls import _core, _x509
+from memtls._core import TLSFailure, WouldBlock
+
+OPENSSL_VERSION = "memtls 0.1.0 (rustls 0.23)"
+OPENSSL_VERSION_INFO = (0, 1, 0, 0, 0)
+OPENSSL_VERSION_NUMBER = 0x00100000
+_OPENSSL_API_VERSION = OPENSSL_VERSION_INFO
+_DEFAULT_CIPHERS = "DEFAULT"
+
+# --- constants (values as CPython defines them, so code comparing them works) ---
+PROTOCOL_SSLv23 = PROTOCOL_TLS = 2
+PROTOCOL_TLSv1_2 = 5
+PROTOCOL_TLS_CLIENT = 16
+PROTOCOL_TLS_SERVER = 17
+
+PROTO_MINIMUM_SUPPORTED = -2
+PROTO_MAXIMUM_SUPPORTED = -1
+PROTO_SSLv3 = 0x300
+PROTO_TLSv1 = 0x301
+PROTO_TLSv1_1 = 0x302
+PROTO_TLSv1_2 = 0x303
+PROTO_TLSv1_3 = 0x304
+
+CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED = 0, 1, 2
+
+VERIFY_DEFAULT = 0
+VERIFY_CRL_CHECK_LEAF = 0x4
+VERIFY_CRL_CHECK_CHAIN = 0xC
+VERIFY_X509_STRICT = 0x20
+VERIFY_ALLOW_PROXY_CERTS = 0x40
+VERIFY_X509_TRUSTED_FIRST = 0x8000
+VERIFY_X509_PARTIAL_CHAIN = 0x80000
+
+OP_ALL = 0x80000850
+OP_LEGACY_SERVER_CONNECT = 0x4
+OP_ENABLE_KTLS = 0x8
+OP_IGNORE_UNEXPECTED_EOF = 0x80
+OP_NO_TICKET = 0x4000
+OP_NO_COMPRESSION = 0x20000
+OP_NO_RENEGOTIATION = 0x40000000
+OP_ENABLE_MIDDLEBOX_COMPAT = 0x100000
+OP_CIPHER_SERVER_PREFERENCE = 0x400000
+OP_NO_SSLv2 = 0
+OP_NO_SSLv3 = 0x02000000
+OP_NO_TLSv1 = 0x04000000
+OP_NO_TLSv1_2 = 0x08000000
+OP_NO_TLSv1_1 = 0x10000000
+OP_NO_TLSv1_3 = 0x20000000
+OP_SINGLE_DH_USE = 0
+OP_SINGLE_ECDH_USE = 0
+
+HOSTFLAG_ALWAYS_CHECK_SUBJECT = 0x1
+HOSTFLAG_NO_WILDCARDS = 0x2
+HOSTFLAG_NO_PARTIAL_WILDCARDS = 0x4
+HOSTFLAG_MULTI_LABEL_WILDCARDS = 0x8
+HOSTFLAG_SINGLE_LABEL_SUBDOMAINS = 0x10
+HOSTFLAG_NEVER_CHECK_SUBJECT = 0x20
+
+SSL_ERROR_SSL = 1
+SSL_ERROR_WANT_READ = 2
+SSL_ERROR_WANT_WRITE = 3
+SSL_ERROR_WANT_X509_LOOKUP = 4
+SSL_ERROR_SYSCALL = 5
+SSL_ERROR_ZERO_RETURN = 6
+SSL_ERROR_WANT_CONNECT = 7
+SSL_ERROR_EOF = 8
+SSL_ERROR_INVALID_ERROR_CODE = 10
+
+ENCODING_PEM = 1
+ENCODING_DER = 2
+
+_ALERTS = {
+    0: "CLOSE_NOTIFY", 10: "UNEXPECTED_MESSAGE", 20: "BAD_RECORD_MAC",
+    22: "RECORD_OVERFLOW", 30: "DECOMPRESSION_FAILURE", 40: "HANDSHAKE_FAILURE",
+    42: "BAD_CERTIFICATE", 43: "UNSUPPORTED_CERTIFICATE", 44: "CERTIFICATE_REVOKED",
+    45: "CERTIFICATE_EXPIRED", 46: "CERTIFICATE_UNKNOWN", 47: "ILLEGAL_PARAMETER",
+    48: "UNKNOWN_CA", 49: "ACCESS_DENIED", 50: "DECODE_ERROR", 51: "DECRYPT_ERROR",
+    70: "PROTOCOL_VERSION", 71: "INSUFFICIENT_SECURITY", 80: "INTERNAL_ERROR",
+    90: "USER_CANCELLED", 100: "NO_RENEGOTIATION", 110: "UNSUPPORTED_EXTENSION",
+    111: "CERTIFICATE_UNOBTAINABLE", 112: "UNRECOGNIZED_NAME",
+    113: "BAD_CERTIFICATE_STATUS_RESPONSE", 114: "BAD_CERTIFICATE_HASH_VALUE",
+    115: "UNKNOWN_PSK_IDENTITY", 116: "CERTIFICATE_REQUIRED",
+    120: "NO_APPLICATION_PROTOCOL",
+}
+for _code, _name in _ALERTS.items():
+    if _code not in (116, 120):
+        globals()["ALERT_DESCRIPTION_" + _name] = _code
+
+HAS_SNI = HAS_ECDH = HAS_ALPN = HAS_TLSv1_2 = HAS_TLSv1_3 = True
+HAS_NPN = HAS_SSLv2 = HAS_SSLv3 = HAS_TLSv1 = HAS_TLSv1_1 = HAS_PSK = HAS_PHA = False
+HAS_NEVER_CHECK_COMMON_NAME = True
+
+# (verify code, OpenSSL's text) per certificate-rejected reason.
+_VERIFY = {
+    "not-yet-valid": (9, "certificate is not yet valid"),
+    "expired": (10, "certificate has expired"),
+    "unknown-issuer": (20, "unable to get local issuer certificate"),
+    "bad-signature": (7, "certificate signature failure"),
+    "name-mismatch": (62, "Hostname mismatch, certificate is not valid for {name!r}."),
+    "revoked": (23, "certificate revoked"),
+    "no-certificate": (50, "peer did not return a certificate"),
+    "other": (1, "unspecified certificate verification error"),
+}
+
+
+# --- exceptions ---
+class SSLError(OSError):
+    """An error from the TLS layer; ``reason`` and ``library`` as in CPython."""
+
+    library = None
+    reason = None
+
+    def __str__(self):
+        if len(self.args) >= 2 and isinstance(self.args[1], str):
+            return self.args[1]
+        return super().__str__()
+
+
+class SSLZeroReturnError(SSLError):
+    """The TLS connection was closed cleanly (close_notify)."""
+
+
+class SSLWantReadError(SSLError):
+    """Non-blocking: more data must be received before the operation can finish."""
+
+
+class SSLWantWriteError(SSLError):
+    """Non-blocking: data must be sent before the operation can finish."""
+
+
+class SSLSyscallError(SSLError):
+    """A transport error."""
+
+
+class SSLEOFError(SSLError):
+    """The transport ended without the peer's close_notify."""
+
+
+class SSLCertVerificationError(SSLError, ValueError):
+    """Certificate verification failed; ``verify_code`` and ``verify_message`` say why."""
+
+    verify_code = None
+    verify_message = None
+
+
+def _make(cls, code, reason, text, library="SSL"):
+    error = cls(code, text)
+    error.reason = reason
+    error.library = library
+    return error
+
+
+def _ssl_error(failure, server_name=None):
+    """The CPython exception for a provider error (a TLSFailure)."""
+    kind, detail, message = failure.kind, failure.detail, failure.message
+    if kind == "closed":
+        return _make(SSLZeroReturnError, SSL_ERROR_ZERO_RETURN, None,
+                     "TLS/SSL connection has been closed (EOF)")
+    if kind == "ragged-eof":
+        return _make(SSLEOFError, SSL_ERROR_EOF, None,
+                     f"EOF occurred in violation of protocol ({message})")
+    if kind == "certificate-rejected":
+        code, text = _VERIFY.get(detail, _VERIFY["other"])
+        text = text.format(name=server_name)
+        error = _make(SSLCertVerificationError, SSL_ERROR_SSL, "CERTIFICATE_VERIFY_FAILED",
+                      f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: "
+                      f"{text} ({message})")
+        error.verify_code, error.verify_message = code, text
+        return error
+    if kind == "alert-received":
+        name = _ALERTS.get(detail, f"ALERT_{detail}")
+        reason = f"TLSV1_ALERT_{name}"
+        return _make(SSLError, SSL_ERROR_SSL, reason,
+                     f"[SSL: {reason}] tlsv1 alert {name.lower().replace('_', ' ')} "
+                     f"({message})")
+    if kind == "alert-sent":
+        reason = _ALERTS.get(detail, f"ALERT_{detail}")
+        return _make(SSLError, SSL_ERROR_SSL, reason, f"[SSL: {reason}] {message}")
+    reason = kind.upper().replace("-", "_")
+    return _make(SSLError, SSL_ERROR_SSL, reason, f"[SSL: {reason}] {message}")
+
+
+def _translate(operation, server_name=None):
+    """Runs ``operation``, turning memtls's exceptions into CPython's."""
+    try:
+        return operation()
+    except WouldBlock as blocked:
+        if blocked.want == "read":
+            raise _make(SSLWantReadError, SSL_ERROR_WANT_READ, None,
+                        "The operation did not complete (read)") from None
+        raise _make(SSLWantWriteError, SSL_ERROR_WANT_WRITE, None,
+                    "The operation did not complete (write)") from None
+    except TLSFailure as failure:
+        raise _ssl_error(failure, server_name) from None
+
+
+# --- module functions ---
+_OBJECTS = {
+    129: ("serverAuth", "TLS Web Server Authentication", "1.3.6.1.5.5.7.3.1"),
+    130: ("clientAuth", "TLS Web Client Authentication", "1.3.6.1.5.5.7.3.2"),
+}
+
+
+def txt2obj(txt, name=False):
+    """``(nid, shortname, longname, oid)`` for an OID (or, with ``name``, a name)."""
+    for nid, (short, long, oid) in _OBJECTS.items():
+        if txt == oid or (name and txt in (short, long)):
+            return nid, short, long, oid
+    raise ValueError(f"unknown object '{txt}'")
+
+
+def nid2obj(nid):
+    """``(nid, shortname, longname, oid)`` for a numeric id."""
+    if nid not in _OBJECTS:
+        raise ValueError(f"unknown NID {nid}")
+    return (nid, *_OBJECTS[nid])
+
+
+def RAND_status():
+    """The random generator is the WASI one: always seeded."""
+    return True
+
+
+def RAND_add(string, entropy):
+    """Accepted and ignored: randomness comes from WASI ``random``."""
+    memoryview(string.encode() if isinstance(string, str) else string)
+
+
+def RAND_bytes(n):
+    """``n`` cryptographically strong random bytes (WASI ``random``)."""
+    if n < 0:
+        raise ValueError("num must be positive")
+    return os.urandom(n)
+
+
+def get_default_verify_paths():
+    """No OpenSSL directories exist here; system trust comes from the provider."""
+    return ("SSL_CERT_FILE", "", "SSL_CERT_DIR", "")
+
+
+def _read_file(path):
+    try:
+        with open(path, "rb") as file:
+            return file.read()
+    except OSError as error:
+        raise error from None
+
+
+# --- certificates and sessions ---
+class Certificate:
+    """A certificate in a verified or unverified chain."""
+
+    def __init__(self, der):
+        self._der = bytes(der)
+
+    def public_bytes(self, format=ENCODING_PEM):
+        """The certificate as PEM text (``ENCODING_PEM``) or DER bytes."""
+        if format == ENCODING_DER:
+            return self._der
+        if format == ENCODING_PEM:
+            return _x509.der_to_pem(self._der)
+        raise ValueError("Unsupported format")
+
+    def get_info(self):
+        """The certificate as ``getpeercert()`` describes one."""
+        return _x509.decode_certificate(self._der)
+
+    def __eq__(self, other):
+        return isinstance(other, Certificate) and other._der == self._der
+
+    def __hash__(self):
+        return hash(self._der)
+
+    def __repr__(self):
+        subject = dict(rdn[0] for rdn in self.get_info().get("subject", ()) if rdn)
+        return f"<Certificate '{subject.get('commonName', '')}'>"
+
+
+class SSLSession:
+    """A client session. Resumption is automatic between connections made from the
+    same context (the provider keeps the session cache), so a session object
+    records which context and server it belongs to; handing it to a connection of
+    that context is accepted, to another context refused, as in CPython."""
+
+    def __init__(self, context, server_name, resumed):
+        self._context = context
+        self.id = os.urandom(32)
+        self.time = int(_time.time())
+        self.timeout = 7200
+        self.ticket_lifetime_hint = 7200
+        self.has_ticket = resumed is not None
+
+    def __eq__(self, other):
+        return isinstance(other, SSLSession) and other.id == self.id
+
+    def __hash__(self):
+        return hash(self.id)
+
+
+class MemoryBIO:
+    """An in-memory byte queue for ``SSLObject``."""
+
+    def __init__(self):
+        self._buffer = bytearray()
+        self._eof_written = False
+
+    @property
+    def pending(self):
+        """Bytes waiting to be read."""
+        return len(self._buffer)
+
+    @property
+    def eof(self):
+        """True once ``write_eof`` was called and everything was read."""
+        return self._eof_written and not self._buffer
+
+    def read(self, size=-1):
+        """Removes and returns up to ``size`` bytes (all with -1)."""
+        if size < 0 or size > len(self._buffer):
+            size = len(self._buffer)
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return data
+
+    def write(self, data):
+        """Appends ``data``; returns its length."""
+        if self._eof_written:
+            raise _make(SSLError, SSL_ERROR_SSL, None, "cannot write() after write_eof()")
+        view = memoryview(data)
+        self._buffer += view
+        return view.nbytes
+
+    def write_eof(self):
+        """Marks the end of the data: once read, ``eof`` is true."""
+        self._eof_written = True
+
+
+# --- cipher strings ---
+_KEYWORDS = {
+    "ECDHE": {"kx": "ECDH"}, "EECDH": {"kx": "ECDH"}, "kECDHE": {"kx": "ECDH"},
+    "AESGCM": {"enc": ("AES-128-GCM", "AES-256-GCM")},
+    "AES": {"enc": ("AES-128-GCM", "AES-256-GCM")}, "AES128": {"enc": ("AES-128-GCM",)},
+    "AES256": {"enc": ("AES-256-GCM",)}, "CHACHA20": {"enc": ("ChaCha20-Poly1305",)},
+    "ECDSA": {"auth": "ECDSA"}, "aECDSA": {"auth": "ECDSA"},
+    "RSA": {"auth": "RSA"}, "aRSA": {"auth": "RSA"},
+    "SHA256": {"digest": "SHA256"}, "SHA384": {"digest": "SHA384"},
+}
+_EVERYTHING = ("DEFAULT", "ALL", "HIGH", "COMPLEMENTOFDEFAULT", "PROFILE=SYSTEM")
+
+
+def _matches(word, suite_id):
+    openssl, iana, _, _, kx, auth, enc, digest = _core.SUITES[suite_id]
+    if word in (openssl, iana) or word in _EVERYTHING:
+        return True
+    rule = _KEYWORDS.get(word)
+    if rule is None:
+        return False
+    return all((value == rule_value if isinstance(rule_value, str) else value in rule_value)
+               for key, rule_value in rule.items()
+               for value in [{"kx": kx, "auth": auth, "enc": enc, "digest": digest}[key]])
+
+
+def _parse_cipher_string(text, supported):
+    """TLS 1.2 suite ids an OpenSSL cipher string selects (TLS 1.3 names given
+    explicitly restrict the TLS 1.3 suites too); SSLError if it selects none."""
+    tls12 = [s for s in supported if _core.SUITES[s][2] == "TLSv1.2"]
+    tls13 = [s for s in supported if _core.SUITES[s][2] == "TLSv1.3"]
+    chosen, removed, named13, unknown = [], set(), [], []
+    for token in text.replace(",", ":").replace(" ", ":").split(":"):
+        if not token or token.startswith("@"):
+            continue
+        op, word = (token[0], token[1:]) if token[0] in "!-+" else ("", token)
+        words = word.split("+")
+        hits = [s for s in tls12 + tls13
+                if all(_matches(w, s) for w in words)
+                and (_core.SUITES[s][2] == "TLSv1.2" or word in _core.SUITES[s][:2])]
+        if not hits and op == "":
+            unknown.append(token)
+        if op in ("!", "-"):
+            removed.update(hits)
+        elif op == "":
+            for suite in hits:
+                if _core.SUITES[suite][2] == "TLSv1.3":
+                    named13.append(suite)
+                elif suite not in chosen:
+                    chosen.append(suite)
+    chosen = [s for s in chosen if s not in removed]
+    if not chosen:
+        detail = f"; not available here: {', '.join(unknown)}" if unknown else ""
+        raise _make(SSLError, SSL_ERROR_SSL, "NO_CIPHER_MATCH",
+                    "[SSL: NO_CIPHER_MATCH] No cipher can be selected: memtls (rustls) "
+                    "offers only ECDHE key exchange with AES-GCM or ChaCha20-Poly1305"
+                    + detail)
+    return (named13 or tls13) + chosen
+
+
+def _cipher_info(suite_id):
+    openssl, iana, proto, bits, kx, auth, enc, digest = _core.SUITES[suite_id]
+    return {"id": 0x03000000 | suite_id, "name": openssl, "protocol": proto,
+            "description": f"{openssl} {proto} Kx={kx} Au={auth} Enc={enc} Mac=AEAD",
+            "strength_bits": bits, "alg_bits": bits, "aead": True,
+            "symmetric": enc.lower(), "digest": None, "kea": f"kx-{kx.lower()}",
+            "auth": f"auth-{auth.lower()}"}
+
+
+# --- contexts ---
+def _version_name(value):
+    return {PROTO_TLSv1_2: "TLSv1.2", PROTO_TLSv1_3: "TLSv1.3"}.get(value)
+
+
+class _SSLContext:
+    """Configuration shared by connections; built into a provider context on first use
+    (and rebuilt after any change), so sessions resume across its connections."""
+
+    def __new__(cls, protocol, *args, **kwargs):
+        if protocol not in (PROTOCOL_TLS, PROTOCOL_TLS_CLIENT, PROTOCOL_TLS_SERVER,
+                            PROTOCOL_TLSv1_2):
+            raise ValueError(f"invalid or unsupported protocol version {protocol}: "
+                             "memtls supports TLS 1.2 and 1.3 only")
+        self = super().__new__(cls)
+        self._protocol = protocol
+        client = protocol == PROTOCOL_TLS_CLIENT
+        self._verify_mode = CERT_REQUIRED if client else CERT_NONE
+        self._check_hostname = client
+        self._min = PROTO_TLSv1_2
+        self._max = PROTO_TLSv1_2 if protocol == PROTOCOL_TLSv1_2 else PROTO_MAXIMUM_SUPPORTED
+        self._options = (OP_ALL | OP_NO_SSLv3 | OP_NO_COMPRESSION | OP_CIPHER_SERVER_PREFERENCE
+                         | OP_NO_TLSv1 | OP_NO_TLSv1_1)
+        self._verify_flags = VERIFY_X509_TRUSTED_FIRST
+        self._host_flag_bits = HOSTFLAG_NEVER_CHECK_SUBJECT
+        self._system = False
+        self._anchors = []
+        self._chain = None
+        self._alpn = []
+        self._suites = None
+        self._num_tickets = 2
+        self._built = {}
+        self._stats = dict.fromkeys(("number", "connect", "connect_good", "accept",
+                                     "accept_good", "hits", "misses", "timeouts",
+                                     "cache_full", "connect_renegotiate",
+                                     "accept_renegotiate", "cb_hits"), 0)
+        return self
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def _changed(self):
+        self._built = {}
+
+    @property
+    def protocol(self):
+        """The protocol constant the context was made with."""
+        return self._protocol
+
+    @property
+    def verify_mode(self):
+        """CERT_NONE, CERT_OPTIONAL or CERT_REQUIRED."""
+        return self._verify_mode
+
+    @verify_mode.setter
+    def verify_mode(self, value):
+        value = int(value)
+        if value not in (CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED):
+            raise ValueError("invalid value for verify_mode")
+        if value == CERT_NONE and self._check_hostname:
+            raise ValueError("Cannot set verify_mode to CERT_NONE when check_hostname "
+                             "is enabled.")
+        self._verify_mode = value
+        self._changed()
+
+    @property
+    def check_hostname(self):
+        """Whether the server's name is verified (client side)."""
+        return self._check_hostname
+
+    @check_hostname.setter
+    def check_hostname(self, value):
+        value = bool(value)
+        if value and self._verify_mode == CERT_NONE:
+            self._verify_mode = CERT_REQUIRED
+        self._check_hostname = value
+        self._changed()
+
+    @property
+    def _host_flags(self):
+        return self._host_flag_bits
+
+    @_host_flags.setter
+    def _host_flags(self, value):
+        if not int(value) & HOSTFLAG_NEVER_CHECK_SUBJECT:
+            raise ValueError("memtls never matches a certificate's common name; "
+                             "names come from subjectAltName only")
+        self._host_flag_bits = int(value)
+
+    @property
+    def minimum_version(self):
+        """Lowest TLS version (a TLSVersion value)."""
+        return self._min
+
+    @minimum_version.setter
+    def minimum_version(self, value):
+        self._set_version("_min", value)
+
+    @property
+    def maximum_version(self):
+        """Highest TLS version (a TLSVersion value)."""
+        return self._max
+
+    @maximum_version.setter
+    def maximum_version(self, value):
+        self._set_version("_max", value)
+
+    def _set_version(self, attribute, value):
+        if self._protocol not in (PROTOCOL_TLS, PROTOCOL_TLS_CLIENT, PROTOCOL_TLS_SERVER):
+            raise ValueError("The context's protocol doesn't support modification of "
+                             "highest and lowest version.")
+        value = int(value)
+        if value not in (PROTO_MINIMUM_SUPPORTED, PROTO_MAXIMUM_SUPPORTED, PROTO_SSLv3,
+                         PROTO_TLSv1, PROTO_TLSv1_1, PROTO_TLSv1_2, PROTO_TLSv1_3):
+            raise ValueError(f"Unsupported TLS/SSL version 0x{value:x}")
+        setattr(self, attribute, value)
+        self._changed()
+
+    def _versions(self):
+        low = {PROTO_MINIMUM_SUPPORTED: PROTO_TLSv1_2,
+               PROTO_MAXIMUM_SUPPORTED: PROTO_TLSv1_3}.get(self._min, self._min)
+        high = {PROTO_MINIMUM_SUPPORTED: PROTO_TLSv1_2,
+                PROTO_MAXIMUM_SUPPORTED: PROTO_TLSv1_3}.get(self._max, self._max)
+        low, high = max(low, PROTO_TLSv1_2), min(high, PROTO_TLSv1_3)
+        if self._options & OP_NO_TLSv1_2 and low == PROTO_TLSv1_2:
+            low = PROTO_TLSv1_3
+        if self._options & OP_NO_TLSv1_3 and high == PROTO_TLSv1_3:
+            high = PROTO_TLSv1_2
+        if low > high:
+            raise _make(SSLError, SSL_ERROR_SSL, "NO_PROTOCOLS_AVAILABLE",
+                        "[SSL: NO_PROTOCOLS_AVAILABLE] no protocols available: the "
+                        "versions allowed by minimum_version, maximum_version and options "
+                        "leave nothing of TLS 1.2 and 1.3")
+        return _version_name(low), _version_name(high)
+
+    @property
+    def options(self):
+        """OpenSSL-style option bits; OP_NO_TLSv1_2/OP_NO_TLSv1_3 and OP_NO_TICKET act."""
+        return self._options
+
+    @options.setter
+    def options(self, value):
+        self._options = int(value)
+        self._changed()
+
+    @property
+    def verify_flags(self):
+        """Verification flags; CRL checking is refused when a connection is made."""
+        return self._verify_flags
+
+    @verify_flags.setter
+    def verify_flags(self, value):
+        self._verify_flags = int(value)
+        self._changed()
+
+    @property
+    def num_tickets(self):
+        """TLS 1.3 tickets a server issues (0 turns session tickets off)."""
+        return self._num_tickets
+
+    @num_tickets.setter
+    def num_tickets(self, value):
+        if int(value) < 0:
+            raise ValueError("value must be non-negative")
+        self._num_tickets = int(value)
+        self._changed()
+
+    @property
+    def sni_callback(self):
+        """Always None: memtls picks the server chain inside the provider."""
+        return None
+
+    @sni_callback.setter
+    def sni_callback(self, callback):
+        if callback is not None:
+            raise NotImplementedError(
+                "sni_callback is not supported by memtls: the provider chooses the server "
+                "certificate itself, before any Python code could run")
+
+    @property
+    def _msg_callback(self):
+        return None
+
+    @_msg_callback.setter
+    def _msg_callback(self, callback):
+        if callback is not None:
+            raise NotImplementedError("TLS message callbacks are not supported by memtls")
+
+    # -- trust and certificates --
+    def load_verify_locations(self, cafile=None, capath=None, cadata=None):
+        """Adds trust anchors from a PEM file, a directory of PEM files, or data
+        (PEM text as str, DER certificates as bytes)."""
+        if cafile is None and capath is None and cadata is None:
+            raise TypeError("cafile, capath and cadata cannot be all omitted")
+        found = []
+        if cafile is not None:
+            found += self._pem_certs(_read_file(os.fspath(cafile)), f"cafile {cafile!r}")
+        if capath is not None:
+            for entry in sorted(os.listdir(capath)):
+                path = os.path.join(os.fspath(capath), entry)
+                if os.path.isfile(path):
+                    found += _x509.pem_to_ders(_read_file(path))
+        if cadata is not None:
+            if isinstance(cadata, str):
+                found += self._pem_certs(cadata.encode("ascii"), "cadata")
+            else:
+                try:
+                    found += _x509.split_ders(bytes(memoryview(cadata)))
+                except ValueError as error:
+                    raise _make(SSLError, SSL_ERROR_SSL, "NOT_ENOUGH_DATA",
+                                f"[ASN1: NOT_ENOUGH_DATA] cadata is not DER certificates: "
+                                f"{error}") from None
+        for der in found:
+            if der not in self._anchors:
+                self._anchors.append(der)
+        self._changed()
+
+    @staticmethod
+    def _pem_certs(data, what):
+        try:
+            ders = _x509.pem_to_ders(data)
+        except ValueError as error:
+            raise _make(SSLError, SSL_ERROR_SSL, "PEM_LIB",
+                        f"[X509: PEM_LIB] {what}: {error}") from None
+        if not ders:
+            raise _make(SSLError, SSL_ERROR_SSL, "NO_START_LINE",
+                        f"[X509: NO_START_LINE] {what} holds no PEM certificate")
+        return ders
+
+    def set_default_verify_paths(self):
+        """Trusts the system roots: the platform's on the native provider, the
+        Mozilla set (webpki-roots) in the guest provider."""
+        self._system = True
+        self._changed()
+
+    def load_cert_chain(self, certfile, keyfile=None, password=None):
+        """Loads the certificate chain (leaf first) and its private key (from
+        ``keyfile`` or from ``certfile`` itself). Encrypted keys are refused."""
+        certs = _read_file(os.fspath(certfile))
+        key = _read_file(os.fspath(keyfile)) if keyfile is not None else certs
+        ders = self._pem_certs(certs, f"certfile {certfile!r}")
+        if b"ENCRYPTED" in key:
+            raise _make(SSLError, SSL_ERROR_SSL, "BAD_DECRYPT",
+                        "[SSL: BAD_DECRYPT] encrypted private keys are not supported by "
+                        "memtls: decrypt the key first")
+        if b"PRIVATE KEY-----" not in key:
+            raise _make(SSLError, SSL_ERROR_SSL, "PEM_LIB",
+                        f"[SSL: PEM_LIB] no private key found in "
+                        f"{keyfile if keyfile is not None else certfile!r}")
+        chain = _core.signing_chain(ders, key)
+        # Let the provider validate the pair now, as OpenSSL does here.
+        try:
+            _core.release(_core.server_context([chain]))
+        except TLSFailure as failure:
+            raise _make(SSLError, SSL_ERROR_SSL, "KEY_VALUES_MISMATCH",
+                        f"[SSL: KEY_VALUES_MISMATCH] {failure.message}") from None
+        self._chain = chain
+        self._changed()
+
+    def load_dh_params(self, path):
+        """Refused: memtls uses ECDHE only, so DH parameters would have no effect."""
+        raise NotImplementedError("memtls (rustls) offers ECDHE key exchange only; "
+                                  "DH parameters are not used")
+
+    def set_ecdh_curve(self, name):
+        """Accepts a curve memtls offers; the provider negotiates among its groups."""
+        if name not in ("prime256v1", "secp384r1", "X25519", "x25519", "P-256", "P-384"):
+            raise ValueError(f"unknown elliptic curve name {name!r}: memtls offers "
+                             "X25519, prime256v1 (P-256) and secp384r1 (P-384)")
+
+    def get_ca_certs(self, binary_form=False):
+        """The loaded trust anchors (the system roots are not listed)."""
+        if binary_form:
+            return list(self._anchors)
+        return [_x509.decode_certificate(der) for der in self._anchors]
+
+    def cert_store_stats(self):
+        """Counts of loaded anchors (the system roots are not counted)."""
+        return {"x509": len(self._anchors), "crl": 0, "x509_ca": len(self._anchors)}
+
+    def session_stats(self):
+        """Connection counters kept by this module."""
+        return dict(self._stats)
+
+    def set_ciphers(self, cipherlist):
+        """Restricts TLS 1.2 suites with an OpenSSL cipher string (TLS 1.3 suites stay
+        unless named); SSLError if nothing memtls offers is selected."""
+        self._suites = _parse_cipher_string(cipherlist, _core.supported_suites())
+        self._changed()
+
+    def get_ciphers(self):
+        """The enabled cipher suites, as dicts like OpenSSL's."""
+        suites = self._suites if self._suites is not None else _core.supported_suites()
+        return [_cipher_info(s) for s in suites]
+
+    def _set_alpn_protocols(self, protos):
+        data, names = bytes(protos), []
+        while data:
+            size = data[0]
+            names.append(data[1:1 + size])
+            data = data[1 + size:]
+        self._alpn = names
+        self._changed()
+
+    def _set_npn_protocols(self, protos):
+        raise NotImplementedError("NPN is not supported by memtls; use ALPN")
+
+    # -- connections --
+    def _client(self, send_sni):
+        if self._verify_flags & VERIFY_CRL_CHECK_LEAF:
+            raise NotImplementedError("CRL checking is not supported by memtls")
+        key = ("client", send_sni)
+        if key not in self._built:
+            low, high = self._versions()
+            if self._verify_mode == CERT_NONE:
+                verify = "none"
+            else:
+                verify = "full" if self._check_hostname else "no-hostname"
+            self._built[key] = _core.client_context(
+                _core.trust_store(self._system, self._anchors), self._chain, self._alpn,
+                low, high, self._suites, verify, send_sni)
+        return self._built[key]
+
+    def _server(self):
+        if "server" not in self._built:
+            if self._chain is None:
+                raise _make(SSLError, SSL_ERROR_SSL, "NO_CERTIFICATE_ASSIGNED",
+                            "[SSL: NO_CERTIFICATE_ASSIGNED] no certificate assigned: call "
+                            "load_cert_chain() on the server context")
+            low, high = self._versions()
+            auth = {CERT_NONE: None, CERT_OPTIONAL: "optional",
+                    CERT_REQUIRED: "required"}[self._verify_mode]
+            tickets = self._num_tickets > 0 and not self._options & OP_NO_TICKET
+            self._built["server"] = _core.server_context(
+                [self._chain], auth, _core.trust_store(False, self._anchors), self._alpn,
+                low, high, self._suites, tickets)
+        return self._built["server"]
+
+    def _connection(self, server_side, server_hostname):
+        if self._protocol == PROTOCOL_TLS_CLIENT and server_side:
+            raise ValueError("Cannot create a server socket with a PROTOCOL_TLS_CLIENT "
+                             "context")
+        if self._protocol == PROTOCOL_TLS_SERVER and not server_side:
+            raise ValueError("Cannot create a client socket with a PROTOCOL_TLS_SERVER "
+                             "context")
+        self._stats["number"] += 1
+        if server_side:
+            self._stats["accept"] += 1
+            return _translate(lambda: _core.call(self._server().accept))
+        self._stats["connect"] += 1
+        name = server_hostname or "memtls.invalid"
+        return _translate(
+            lambda: _core.call(self._client(server_hostname is not None).connect, name),
+            server_hostname)
+
+    def _wrap_socket(self, sock, server_side, server_hostname=None, *, owner=None,
+                     session=None):
+        conn = self._connection(server_side, server_hostname)
+        return _SSLSocket(self, _SocketChannel(conn, sock), server_side, server_hostname,
+                          owner, session, sock)
+
+    def _wrap_bio(self, incoming, outgoing, server_side, server_hostname=None, *,
+                  owner=None, session=None):
+        conn = self._connection(server_side, server_hostname)
+        channel = _core.BufferChannel(conn, incoming, outgoing)
+        return _SSLSocket(self, channel, server_side, server_hostname, owner, session, None)
+
+
+class _SocketChannel(_core.Channel):
+    """A channel over a connected socket, honouring its timeout or non-blocking mode."""
+
+    def __init__(self, connection, sock):
+        super().__init__(connection)
+        self.sock = sock
+
+    def _recv(self, size):
+        try:
+            return _socket.socket.recv(self.sock, size)
+        except (BlockingIOError, InterruptedError):
+            return None
+
+    def _send(self, data):
+        if self.sock.gettimeout() == 0.0:
+            try:
+                return _socket.socket.send(self.sock, data)
+            except (BlockingIOError, InterruptedError):
+                return 0
+        _socket.socket.sendall(self.sock, data)
+        return len(data)
+
+
+class _SSLSocket:
+    """The TLS state behind ``ssl.SSLSocket`` and ``ssl.SSLObject``."""
+
+    def __init__(self, context, channel, server_side, server_hostname, owner, session,
+                 sock):
+        self._context = context
+        self._channel = channel
+        self.server_side = server_side
+        self.server_hostname = server_hostname
+        self.owner = owner
+        self._sock = sock
+        self._session = None
+        self._counted = False
+        if session is not None:
+            self.session = session
+
+    def __del__(self):
+        channel = getattr(self, "_channel", None)
+        if channel is not None and channel.connection is not None:
+            channel.close()
+
+    def _run(self, operation):
+        if self._channel.connection is None:
+            raise ValueError("the TLS connection was shut down")
+        return _translate(operation, self.server_hostname)
+
+    @property
+    def context(self):
+        """The context the connection was made from."""
+        return self._context
+
+    @context.setter
+    def context(self, context):
+        self._context = context
+
+    @property
+    def session(self):
+        """The client session (None on a server or before the handshake)."""
+        if self.server_side or not self._handshake_done():
+            return None
+        if self._session is None:
+            self._session = SSLSession(self._context, self.server_hostname,
+                                       self.session_reused)
+        return self._session
+
+    @session.setter
+    def session(self, session):
+        if not isinstance(session, SSLSession):
+            raise TypeError("Value is not a SSLSession.")
+        if self.server_side:
+            raise ValueError("Cannot set session for server-side SSLSocket.")
+        if self._handshake_done():
+            raise ValueError("Cannot set session after handshake.")
+        if session._context is not self._context:
+            raise ValueError("Session refers to a different SSLContext.")
+        self._session = session
+
+    @property
+    def session_reused(self):
+        """Whether the handshake resumed an earlier session of the same context."""
+        conn = self._channel.connection
+        return bool(conn and conn.resumed())
+
+    def _handshake_done(self):
+        conn = self._channel.connection
+        return bool(conn and conn.is_handshake_complete())
+
+    def do_handshake(self):
+        """Completes the handshake (raising SSLWantReadError/WriteError if it would block)."""
+        self._run(self._channel.handshake)
+        if not self._counted:
+            self._counted = True
+            stats = self._context._stats
+            stats["accept_good" if self.server_side else "connect_good"] += 1
+            if self.session_reused:
+                stats["hits"] += 1
+
+    def read(self, len=1024, buffer=None):
+        """Up to ``len`` bytes of plaintext (into ``buffer`` if given: returns the count)."""
+        if buffer is not None and len <= 0:
+            len = memoryview(buffer).nbytes
+        if len <= 0:
+            return 0 if buffer is not None else b""
+        data = self._run(lambda: self._channel.read(len))
+        if buffer is None:
+            return data
+        memoryview(buffer).cast("B")[:data.__len__()] = data
+        return data.__len__()
+
+    def write(self, data):
+        """Encrypts and sends all of ``data``; returns its length."""
+        return self._run(lambda: self._channel.write(data))
+
+    def pending(self):
+        """Decrypted bytes ready to read without touching the transport."""
+        conn = self._channel.connection
+        return conn.pending_plaintext() if conn else 0
+
+    def _require_handshake(self):
+        if not self._handshake_done():
+            raise ValueError("handshake not done yet")
+
+    def getpeercert(self, binary_form=False):
+        """The peer's certificate: DER with ``binary_form``, else a dict (empty when
+        the certificate was not verified)."""
+        self._require_handshake()
+        certs = self._channel.connection.peer_certificates()
+        if not certs:
+            return None
+        if binary_form:
+            return certs[0]
+        if self._context.verify_mode == CERT_NONE:
+            return {}
+        return _x509.decode_certificate(certs[0])
+
+    def get_unverified_chain(self):
+        """The chain the peer sent, leaf first."""
+        self._require_handshake()
+        return [Certificate(der) for der in self._channel.connection.peer_certificates()]
+
+    def get_verified_chain(self):
+        """The chain from the peer's certificate to a loaded trust anchor, built from the
+        certificates the peer sent and the anchors loaded into the context. With the
+        system roots the chain ends at the last certificate the peer sent."""
+        self._require_handshake()
+        if self._context.verify_mode == CERT_NONE:
+            return []
+        sent = list(self._channel.connection.peer_certificates())
+        if not sent:
+            return []
+        anchors = self._context._anchors
+        chain = [sent[0]]
+        while chain[-1] not in anchors:
+            issuer = _x509.issuer_der(chain[-1])
+            if _x509.subject_der(chain[-1]) == issuer:
+                break
+            candidates = [c for c in anchors + sent[1:]
+                          if c not in chain and _x509.subject_der(c) == issuer]
+            if not candidates:
+                break
+            chain.append(candidates[0])
+        return [Certificate(der) for der in chain]
+
+    def selected_alpn_protocol(self):
+        """The ALPN protocol agreed on, or None."""
+        conn = self._channel.connection
+        protocol = conn.alpn_protocol() if conn else None
+        return protocol.decode("ascii", "replace") if protocol is not None else None
+
+    def selected_npn_protocol(self):
+        """NPN is not supported: always None."""
+        return None
+
+    def cipher(self):
+        """``(name, protocol, secret bits)`` of the negotiated suite, or None."""
+        conn = self._channel.connection
+        suite = conn.cipher_suite() if conn else None
+        if suite is None:
+            return None
+        if suite.id in _core.SUITES:
+            openssl, _, proto, bits = _core.SUITES[suite.id][:4]
+            return openssl, proto, bits
+        return suite.name, self.version(), None
+
+    def shared_ciphers(self):
+        """Not available: the provider does not expose the client's offered suites."""
+        raise NotImplementedError("memtls does not expose the suites the client offered")
+
+    def compression(self):
+        """TLS compression is never used."""
+        return None
+
+    def version(self):
+        """``"TLSv1.2"`` or ``"TLSv1.3"`` once negotiated, else None."""
+        conn = self._channel.connection
+        version = conn.protocol_version() if conn else None
+        return _core.VERSION_NAMES.get(version) if self._handshake_done() else None
+
+    def get_channel_binding(self, cb_type="tls-unique"):
+        """Refused: rustls does not expose the Finished messages tls-unique needs."""
+        raise NotImplementedError("tls-unique channel binding is not available with "
+                                  "memtls (rustls does not expose Finished messages)")
+
+    def verify_client_post_handshake(self):
+        """Refused: post-handshake authentication is not supported."""
+        raise NotImplementedError("post-handshake client authentication is not "
+                                  "supported by memtls")
+
+    def shutdown(self):
+        """Sends close_notify and waits for the peer's; returns the socket (SSLSocket)
+        or None (SSLObject)."""
+        self._run(self._channel.shutdown)
+        self._channel.close()
+        return self._sock

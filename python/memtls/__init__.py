@@ -1,0 +1,17 @@
+"""memtls for Python inside WebAssembly.
+
+Two front ends share one core (:mod:`memtls._core`) over the ``memtls:tls``
+interface that componentize-py binds as ``wit_world.imports.tls``:
+
+- ``_ssl`` (a top-level module next to this package) replaces CPython's C
+  extension, so the standard library's unmodified ``ssl`` module -- and
+  ``urllib``, ``http.client``, ``asyncio``, ``smtplib`` above it -- work in Wasm;
+- :mod:`memtls.pep748` implements the PEP 748 API of the ``tlslib`` package.
+
+Which provider serves the interface (the host's native rustls or the rustls
+guest component) is the host's choice; :func:`implementation` says which.
+"""
+
+from ._core import implementation
+
+__all__ = ["implementation"]

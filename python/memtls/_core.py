@@ -1,0 +1,319 @@
+"""The one place where Python meets the ``memtls:tls`` interface.
+
+Everything that talks to the generated bindings lives here: building client and
+server contexts, turning interface errors into :class:`TLSFailure`, the cipher
+suite table, and :class:`Channel`, which pumps a connection's memory channel
+against a transport (a socket, or a pair of memory buffers). The ``_ssl`` and
+PEP 748 front ends only translate names and exceptions.
+"""
+
+from componentize_py_types import Err
+from wit_world.imports import insecure, tls
+
+# Ciphertext is read from the transport in chunks of this size: one maximal TLS
+# record (16 KiB of payload plus header and AEAD overhead) fits in one chunk.
+READ_CHUNK = 17 * 1024
+
+
+class TLSFailure(Exception):
+    """An error returned by the provider.
+
+    ``kind`` is the WIT case name (``"certificate-rejected"``, ``"alert-received"``,
+    ...), ``detail`` its payload (a reason name such as ``"expired"``, an alert
+    code, or ``None``) and ``message`` the provider's explanation.
+    """
+
+    def __init__(self, kind, detail, message):
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.detail = detail
+        self.message = message
+
+
+class WouldBlock(Exception):
+    """The transport cannot move bytes now; ``want`` is ``"read"`` or ``"write"``."""
+
+    def __init__(self, want):
+        super().__init__(f"the operation did not complete ({want})")
+        self.want = want
+
+
+def _kind_name(kind):
+    # ErrorKind_CertificateRejected -> "certificate-rejected"
+    name = type(kind).__name__.split("_", 1)[1]
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i:
+            out.append("-")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def failure(err):
+    """Converts a binding ``Err`` carrying a ``tls.Error`` into :class:`TLSFailure`."""
+    error = err.value
+    kind = error.kind
+    detail = getattr(kind, "value", None)
+    if isinstance(detail, tls.CertificateReason):
+        detail = detail.name.lower().replace("_", "-")
+    return TLSFailure(_kind_name(kind), detail, error.message)
+
+
+def call(function, *args):
+    """Calls an interface function, raising :class:`TLSFailure` for its errors."""
+    try:
+        return function(*args)
+    except Err as err:
+        raise failure(err) from None
+
+
+def implementation():
+    """``(name, version)`` of the provider serving the interface."""
+    info = tls.implementation()
+    return info.name, info.version
+
+
+# IANA id -> (OpenSSL name, IANA name, protocol, secret bits, kx, auth, cipher, digest)
+SUITES = {
+    0x1301: ("TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256", "TLSv1.3", 128,
+             "any", "any", "AES-128-GCM", "SHA256"),
+    0x1302: ("TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384", "TLSv1.3", 256,
+             "any", "any", "AES-256-GCM", "SHA384"),
+    0x1303: ("TLS_CHACHA20_POLY1305_SHA256", "TLS_CHACHA20_POLY1305_SHA256", "TLSv1.3", 256,
+             "any", "any", "ChaCha20-Poly1305", "SHA256"),
+    0xC02B: ("ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+             "TLSv1.2", 128, "ECDH", "ECDSA", "AES-128-GCM", "SHA256"),
+    0xC02C: ("ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+             "TLSv1.2", 256, "ECDH", "ECDSA", "AES-256-GCM", "SHA384"),
+    0xCCA9: ("ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+             "TLSv1.2", 256, "ECDH", "ECDSA", "ChaCha20-Poly1305", "SHA256"),
+    0xC02F: ("ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+             "TLSv1.2", 128, "ECDH", "RSA", "AES-128-GCM", "SHA256"),
+    0xC030: ("ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+             "TLSv1.2", 256, "ECDH", "RSA", "AES-256-GCM", "SHA384"),
+    0xCCA8: ("ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+             "TLSv1.2", 256, "ECDH", "RSA", "ChaCha20-Poly1305", "SHA256"),
+}
+
+VERSION_NAMES = {tls.ProtocolVersion.TLS12: "TLSv1.2", tls.ProtocolVersion.TLS13: "TLSv1.3"}
+VERSIONS = {"TLSv1.2": tls.ProtocolVersion.TLS12, "TLSv1.3": tls.ProtocolVersion.TLS13}
+
+
+def supported_suites():
+    """IANA ids of the provider's cipher suites, in its preference order."""
+    return [suite.id for suite in tls.supported_cipher_suites()]
+
+
+def trust_store(system=False, anchors=(), pinned=()):
+    """A ``trust-store`` record; anchors and pinned are PEM text or DER certificates."""
+    return tls.TrustStore(system=bool(system), anchors=[bytes(a) for a in anchors],
+                          pinned=[bytes(p) for p in pinned])
+
+
+def signing_chain(certificates, private_key):
+    """A ``signing-chain`` record: PEM/DER certificates (leaf first) and a PEM/DER key."""
+    return tls.SigningChain(certificates=[bytes(c) for c in certificates],
+                            private_key=bytes(private_key))
+
+
+def client_context(trust, chain=None, alpn=(), min_version=None, max_version=None,
+                   suites=None, verify="full", send_sni=True):
+    """Builds a ``client-context``.
+
+    ``verify`` is ``"full"``, ``"no-hostname"`` (chain verified, name not: the
+    ``insecure`` interface) or ``"none"`` (no verification: ``insecure`` too).
+    Versions are ``"TLSv1.2"``/``"TLSv1.3"`` or ``None``.
+    """
+    config = tls.ClientConfig(
+        trust=trust, certificate_chain=chain, alpn_protocols=[bytes(p) for p in alpn],
+        min_version=VERSIONS.get(min_version), max_version=VERSIONS.get(max_version),
+        cipher_suites=None if suites is None else list(suites), send_sni=send_sni)
+    if verify == "full":
+        return call(tls.ClientContext.create, config)
+    if verify == "no-hostname":
+        return call(insecure.client_context_without_hostname_check, config)
+    return call(insecure.client_context_without_verification, config)
+
+
+def server_context(chains, client_auth=None, client_trust=None, alpn=(), min_version=None,
+                   max_version=None, suites=None, session_tickets=True):
+    """Builds a ``server-context``; ``client_auth`` is ``None``, ``"optional"`` or ``"required"``."""
+    if client_auth == "optional":
+        auth = tls.ClientAuth_Optional(client_trust)
+    elif client_auth == "required":
+        auth = tls.ClientAuth_Required(client_trust)
+    else:
+        auth = tls.ClientAuth_None_()
+    config = tls.ServerConfig(
+        certificate_chains=list(chains), client_auth=auth,
+        alpn_protocols=[bytes(p) for p in alpn],
+        min_version=VERSIONS.get(min_version), max_version=VERSIONS.get(max_version),
+        cipher_suites=None if suites is None else list(suites),
+        session_tickets=session_tickets)
+    return call(tls.ServerContext.create, config)
+
+
+def release(resource):
+    """Drops an interface resource now instead of waiting for the garbage collector."""
+    if resource is not None:
+        resource.__exit__(None, None, None)
+
+
+class Channel:
+    """Pumps one connection's memory channel against a transport.
+
+    Subclasses provide ``_recv(n)`` (bytes; ``b""`` at end of stream; ``None`` if it
+    would block) and ``_send(data)`` (bytes accepted, possibly 0 if it would block).
+    Operations raise :class:`WouldBlock` when the transport cannot move the bytes
+    they need, and :class:`TLSFailure` for the provider's errors.
+
+    At most one read chunk of unfed ciphertext and the connection's own bounded
+    output are ever held here, so memory stays bounded whatever the peer sends.
+    """
+
+    def __init__(self, connection):
+        self.connection = connection
+        self._incoming = b""
+        self._outgoing = bytearray()
+        self._at_eof = False
+
+    def close(self):
+        """Releases the connection resource."""
+        release(self.connection)
+        self.connection = None
+
+    def flush(self):
+        """Sends waiting ciphertext; returns False if the transport would block."""
+        conn = self.connection
+        while True:
+            if not self._outgoing:
+                waiting = conn.pending_ciphertext()
+                if not waiting:
+                    return True
+                self._outgoing += conn.take(waiting)
+            sent = self._send(self._outgoing)
+            if not sent:
+                return False
+            del self._outgoing[:sent]
+
+    def pending_output(self):
+        """Bytes of ciphertext not yet handed to the transport."""
+        conn = self.connection
+        return len(self._outgoing) + (conn.pending_ciphertext() if conn else 0)
+
+    def _fill(self):
+        """Feeds the connection more ciphertext; raises WouldBlock("read") if none."""
+        if not self._incoming:
+            if self._at_eof:
+                raise TLSFailure("misuse", None, "the transport already ended")
+            data = self._recv(READ_CHUNK)
+            if data is None:
+                raise WouldBlock("read")
+            if not data:
+                self._at_eof = True
+                call(self.connection.eof)
+                return
+            self._incoming = bytes(data)
+        accepted = call(self.connection.feed, self._incoming)
+        self._incoming = self._incoming[accepted:]
+
+    def _flush_quietly(self):
+        # An error may have queued an alert for the peer: send it if we can.
+        try:
+            self.flush()
+        except (OSError, WouldBlock, TLSFailure):
+            pass
+
+    def run(self, step):
+        """Repeats ``step`` (an interface call returning a progress or an outcome)
+        until it has a result, moving bytes in between; returns that result."""
+        while True:
+            try:
+                result = step()
+            except Err as err:
+                self._flush_quietly()
+                raise failure(err) from None
+            want = _want(result)
+            if want == "write":
+                if not self.flush():
+                    raise WouldBlock("write")
+                continue
+            flushed = self.flush()
+            if want == "read":
+                if self._at_eof and not self._incoming:
+                    # The transport ended: let the provider report how.
+                    raise TLSFailure("ragged-eof", None,
+                                     "the transport ended before the peer finished (no close_notify)")
+                self._fill()
+                continue
+            if not flushed and isinstance(result, tls.Progress):
+                raise WouldBlock("write")
+            return result
+
+    def handshake(self):
+        """Completes the handshake."""
+        self.run(self.connection.handshake)
+
+    def read(self, size):
+        """Up to ``size`` bytes of plaintext; ``b""`` after the peer's close_notify."""
+        conn = self.connection
+        try:
+            return self.run(lambda: conn.read(size)).value
+        except TLSFailure as failed:
+            if failed.kind == "closed":
+                return b""
+            raise
+
+    def write(self, data):
+        """Encrypts all of ``data`` (looping over short writes); returns its length."""
+        view = memoryview(data).cast("B")
+        done = 0
+        conn = self.connection
+        while done < len(view):
+            chunk = bytes(view[done:done + 65536])
+            outcome = self.run(lambda: conn.write(chunk))
+            done += outcome.value
+        self.flush()
+        return done
+
+    def shutdown(self):
+        """Sends close_notify and waits for the peer's (or the end of the transport)."""
+        conn = self.connection
+        while True:
+            try:
+                progress = self.run(conn.shutdown)
+            except TLSFailure as failed:
+                if failed.kind in ("closed", "ragged-eof"):
+                    return
+                raise
+            if progress == tls.Progress.DONE:
+                return
+
+
+def _want(result):
+    if result == tls.Progress.WANT_READ or isinstance(
+            result, (tls.ReadOutcome_WantRead, tls.WriteOutcome_WantRead)):
+        return "read"
+    if result == tls.Progress.WANT_WRITE or isinstance(
+            result, (tls.ReadOutcome_WantWrite, tls.WriteOutcome_WantWrite)):
+        return "write"
+    return None
+
+
+class BufferChannel(Channel):
+    """A channel whose transport is two byte buffers (``MemoryBIO``-like objects
+    with ``read(n)``, ``write(b)`` and an ``eof`` attribute)."""
+
+    def __init__(self, connection, incoming, outgoing):
+        super().__init__(connection)
+        self.incoming = incoming
+        self.outgoing = outgoing
+
+    def _recv(self, size):
+        data = self.incoming.read(size)
+        if not data and not self.incoming.eof:
+            return None
+        return data
+
+    def _send(self, data):
+        return self.outgoing.write(bytes(data))

@@ -1,0 +1,76 @@
+"""Turns a plain Python script into a ``wasi:cli`` command component.
+
+``memtls python build app.py`` makes componentize-py build a small entry module
+that calls :func:`command` with the script's module name. At build time this
+compiles the script and imports every module it imports (componentize-py's
+CPython holds only modules imported while building); when the component runs,
+the script executes as ``__main__``, like ``python app.py``.
+"""
+
+import ast
+import importlib
+import importlib.util
+import sys
+import traceback
+import types
+
+import ssl  # noqa: F401  (the stdlib ssl over memtls's _ssl is always included)
+
+from componentize_py_types import Err
+from wit_world import exports
+
+
+def _imported_modules(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module
+            for alias in node.names:
+                yield f"{node.module}.{alias.name}"
+
+
+def _preload(tree):
+    for name in _imported_modules(tree):
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 -- a name may be an attribute, not a module
+            pass
+
+
+def command(module_name):
+    """The ``Run`` export for the script ``module_name`` (found on the Python path)."""
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or spec.origin is None:
+        raise ImportError(f"memtls: cannot find the script module {module_name!r}")
+    source = spec.loader.get_source(module_name)
+    code = compile(source, spec.origin, "exec")
+    _preload(ast.parse(source))
+
+    class Run(exports.Run):
+        """Runs the script as ``__main__``; an uncaught exception or a non-zero
+        ``sys.exit`` becomes a failing exit status."""
+
+        def run(self):
+            main = types.ModuleType("__main__")
+            main.__file__ = spec.origin
+            previous = sys.modules.get("__main__")
+            sys.modules["__main__"] = main  # unittest.main() and pickle look here
+            try:
+                exec(code, main.__dict__)  # noqa: S102 -- running the user's script is the point
+            except SystemExit as exit_:
+                if exit_.code not in (None, 0):
+                    if not isinstance(exit_.code, int):
+                        print(exit_.code, file=sys.stderr)
+                    raise Err(None) from None
+            except BaseException:  # noqa: BLE001 -- report everything, then fail
+                traceback.print_exc()
+                raise Err(None) from None
+            finally:
+                if previous is not None:
+                    sys.modules["__main__"] = previous
+                sys.stdout.flush()
+                sys.stderr.flush()
+
+    return Run

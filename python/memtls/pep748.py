@@ -1,0 +1,1 @@
+"""PEP 748 (tlslib) implementation on memtls: being written."""

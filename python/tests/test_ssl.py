@@ -1,0 +1,506 @@
+"""CPython's unmodified ``ssl`` module on memtls, inside WebAssembly.
+
+Run by ``cargo test -p memtls-tests --test python`` under both providers, with
+fixtures preopened at /f and, in the environment, the loopback servers the host
+started: ``MEMTLS_TEST_HTTPS`` (``openssl s_server -www``, chain ``server``) and
+``MEMTLS_TEST_SMTP`` (aiosmtpd with STARTTLS, chain ``server``). The host runs it
+with the ``insecure`` interface allowed, so ``CERT_NONE`` works here.
+"""
+
+import asyncio
+import http.client
+import os
+import select
+import smtplib
+import socket
+import ssl
+import sys
+import unittest
+import urllib.error
+import urllib.request
+
+
+def fixture(name):
+    """Path of a fixture file inside the component."""
+    return os.path.join("/f", name)
+
+
+def der_of(name):
+    """The DER of the first certificate in PEM fixture ``name``."""
+    with open(fixture(name)) as file:
+        return ssl.PEM_cert_to_DER_cert(file.read())
+
+
+def client_context(cafile="ca"):
+    """The default client context trusting fixture CA ``cafile``."""
+    return ssl.create_default_context(cafile=fixture(cafile))
+
+
+def server_context(chain="server"):
+    """A server context presenting fixture chain ``chain``."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(fixture(chain + ".chain"), fixture(chain + ".key"))
+    return context
+
+
+def host_port(variable):
+    """``(host, port)`` of a server the harness started."""
+    host, port = os.environ[variable].rsplit(":", 1)
+    return host, int(port)
+
+
+class Pair:
+    """A client and a server ``SSLObject`` joined through memory BIOs."""
+
+    def __init__(self, client_ctx, server_ctx, hostname="localhost"):
+        self.c_in, self.c_out, self.s_in, self.s_out = (ssl.MemoryBIO() for _ in range(4))
+        self.client = client_ctx.wrap_bio(self.c_in, self.c_out, server_hostname=hostname)
+        self.server = server_ctx.wrap_bio(self.s_in, self.s_out, server_side=True)
+
+    def move(self):
+        """Carries ciphertext both ways; True if anything moved."""
+        moved = False
+        for source, sink in ((self.c_out, self.s_in), (self.s_out, self.c_in)):
+            data = source.read()
+            if data:
+                sink.write(data)
+                moved = True
+        return moved
+
+    def handshake(self):
+        """Runs both handshakes to completion (or raises the first error)."""
+        done = set()
+        for _ in range(100):
+            for side in (self.client, self.server):
+                if side not in done:
+                    try:
+                        side.do_handshake()
+                        done.add(side)
+                    except ssl.SSLWantReadError:
+                        pass
+            if not self.move() and len(done) == 2:
+                return
+        raise AssertionError("the handshake did not finish")
+
+    def receive(self, side, size):
+        """Reads exactly ``size`` bytes on ``side``, moving bytes as needed."""
+        data = b""
+        for _ in range(10000):
+            if len(data) >= size:
+                return data
+            try:
+                data += side.read(size - len(data))
+            except ssl.SSLWantReadError:
+                if not self.move():
+                    raise AssertionError(f"stalled after {len(data)} of {size} bytes")
+        raise AssertionError("too many rounds")
+
+
+class MemoryBIOTests(unittest.TestCase):
+    """``MemoryBIO`` and ``SSLObject`` (what asyncio builds on)."""
+
+    def test_memory_bio(self):
+        bio = ssl.MemoryBIO()
+        self.assertEqual(bio.write(b"abcdef"), 6)
+        self.assertEqual(bio.pending, 6)
+        self.assertEqual(bio.read(2), b"ab")
+        self.assertFalse(bio.eof)
+        bio.write_eof()
+        self.assertEqual(bio.read(), b"cdef")
+        self.assertTrue(bio.eof)
+        with self.assertRaises(ssl.SSLError):
+            bio.write(b"x")
+
+    def test_handshake_data_and_details(self):
+        pair = Pair(client_context(), server_context())
+        with self.assertRaises(ValueError):
+            pair.client.getpeercert()
+        pair.handshake()
+        self.assertIn(pair.client.version(), ("TLSv1.2", "TLSv1.3"))
+        self.assertEqual(pair.client.version(), pair.server.version())
+        name, proto, bits = pair.client.cipher()
+        self.assertEqual(pair.server.cipher(), (name, proto, bits))
+        self.assertGreaterEqual(bits, 128)
+        self.assertIsNone(pair.client.compression())
+        pair.client.write(b"ping")
+        pair.move()
+        self.assertEqual(pair.receive(pair.server, 4), b"ping")
+        payload = os.urandom(300_000)
+        pair.server.write(payload)
+        self.assertEqual(pair.receive(pair.client, len(payload)), payload)
+
+    def test_getpeercert_and_chains(self):
+        pair = Pair(client_context(), server_context())
+        pair.handshake()
+        cert = pair.client.getpeercert()
+        self.assertEqual(dict(rdn[0] for rdn in cert["subject"])["commonName"], "localhost")
+        self.assertEqual(dict(rdn[0] for rdn in cert["issuer"])["commonName"],
+                         "memtls test CA")
+        self.assertIn(("DNS", "localhost"), cert["subjectAltName"])
+        self.assertTrue(cert["notAfter"].endswith("GMT"))
+        self.assertEqual(pair.client.getpeercert(binary_form=True), der_of("server.chain"))
+        verified = pair.client.get_verified_chain()
+        self.assertEqual(len(verified), 2)
+        self.assertEqual(verified[-1], der_of("ca"))
+        self.assertEqual(pair.client.get_unverified_chain()[0], der_of("server.chain"))
+        self.assertIsNone(pair.server.getpeercert())
+
+    def test_pending_and_partial_reads(self):
+        pair = Pair(client_context(), server_context())
+        pair.handshake()
+        pair.server.write(b"x" * 100)
+        pair.move()
+        self.assertEqual(pair.receive(pair.client, 10), b"x" * 10)
+        self.assertEqual(pair.client.pending(), 90)
+        buffer = bytearray(50)
+        self.assertEqual(pair.client.read(50, buffer), 50)
+        self.assertEqual(bytes(buffer), b"x" * 50)
+
+    def test_alpn(self):
+        client, server = client_context(), server_context()
+        client.set_alpn_protocols(["h2", "http/1.1"])
+        server.set_alpn_protocols(["http/1.1"])
+        pair = Pair(client, server)
+        pair.handshake()
+        self.assertEqual(pair.client.selected_alpn_protocol(), "http/1.1")
+        self.assertEqual(pair.server.selected_alpn_protocol(), "http/1.1")
+
+    def test_versions(self):
+        for version, name in ((ssl.TLSVersion.TLSv1_2, "TLSv1.2"),
+                              (ssl.TLSVersion.TLSv1_3, "TLSv1.3")):
+            client = client_context()
+            client.minimum_version = client.maximum_version = version
+            pair = Pair(client, server_context())
+            pair.handshake()
+            self.assertEqual(pair.client.version(), name)
+        client, server = client_context(), server_context()
+        client.minimum_version = ssl.TLSVersion.TLSv1_3
+        server.maximum_version = ssl.TLSVersion.TLSv1_2
+        with self.assertRaises(ssl.SSLError) as caught:
+            Pair(client, server).handshake()
+        self.assertIn("PROTOCOL_VERSION", caught.exception.reason or "")
+        client = client_context()
+        client.maximum_version = ssl.TLSVersion.TLSv1_1
+        with self.assertRaises(ssl.SSLError) as caught:
+            Pair(client, server_context()).handshake()
+        self.assertIn("no protocols available", str(caught.exception))
+        self.assertEqual(client_context().minimum_version, ssl.TLSVersion.TLSv1_2)
+
+    def test_set_ciphers(self):
+        client = client_context()
+        client.maximum_version = ssl.TLSVersion.TLSv1_2
+        client.set_ciphers("ECDHE-ECDSA-AES256-GCM-SHA384")
+        pair = Pair(client, server_context())
+        pair.handshake()
+        self.assertEqual(pair.client.cipher()[0], "ECDHE-ECDSA-AES256-GCM-SHA384")
+        self.assertEqual([c["name"] for c in client.get_ciphers() if c["protocol"] == "TLSv1.2"],
+                         ["ECDHE-ECDSA-AES256-GCM-SHA384"])
+        with self.assertRaises(ssl.SSLError) as caught:
+            client_context().set_ciphers("AES128-SHA:DES-CBC3-SHA")
+        self.assertIn("AES128-SHA", str(caught.exception))
+        client_context().set_ciphers("ECDHE+AESGCM:!aNULL")
+
+    def test_verification_failures(self):
+        cases = (
+            ("unknown", "localhost", 20, "unable to get local issuer certificate"),
+            ("expired", "localhost", 10, "certificate has expired"),
+            ("notyet", "localhost", 9, "certificate is not yet valid"),
+            ("server", "wrong.test", 62, "Hostname mismatch"),
+        )
+        for chain, host, code, text in cases:
+            with self.subTest(chain=chain):
+                with self.assertRaises(ssl.SSLCertVerificationError) as caught:
+                    Pair(client_context(), server_context(chain), host).handshake()
+                error = caught.exception
+                self.assertEqual(error.verify_code, code)
+                self.assertIn(text, error.verify_message)
+                self.assertIn("certificate verify failed", str(error))
+                self.assertEqual(error.reason, "CERTIFICATE_VERIFY_FAILED")
+
+    def test_no_verification_and_no_hostname_check(self):
+        insecure = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        insecure.check_hostname = False
+        insecure.verify_mode = ssl.CERT_NONE
+        pair = Pair(insecure, server_context("unknown"))
+        pair.handshake()
+        self.assertEqual(pair.client.getpeercert(), {})
+        self.assertEqual(pair.client.getpeercert(True), der_of("unknown.chain"))
+        no_name = client_context()
+        no_name.check_hostname = False
+        Pair(no_name, server_context(), "wrong.test").handshake()
+        with self.assertRaises(ssl.SSLCertVerificationError):
+            Pair(no_name, server_context("unknown"), "localhost").handshake()
+
+    def test_client_certificates(self):
+        server = server_context()
+        server.verify_mode = ssl.CERT_REQUIRED
+        server.load_verify_locations(fixture("client-ca"))
+        with self.assertRaises(ssl.SSLError):
+            Pair(client_context(), server).handshake()
+        client = client_context()
+        client.load_cert_chain(fixture("client.chain"), fixture("client.key"))
+        pair = Pair(client, server)
+        pair.handshake()
+        pair.client.write(b"hi")
+        pair.move()
+        self.assertEqual(pair.receive(pair.server, 2), b"hi")
+        subject = dict(rdn[0] for rdn in pair.server.getpeercert()["subject"])
+        self.assertEqual(subject["commonName"], "client.test")
+        optional = server_context()
+        optional.verify_mode = ssl.CERT_OPTIONAL
+        optional.load_verify_locations(fixture("client-ca"))
+        pair = Pair(client_context(), optional)
+        pair.handshake()
+        self.assertIsNone(pair.server.getpeercert())
+
+    def test_trust_from_cadata(self):
+        with open(fixture("ca")) as file:
+            pem = file.read()
+        for cadata in (pem, ssl.PEM_cert_to_DER_cert(pem)):
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.load_verify_locations(cadata=cadata)
+            Pair(context, server_context()).handshake()
+            self.assertEqual(context.cert_store_stats()["x509"], 1)
+            self.assertEqual(context.get_ca_certs(True), [der_of("ca")])
+
+    def test_bad_configuration(self):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with self.assertRaises(ssl.SSLError):
+            context.load_cert_chain(fixture("server.chain"), fixture("b.key"))
+        with self.assertRaises(ssl.SSLError):
+            context.load_verify_locations(cadata="not a certificate")
+        with self.assertRaises(ssl.SSLError):
+            context.load_verify_locations(cadata=b"\x30\x03\x02\x01")
+        with self.assertRaises(FileNotFoundError):
+            context.load_verify_locations(fixture("missing"))
+        with self.assertRaises(NotImplementedError):
+            context.sni_callback = lambda *args: None
+        with self.assertRaises(ValueError):
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).verify_mode = ssl.CERT_NONE
+        with self.assertRaises(ssl.SSLError) as caught:
+            Pair(client_context(), ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)).handshake()
+        self.assertIn("load_cert_chain", str(caught.exception))
+
+    def test_resumption_and_sessions(self):
+        client, server = client_context(), server_context()
+        first = Pair(client, server)
+        first.handshake()
+        first.server.write(b"tickets follow")
+        first.move()
+        first.receive(first.client, 14)
+        self.assertFalse(first.client.session_reused)
+        session = first.client.session
+        self.assertIsNotNone(session)
+        second = Pair(client, server)
+        second.handshake()
+        self.assertTrue(second.client.session_reused)
+        self.assertTrue(second.server.session_reused)
+        other = client_context().wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(),
+                                          server_hostname="localhost")
+        with self.assertRaises(ValueError):
+            other.session = session
+        self.assertGreaterEqual(client.session_stats()["hits"], 1)
+
+    def test_unwrap_both_sides(self):
+        pair = Pair(client_context(), server_context())
+        pair.handshake()
+        with self.assertRaises(ssl.SSLWantReadError):
+            pair.client.unwrap()
+        pair.move()
+        self.assertEqual(pair.server.read(10), b"")
+        pair.server.unwrap()
+        pair.move()
+        pair.client.unwrap()
+
+    def test_garbage_from_the_peer(self):
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        server = server_context().wrap_bio(incoming, outgoing, server_side=True)
+        incoming.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        with self.assertRaises(ssl.SSLError) as caught:
+            server.do_handshake()
+        self.assertNotIsInstance(caught.exception, ssl.SSLWantReadError)
+
+    def test_exception_hierarchy(self):
+        self.assertTrue(issubclass(ssl.SSLCertVerificationError, ValueError))
+        for cls in (ssl.SSLZeroReturnError, ssl.SSLWantReadError, ssl.SSLWantWriteError,
+                    ssl.SSLSyscallError, ssl.SSLEOFError, ssl.SSLCertVerificationError):
+            self.assertTrue(issubclass(cls, ssl.SSLError))
+        self.assertTrue(issubclass(ssl.SSLError, OSError))
+        self.assertIs(ssl.CertificateError, ssl.SSLCertVerificationError)
+
+
+def socket_pair():
+    """A connected (client, server) pair of loopback TCP sockets."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    client = socket.create_connection(listener.getsockname())
+    server, _ = listener.accept()
+    listener.close()
+    return client, server
+
+
+def finish_nonblocking(*steps):
+    """Calls each (socket, operation) until all complete, waiting with select."""
+    pending = list(steps)
+    for _ in range(1000):
+        if not pending:
+            return
+        for item in list(pending):
+            sock, operation = item
+            try:
+                operation()
+                pending.remove(item)
+            except ssl.SSLWantReadError:
+                select.select([sock], [], [], 0.05)
+            except ssl.SSLWantWriteError:
+                select.select([], [sock], [], 0.05)
+    raise AssertionError("non-blocking operations did not finish")
+
+
+class SocketTests(unittest.TestCase):
+    """``wrap_socket``: blocking, timeouts, non-blocking, EOF handling."""
+
+    def wrapped_pair(self, suppress_ragged_eofs=True):
+        raw_client, raw_server = socket_pair()
+        raw_client.setblocking(False)
+        raw_server.setblocking(False)
+        client = client_context().wrap_socket(raw_client, server_hostname="localhost",
+                                              do_handshake_on_connect=False,
+                                              suppress_ragged_eofs=suppress_ragged_eofs)
+        server = server_context().wrap_socket(raw_server, server_side=True,
+                                              do_handshake_on_connect=False)
+        finish_nonblocking((client, client.do_handshake), (server, server.do_handshake))
+        return client, server
+
+    def test_nonblocking_handshake_and_data(self):
+        client, server = self.wrapped_pair()
+        self.assertEqual(client.version(), server.version())
+        client.sendall(b"hello over TCP")
+        received = []
+        finish_nonblocking((server, lambda: received.append(server.recv(100))))
+        self.assertEqual(received, [b"hello over TCP"])
+        with self.assertRaises(ssl.SSLWantReadError):
+            server.recv(100)
+        client.close()
+        server.close()
+
+    def test_clean_close_reads_empty(self):
+        client, server = self.wrapped_pair()
+        with self.assertRaises(ssl.SSLWantReadError):
+            server.unwrap()
+        got = []
+        finish_nonblocking((client, lambda: got.append(client.recv(10))))
+        self.assertEqual(got, [b""])
+        client.close()
+        server.close()
+
+    def test_ragged_eof(self):
+        for suppress in (True, False):
+            client, server = self.wrapped_pair(suppress_ragged_eofs=suppress)
+            server.close()  # no close_notify: CPython's close() does not send one
+            got = []
+            if suppress:
+                finish_nonblocking((client, lambda: got.append(client.recv(10))))
+                self.assertEqual(got, [b""])
+            else:
+                with self.assertRaises(ssl.SSLEOFError):
+                    finish_nonblocking((client, lambda: got.append(client.recv(10))))
+            client.close()
+
+    def test_handshake_timeout(self):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        raw = socket.create_connection(listener.getsockname(), timeout=0.3)
+        with self.assertRaises(TimeoutError):
+            client_context().wrap_socket(raw, server_hostname="localhost")
+        listener.close()
+
+    def test_nonblocking_requires_explicit_handshake(self):
+        raw_client, raw_server = socket_pair()
+        raw_client.setblocking(False)
+        with self.assertRaises(ValueError):
+            client_context().wrap_socket(raw_client, server_hostname="localhost")
+        raw_server.close()
+
+
+class StdlibClientTests(unittest.TestCase):
+    """Unmodified stdlib clients against the host's servers."""
+
+    def test_urllib_with_custom_ca(self):
+        host, port = host_port("MEMTLS_TEST_HTTPS")
+        with urllib.request.urlopen(f"https://{host}:{port}/", context=client_context(),
+                                    timeout=10) as response:
+            self.assertEqual(response.status, 200)
+            self.assertIn(b"s_server", response.read())
+
+    def test_urllib_certificate_failure(self):
+        host, port = host_port("MEMTLS_TEST_HTTPS")
+        with self.assertRaises(urllib.error.URLError) as caught:
+            urllib.request.urlopen(f"https://{host}:{port}/",
+                                   context=client_context("client-ca"), timeout=10)
+        reason = caught.exception.reason
+        self.assertIsInstance(reason, ssl.SSLCertVerificationError)
+        self.assertEqual(reason.verify_code, 20)
+        self.assertIn("unable to get local issuer certificate", str(reason))
+
+    def test_http_client(self):
+        host, port = host_port("MEMTLS_TEST_HTTPS")
+        connection = http.client.HTTPSConnection(host, port, context=client_context(),
+                                                 timeout=10)
+        connection.request("GET", "/")
+        sock = connection.sock
+        self.assertIn(sock.version(), ("TLSv1.2", "TLSv1.3"))
+        self.assertIn(("DNS", "localhost"), sock.getpeercert()["subjectAltName"])
+        response = connection.getresponse()
+        self.assertEqual(response.status, 200)
+        self.assertIn(b"s_server", response.read())
+        connection.close()
+
+    def test_smtplib_starttls(self):
+        host, port = host_port("MEMTLS_TEST_SMTP")
+        with smtplib.SMTP(host, port, timeout=10) as smtp:
+            smtp.ehlo()
+            self.assertTrue(smtp.has_extn("starttls"))
+            code, _ = smtp.starttls(context=client_context())
+            self.assertEqual(code, 220)
+            self.assertIsInstance(smtp.sock, ssl.SSLSocket)
+            smtp.ehlo()
+            self.assertEqual(smtp.noop()[0], 250)
+
+
+class AsyncioTests(unittest.TestCase):
+    """``asyncio.start_server(ssl=...)`` and ``asyncio.open_connection(ssl=...)``."""
+
+    def test_echo_over_tls(self):
+        async def main():
+            async def handle(reader, writer):
+                line = await reader.readline()
+                writer.write(line.upper())
+                await writer.drain()
+                writer.close()
+
+            server = await asyncio.start_server(handle, "127.0.0.1", 0,
+                                                ssl=server_context())
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", port, ssl=client_context(), server_hostname="localhost")
+            writer.write(b"hello asyncio\n")
+            await writer.drain()
+            line = await reader.readline()
+            version = writer.get_extra_info("ssl_object").version()
+            writer.close()
+            server.close()
+            await server.wait_closed()
+            return line, version
+
+        line, version = asyncio.run(main())
+        self.assertEqual(line, b"HELLO ASYNCIO\n")
+        self.assertIn(version, ("TLSv1.2", "TLSv1.3"))
+
+
+if __name__ == "__main__":
+    import memtls
+    print("memtls provider:", *memtls.implementation(), file=sys.stderr)
+    unittest.main(verbosity=2)

@@ -1,0 +1,165 @@
+//! Python inside Wasm on memtls, under both providers:
+//!
+//! - `python/tests/test_ssl.py`: CPython's unmodified `ssl` over memtls's `_ssl`
+//!   (SSLObject/MemoryBIO, wrap_socket blocking and non-blocking, urllib,
+//!   http.client, smtplib STARTTLS against aiosmtpd, asyncio client and server);
+//! - `python/tests/test_pep748.py`: the PEP 748 (`tlslib`) implementation.
+//!
+//! Each script is built once with `memtls python build` (componentize-py); wasmtime's
+//! compilation cache makes later runs start fast. The scripts are unittest programs:
+//! their own report is printed, and the run must end with every test passing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use memtls_cli::python::{PythonBuild, build};
+use memtls_cli::{RunOptions, load, run};
+use memtls_host::{Policy, Provider};
+use memtls_tests::peers::{Files, free_port, https_server, spawn, wait_listening};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Builds `python/tests/<script>` into `target/python-tests/`.
+fn component(script: &str, python_path: Vec<PathBuf>) -> Vec<u8> {
+    let out_dir = workspace().join("target/python-tests");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let output = out_dir.join(script.replace(".py", ".wasm"));
+    build(&PythonBuild {
+        script: workspace().join("python/tests").join(script),
+        output: output.clone(),
+        python_path,
+    })
+    .unwrap_or_else(|e| panic!("memtls python build {script}: {e:#}"));
+    std::fs::read(&output).unwrap()
+}
+
+/// Runs a unittest component under `provider`; returns (tests run, report).
+fn run_suite(
+    bytes: &[u8],
+    label: &str,
+    provider: Provider,
+    files: &Files,
+    env: &[(String, String)],
+) -> (usize, String) {
+    let loaded = load(bytes, provider, label).expect("load the Python component");
+    let (out, err) = (
+        MemoryOutputPipe::new(8 << 20),
+        MemoryOutputPipe::new(8 << 20),
+    );
+    let code = run(
+        &loaded,
+        &RunOptions {
+            args: vec![label.into()],
+            env: env.to_vec(),
+            dirs: vec![(files.dir.clone(), "/f".into())],
+            inherit_network: true,
+            allow_ip_name_lookup: true,
+            policy: Policy {
+                allow_insecure: true,
+                ..Policy::default()
+            },
+            capture_stdout: Some(out.clone()),
+            capture_stderr: Some(err.clone()),
+            ..RunOptions::default()
+        },
+    )
+    .expect("the Python component must not trap");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.contents()),
+        String::from_utf8_lossy(&err.contents())
+    );
+    println!("---- {label} --tls {provider} (exit {code}) ----\n{report}");
+    assert_eq!(
+        code, 0,
+        "{label} under --tls {provider} failed (report above)"
+    );
+    let ran = report
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Ran ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .expect("unittest's `Ran N tests` line");
+    assert!(
+        report.lines().any(|l| l == "OK"),
+        "{label} under --tls {provider}: not every test passed (skips count as failures)"
+    );
+    (ran, report)
+}
+
+#[test]
+fn stdlib_ssl_in_wasm() {
+    let files = Files::new("python-ssl");
+    let (_https, https_port) = https_server("openssl", &files, "server", &[]);
+    let smtp_port = free_port();
+    let smtp_listen = format!("127.0.0.1:{smtp_port}");
+    let smtp = spawn(
+        "python3",
+        &[
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &smtp_listen,
+            "--tlscert",
+            &files.path("server.chain"),
+            "--tlskey",
+            &files.path("server.key"),
+        ],
+        "aiosmtpd (pip install aiosmtpd; `cargo xtask setup` installs it)",
+    );
+    wait_listening(smtp_port, &smtp);
+    let env = vec![
+        (
+            "MEMTLS_TEST_HTTPS".into(),
+            format!("localhost:{https_port}"),
+        ),
+        ("MEMTLS_TEST_SMTP".into(), format!("localhost:{smtp_port}")),
+    ];
+    let bytes = component("test_ssl.py", Vec::new());
+    for provider in Provider::ALL {
+        let (ran, _) = run_suite(&bytes, "test_ssl", provider, &files, &env);
+        assert!(ran >= 25, "only {ran} tests ran");
+    }
+}
+
+#[test]
+fn pep748_in_wasm() {
+    let deps = workspace().join("target/python-deps");
+    assert!(
+        deps.join("tlslib/tlslib.py").is_file(),
+        "tlslib is not installed in {}: `cargo xtask setup` installs it (pip install \
+         --target target/python-deps --no-deps --python-version 3.14 \
+         --only-binary=:all: tlslib==0.0.2rc3)",
+        deps.display()
+    );
+    let files = Files::new("python-pep748");
+    let bytes = component("test_pep748.py", vec![deps]);
+    for provider in Provider::ALL {
+        let (ran, _) = run_suite(&bytes, "test_pep748", provider, &files, &[]);
+        assert!(ran >= 10, "only {ran} tests ran");
+    }
+}
+
+#[test]
+fn componentize_py_is_the_supported_release() {
+    let out = Command::new("componentize-py")
+        .arg("--version")
+        .output()
+        .expect("componentize-py (pip install componentize-py==0.25.1; `cargo xtask setup`)");
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        version.trim(),
+        format!(
+            "componentize-py {}",
+            memtls_cli::python::COMPONENTIZE_PY_VERSION
+        )
+    );
+}
