@@ -4,7 +4,8 @@
 //!   clang for ring's Wasm build; for the tests openssl, gnutls-bin, aiosmtpd,
 //!   tlslite-ng and sslyze, the independent peers and scanner).
 //! - `demo`: setup, then the demo (a handshake through each provider, side by side).
-//! - `test`: setup, then formatting, clippy and the whole test suite.
+//! - `test`: setup, then formatting, clippy, the whole test suite, and the demo (so
+//!   the README's main command is checked with everything else).
 //!
 //! `rust-toolchain.toml` names the Wasm target, but with `RUSTUP_AUTO_INSTALL=0`
 //! rustup does not install it; this is where that happens.
@@ -166,10 +167,11 @@ fn demo(args: &[String]) -> Result {
             "run",
             "--quiet",
             "--package",
-            "memtls-tests",
+            "memtls-cli",
             "--bin",
-            "memtls-demo",
+            "memtls",
             "--",
+            "demo",
         ])
         .args(args))
 }
@@ -187,5 +189,7 @@ fn test(args: &[String]) -> Result {
             "warnings",
         ]))?;
     }
-    run(cargo().args(["test", "--workspace", "--", "--show-output"]))
+    run(cargo().args(["test", "--workspace", "--", "--show-output"]))?;
+    // The README's other command must keep working too.
+    demo(&[])
 }
