@@ -219,3 +219,51 @@ fn unsatisfiable_imports_are_named() {
     assert!(!out.status.success());
     assert!(!text(&out).contains("panicked"), "{}", text(&out));
 }
+
+#[test]
+fn python_example_from_the_readme() {
+    // README: `memtls python build examples/python/https_get.py -o https_get.wasm`,
+    // then `memtls run -S network https_get.wasm URL` (here with --ca-file for a
+    // loopback server with a CA generated now), with each provider.
+    let certs = DemoCerts::generate().unwrap();
+    let port = start_https_server(&certs, 1000).unwrap();
+    let dir = Scratch::new("python");
+    let ca = dir.file("ca.pem", certs.ca_pem.as_bytes());
+    let app = dir.0.join("https_get.wasm").display().to_string();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/python/https_get.py"
+    );
+    let out = memtls(&["python", "build", script, "-o", &app]);
+    assert!(out.status.success(), "memtls python build: {}", text(&out));
+    let url = format!("https://localhost:{port}/");
+    for provider in ["native", "guest"] {
+        let out = memtls(&[
+            "run",
+            "--tls",
+            provider,
+            "--ca-file",
+            &ca,
+            "-S",
+            "network",
+            &app,
+            &url,
+        ]);
+        let t = text(&out);
+        assert!(out.status.success(), "--tls {provider}: {t}");
+        assert!(
+            t.contains("200 text/plain 1000 bytes"),
+            "--tls {provider}: {t}"
+        );
+        println!("--tls {provider}: {t}");
+    }
+    for (script, message) in [
+        ("missing_script.py", "missing_script.py: no such file"),
+        ("bad-name.py", "must be a Python module name"),
+        ("ssl.py", "`ssl` is a module memtls provides"),
+    ] {
+        let out = memtls(&["python", "build", script, "-o", &app]);
+        assert!(!out.status.success());
+        assert!(text(&out).contains(message), "{}", text(&out));
+    }
+}
