@@ -92,6 +92,42 @@ impl Drop for Staging {
     }
 }
 
+/// A fingerprint of everything a build reads: the script, the embedded WIT and
+/// Python files, the `.py` files under the extra path directories and the
+/// componentize-py release. componentize-py's output differs from run to run (its
+/// snapshot is not reproducible), so callers that rebuild often (the tests) key a
+/// cache of built components on this to let wasmtime's compilation cache hit.
+pub fn fingerprint(build: &PythonBuild) -> Result<u64> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    fn walk(dir: &Path, hasher: &mut DefaultHasher) -> std::io::Result<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, hasher)?;
+            } else if path.extension().is_some_and(|e| e == "py") {
+                path.hash(hasher);
+                std::fs::read(&path)?.hash(hasher);
+            }
+        }
+        Ok(())
+    }
+    let mut hasher = DefaultHasher::new();
+    COMPONENTIZE_PY_VERSION.hash(&mut hasher);
+    WIT.hash(&mut hasher);
+    PYTHON.hash(&mut hasher);
+    std::fs::read(&build.script)
+        .map_err(|e| format_err!("{}: {e}", build.script.display()))?
+        .hash(&mut hasher);
+    for dir in &build.python_path {
+        walk(dir, &mut hasher).map_err(|e| format_err!("{}: {e}", dir.display()))?;
+    }
+    Ok(hasher.finish())
+}
+
 /// Builds `build.script` into a component at `build.output`.
 pub fn build(build: &PythonBuild) -> Result<()> {
     let script = &build.script;
