@@ -215,6 +215,12 @@ class Channel:
                 return
             self._incoming = bytes(data)
         accepted = call(self.connection.feed, self._incoming)
+        if not accepted:
+            # Unread plaintext fills the connection: the operation waiting for more
+            # ciphertext can never progress (a read would, but this is not one).
+            raise TLSFailure("resource-limit", None,
+                             "the connection is full of plaintext nobody read; read it "
+                             "before waiting for more from the peer")
         self._incoming = self._incoming[accepted:]
 
     def _flush_quietly(self):
@@ -276,12 +282,23 @@ class Channel:
         self.flush()
         return done
 
-    def shutdown(self):
-        """Sends close_notify and waits for the peer's (or the end of the transport)."""
+    def _discard_plaintext(self):
         conn = self.connection
+        while conn.pending_plaintext():
+            conn.read(conn.pending_plaintext())
+
+    def shutdown(self):
+        """Sends close_notify and waits for the peer's (or the end of the transport).
+        Data the peer still sends meanwhile is discarded, as OpenSSL does."""
+        conn = self.connection
+
+        def step():
+            self._discard_plaintext()
+            return conn.shutdown()
+
         while True:
             try:
-                progress = self.run(conn.shutdown)
+                progress = self.run(step)
             except TLSFailure as failed:
                 if failed.kind in ("closed", "ragged-eof"):
                     return
