@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod peers;
+pub mod wasi_tls;
 
 use std::collections::BTreeMap;
 use std::process::Command;
