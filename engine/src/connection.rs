@@ -1,6 +1,6 @@
 //! One TLS connection driven as a memory channel.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Write};
 
 use crate::config::{CipherSuite, ProtocolVersion};
 use crate::{Error, ErrorKind, Result};
@@ -164,6 +164,10 @@ impl Connection {
     /// Takes up to `max` bytes of ciphertext.
     pub fn take(&mut self, max: u32) -> Vec<u8> {
         let n = self.outgoing_len().min(max as usize);
+        if self.out_start == 0 && n == self.outgoing.len() {
+            // Everything at once (the common case): hand the buffer over, no copy.
+            return std::mem::take(&mut self.outgoing);
+        }
         let out = self.outgoing[self.out_start..self.out_start + n].to_vec();
         self.out_start += n;
         if self.out_start == self.outgoing.len() {
@@ -217,17 +221,23 @@ impl Connection {
         if max == 0 {
             return Ok(ReadOutcome::Data(Vec::new()));
         }
-        let want = (max as usize).min(self.plaintext_pending.max(1));
-        let mut buf = vec![0u8; want];
-        match self.tls.reader().read(&mut buf) {
-            Ok(0) => Err(Error::new(
+        // One copy, straight out of rustls's buffer (a record's worth at most).
+        let mut reader = self.tls.reader();
+        let chunk = match reader.fill_buf() {
+            Ok(chunk) => Ok(chunk[..chunk.len().min(max as usize)].to_vec()),
+            Err(e) => Err(e),
+        };
+        if let Ok(data) = &chunk {
+            reader.consume(data.len());
+        }
+        match chunk {
+            Ok(data) if data.is_empty() => Err(Error::new(
                 ErrorKind::Closed,
                 "the peer closed the TLS session (close_notify)",
             )),
-            Ok(n) => {
-                buf.truncate(n);
-                self.plaintext_pending = self.plaintext_pending.saturating_sub(n);
-                Ok(ReadOutcome::Data(buf))
+            Ok(data) => {
+                self.plaintext_pending = self.plaintext_pending.saturating_sub(data.len());
+                Ok(ReadOutcome::Data(data))
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WantRead),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(self.fail(Error::new(

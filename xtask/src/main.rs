@@ -4,6 +4,7 @@
 //!   clang for ring's Wasm build; for the tests openssl, gnutls-bin, aiosmtpd,
 //!   tlslite-ng and sslyze, the independent peers and scanner).
 //! - `demo`: setup, then the demo (a handshake through each provider, side by side).
+//! - `bench`: the benchmark suite (`--quick` for tiny counts), then the Python one.
 //! - `test`: setup, then formatting, clippy, the whole test suite, and the demo (so
 //!   the README's main command is checked with everything else).
 //!
@@ -22,13 +23,16 @@ fn main() -> ExitCode {
         Some("setup") => setup(true),
         Some("demo") => setup(false).and_then(|()| demo(&args[1..])),
         Some("test") => setup(true).and_then(|()| test(&args[1..])),
+        Some("bench") => setup(true).and_then(|()| bench(&args[1..])),
         _ => {
             eprintln!(
                 "usage: cargo xtask <setup | demo | test>\n\n  \
                  setup  install the wasm32-wasip2 target and clang (and the test peers)\n  \
                  demo   run the offline demo: one handshake through each provider\n  \
                  test   check formatting, run clippy and the whole test suite \
-                 (--no-lint skips formatting and clippy)"
+                 (--no-lint skips formatting and clippy)\n  \
+                 bench  the benchmark suite (table and docs/performance.svg), then the Python \
+                 benchmark (--quick: tiny counts)"
             );
             return ExitCode::from(2);
         }
@@ -174,6 +178,40 @@ fn demo(args: &[String]) -> Result {
             "demo",
         ])
         .args(args))
+}
+
+fn bench(args: &[String]) -> Result {
+    let quick = args.iter().any(|a| a == "--quick");
+    let mut suite = cargo();
+    suite.args([
+        "run",
+        "--quiet",
+        "--package",
+        "memtls-tests",
+        "--bin",
+        "bench",
+        "--",
+    ]);
+    if quick {
+        suite.arg("--quick");
+    } else {
+        suite.args(["--svg", "docs/performance.svg"]);
+    }
+    run(&mut suite)?;
+    let mut python = cargo();
+    python.args([
+        "run",
+        "--quiet",
+        "--package",
+        "memtls-tests",
+        "--bin",
+        "bench-python",
+        "--",
+    ]);
+    if quick {
+        python.args(["--gets", "3"]);
+    }
+    run(&mut python)
 }
 
 fn test(args: &[String]) -> Result {

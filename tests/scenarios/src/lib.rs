@@ -8,6 +8,8 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+mod bench;
+
 wit_bindgen::generate!({
     world: "memtls:test/scenarios",
     path: ["../../wit", "wit"],
@@ -106,6 +108,10 @@ impl Guest for Runner {
             })?;
         }
         Ok(count)
+    }
+
+    fn bench(fixtures: Vec<(String, Vec<u8>)>, workload: String) -> Outcome {
+        bench::run(&fixtures.into_iter().collect(), &workload)
     }
 
     fn verify(

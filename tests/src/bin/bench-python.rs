@@ -17,6 +17,7 @@ use memtls_cli::demo::{DemoCerts, start_https_server};
 use memtls_cli::python::{PythonBuild, build};
 use memtls_cli::{RunOptions, load, run};
 use memtls_host::Provider;
+use memtls_tests::bench::machine;
 use wasmtime::{Result, bail, format_err};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -222,20 +223,6 @@ fn fields(stdout: &str) -> Result<std::collections::HashMap<String, f64>> {
         .filter_map(|kv| kv.split_once('='))
         .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
         .collect())
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cpu}, {cores} cores")
 }
 
 struct TempDir(PathBuf);

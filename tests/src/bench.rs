@@ -1,0 +1,757 @@
+//! The benchmark suite: the same workloads on native rustls used directly (the
+//! baseline and the limit), on the host provider and on the guest provider (both
+//! driven by the scenario component through `memtls:tls`), side by side in one run,
+//! each figure the median of repeated runs, with its ratio to the baseline.
+//!
+//! `cargo run -p memtls-tests --bin bench` prints the table and writes the chart;
+//! the `bench_smoke` test runs every code path once with tiny counts.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use memtls_cli::demo::{DemoCerts, start_https_server};
+use memtls_cli::{Host, RunOptions, examples, load, run};
+use memtls_host::{Policy, Provider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
+use wasmtime::component::{Instance, TypedFunc};
+use wasmtime::{Result, Store, bail, format_err};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+use crate::{Fixtures, Scenarios};
+
+/// The columns of the table, in order.
+pub const COLUMNS: [&str; 4] = [
+    "native rustls",
+    "host provider",
+    "guest provider",
+    "wasmtime-wasi-tls",
+];
+
+/// The cipher suites measured for bulk transfer (the fixtures' server key is P-256,
+/// so the TLS 1.2 suites are the ECDSA ones).
+pub const BULK_SUITES: [(u16, &str); 6] = [
+    (0x1301, "TLS13_AES_128_GCM_SHA256"),
+    (0x1302, "TLS13_AES_256_GCM_SHA384"),
+    (0x1303, "TLS13_CHACHA20_POLY1305_SHA256"),
+    (0xc02b, "ECDHE_ECDSA_AES_128_GCM_SHA256"),
+    (0xc02c, "ECDHE_ECDSA_AES_256_GCM_SHA384"),
+    (0xcca9, "ECDHE_ECDSA_CHACHA20_POLY1305_SHA256"),
+];
+
+/// Bytes per application write in the bulk workload (as in the component).
+const RECORD: usize = 16 * 1024;
+
+/// Runs the wasi:tls client component with (args, CA PEM); returns its stdout.
+pub type WasiTlsRunner = fn(&[&str], &str) -> Result<String>;
+
+/// The scenario component's `bench` export.
+type BenchFunc =
+    TypedFunc<(Vec<(String, Vec<u8>)>, String), (std::result::Result<String, String>,)>;
+
+/// [`WasiTlsRunner`] on [`crate::wasi_tls::run_client`].
+pub fn wasi_tls_runner(args: &[&str], ca_pem: &str) -> Result<String> {
+    let (code, out, err) = crate::wasi_tls::run_client(args, ca_pem)?;
+    if code != 0 {
+        bail!("the wasi:tls client failed ({code}): {err}");
+    }
+    Ok(out)
+}
+
+/// How much to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Tiny counts and one repetition: exercises every path (the CI smoke run).
+    pub quick: bool,
+    /// Live heap bytes of this process, if the binary counts them (for memory per
+    /// idle connection on the native side).
+    pub heap_bytes: Option<fn() -> usize>,
+    /// This program, to start children measuring load-to-first-handshake with a
+    /// cold and a warm compilation cache (skipped when `None`).
+    pub child_exe: Option<PathBuf>,
+    /// The wasmtime-wasi-tls client run, if wanted.
+    pub wasi_tls: Option<WasiTlsRunner>,
+}
+
+/// One row: a figure per column (None: not applicable or not measured).
+#[derive(Clone, Debug)]
+pub struct Figure {
+    /// What is measured.
+    pub name: String,
+    /// Its unit.
+    pub unit: &'static str,
+    /// Whether a larger value is better (throughput) or worse (time, memory).
+    pub higher_is_better: bool,
+    /// One value per [`COLUMNS`] entry.
+    pub values: [Option<f64>; 4],
+}
+
+impl Figure {
+    fn new(name: impl Into<String>, unit: &'static str, higher_is_better: bool) -> Self {
+        Self {
+            name: name.into(),
+            unit,
+            higher_is_better,
+            values: [None; 4],
+        }
+    }
+
+    /// The value of column `i` relative to the baseline (column 0), if both exist.
+    pub fn ratio(&self, i: usize) -> Option<f64> {
+        let base = self.values[0]?;
+        let v = self.values[i]?;
+        (base > 0.0).then(|| v / base)
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Runs the whole suite.
+pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
+    let reps = if opts.quick { 1 } else { 3 };
+    let n_full = if opts.quick { 3 } else { 200 };
+    let n_resumed = if opts.quick { 3 } else { 400 };
+    let records: u32 = if opts.quick { 8 } else { 2048 };
+    let n_idle: u32 = if opts.quick { 4 } else { 500 };
+    let fixtures = Fixtures::generate()?;
+    let native = Native::new(&fixtures)?;
+    let providers: Vec<Scenarios> = Provider::ALL
+        .iter()
+        .map(|&p| {
+            Scenarios::load(
+                p,
+                Policy {
+                    max_connections: 4096,
+                    ..Policy::default()
+                },
+            )
+        })
+        .collect::<Result<_>>()?;
+    let mut figures = Vec::new();
+
+    // Full handshakes per second, per certificate type.
+    for (chain, label) in [
+        ("server", "P-256"),
+        ("ed25519", "Ed25519"),
+        ("rsa", "RSA-2048"),
+    ] {
+        let mut fig = Figure::new(format!("full handshakes, {label}"), "/s", true);
+        let per_s = |ns: f64| f64::from(n_full) / (ns / 1e9);
+        fig.values[0] = Some(median(
+            (0..reps)
+                .map(|_| native.full(chain, n_full).map(per_s))
+                .collect::<Result<_>>()?,
+        ));
+        for (i, s) in providers.iter().enumerate() {
+            let mut session = s.bench_session(&fixtures)?;
+            let v = (0..reps)
+                .map(|_| {
+                    Ok(per_s(
+                        session.call(&format!("full {chain} {n_full}"))?["ns"],
+                    ))
+                })
+                .collect::<Result<_>>()?;
+            fig.values[i + 1] = Some(median(v));
+        }
+        figures.push(fig);
+    }
+
+    // Resumed handshakes per second (TLS 1.3 tickets).
+    let mut fig = Figure::new("resumed handshakes (TLS 1.3)", "/s", true);
+    let per_s = |ns: f64| f64::from(n_resumed) / (ns / 1e9);
+    fig.values[0] = Some(median(
+        (0..reps)
+            .map(|_| native.resumed(n_resumed).map(per_s))
+            .collect::<Result<_>>()?,
+    ));
+    for (i, s) in providers.iter().enumerate() {
+        let mut session = s.bench_session(&fixtures)?;
+        let mut v = Vec::new();
+        for _ in 0..reps {
+            let r = session.call(&format!("resumed {n_resumed}"))?;
+            if r["resumed"] as u32 != n_resumed {
+                bail!(
+                    "{}: only {} of {n_resumed} resumed",
+                    s.provider(),
+                    r["resumed"]
+                );
+            }
+            v.push(per_s(r["ns"]));
+        }
+        fig.values[i + 1] = Some(median(v));
+    }
+    figures.push(fig);
+
+    // Bulk transfer per suite, each direction; boundary bytes per record.
+    let mut boundary = Figure::new("bytes across the boundary per 16 KiB record", "B", false);
+    boundary.values[0] = Some(0.0);
+    for (suite, name) in BULK_SUITES {
+        let mb_s = |ns: f64| (RECORD as f64 * f64::from(records)) / 1e6 / (ns / 1e9);
+        let mut enc = Figure::new(format!("encrypt {name}"), "MB/s", true);
+        let mut dec = Figure::new(format!("decrypt {name}"), "MB/s", true);
+        let (mut e, mut d) = (Vec::new(), Vec::new());
+        for _ in 0..reps {
+            let (en, de) = native.bulk(suite, records)?;
+            e.push(mb_s(en));
+            d.push(mb_s(de));
+        }
+        enc.values[0] = Some(median(e));
+        dec.values[0] = Some(median(d));
+        for (i, s) in providers.iter().enumerate() {
+            let mut session = s.bench_session(&fixtures)?;
+            let (mut e, mut d) = (Vec::new(), Vec::new());
+            for _ in 0..reps {
+                let r = session.call(&format!("bulk {suite:04x} {records}"))?;
+                e.push(mb_s(r["encrypt_ns"]));
+                d.push(mb_s(r["decrypt_ns"]));
+                boundary.values[i + 1] = Some(r["boundary"] / r["records"]);
+            }
+            enc.values[i + 1] = Some(median(e));
+            dec.values[i + 1] = Some(median(d));
+        }
+        figures.push(enc);
+        figures.push(dec);
+    }
+    figures.push(boundary);
+
+    // Memory per idle connection (client and server connections both count).
+    let mut fig = Figure::new("memory per idle connection", "KiB", false);
+    let heap = opts.heap_bytes.unwrap_or(|| 0);
+    if opts.heap_bytes.is_some() {
+        fig.values[0] = Some(native.idle(n_idle, heap)? / 1024.0);
+    }
+    for (i, s) in providers.iter().enumerate() {
+        let mut session = s.bench_session(&fixtures)?;
+        session.call("idle-hold 1")?;
+        session.call("idle-release")?;
+        let (heap0, lin0) = (heap(), session.linear_memory());
+        session.call(&format!("idle-hold {n_idle}"))?;
+        let grown = (heap().saturating_sub(heap0) + session.linear_memory() - lin0) as f64;
+        session.call("idle-release")?;
+        if opts.heap_bytes.is_some() || s.provider() == Provider::Guest {
+            fig.values[i + 1] = Some(grown / f64::from(2 * n_idle) / 1024.0);
+        }
+    }
+    figures.push(fig);
+
+    // Time from loading the component to the first completed handshake.
+    if let Some(exe) = &opts.child_exe {
+        let runs = if opts.quick { 1 } else { 3 };
+        let mut cold = Figure::new("load to first handshake, cold (compiles)", "ms", false);
+        let mut warm = Figure::new("load to first handshake, cached", "ms", false);
+        cold.values[0] = Some(native.first_handshake_ms()?);
+        warm.values[0] = cold.values[0];
+        for (i, p) in Provider::ALL.iter().enumerate() {
+            let cache =
+                std::env::temp_dir().join(format!("memtls-bench-cache-{}-{p}", std::process::id()));
+            let child = || -> Result<f64> {
+                let out = Command::new(exe)
+                    .args(["--child-first-handshake", &p.to_string()])
+                    .env("XDG_CACHE_HOME", &cache)
+                    .output()?;
+                if !out.status.success() {
+                    bail!("child: {}", String::from_utf8_lossy(&out.stderr));
+                }
+                String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .parse()
+                    .map_err(|e| format_err!("child output: {e}"))
+            };
+            cold.values[i + 1] = Some(child()?);
+            warm.values[i + 1] = Some(median((0..runs).map(|_| child()).collect::<Result<_>>()?));
+            let _ = std::fs::remove_dir_all(&cache);
+        }
+        figures.push(cold);
+        figures.push(warm);
+    }
+
+    // The shared client workload over loopback TCP: GET from a native server.
+    figures.extend(tcp_workload(opts)?);
+    Ok(figures)
+}
+
+/// The child side of load-to-first-handshake: milliseconds from `start` to the end
+/// of the first handshake through `provider` (the cache comes from the environment).
+pub fn first_handshake_child(provider: Provider, start: Instant) -> Result<f64> {
+    let fixtures = Fixtures::generate()?;
+    let scenarios = Scenarios::load(provider, Policy::default())?;
+    let mut session = scenarios.bench_session(&fixtures)?;
+    session.call("full server 1")?;
+    Ok(start.elapsed().as_secs_f64() * 1e3)
+}
+
+/// https-get (each provider), the wasi-tls client and rustls directly, each fetching
+/// the same body from the same loopback server (native rustls) a few times.
+fn tcp_workload(opts: &Options) -> Result<Vec<Figure>> {
+    let body = if opts.quick { 1 << 20 } else { 64 << 20 };
+    let repeat = if opts.quick { 2 } else { 5 };
+    let certs = DemoCerts::generate()?;
+    let port = start_https_server(&certs, body)?;
+    let mut hs = Figure::new("TCP client: handshake latency", "ms", false);
+    let mut tp = Figure::new(format!("TCP client: GET {} MiB", body >> 20), "MB/s", true);
+    let (h, t) = native_tcp_get(&certs, port, repeat)?;
+    hs.values[0] = Some(h);
+    tp.values[0] = Some(t);
+    let dir = std::env::temp_dir().join(format!("memtls-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("ca.pem"), &certs.ca_pem)?;
+    let url = format!("https://localhost:{port}/");
+    for (i, provider) in Provider::ALL.iter().enumerate() {
+        let loaded = load(examples::https_get(), *provider, "https-get")?;
+        let (mut hv, mut tv) = (Vec::new(), Vec::new());
+        for _ in 0..repeat {
+            let out = MemoryOutputPipe::new(1 << 16);
+            let code = run(
+                &loaded,
+                &RunOptions {
+                    args: ["https-get", "--ca-file", "/b/ca.pem", &url]
+                        .map(String::from)
+                        .to_vec(),
+                    dirs: vec![(dir.clone(), "/b".into())],
+                    inherit_network: true,
+                    allow_ip_name_lookup: true,
+                    capture_stdout: Some(out.clone()),
+                    ..RunOptions::default()
+                },
+            )?;
+            let text = String::from_utf8_lossy(&out.contents()).into_owned();
+            if code != 0 {
+                bail!("https-get --tls {provider} failed: {text}");
+            }
+            let f = result_fields(&text)?;
+            hv.push(f["handshake_ms"]);
+            tv.push(mb_per_s(&f));
+        }
+        hs.values[i + 1] = Some(median(hv));
+        tp.values[i + 1] = Some(median(tv));
+    }
+    if let Some(wasi_tls) = opts.wasi_tls {
+        let port_s = port.to_string();
+        let repeat_s = repeat.to_string();
+        let out = wasi_tls(
+            &["127.0.0.1", &port_s, "localhost", &repeat_s],
+            &certs.ca_pem,
+        )?;
+        let f = result_fields(&out)?;
+        hs.values[3] = Some(f["handshake_ms"]);
+        tp.values[3] = Some(mb_per_s(&f));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(vec![hs, tp])
+}
+
+/// Body MB/s from a result line's `body_bytes` and `transfer_ms`.
+fn mb_per_s(f: &HashMap<String, f64>) -> f64 {
+    f["body_bytes"] / 1e6 / (f["transfer_ms"] / 1e3)
+}
+
+/// The numeric `key=value` fields of a `memtls-result` line.
+fn result_fields(stdout: &str) -> Result<HashMap<String, f64>> {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("memtls-result "))
+        .ok_or_else(|| format_err!("no memtls-result line in {stdout:?}"))?;
+    Ok(line
+        .split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect())
+}
+
+/// rustls directly: (median handshake ms, median MB/s) of `repeat` GETs.
+fn native_tcp_get(certs: &DemoCerts, port: u16, repeat: usize) -> Result<(f64, f64)> {
+    let mut roots = RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(certs.ca_pem.as_bytes()) {
+        roots.add(c?)?;
+    }
+    let config = Arc::new(
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    let (mut hv, mut tv) = (Vec::new(), Vec::new());
+    for _ in 0..repeat {
+        let tcp = TcpStream::connect(("127.0.0.1", port))?;
+        tcp.set_nodelay(true)?;
+        let conn = ClientConnection::new(config.clone(), ServerName::try_from("localhost")?)?;
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let start = Instant::now();
+        while tls.conn.is_handshaking() {
+            tls.conn.complete_io(&mut tls.sock)?;
+        }
+        hv.push(start.elapsed().as_secs_f64() * 1e3);
+        let start = Instant::now();
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        let mut buf = vec![0; 64 * 1024];
+        let mut total = 0;
+        loop {
+            match tls.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => total += n,
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tv.push(total as f64 / 1e6 / start.elapsed().as_secs_f64());
+    }
+    Ok((median(hv), median(tv)))
+}
+
+/// A scenario-component instance kept across bench calls.
+pub struct BenchSession {
+    store: Store<Host>,
+    func: BenchFunc,
+    fixtures: Vec<(String, Vec<u8>)>,
+    _instance: Instance,
+}
+
+impl BenchSession {
+    /// Runs one workload; returns its `key=value` figures.
+    pub fn call(&mut self, workload: &str) -> Result<HashMap<String, f64>> {
+        let out = self
+            .func
+            .call(
+                &mut self.store,
+                (self.fixtures.clone(), workload.to_string()),
+            )?
+            .0
+            .map_err(|e| format_err!("bench {workload:?}: {e}"))?;
+        Ok(out
+            .split_whitespace()
+            .filter_map(|kv| kv.split_once('='))
+            .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+            .collect())
+    }
+
+    /// The store's linear memory now (application and guest), in bytes.
+    pub fn linear_memory(&self) -> usize {
+        self.store.data().linear_memory().0
+    }
+}
+
+impl Scenarios {
+    /// An instance for [`BenchSession::call`].
+    pub fn bench_session(&self, fixtures: &Fixtures) -> Result<BenchSession> {
+        let (mut store, instance) = self.instantiate()?;
+        let func = Self::func(&mut store, &instance, "bench")?;
+        Ok(BenchSession {
+            store,
+            func,
+            fixtures: fixtures.0.clone().into_iter().collect(),
+            _instance: instance,
+        })
+    }
+}
+
+/// The baseline: the same workloads on rustls, in this process.
+struct Native {
+    roots: Arc<RootCertStore>,
+    chains: HashMap<String, (Vec<CertificateDer<'static>>, Vec<u8>)>,
+}
+
+impl Native {
+    fn new(f: &Fixtures) -> Result<Self> {
+        let mut roots = RootCertStore::empty();
+        for c in CertificateDer::pem_slice_iter(&f.0["ca"]) {
+            roots.add(c?)?;
+        }
+        let mut chains = HashMap::new();
+        for name in ["server", "ed25519", "rsa"] {
+            let certs = CertificateDer::pem_slice_iter(&f.0[&format!("{name}.chain")])
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            chains.insert(
+                name.to_string(),
+                (certs, f.0[&format!("{name}.key")].clone()),
+            );
+        }
+        Ok(Self {
+            roots: Arc::new(roots),
+            chains,
+        })
+    }
+
+    fn provider(suite: Option<u16>) -> Arc<rustls::crypto::CryptoProvider> {
+        let mut p = rustls::crypto::ring::default_provider();
+        if let Some(id) = suite {
+            p.cipher_suites.retain(|s| u16::from(s.suite()) == id);
+        }
+        Arc::new(p)
+    }
+
+    fn client(&self, suite: Option<u16>) -> Result<Arc<ClientConfig>> {
+        let versions: &[&rustls::SupportedProtocolVersion] = match suite {
+            Some(id) if id >> 8 != 0x13 => &[&rustls::version::TLS12],
+            _ => rustls::DEFAULT_VERSIONS,
+        };
+        Ok(Arc::new(
+            ClientConfig::builder_with_provider(Self::provider(suite))
+                .with_protocol_versions(versions)?
+                .with_root_certificates(self.roots.clone())
+                .with_no_client_auth(),
+        ))
+    }
+
+    fn server(&self, chain: &str, suite: Option<u16>) -> Result<Arc<ServerConfig>> {
+        let (certs, key) = &self.chains[chain];
+        let mut config = ServerConfig::builder_with_provider(Self::provider(suite))
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(certs.clone(), PrivateKeyDer::from_pem_slice(key)?)?;
+        config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+        Ok(Arc::new(config))
+    }
+
+    fn pair(
+        client: &Arc<ClientConfig>,
+        server: &Arc<ServerConfig>,
+    ) -> Result<(ClientConnection, ServerConnection)> {
+        let mut c = ClientConnection::new(client.clone(), ServerName::try_from("localhost")?)?;
+        let mut s = ServerConnection::new(server.clone())?;
+        let mut buf = Vec::new();
+        for _ in 0..100 {
+            let moved = pump(&mut c, &mut s, &mut buf)? + pump(&mut s, &mut c, &mut buf)?;
+            if moved == 0 && !c.is_handshaking() && !s.is_handshaking() {
+                return Ok((c, s));
+            }
+        }
+        bail!("native handshake did not finish")
+    }
+
+    fn full(&self, chain: &str, n: u32) -> Result<f64> {
+        let server = self.server(chain, None)?;
+        let start = Instant::now();
+        for _ in 0..n {
+            // A new client configuration each time, as the component makes a new
+            // client context: nothing to resume.
+            let client = self.client(None)?;
+            Self::pair(&client, &server)?;
+        }
+        Ok(start.elapsed().as_nanos() as f64)
+    }
+
+    fn resumed(&self, n: u32) -> Result<f64> {
+        let (client, server) = (self.client(None)?, self.server("server", None)?);
+        Self::warm(&client, &server)?;
+        let start = Instant::now();
+        for _ in 0..n {
+            let (c, _) = Self::warm(&client, &server)?;
+            if c.handshake_kind() != Some(rustls::HandshakeKind::Resumed) {
+                bail!("native: not resumed");
+            }
+        }
+        Ok(start.elapsed().as_nanos() as f64)
+    }
+
+    /// A handshake followed by one server byte (which carries the tickets).
+    fn warm(
+        client: &Arc<ClientConfig>,
+        server: &Arc<ServerConfig>,
+    ) -> Result<(ClientConnection, ServerConnection)> {
+        let (mut c, mut s) = Self::pair(client, server)?;
+        s.writer().write_all(b"t")?;
+        let mut buf = Vec::new();
+        pump(&mut s, &mut c, &mut buf)?;
+        let mut one = [0];
+        c.reader().read_exact(&mut one)?;
+        Ok((c, s))
+    }
+
+    fn bulk(&self, suite: u16, records: u32) -> Result<(f64, f64)> {
+        let (client, server) = (
+            self.client(Some(suite))?,
+            self.server("server", Some(suite))?,
+        );
+        let (mut c, mut s) = Self::warm(&client, &server)?;
+        let plaintext = vec![0x5a_u8; RECORD];
+        let (mut encrypt, mut decrypt) = (0.0, 0.0);
+        let mut buf = vec![0; RECORD];
+        let mut received = 0;
+        let mut ciphertext = Vec::with_capacity(RECORD + 64);
+        for _ in 0..records {
+            let start = Instant::now();
+            ciphertext.clear();
+            c.writer().write_all(&plaintext)?;
+            while c.wants_write() {
+                c.write_tls(&mut ciphertext)?;
+            }
+            encrypt += start.elapsed().as_nanos() as f64;
+            let start = Instant::now();
+            let mut slice = &ciphertext[..];
+            while !slice.is_empty() {
+                s.read_tls(&mut slice)?;
+                s.process_new_packets()?;
+                loop {
+                    match s.reader().read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => received += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            decrypt += start.elapsed().as_nanos() as f64;
+        }
+        if received != RECORD * records as usize {
+            bail!("native bulk: received {received}");
+        }
+        Ok((encrypt, decrypt))
+    }
+
+    /// Heap bytes per idle connection (client and server each count as one).
+    fn idle(&self, n: u32, heap: fn() -> usize) -> Result<f64> {
+        let (client, server) = (self.client(None)?, self.server("server", None)?);
+        drop(Self::warm(&client, &server)?);
+        let before = heap();
+        let held = (0..n)
+            .map(|_| Self::warm(&client, &server))
+            .collect::<Result<Vec<_>>>()?;
+        let grown = heap().saturating_sub(before) as f64;
+        drop(held);
+        Ok(grown / f64::from(2 * n))
+    }
+
+    fn first_handshake_ms(&self) -> Result<f64> {
+        let start = Instant::now();
+        let (client, server) = (self.client(None)?, self.server("server", None)?);
+        Self::pair(&client, &server)?;
+        Ok(start.elapsed().as_secs_f64() * 1e3)
+    }
+}
+
+/// Moves all waiting TLS bytes from one rustls connection to the other.
+fn pump(
+    from: &mut impl std::ops::DerefMut<Target = rustls::ConnectionCommon<impl rustls::SideData>>,
+    to: &mut impl std::ops::DerefMut<Target = rustls::ConnectionCommon<impl rustls::SideData>>,
+    buf: &mut Vec<u8>,
+) -> Result<usize> {
+    buf.clear();
+    while from.wants_write() {
+        from.write_tls(buf)?;
+    }
+    let mut slice = &buf[..];
+    while !slice.is_empty() {
+        to.read_tls(&mut slice)?;
+        to.process_new_packets()?;
+    }
+    Ok(buf.len())
+}
+
+/// The CPU model and core count, for reports.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpu}, {cores} cores")
+}
+
+/// The table: one row per figure, ratios to the baseline next to each value.
+pub fn table(figures: &[Figure]) -> String {
+    let mut out = format!("{:<46}", "figure");
+    for c in COLUMNS {
+        out += &format!("{c:>22}");
+    }
+    out.push('\n');
+    for f in figures {
+        out += &format!("{:<46}", format!("{} ({})", f.name, f.unit));
+        for (i, v) in f.values.iter().enumerate() {
+            let cell = match (v, f.ratio(i)) {
+                (None, _) => "-".to_string(),
+                (Some(v), Some(r)) if i > 0 => format!("{} ({r:.2}x)", number(*v)),
+                (Some(v), _) => number(*v),
+            };
+            out += &format!("{cell:>22}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn number(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// A bar chart (SVG) of every throughput figure as a ratio to native rustls.
+pub fn svg(figures: &[Figure], title: &str) -> String {
+    let rows: Vec<&Figure> = figures.iter().filter(|f| f.higher_is_better).collect();
+    let colors = ["#555555", "#1f77b4", "#ff7f0e", "#2ca02c"];
+    let (left, bar, gap, width) = (330.0, 9.0, 10.0, 420.0);
+    let row_h = bar * 4.0 + gap;
+    let height = 60.0 + row_h * rows.len() as f64 + 30.0;
+    let max = rows
+        .iter()
+        .flat_map(|f| (0..4).filter_map(|i| f.ratio(i)))
+        .fold(1.0_f64, f64::max)
+        .max(1.0);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"11\">\n<rect width=\"100%\" height=\"100%\" \
+         fill=\"white\"/>\n<text x=\"10\" y=\"18\" font-size=\"13\">{title}</text>\n",
+        w = left + width + 80.0
+    );
+    for (i, c) in COLUMNS.iter().enumerate() {
+        let x = 10.0 + 150.0 * i as f64;
+        s += &format!(
+            "<rect x=\"{x}\" y=\"28\" width=\"10\" height=\"10\" fill=\"{}\"/>\
+             <text x=\"{}\" y=\"37\">{c}</text>\n",
+            colors[i],
+            x + 14.0
+        );
+    }
+    let one = left + width / max;
+    s += &format!(
+        "<line x1=\"{one}\" y1=\"45\" x2=\"{one}\" y2=\"{}\" stroke=\"#999\" \
+         stroke-dasharray=\"3,3\"/>\n<text x=\"{one}\" y=\"{}\" text-anchor=\"middle\">1.0x \
+         (native rustls)</text>\n",
+        height - 25.0,
+        height - 12.0
+    );
+    for (r, f) in rows.iter().enumerate() {
+        let y0 = 50.0 + row_h * r as f64;
+        s += &format!(
+            "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{} ({})</text>\n",
+            left - 8.0,
+            y0 + bar * 2.0 + 3.0,
+            f.name,
+            f.unit
+        );
+        for (i, color) in colors.iter().enumerate() {
+            if let Some(ratio) = f.ratio(i) {
+                let y = y0 + bar * i as f64;
+                s += &format!(
+                    "<rect x=\"{left}\" y=\"{y}\" width=\"{:.1}\" height=\"{}\" fill=\"{}\"/>\
+                     <text x=\"{:.1}\" y=\"{}\" font-size=\"9\">{ratio:.2}x</text>\n",
+                    width * ratio / max,
+                    bar - 1.0,
+                    color,
+                    left + width * ratio / max + 3.0,
+                    y + bar - 2.0
+                );
+            }
+        }
+    }
+    s += "</svg>\n";
+    s
+}

@@ -1,0 +1,55 @@
+//! The benchmark suite's code paths, once, with tiny counts (CI's smoke run). It
+//! checks that every figure was produced for every column that has it; it asserts
+//! nothing about speed.
+
+use memtls_tests::bench::{COLUMNS, Options, run_suite, svg, table};
+
+#[test]
+fn bench_suite_runs_every_workload() {
+    let figures = run_suite(&Options {
+        quick: true,
+        heap_bytes: None,
+        child_exe: Some(env!("CARGO_BIN_EXE_bench").into()),
+        wasi_tls: Some(memtls_tests::bench::wasi_tls_runner),
+    })
+    .expect("the bench suite runs");
+    println!("{}", table(&figures));
+    let names: Vec<&str> = figures.iter().map(|f| f.name.as_str()).collect();
+    for needle in [
+        "full handshakes, P-256",
+        "full handshakes, Ed25519",
+        "full handshakes, RSA-2048",
+        "resumed handshakes",
+        "encrypt TLS13_CHACHA20_POLY1305_SHA256",
+        "decrypt ECDHE_ECDSA_AES_128_GCM_SHA256",
+        "bytes across the boundary",
+        "memory per idle connection",
+        "load to first handshake, cold",
+        "load to first handshake, cached",
+        "TCP client: handshake latency",
+    ] {
+        assert!(
+            names.iter().any(|n| n.starts_with(needle)),
+            "no figure {needle:?} in {names:?}"
+        );
+    }
+    for f in &figures {
+        // Native, host and guest columns everywhere (memory on the native and host
+        // side needs the bench binary's counting allocator).
+        let expected: &[usize] = if f.name.starts_with("memory") {
+            &[2]
+        } else {
+            &[0, 1, 2]
+        };
+        for &i in expected {
+            let v = f.values[i].unwrap_or_else(|| panic!("{} has no {} value", f.name, COLUMNS[i]));
+            assert!(
+                v.is_finite() && v >= 0.0,
+                "{}: {} = {v}",
+                f.name,
+                COLUMNS[i]
+            );
+        }
+    }
+    assert!(svg(&figures, "smoke").starts_with("<svg"));
+}
