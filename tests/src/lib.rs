@@ -317,6 +317,25 @@ impl Fixtures {
         let ed_pem = openssl(&["genpkey", "-algorithm", "ed25519"], b"")?;
         let ed25519 = KeyPair::from_pem_and_sign_algo(&String::from_utf8(ed_pem)?, &PKCS_ED25519)?;
         put("ed25519", leaf(&["localhost"], &ca, ed25519, None)?);
+        // An all-Ed25519 chain (CA and leaf), for the Ed25519 handshake benchmark.
+        let ed_ca = {
+            let mut params = CertificateParams::new(Vec::<String>::new())?;
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "memtls Ed25519 CA");
+            CertifiedIssuer::self_signed(params, KeyPair::generate_for(&PKCS_ED25519)?)?
+        };
+        let ed_ca_pem = ed_ca.pem();
+        put(
+            "ed25519-all",
+            leaf(
+                &["localhost"],
+                &ed_ca,
+                KeyPair::generate_for(&PKCS_ED25519)?,
+                None,
+            )?,
+        );
         // Self-signed leaf for pinning.
         let self_key = KeyPair::generate()?;
         let mut params = CertificateParams::new(vec!["pinned.test".to_string()])?;
@@ -348,6 +367,7 @@ impl Fixtures {
         put("rsa", leaf(&["localhost"], &ca, rsa_key, None)?);
 
         // Other encodings of the same keys.
+        f.insert("ed-ca".into(), ed_ca_pem.into_bytes());
         let server_key = f["server.key"].clone();
         f.insert(
             "server.key.sec1.pem".into(),

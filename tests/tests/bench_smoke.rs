@@ -10,6 +10,7 @@ fn bench_suite_runs_every_workload() {
         quick: true,
         heap_bytes: None,
         child_exe: Some(env!("CARGO_BIN_EXE_bench").into()),
+        only: None,
         wasi_tls: Some(memtls_tests::bench::wasi_tls_runner),
     })
     .expect("the bench suite runs");

@@ -199,12 +199,32 @@ fn run() -> Result<(), String> {
         tls.write_all(request.as_bytes())
             .map_err(|e| format!("sending the request: {e}"))?;
         let start = Instant::now();
+        // The head is kept; the body only with --body (otherwise it is counted).
         let mut response = Vec::new();
+        let mut head_end: Option<usize> = None;
+        let mut body_len = 0;
         let mut buf = vec![0u8; 64 * 1024];
         let eof = loop {
             match tls.read(&mut buf) {
                 Ok(0) => break "clean",
-                Ok(n) => response.extend_from_slice(&buf[..n]),
+                Ok(n) if head_end.is_some() => {
+                    body_len += n;
+                    if args.body {
+                        response.extend_from_slice(&buf[..n]);
+                    }
+                }
+                Ok(n) => {
+                    response.extend_from_slice(&buf[..n]);
+                    if let Some(at) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+                        head_end = Some(at);
+                        body_len = response.len() - at - 4;
+                        if !args.body {
+                            response.truncate(at + 4);
+                        }
+                    } else if response.len() > 1 << 20 {
+                        return Err("the response has no header end in its first MiB".into());
+                    }
+                }
                 // Like Python's suppress_ragged_eofs: HTTP with Connection: close
                 // ends at the transport's end; say which it was.
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break "ragged",
@@ -212,10 +232,7 @@ fn run() -> Result<(), String> {
             }
         };
         let transfer_ms = start.elapsed().as_secs_f64() * 1e3;
-        let split = response
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .ok_or("the response has no header end")?;
+        let split = head_end.ok_or("the response has no header end")?;
         let head = String::from_utf8_lossy(&response[..split]);
         let body = &response[split + 4..];
         let status = head
@@ -229,13 +246,13 @@ fn run() -> Result<(), String> {
         if args.body {
             println!("{}", String::from_utf8_lossy(body));
         } else {
-            println!("({} bytes of body)", body.len());
+            println!("({body_len} bytes of body)");
         }
         println!(
             "memtls-result status={status} version={version} cipher={cipher} alpn={alpn} \
              handshake_ms={handshake_ms:.2} body_bytes={} transfer_ms={transfer_ms:.2} eof={eof} \
              resumed={resumed} round={round}",
-            body.len()
+            body_len
         );
     }
     Ok(())

@@ -124,15 +124,17 @@ pub fn version_name(v: Option<tls::ProtocolVersion>) -> &'static str {
     }
 }
 
-/// Size of one read from the transport.
-const READ_CHUNK: usize = 16 * 1024 + 512;
+/// Size of one read from the transport: several records per call into the host.
+const READ_CHUNK: usize = 64 * 1024;
 
 /// A TLS connection over a transport `S`.
 pub struct TlsStream<S> {
     conn: Connection,
     sock: S,
-    /// Ciphertext read from the transport and not yet accepted by `feed`.
+    /// Ciphertext read from the transport; `inbuf[in_start..in_end]` is not yet fed.
     inbuf: Vec<u8>,
+    in_start: usize,
+    in_end: usize,
     transport_eof: bool,
 }
 
@@ -143,6 +145,8 @@ impl<S: Read + Write> TlsStream<S> {
             conn,
             sock,
             inbuf: Vec::new(),
+            in_start: 0,
+            in_end: 0,
             transport_eof: false,
         };
         loop {
@@ -180,23 +184,25 @@ impl<S: Read + Write> TlsStream<S> {
     /// Feeds buffered ciphertext, reading more from the transport when none is
     /// left. Signals end of input at the transport's EOF.
     fn fill(&mut self) -> Result<(), Error> {
-        if self.inbuf.is_empty() {
+        if self.in_start == self.in_end {
             if self.transport_eof {
                 // Already signalled: the next call reports closed / ragged-eof.
                 return Ok(());
             }
-            let mut buf = vec![0u8; READ_CHUNK];
-            let n = self.sock.read(&mut buf)?;
+            // One buffer for the connection's life: no allocation per read.
+            if self.inbuf.is_empty() {
+                self.inbuf = vec![0; READ_CHUNK];
+            }
+            let n = self.sock.read(&mut self.inbuf)?;
+            (self.in_start, self.in_end) = (0, n);
             if n == 0 {
                 self.transport_eof = true;
                 self.conn.eof()?;
                 return Ok(());
             }
-            buf.truncate(n);
-            self.inbuf = buf;
         }
-        let taken = self.conn.feed(&self.inbuf)? as usize;
-        self.inbuf.drain(..taken);
+        let taken = self.conn.feed(&self.inbuf[self.in_start..self.in_end])? as usize;
+        self.in_start += taken;
         Ok(())
     }
 

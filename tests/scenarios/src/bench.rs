@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{
     ClientContext, Connection, Fixtures, ProtocolVersion, ReadOutcome, ServerContext, WriteOutcome,
-    chain, client_config, connect, err, send, server_config,
+    anchors, chain, client_config, connect, err, send, server_config,
 };
 
 /// Bytes per application write in the bulk workload.
@@ -28,7 +28,12 @@ pub(crate) fn run(f: &Fixtures, workload: &str) -> Result<String, String> {
             .ok_or_else(|| format!("bench {workload:?}: argument {i} must be a number"))
     };
     match words.first().copied() {
-        Some("full") => full(f, words.get(1).copied().unwrap_or("server"), number(2)?),
+        Some("full") => full(
+            f,
+            words.get(1).copied().unwrap_or("server"),
+            number(2)?,
+            words.get(3).copied().unwrap_or("ca"),
+        ),
         Some("resumed") => resumed(f, number(1)?),
         Some("bulk") => {
             let suite = words
@@ -46,12 +51,14 @@ pub(crate) fn run(f: &Fixtures, workload: &str) -> Result<String, String> {
     }
 }
 
-/// `n` full handshakes: a new client context each time (no session to resume).
-fn full(f: &Fixtures, chain_name: &str, n: u32) -> Result<String, String> {
+/// `n` full handshakes with server chain `chain_name` issued by fixture CA `ca`: a
+/// new client context each time (no session to resume).
+fn full(f: &Fixtures, chain_name: &str, n: u32, ca: &str) -> Result<String, String> {
     let mut server = server_config(f)?;
     server.certificate_chains = vec![chain(f, chain_name)?];
     let server = ServerContext::create(&server).map_err(err)?;
-    let config = client_config(f)?;
+    let mut config = client_config(f)?;
+    config.trust = anchors(f, ca)?;
     let start = Instant::now();
     for _ in 0..n {
         let client = ClientContext::create(&config).map_err(err)?;

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run -p memtls-tests --bin bench [-- --quick] [--svg docs/performance.svg]
+//!     [--only handshakes|resumed|bulk|memory|load|tcp]
 //! ```
 //!
 //! Prints the table (medians of repeated runs, ratios to native rustls) and writes
@@ -73,6 +74,10 @@ fn main() -> Result<()> {
         quick,
         heap_bytes: Some(|| LIVE.load(Ordering::Relaxed)),
         child_exe: Some(std::env::current_exe()?),
+        only: args
+            .iter()
+            .position(|a| a == "--only")
+            .and_then(|i| args.get(i + 1).cloned()),
         wasi_tls: Some(memtls_tests::bench::wasi_tls_runner),
     };
     let machine = machine();
