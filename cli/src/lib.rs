@@ -37,11 +37,16 @@ pub mod examples {
 }
 
 /// A wasmtime engine with the compilation cache (wasmtime's own, in the user's
-/// cache directory), shared by the process.
+/// cache directory), shared by the process. With `MEMTLS_PERFMAP` set, compiled
+/// functions are named for `perf` (a perf map in /tmp).
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let mut config = Config::new();
+        if std::env::var_os("MEMTLS_PERFMAP").is_some() {
+            // For `perf record`: name compiled Wasm functions in /tmp/perf-PID.map.
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         match wasmtime::Cache::from_file(None) {
             Ok(cache) => {
                 config.cache(Some(cache));

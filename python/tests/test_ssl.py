@@ -312,6 +312,19 @@ class MemoryBIOTests(unittest.TestCase):
         pair.move()
         pair.client.unwrap()
 
+    def test_unwrap_discards_unread_data(self):
+        pair = Pair(client_context(), server_context())
+        pair.handshake()
+        pair.server.write(b"never read" * 1000)
+        pair.move()
+        with self.assertRaises(ssl.SSLWantReadError):
+            pair.client.unwrap()
+        pair.move()
+        self.assertEqual(pair.server.read(10), b"")
+        pair.server.unwrap()
+        pair.move()
+        pair.client.unwrap()
+
     def test_garbage_from_the_peer(self):
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         server = server_context().wrap_bio(incoming, outgoing, server_side=True)

@@ -120,7 +120,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Runs the whole suite.
 pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
     let reps = if opts.quick { 1 } else { 5 };
-    let n_full = if opts.quick { 3 } else { 200 };
+    let n_full = if opts.quick { 3 } else { 400 };
     let n_resumed = if opts.quick { 3 } else { 400 };
     let records: u32 = if opts.quick { 8 } else { 2048 };
     let n_idle: u32 = if opts.quick { 4 } else { 500 };
@@ -329,6 +329,8 @@ fn tcp_workload(opts: &Options) -> Result<Vec<Figure>> {
     let repeat = if opts.quick { 2 } else { 5 };
     let certs = DemoCerts::generate()?;
     let port = start_https_server(&certs, body)?;
+    // Each client makes `repeat` connections with one configuration: the first is a
+    // full handshake, the others resume; medians.
     let mut hs = Figure::new("TCP client: handshake latency", "ms", false);
     let mut tp = Figure::new(format!("TCP client: GET {} MiB", body >> 20), "MB/s", true);
     let (h, t) = native_tcp_get(&certs, port, repeat)?;
@@ -342,39 +344,43 @@ fn tcp_workload(opts: &Options) -> Result<Vec<Figure>> {
     let url = format!("https://127.0.0.1:{port}/");
     for (i, provider) in Provider::ALL.iter().enumerate() {
         let loaded = load(examples::https_get(), *provider, "https-get")?;
-        let (mut hv, mut tv) = (Vec::new(), Vec::new());
-        for _ in 0..repeat {
-            let out = MemoryOutputPipe::new(1 << 16);
-            let code = run(
-                &loaded,
-                &RunOptions {
-                    args: [
-                        "https-get",
-                        "--ca-file",
-                        "/b/ca.pem",
-                        "--sni",
-                        "localhost",
-                        &url,
-                    ]
-                    .map(String::from)
-                    .to_vec(),
-                    dirs: vec![(dir.clone(), "/b".into())],
-                    inherit_network: true,
-                    allow_ip_name_lookup: true,
-                    capture_stdout: Some(out.clone()),
-                    ..RunOptions::default()
-                },
-            )?;
-            let text = String::from_utf8_lossy(&out.contents()).into_owned();
-            if code != 0 {
-                bail!("https-get --tls {provider} failed: {text}");
-            }
-            let f = result_fields(&text)?;
-            hv.push(f["handshake_ms"]);
-            tv.push(mb_per_s(&f));
+        let out = MemoryOutputPipe::new(1 << 16);
+        let repeat_s = repeat.to_string();
+        let code = run(
+            &loaded,
+            &RunOptions {
+                args: [
+                    "https-get",
+                    "--ca-file",
+                    "/b/ca.pem",
+                    "--sni",
+                    "localhost",
+                    "--repeat",
+                    &repeat_s,
+                    &url,
+                ]
+                .map(String::from)
+                .to_vec(),
+                dirs: vec![(dir.clone(), "/b".into())],
+                inherit_network: true,
+                allow_ip_name_lookup: true,
+                capture_stdout: Some(out.clone()),
+                ..RunOptions::default()
+            },
+        )?;
+        let text = String::from_utf8_lossy(&out.contents()).into_owned();
+        if code != 0 {
+            bail!("https-get --tls {provider} failed: {text}");
         }
-        hs.values[i + 1] = Some(median(hv));
-        tp.values[i + 1] = Some(median(tv));
+        let rounds = result_lines(&text);
+        if rounds.len() != repeat {
+            bail!(
+                "https-get --tls {provider}: {} of {repeat} rounds",
+                rounds.len()
+            );
+        }
+        hs.values[i + 1] = Some(median(rounds.iter().map(|f| f["handshake_ms"]).collect()));
+        tp.values[i + 1] = Some(median(rounds.iter().map(mb_per_s).collect()));
     }
     if let Some(wasi_tls) = opts.wasi_tls {
         let port_s = port.to_string();
@@ -383,7 +389,9 @@ fn tcp_workload(opts: &Options) -> Result<Vec<Figure>> {
             &["127.0.0.1", &port_s, "localhost", &repeat_s],
             &certs.ca_pem,
         )?;
-        let f = result_fields(&out)?;
+        let f = result_lines(&out)
+            .pop()
+            .ok_or_else(|| format_err!("no memtls-result line from the wasi:tls client"))?;
         hs.values[3] = Some(f["handshake_ms"]);
         tp.values[3] = Some(mb_per_s(&f));
     }
@@ -396,17 +404,18 @@ fn mb_per_s(f: &HashMap<String, f64>) -> f64 {
     f["body_bytes"] / 1e6 / (f["transfer_ms"] / 1e3)
 }
 
-/// The numeric `key=value` fields of a `memtls-result` line.
-fn result_fields(stdout: &str) -> Result<HashMap<String, f64>> {
-    let line = stdout
+/// The numeric `key=value` fields of every `memtls-result` line (one per round).
+fn result_lines(stdout: &str) -> Vec<HashMap<String, f64>> {
+    stdout
         .lines()
-        .find(|l| l.starts_with("memtls-result "))
-        .ok_or_else(|| format_err!("no memtls-result line in {stdout:?}"))?;
-    Ok(line
-        .split_whitespace()
-        .filter_map(|kv| kv.split_once('='))
-        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
-        .collect())
+        .filter(|l| l.starts_with("memtls-result "))
+        .map(|line| {
+            line.split_whitespace()
+                .filter_map(|kv| kv.split_once('='))
+                .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+                .collect()
+        })
+        .collect()
 }
 
 /// rustls directly: (median handshake ms, median MB/s) of `repeat` GETs.

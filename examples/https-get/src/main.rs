@@ -171,6 +171,7 @@ fn run() -> Result<(), String> {
         let start = Instant::now();
         let tcp = TcpStream::connect((host.as_str(), port))
             .map_err(|e| format!("cannot connect to {host}:{port}: {e}"))?;
+        let connect_ms = start.elapsed().as_secs_f64() * 1e3;
         let conn = context
             .connect(args.sni.as_deref().unwrap_or(&host))
             .map_err(|e| e.message)?;
@@ -250,7 +251,8 @@ fn run() -> Result<(), String> {
         }
         println!(
             "memtls-result status={status} version={version} cipher={cipher} alpn={alpn} \
-             handshake_ms={handshake_ms:.2} body_bytes={} transfer_ms={transfer_ms:.2} eof={eof} \
+             connect_ms={connect_ms:.2} handshake_ms={handshake_ms:.2} body_bytes={} \
+             transfer_ms={transfer_ms:.2} eof={eof} \
              resumed={resumed} round={round}",
             body_len
         );
