@@ -11,7 +11,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 use memtls_host::Provider;
 use memtls_tests::bench::{Options, first_handshake_child, machine, run_suite, svg, table};
@@ -49,7 +48,6 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn main() -> Result<()> {
-    let start = Instant::now();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child-first-handshake") {
         let provider: Provider = args
@@ -57,7 +55,7 @@ fn main() -> Result<()> {
             .ok_or_else(|| format_err!("--child-first-handshake PROVIDER"))?
             .parse()
             .map_err(|e: String| format_err!(e))?;
-        println!("{:.1}", first_handshake_child(provider, start)?);
+        println!("{:.1}", first_handshake_child(provider)?);
         return Ok(());
     }
     let quick = args.iter().any(|a| a == "--quick");
