@@ -416,17 +416,20 @@ fn mb_per_s(f: &HashMap<String, f64>) -> f64 {
     f["body_bytes"] / 1e6 / (f["transfer_ms"] / 1e3)
 }
 
-/// The numeric `key=value` fields of every `memtls-result` line (one per round).
+/// The numeric fields of space-separated `key=value` text (others are skipped).
+pub fn key_values(text: &str) -> HashMap<String, f64> {
+    text.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
+        .collect()
+}
+
+/// The numeric fields of every `memtls-result` line (one per round).
 fn result_lines(stdout: &str) -> Vec<HashMap<String, f64>> {
     stdout
         .lines()
-        .filter(|l| l.starts_with("memtls-result "))
-        .map(|line| {
-            line.split_whitespace()
-                .filter_map(|kv| kv.split_once('='))
-                .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
-                .collect()
-        })
+        .filter_map(|l| l.strip_prefix("memtls-result "))
+        .map(key_values)
         .collect()
 }
 
@@ -489,11 +492,7 @@ impl BenchSession {
             )?
             .0
             .map_err(|e| format_err!("bench {workload:?}: {e}"))?;
-        Ok(out
-            .split_whitespace()
-            .filter_map(|kv| kv.split_once('='))
-            .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
-            .collect())
+        Ok(key_values(&out))
     }
 
     /// The store's linear memory now (application and guest), in bytes.

@@ -17,7 +17,7 @@ use memtls_cli::demo::{DemoCerts, start_https_server};
 use memtls_cli::python::{PythonBuild, build};
 use memtls_cli::{RunOptions, load, run};
 use memtls_host::Provider;
-use memtls_tests::bench::machine;
+use memtls_tests::bench::{key_values, machine};
 use wasmtime::{Result, bail, format_err};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -216,13 +216,9 @@ fn ratio(value: f64, base: f64) -> String {
 fn fields(stdout: &str) -> Result<std::collections::HashMap<String, f64>> {
     let line = stdout
         .lines()
-        .find(|l| l.starts_with("memtls-bench "))
+        .find_map(|l| l.strip_prefix("memtls-bench "))
         .ok_or_else(|| format_err!("no memtls-bench line in: {stdout}"))?;
-    Ok(line
-        .split_whitespace()
-        .filter_map(|kv| kv.split_once('='))
-        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
-        .collect())
+    Ok(key_values(line))
 }
 
 struct TempDir(PathBuf);
