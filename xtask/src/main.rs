@@ -135,7 +135,7 @@ fn setup(for_tests: bool) -> Result {
 /// The componentize-py release `memtls python build` is written against.
 const COMPONENTIZE_PY: &str = "0.25.1";
 /// The PEP 748 API package the Python tests build against (pure Python; it needs
-/// Python 3.12+, so it is installed for CPython 3.14, the one inside the components).
+/// Python 3.12+, which the components' CPython 3.14 is).
 const TLSLIB: &str = "0.0.2rc3";
 
 /// componentize-py (PyPI) for `memtls python build`, and tlslib into
@@ -159,7 +159,9 @@ fn python_tools() -> Result {
         run(Command::new("python3")
             .args(["-m", "pip", "install", "--quiet", "--no-deps", "--target"])
             .arg(&deps)
-            .args(["--python-version", "3.14", "--only-binary=:all:"])
+            // It declares Python >= 3.12 (it runs in the components' 3.14, not in
+            // the python3 that installs it).
+            .args(["--ignore-requires-python", "--only-binary=:all:"])
             .arg(format!("tlslib=={TLSLIB}")))?;
     }
     Ok(())
