@@ -12,7 +12,6 @@ absent, so ``ssl.create_default_context`` skips it).
 
 import encodings.idna  # noqa: F401  (ssl encodes host names with it; codecs load lazily)
 import os
-import socket as _socket
 import time as _time
 
 from memtls import _core, _x509
@@ -299,13 +298,13 @@ class SSLSession:
     records which context and server it belongs to; handing it to a connection of
     that context is accepted, to another context refused, as in CPython."""
 
-    def __init__(self, context, server_name, resumed):
+    def __init__(self, context):
         self._context = context
         self.id = os.urandom(32)
         self.time = int(_time.time())
         self.timeout = 7200
         self.ticket_lifetime_hint = 7200
-        self.has_ticket = resumed is not None
+        self.has_ticket = True
 
     def __eq__(self, other):
         return isinstance(other, SSLSession) and other.id == self.id
@@ -539,11 +538,9 @@ class _SSLContext:
         self._changed()
 
     def _versions(self):
-        low = {PROTO_MINIMUM_SUPPORTED: PROTO_TLSv1_2,
-               PROTO_MAXIMUM_SUPPORTED: PROTO_TLSv1_3}.get(self._min, self._min)
-        high = {PROTO_MINIMUM_SUPPORTED: PROTO_TLSv1_2,
-                PROTO_MAXIMUM_SUPPORTED: PROTO_TLSv1_3}.get(self._max, self._max)
-        low, high = max(low, PROTO_TLSv1_2), min(high, PROTO_TLSv1_3)
+        bounds = {PROTO_MINIMUM_SUPPORTED: PROTO_TLSv1_2, PROTO_MAXIMUM_SUPPORTED: PROTO_TLSv1_3}
+        low = max(bounds.get(self._min, self._min), PROTO_TLSv1_2)
+        high = min(bounds.get(self._max, self._max), PROTO_TLSv1_3)
         if self._options & OP_NO_TLSv1_2 and low == PROTO_TLSv1_2:
             low = PROTO_TLSv1_3
         if self._options & OP_NO_TLSv1_3 and high == PROTO_TLSv1_3:
@@ -778,7 +775,7 @@ class _SSLContext:
     def _wrap_socket(self, sock, server_side, server_hostname=None, *, owner=None,
                      session=None):
         conn = self._connection(server_side, server_hostname)
-        return _SSLSocket(self, _SocketChannel(conn, sock), server_side, server_hostname,
+        return _SSLSocket(self, _core.SocketChannel(conn, sock), server_side, server_hostname,
                           owner, session, sock)
 
     def _wrap_bio(self, incoming, outgoing, server_side, server_hostname=None, *,
@@ -786,29 +783,6 @@ class _SSLContext:
         conn = self._connection(server_side, server_hostname)
         channel = _core.BufferChannel(conn, incoming, outgoing)
         return _SSLSocket(self, channel, server_side, server_hostname, owner, session, None)
-
-
-class _SocketChannel(_core.Channel):
-    """A channel over a connected socket, honouring its timeout or non-blocking mode."""
-
-    def __init__(self, connection, sock):
-        super().__init__(connection)
-        self.sock = sock
-
-    def _recv(self, size):
-        try:
-            return _socket.socket.recv(self.sock, size)
-        except (BlockingIOError, InterruptedError):
-            return None
-
-    def _send(self, data):
-        if self.sock.gettimeout() == 0.0:
-            try:
-                return _socket.socket.send(self.sock, data)
-            except (BlockingIOError, InterruptedError):
-                return 0
-        _socket.socket.sendall(self.sock, data)
-        return len(data)
 
 
 class _SSLSocket:
@@ -852,8 +826,7 @@ class _SSLSocket:
         if self.server_side or not self._handshake_done():
             return None
         if self._session is None:
-            self._session = SSLSession(self._context, self.server_hostname,
-                                       self.session_reused)
+            self._session = SSLSession(self._context)
         return self._session
 
     @session.setter

@@ -28,6 +28,24 @@ fn text(o: &Output) -> String {
     )
 }
 
+/// `memtls run --tls PROVIDER --ca-file CA -S network APP URL`: the CA added to the
+/// host's "system" trust. Returns the output and its text.
+fn run_with_host_ca(provider: &str, ca: &str, app: &str, url: &str) -> (Output, String) {
+    let out = memtls(&[
+        "run",
+        "--tls",
+        provider,
+        "--ca-file",
+        ca,
+        "-S",
+        "network",
+        app,
+        url,
+    ]);
+    let t = text(&out);
+    (out, t)
+}
+
 struct Scratch(PathBuf);
 
 impl Scratch {
@@ -80,18 +98,7 @@ fn run_https_get_with_each_provider() {
     // The host's --ca-file adds to system trust: no --ca-file for the component.
     let ca = dir.0.join("ca.pem").display().to_string();
     for provider in ["native", "guest"] {
-        let out = memtls(&[
-            "run",
-            "--tls",
-            provider,
-            "--ca-file",
-            &ca,
-            "-S",
-            "network",
-            &app,
-            &url,
-        ]);
-        let t = text(&out);
+        let (out, t) = run_with_host_ca(provider, &ca, &app, &url);
         assert!(
             out.status.success() && t.contains("status=200"),
             "{provider} with host --ca-file: {t}"
@@ -238,18 +245,7 @@ fn python_example_from_the_readme() {
     assert!(out.status.success(), "memtls python build: {}", text(&out));
     let url = format!("https://localhost:{port}/");
     for provider in ["native", "guest"] {
-        let out = memtls(&[
-            "run",
-            "--tls",
-            provider,
-            "--ca-file",
-            &ca,
-            "-S",
-            "network",
-            &app,
-            &url,
-        ]);
-        let t = text(&out);
+        let (out, t) = run_with_host_ca(provider, &ca, &app, &url);
         assert!(out.status.success(), "--tls {provider}: {t}");
         assert!(
             t.contains("200 text/plain 1000 bytes"),

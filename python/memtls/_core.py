@@ -7,6 +7,8 @@ against a transport (a socket, or a pair of memory buffers). The ``_ssl`` and
 PEP 748 front ends only translate names and exceptions.
 """
 
+import socket as _socket
+
 from componentize_py_types import Err
 from wit_world.imports import insecure, tls
 
@@ -196,11 +198,6 @@ class Channel:
                 return False
             del self._outgoing[:sent]
 
-    def pending_output(self):
-        """Bytes of ciphertext not yet handed to the transport."""
-        conn = self.connection
-        return len(self._outgoing) + (conn.pending_ciphertext() if conn else 0)
-
     def _fill(self):
         """Feeds the connection more ciphertext; raises WouldBlock("read") if none."""
         if not self._incoming:
@@ -315,6 +312,31 @@ def _want(result):
             result, (tls.ReadOutcome_WantWrite, tls.WriteOutcome_WantWrite)):
         return "write"
     return None
+
+
+class SocketChannel(Channel):
+    """A channel over a connected socket, honouring its timeout or non-blocking
+    mode. It calls ``socket.socket``'s own methods, so it also works under
+    ``ssl.SSLSocket``, which overrides them."""
+
+    def __init__(self, connection, sock):
+        super().__init__(connection)
+        self.sock = sock
+
+    def _recv(self, size):
+        try:
+            return _socket.socket.recv(self.sock, size)
+        except (BlockingIOError, InterruptedError):
+            return None
+
+    def _send(self, data):
+        if self.sock.gettimeout() == 0.0:
+            try:
+                return _socket.socket.send(self.sock, data)
+            except (BlockingIOError, InterruptedError):
+                return 0
+        _socket.socket.sendall(self.sock, data)
+        return len(data)
 
 
 class BufferChannel(Channel):

@@ -567,36 +567,6 @@ class TLSBuffer(_Negotiated, _api.TLSBuffer):
 
 
 # --- sockets ---
-class _SocketChannel(_core.Channel):
-    """The core channel over a socket (blocking or not). While shutting down,
-    unread plaintext that keeps the peer's close_notify out is discarded."""
-
-    def __init__(self, connection, sock):
-        super().__init__(connection)
-        self.sock = sock
-        self.closing = False
-
-    def _recv(self, size):
-        try:
-            return self.sock.recv(size)
-        except (BlockingIOError, InterruptedError):
-            return None
-
-    def _send(self, data):
-        try:
-            return self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            return 0
-
-    def _fill(self):
-        held = len(self._incoming)
-        super()._fill()
-        conn = self.connection
-        if self.closing and held and len(self._incoming) == held:
-            while conn.pending_plaintext():
-                _core.call(conn.read, _U32)
-
-
 class TLSSocket(_Negotiated, _api.TLSSocket):
     """A TLS connection over a TCP socket.
 
@@ -622,7 +592,7 @@ class TLSSocket(_Negotiated, _api.TLSSocket):
         if connection is None:  # a listening server socket
             sock.setblocking(False)
             return self
-        channel = _SocketChannel(connection, sock)
+        channel = _core.SocketChannel(connection, sock)
         try:
             with _errors(name):
                 channel.handshake()
@@ -672,7 +642,6 @@ class TLSSocket(_Negotiated, _api.TLSSocket):
         ``WantWriteError`` while the close_notify cannot be sent."""
         channel = self._channel
         if channel is not None:
-            channel.closing = True
             try:
                 with _errors(self._name):
                     if force:

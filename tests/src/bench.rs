@@ -20,7 +20,7 @@ use memtls_host::{Policy, Provider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
-use wasmtime::component::{Instance, TypedFunc};
+use wasmtime::component::TypedFunc;
 use wasmtime::{Result, Store, bail, format_err};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -478,7 +478,6 @@ pub struct BenchSession {
     store: Store<Host>,
     func: BenchFunc,
     fixtures: Vec<(String, Vec<u8>)>,
-    _instance: Instance,
 }
 
 impl BenchSession {
@@ -510,7 +509,6 @@ impl Scenarios {
             store,
             func,
             fixtures: fixtures.0.clone().into_iter().collect(),
-            _instance: instance,
         })
     }
 }
