@@ -151,12 +151,12 @@ pub enum Verification {
 }
 
 /// Where "system" trust comes from: each provider supplies its own (platform
-/// verifier natively, Mozilla roots in the guest).
+/// verifier natively, Mozilla roots in the guest). The engine asks once and
+/// shares the verifier; the policy's extra anchors are added by the engine.
 pub trait SystemTrust: Send + Sync {
-    /// A verifier trusting the system's roots plus `extra_anchors`.
+    /// A verifier trusting the system's roots.
     fn server_verifier(
         &self,
-        extra_anchors: Vec<CertificateDer<'static>>,
         provider: Arc<CryptoProvider>,
     ) -> std::result::Result<Arc<dyn ServerCertVerifier>, rustls::Error>;
 }
@@ -167,19 +167,73 @@ pub struct StaticRoots(pub Arc<RootCertStore>);
 impl SystemTrust for StaticRoots {
     fn server_verifier(
         &self,
-        extra_anchors: Vec<CertificateDer<'static>>,
         provider: Arc<CryptoProvider>,
     ) -> std::result::Result<Arc<dyn ServerCertVerifier>, rustls::Error> {
-        let builder = if extra_anchors.is_empty() {
-            WebPkiServerVerifier::builder_with_provider(self.0.clone(), provider)
-        } else {
-            let mut roots = (*self.0).clone();
-            for anchor in extra_anchors {
-                roots.add(anchor)?;
-            }
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        build_server_verifier(WebPkiServerVerifier::builder_with_provider(
+            self.0.clone(),
+            provider,
+        ))
+    }
+}
+
+/// Sum of the lengths of `items`.
+pub(crate) fn bytes_of(items: &[Vec<u8>]) -> usize {
+    items.iter().map(Vec::len).fold(0, usize::saturating_add)
+}
+
+impl TrustStore {
+    /// Bytes this trust store passes (for the policy's configuration budget).
+    pub fn byte_len(&self) -> usize {
+        bytes_of(&self.anchors).saturating_add(bytes_of(&self.pinned))
+    }
+}
+
+impl SigningChain {
+    /// Bytes this chain passes (for the policy's configuration budget).
+    pub fn byte_len(&self) -> usize {
+        bytes_of(&self.certificates).saturating_add(self.private_key.len())
+    }
+}
+
+/// Fixed cost counted per context, so that empty configurations count too.
+const CONTEXT_OVERHEAD: usize = 1024;
+
+impl ClientConfig {
+    /// Bytes this configuration passes (for the policy's configuration budget).
+    pub fn byte_len(&self) -> usize {
+        [
+            CONTEXT_OVERHEAD,
+            self.trust.byte_len(),
+            self.certificate_chain
+                .as_ref()
+                .map_or(0, SigningChain::byte_len),
+            bytes_of(&self.alpn_protocols),
+            self.cipher_suites.as_ref().map_or(0, |s| s.len() * 2),
+        ]
+        .into_iter()
+        .fold(0, usize::saturating_add)
+    }
+}
+
+impl ServerConfig {
+    /// Bytes this configuration passes (for the policy's configuration budget).
+    pub fn byte_len(&self) -> usize {
+        let auth = match &self.client_auth {
+            ClientAuth::None => 0,
+            ClientAuth::Optional(t) | ClientAuth::Required(t) => t.byte_len(),
         };
-        build_server_verifier(builder)
+        [
+            CONTEXT_OVERHEAD,
+            self.certificate_chains
+                .iter()
+                .map(SigningChain::byte_len)
+                .fold(0, usize::saturating_add),
+            auth,
+            bytes_of(&self.alpn_protocols),
+            self.cipher_suites.as_ref().map_or(0, |s| s.len() * 2),
+        ]
+        .into_iter()
+        .fold(0, usize::saturating_add)
     }
 }
 
@@ -253,6 +307,14 @@ pub fn parse_private_key(bytes: &[u8]) -> Result<PrivateKeyDer<'static>> {
     }
 }
 
+/// The most DER bytes a signing chain may have: a larger Certificate message is
+/// refused by rustls peers (64 KiB handshake messages) and most others.
+pub const MAX_CHAIN_LEN: usize = 0xffff;
+
+/// The most bytes the certificate authorities' names may take in a server's
+/// CertificateRequest (a list with a 16-bit length).
+const MAX_CA_NAMES_LEN: usize = 0xffff - 16;
+
 /// Parses and checks a signing chain: certificates present, key loadable and
 /// matching the end-entity certificate.
 pub(crate) fn certified_key(
@@ -264,6 +326,14 @@ pub(crate) fn certified_key(
     if certs.is_empty() {
         return Err(Error::config(format!(
             "{what}: the certificate chain is empty"
+        )));
+    }
+    let der_len: usize = certs.iter().map(|c| c.len()).sum();
+    if der_len > MAX_CHAIN_LEN {
+        return Err(Error::config(format!(
+            "{what}: the chain is {der_len} bytes of DER ({} certificates); at most \
+             {MAX_CHAIN_LEN} fit the Certificate message peers accept",
+            certs.len()
         )));
     }
     let key = parse_private_key(&chain.private_key)
@@ -340,11 +410,12 @@ pub(crate) fn provider_with_suites(
     }))
 }
 
-/// Builds the verifier for a trust store used to verify servers.
+/// Builds the verifier for a trust store used to verify servers; `system` is the
+/// shared `system` verifier when the trust store asks for it.
 pub(crate) fn server_verifier(
     trust: &TrustStore,
     provider: &Arc<CryptoProvider>,
-    system: &dyn SystemTrust,
+    system: Option<Arc<dyn ServerCertVerifier>>,
     mode: Verification,
 ) -> Result<Arc<dyn ServerCertVerifier>> {
     if mode == Verification::None {
@@ -354,22 +425,96 @@ pub(crate) fn server_verifier(
     }
     let mut anchors = parse_certificates(&trust.anchors, "trust.anchors")?;
     anchors.extend(parse_certificates(&trust.pinned, "trust.pinned")?);
-    let verifier = if trust.system {
-        system
-            .server_verifier(anchors, provider.clone())
-            .map_err(|e| Error::from_rustls_config("system trust", e))?
-    } else {
-        let roots = root_store(anchors)?;
-        build_server_verifier(WebPkiServerVerifier::builder_with_provider(
-            Arc::new(roots),
-            provider.clone(),
-        ))
-        .map_err(|e| Error::from_rustls_config("trust store", e))?
+    let verifier = match (system, anchors.is_empty()) {
+        (Some(system), true) => system,
+        (Some(system), false) => {
+            any_of(anchors_verifier(anchors, provider, "trust store")?, system)
+        }
+        (None, _) => anchors_verifier(anchors, provider, "trust store")?,
     };
     Ok(match mode {
         Verification::WithoutHostname => Arc::new(IgnoreHostname(verifier)),
         _ => verifier,
     })
+}
+
+/// A WebPKI verifier over `anchors` (refused when there are none).
+pub(crate) fn anchors_verifier(
+    anchors: Vec<CertificateDer<'static>>,
+    provider: &Arc<CryptoProvider>,
+    what: &str,
+) -> Result<Arc<dyn ServerCertVerifier>> {
+    let roots = root_store(anchors)?;
+    build_server_verifier(WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    ))
+    .map_err(|e| Error::from_rustls_config(what, e))
+}
+
+/// A verifier that accepts what either verifier accepts (trust sources add up).
+/// When both refuse, the more specific refusal is reported: an unknown issuer
+/// from one source says less than, say, an expiry found by the other.
+pub(crate) fn any_of(
+    first: Arc<dyn ServerCertVerifier>,
+    second: Arc<dyn ServerCertVerifier>,
+) -> Arc<dyn ServerCertVerifier> {
+    Arc::new(AnyOf([first, second]))
+}
+
+#[derive(Debug)]
+struct AnyOf([Arc<dyn ServerCertVerifier>; 2]);
+
+impl ServerCertVerifier for AnyOf {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let mut refusal = None;
+        for v in self.0.iter() {
+            match v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+                Ok(ok) => return Ok(ok),
+                Err(e) => {
+                    let unknown_issuer = matches!(
+                        e,
+                        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
+                    );
+                    if refusal.is_none() || !unknown_issuer {
+                        refusal = Some(e);
+                    }
+                }
+            }
+        }
+        Err(refusal.unwrap_or(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        )))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0[0].verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0[0].verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0[0].supported_verify_schemes()
+    }
 }
 
 fn root_store(anchors: Vec<CertificateDer<'static>>) -> Result<RootCertStore> {
@@ -405,6 +550,14 @@ pub(crate) fn client_verifier(
     let mut anchors = parse_certificates(&trust.anchors, "client-auth.anchors")?;
     anchors.extend(parse_certificates(&trust.pinned, "client-auth.pinned")?);
     let roots = root_store(anchors)?;
+    let names: usize = roots.subjects().iter().map(|n| 2 + n.as_ref().len()).sum();
+    if names > MAX_CA_NAMES_LEN {
+        return Err(Error::config(format!(
+            "client-auth: the anchors' names take {names} bytes in the CertificateRequest; \
+             at most {MAX_CA_NAMES_LEN} fit ({} anchors): give fewer anchors",
+            roots.len()
+        )));
+    }
     let mut builder =
         WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
     if optional {

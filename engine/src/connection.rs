@@ -3,7 +3,7 @@
 use std::io::{self, BufRead, Write};
 
 use crate::config::{CipherSuite, ProtocolVersion};
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind, Permit, Result};
 
 /// Result of a step that may need the caller to move bytes (WIT `progress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +41,13 @@ pub enum WriteOutcome {
 /// The most keying material one export may ask for.
 pub const MAX_EXPORT_LEN: u32 = 16 * 1024;
 
+/// The longest exporter label: TLS 1.3 puts it in an HKDF label after "tls13 ",
+/// in at most 255 bytes (RFC 8446 §7.1); TLS 1.2 is held to the same bound.
+pub const MAX_EXPORT_LABEL_LEN: usize = 249;
+
+/// The longest exporter context: its length is a 16-bit field (RFC 5705 §4).
+pub const MAX_EXPORT_CONTEXT_LEN: usize = 0xffff;
+
 /// A TLS connection: rustls plus a bounded outgoing buffer, a sticky error and
 /// the end-of-input and shutdown state the interface defines.
 pub struct Connection {
@@ -62,6 +69,8 @@ pub struct Connection {
     plaintext_pending: usize,
     /// On a client: the name connected to.
     client_server_name: Option<String>,
+    /// This connection's share of the instance's admission.
+    _permit: Permit,
 }
 
 impl Connection {
@@ -69,6 +78,7 @@ impl Connection {
         tls: rustls::Connection,
         max_buffered: usize,
         client_server_name: Option<String>,
+        permit: Permit,
     ) -> Self {
         let mut c = Self {
             tls,
@@ -81,6 +91,7 @@ impl Connection {
             peer_closed: false,
             plaintext_pending: 0,
             client_server_name,
+            _permit: permit,
         };
         c.flush_tls();
         c
@@ -345,7 +356,9 @@ impl Connection {
         self.tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }
 
-    /// RFC 5705 / RFC 8446 §7.5 exporter.
+    /// RFC 5705 / RFC 8446 §7.5 exporter. The label must be 1 to 249 bytes, the
+    /// context at most 65,535 bytes; TLS 1.2 connections always negotiated the
+    /// extended master secret (RFC 7627 §5.4), which the engine requires.
     pub fn export_keying_material(
         &self,
         label: &[u8],
@@ -361,6 +374,20 @@ impl Connection {
         if length == 0 || length > MAX_EXPORT_LEN {
             return Err(Error::misuse(format!(
                 "export-keying-material length {length} is outside 1..={MAX_EXPORT_LEN}"
+            )));
+        }
+        if label.is_empty() || label.len() > MAX_EXPORT_LABEL_LEN {
+            return Err(Error::misuse(format!(
+                "export-keying-material label is {} bytes; it must be 1 to \
+                 {MAX_EXPORT_LABEL_LEN} bytes (TLS 1.3 puts it in a 255-byte HKDF label)",
+                label.len()
+            )));
+        }
+        if let Some(context) = context.filter(|c| c.len() > MAX_EXPORT_CONTEXT_LEN) {
+            return Err(Error::misuse(format!(
+                "export-keying-material context is {} bytes; it must be at most \
+                 {MAX_EXPORT_CONTEXT_LEN} (its length is a 16-bit field)",
+                context.len()
             )));
         }
         let out = vec![0u8; length as usize];
@@ -382,6 +409,14 @@ impl Connection {
         }
         if self.close_sent {
             return Err(Error::misuse("request-key-update after shutdown"));
+        }
+        if self.outgoing_len() >= self.max_buffered {
+            return Err(Error::limit(format!(
+                "request-key-update: {} bytes of ciphertext wait to be taken \
+                 (max-buffered-bytes is {}); take and send them first",
+                self.outgoing_len(),
+                self.max_buffered
+            )));
         }
         self.tls
             .refresh_traffic_keys()

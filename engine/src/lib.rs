@@ -12,9 +12,10 @@
 mod config;
 mod connection;
 mod error;
+mod policy;
 mod wit_convert;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use rustls::crypto::CryptoProvider;
@@ -24,12 +25,15 @@ pub use config::{
     CipherSuite, ClientAuth, ClientConfig, ProtocolVersion, ServerConfig, SigningChain,
     StaticRoots, SystemTrust, TrustStore, Verification, parse_certificates, parse_private_key,
 };
-pub use connection::{Connection, MAX_EXPORT_LEN, Progress, ReadOutcome, WriteOutcome};
+pub use connection::{
+    Connection, MAX_EXPORT_CONTEXT_LEN, MAX_EXPORT_LABEL_LEN, MAX_EXPORT_LEN, Progress,
+    ReadOutcome, WriteOutcome,
+};
 pub use error::{CertificateReason, Error, ErrorKind, Result, alert_name};
+pub use policy::{Admission, DEFAULT_MAX_BUFFERED, Permit, Policy};
 pub use rustls;
 
-/// The default cap on ciphertext buffered per connection: four maximal records.
-pub const DEFAULT_MAX_BUFFERED: usize = 4 * (16 * 1024 + 256);
+use rustls::client::danger::ServerCertVerifier;
 
 /// What a provider supplies to the engine.
 pub struct EngineOptions {
@@ -41,21 +45,24 @@ pub struct EngineOptions {
     pub crypto: CryptoProvider,
     /// Where `system` trust comes from.
     pub system_trust: Arc<dyn SystemTrust>,
+    /// Extra anchors (PEM or DER) the embedder adds to `system` trust
+    /// ([`Policy::extra_system_anchors`]).
+    pub extra_system_anchors: Vec<Vec<u8>>,
     /// Put ChaCha20-Poly1305 suites first in the defaults (for Wasm, which has no
     /// AES instructions).
     pub prefer_chacha20: bool,
-    /// Cap on ciphertext buffered per connection before `write` stops accepting.
-    pub max_buffered: usize,
 }
 
-/// The engine: a crypto provider, a trust source and limits, from which
-/// contexts are built.
+/// The engine: a crypto provider and a trust source, from which contexts are
+/// built. The `system` verifier is built once, on first use, and shared by every
+/// context (and every instance the engine serves).
 pub struct Engine {
     name: String,
     version: String,
     crypto: Arc<CryptoProvider>,
     system_trust: Arc<dyn SystemTrust>,
-    max_buffered: usize,
+    extra_system_anchors: Vec<Vec<u8>>,
+    system_verifier: OnceLock<Result<Arc<dyn ServerCertVerifier>>>,
 }
 
 impl Engine {
@@ -73,8 +80,42 @@ impl Engine {
             version: options.version,
             crypto: Arc::new(crypto),
             system_trust: options.system_trust,
-            max_buffered: options.max_buffered.max(1),
+            extra_system_anchors: options.extra_system_anchors,
+            system_verifier: OnceLock::new(),
         }
+    }
+
+    /// The verifier for `system` trust (the provider's roots plus the policy's
+    /// extra anchors), built on first use.
+    fn system_verifier(&self) -> Result<Arc<dyn ServerCertVerifier>> {
+        self.system_verifier
+            .get_or_init(|| {
+                let base = self
+                    .system_trust
+                    .server_verifier(self.crypto.clone())
+                    .map_err(|e| Error::from_rustls_config("system trust", e))?;
+                if self.extra_system_anchors.is_empty() {
+                    return Ok(base);
+                }
+                let extra = parse_certificates(&self.extra_system_anchors, "extra system anchors")?;
+                let extra = config::anchors_verifier(extra, &self.crypto, "extra system anchors")?;
+                Ok(config::any_of(base, extra))
+            })
+            .clone()
+    }
+
+    /// The verifier for a client's `trust` in `mode`.
+    fn server_verifier(
+        &self,
+        trust: &TrustStore,
+        mode: Verification,
+    ) -> Result<Arc<dyn ServerCertVerifier>> {
+        let system = if trust.system && mode != Verification::None {
+            Some(self.system_verifier()?)
+        } else {
+            None
+        };
+        config::server_verifier(trust, &self.crypto, system, mode)
     }
 
     /// Implementation name and version.
@@ -96,20 +137,21 @@ impl Engine {
             .collect()
     }
 
-    /// Validates a client configuration and builds a context.
+    /// Validates a client configuration and builds a context, admitted by
+    /// `admission` first (the `insecure` modes also need the policy's consent).
     pub fn client_context(
         &self,
         config: &ClientConfig,
         verification: Verification,
+        admission: &Admission,
     ) -> Result<ClientContext> {
+        if verification != Verification::Full {
+            admission.policy().check_insecure()?;
+        }
+        let permit = admission.context(config.byte_len())?;
         let versions = config::versions(config.min_version, config.max_version)?;
         let provider = config::provider_with_suites(&self.crypto, config.cipher_suites.as_deref())?;
-        let verifier = config::server_verifier(
-            &config.trust,
-            &provider,
-            self.system_trust.as_ref(),
-            verification,
-        )?;
+        let verifier = self.server_verifier(&config.trust, verification)?;
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
             .map_err(|e| Error::from_rustls_config("cipher-suites / versions", e))?
@@ -124,14 +166,22 @@ impl Engine {
         };
         tls.alpn_protocols = checked_alpn(&config.alpn_protocols)?;
         tls.enable_sni = config.send_sni;
+        tls.require_ems = true;
         Ok(ClientContext {
             tls: Arc::new(tls),
-            max_buffered: self.max_buffered,
+            admission: admission.clone(),
+            _permit: permit,
         })
     }
 
-    /// Validates a server configuration and builds a context.
-    pub fn server_context(&self, config: &ServerConfig) -> Result<ServerContext> {
+    /// Validates a server configuration and builds a context, admitted by
+    /// `admission` first.
+    pub fn server_context(
+        &self,
+        config: &ServerConfig,
+        admission: &Admission,
+    ) -> Result<ServerContext> {
+        let permit = admission.context(config.byte_len())?;
         let versions = config::versions(config.min_version, config.max_version)?;
         let provider = config::provider_with_suites(&self.crypto, config.cipher_suites.as_deref())?;
         if config.certificate_chains.is_empty() {
@@ -154,36 +204,36 @@ impl Engine {
         };
         let mut tls = builder.with_cert_resolver(Arc::new(config::SniChains(keys)));
         tls.alpn_protocols = checked_alpn(&config.alpn_protocols)?;
+        tls.require_ems = true;
         if config.session_tickets {
             tls.ticketer = rustls::crypto::ring::Ticketer::new()
                 .map_err(|e| Error::from_rustls_config("session tickets", e))?;
         }
         Ok(ServerContext {
             tls: Arc::new(tls),
-            max_buffered: self.max_buffered,
+            admission: admission.clone(),
+            _permit: permit,
         })
     }
 
     /// Verifies a server chain as a client context with `trust` would, at
-    /// `at_time` (seconds since the epoch) or now.
+    /// `at_time` (seconds since the epoch) or now. The bytes passed count against
+    /// the policy's configuration budget for the duration of the call.
     pub fn verify_server_chain(
         &self,
         trust: &TrustStore,
         chain: &[Vec<u8>],
         server_name: &str,
         at_time: Option<u64>,
+        admission: &Admission,
     ) -> Result<()> {
+        admission.transient(trust.byte_len().saturating_add(config::bytes_of(chain)))?;
         let certs = parse_certificates(chain, "chain")?;
         let Some((end_entity, intermediates)) = certs.split_first() else {
             return Err(Error::misuse("chain is empty"));
         };
         let name = parse_server_name(server_name)?;
-        let verifier = config::server_verifier(
-            trust,
-            &self.crypto,
-            self.system_trust.as_ref(),
-            Verification::Full,
-        )?;
+        let verifier = self.server_verifier(trust, Verification::Full)?;
         let now = match at_time {
             Some(secs) => UnixTime::since_unix_epoch(Duration::from_secs(secs)),
             None => UnixTime::now(),
@@ -196,11 +246,22 @@ impl Engine {
 }
 
 fn parse_server_name(name: &str) -> Result<ServerName<'static>> {
-    ServerName::try_from(name.to_owned())
-        .map_err(|_| Error::config(format!("{name:?} is not a valid DNS name or IP address")))
+    ServerName::try_from(name.to_owned()).map_err(|_| {
+        let shown: String = name.chars().take(64).collect();
+        let more = if shown.len() < name.len() { "..." } else { "" };
+        Error::config(format!(
+            "{shown:?}{more} ({} bytes) is not a valid DNS name or IP address",
+            name.len()
+        ))
+    })
 }
 
+/// The most bytes the ALPN protocol list may take in a hello (it shares the
+/// 65,535 bytes of the extensions block with everything else).
+pub const MAX_ALPN_LIST_LEN: usize = 4096;
+
 fn checked_alpn(protocols: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+    let mut total = 0usize;
     for (i, p) in protocols.iter().enumerate() {
         if p.is_empty() || p.len() > 255 {
             return Err(Error::config(format!(
@@ -208,41 +269,62 @@ fn checked_alpn(protocols: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
                 p.len()
             )));
         }
+        total += 1 + p.len();
+    }
+    if total > MAX_ALPN_LIST_LEN {
+        return Err(Error::config(format!(
+            "alpn-protocols take {total} bytes encoded ({} protocols); at most \
+             {MAX_ALPN_LIST_LEN} fit in a hello",
+            protocols.len()
+        )));
     }
     Ok(protocols.to_vec())
 }
 
-/// A validated client configuration shared by its connections.
+/// A validated client configuration shared by its connections. It holds its
+/// share of the instance's admission until dropped.
 pub struct ClientContext {
     tls: Arc<rustls::ClientConfig>,
-    max_buffered: usize,
+    admission: Admission,
+    _permit: Permit,
 }
 
 impl ClientContext {
-    /// Starts a client connection to `server_name`.
+    /// Starts a client connection to `server_name` (admitted before the
+    /// ClientHello is built).
     pub fn connect(&self, server_name: &str) -> Result<Connection> {
         let name = parse_server_name(server_name)?;
+        let permit = self.admission.connection()?;
         let tls = rustls::ClientConnection::new(self.tls.clone(), name)
             .map_err(|e| Error::from_rustls(&e))?;
         Ok(Connection::new(
             tls.into(),
-            self.max_buffered,
+            self.admission.policy().max_buffered_bytes,
             Some(server_name.to_owned()),
+            permit,
         ))
     }
 }
 
-/// A validated server configuration shared by its connections.
+/// A validated server configuration shared by its connections. It holds its
+/// share of the instance's admission until dropped.
 pub struct ServerContext {
     tls: Arc<rustls::ServerConfig>,
-    max_buffered: usize,
+    admission: Admission,
+    _permit: Permit,
 }
 
 impl ServerContext {
-    /// Starts a server connection.
+    /// Starts a server connection (admitted first).
     pub fn accept(&self) -> Result<Connection> {
+        let permit = self.admission.connection()?;
         let tls =
             rustls::ServerConnection::new(self.tls.clone()).map_err(|e| Error::from_rustls(&e))?;
-        Ok(Connection::new(tls.into(), self.max_buffered, None))
+        Ok(Connection::new(
+            tls.into(),
+            self.admission.policy().max_buffered_bytes,
+            None,
+            permit,
+        ))
     }
 }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use memtls_engine::{
-    ClientConfig, Connection, Engine, EngineOptions, Error, ErrorKind, Progress, ReadOutcome,
-    ServerConfig, SigningChain, StaticRoots, TrustStore, Verification, WriteOutcome,
+    Admission, ClientConfig, Connection, Engine, EngineOptions, Error, ErrorKind, Policy, Progress,
+    ReadOutcome, ServerConfig, SigningChain, StaticRoots, TrustStore, Verification, WriteOutcome,
 };
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 
@@ -37,12 +37,24 @@ fn engine() -> Engine {
         version: "0".into(),
         crypto: rustls::crypto::ring::default_provider(),
         system_trust: Arc::new(StaticRoots(Arc::new(rustls::RootCertStore::empty()))),
+        extra_system_anchors: Vec::new(),
         prefer_chacha20: false,
-        max_buffered: memtls_engine::DEFAULT_MAX_BUFFERED,
     })
 }
 
+fn admission() -> Admission {
+    Admission::new(Policy::default())
+}
+
 fn pair(e: &Engine, c: &Certs) -> (Connection, Connection) {
+    pair_with(e, c, None)
+}
+
+fn pair_with(
+    e: &Engine,
+    c: &Certs,
+    version: Option<memtls_engine::ProtocolVersion>,
+) -> (Connection, Connection) {
     let client = e
         .client_context(
             &ClientConfig {
@@ -52,19 +64,25 @@ fn pair(e: &Engine, c: &Certs) -> (Connection, Connection) {
                     pinned: vec![],
                 },
                 send_sni: true,
+                max_version: version,
+                min_version: version,
                 ..Default::default()
             },
             Verification::Full,
+            &admission(),
         )
         .unwrap();
     let server = e
-        .server_context(&ServerConfig {
-            certificate_chains: vec![SigningChain {
-                certificates: vec![c.chain.clone()],
-                private_key: c.key.clone(),
-            }],
-            ..Default::default()
-        })
+        .server_context(
+            &ServerConfig {
+                certificate_chains: vec![SigningChain {
+                    certificates: vec![c.chain.clone()],
+                    private_key: c.key.clone(),
+                }],
+                ..Default::default()
+            },
+            &admission(),
+        )
         .unwrap();
     (
         client.connect("localhost").unwrap(),
@@ -183,5 +201,48 @@ fn certs_cached() -> Certs {
         ca: ca.clone(),
         chain: chain.clone(),
         key: key.clone(),
+    }
+}
+
+#[test]
+fn exporter_arguments_are_checked_before_rustls_sees_them() {
+    // rustls asserts (panics) on a TLS 1.2 context over 65,535 bytes and
+    // truncates long TLS 1.3 labels: the engine refuses both with misuse.
+    let e = engine();
+    let c = certs();
+    for version in [
+        memtls_engine::ProtocolVersion::Tls12,
+        memtls_engine::ProtocolVersion::Tls13,
+    ] {
+        let (mut a, mut b) = pair_with(&e, &c, Some(version));
+        handshake(&mut a, &mut b);
+        let huge = vec![7u8; 70_000];
+        for (label, context, length, why) in [
+            (
+                &b"EXPORTER-test"[..],
+                Some(&huge[..]),
+                32,
+                "context is 70000 bytes",
+            ),
+            (&[b'l'; 250][..], None, 32, "label is 250 bytes"),
+            (&b""[..], None, 32, "label is 0 bytes"),
+            (&b"EXPORTER-test"[..], None, 0, "length 0"),
+        ] {
+            let err = a
+                .export_keying_material(label, context, length)
+                .unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Misuse, "{version:?}: {}", err.message);
+            assert!(err.message.contains(why), "{version:?}: {}", err.message);
+        }
+        // The edges that are allowed work, and both sides agree.
+        let max_context = vec![1u8; 65_535];
+        let label = [b'l'; 249];
+        let ours = a
+            .export_keying_material(&label, Some(&max_context), 32)
+            .unwrap();
+        let theirs = b
+            .export_keying_material(&label, Some(&max_context), 32)
+            .unwrap();
+        assert_eq!(ours, theirs, "{version:?}");
     }
 }

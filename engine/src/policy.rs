@@ -1,0 +1,240 @@
+//! The embedder's policy, and the admission checks both providers make with it.
+//!
+//! A [`Policy`] is what the embedder decides and the application cannot change:
+//! whether the `insecure` interface works, how many contexts and connections one
+//! instance may hold, how much ciphertext a connection buffers, how many
+//! configuration bytes the live contexts of one instance may retain, and extra
+//! anchors for `system` trust. An [`Admission`] applies it to one instance: every
+//! context and connection is admitted *before* any work is done for it, holds a
+//! [`Permit`] while it lives and gives its share back when dropped. The native
+//! provider keeps one `Admission` per store; the guest provider one per instance.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::{Error, Result};
+
+/// The default cap on ciphertext buffered per connection: four maximal records.
+pub const DEFAULT_MAX_BUFFERED: usize = 4 * (16 * 1024 + 256);
+
+/// The embedder's policy for one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Whether the `insecure` interface works (otherwise its calls answer
+    /// `not-permitted`).
+    pub allow_insecure: bool,
+    /// Most connections one instance may hold at once.
+    pub max_connections: usize,
+    /// Most client and server contexts one instance may hold at once.
+    pub max_contexts: usize,
+    /// Most ciphertext bytes buffered per connection before `write` stops
+    /// accepting plaintext.
+    pub max_buffered_bytes: usize,
+    /// Most configuration bytes (anchors, pins, certificate chains, keys, ALPN
+    /// ids, cipher ids) the live contexts of one instance may hold together; also
+    /// the most one `verify-server-chain` call may pass.
+    pub max_config_bytes: usize,
+    /// Extra trust anchors (PEM text or DER) added to what `system` trust means,
+    /// like `SSL_CERT_FILE`.
+    pub extra_system_anchors: Vec<Vec<u8>>,
+}
+
+impl Default for Policy {
+    /// Secure defaults: no `insecure` interface, 1024 connections, 256 contexts,
+    /// four records buffered per connection, 16 MiB of configuration.
+    fn default() -> Self {
+        Self {
+            allow_insecure: false,
+            max_connections: 1024,
+            max_contexts: 256,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED,
+            max_config_bytes: 16 << 20,
+            extra_system_anchors: Vec::new(),
+        }
+    }
+}
+
+impl Policy {
+    /// Refuses the `insecure` interface unless the policy allows it.
+    pub fn check_insecure(&self) -> Result<()> {
+        if self.allow_insecure {
+            Ok(())
+        } else {
+            Err(Error::not_permitted(
+                "the insecure interface is disabled by the embedder's policy \
+                 (the embedder can allow it; the application cannot)",
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    contexts: AtomicUsize,
+    connections: AtomicUsize,
+    config_bytes: AtomicUsize,
+}
+
+/// A [`Policy`] applied to one instance: counts what it holds.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    policy: Arc<Policy>,
+    held: Arc<Counters>,
+}
+
+/// What one admitted context or connection holds; given back on drop.
+#[derive(Debug)]
+pub struct Permit {
+    held: Arc<Counters>,
+    context: bool,
+    config_bytes: usize,
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let counter = if self.context {
+            &self.held.contexts
+        } else {
+            &self.held.connections
+        };
+        counter.fetch_sub(1, Ordering::Relaxed);
+        self.held
+            .config_bytes
+            .fetch_sub(self.config_bytes, Ordering::Relaxed);
+    }
+}
+
+/// Adds `n` to `counter` unless that would pass `max`.
+fn reserve(counter: &AtomicUsize, n: usize, max: usize) -> bool {
+    counter
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
+            held.checked_add(n).filter(|total| *total <= max)
+        })
+        .is_ok()
+}
+
+impl Admission {
+    /// Starts counting for one instance under `policy`.
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            policy: Arc::new(policy),
+            held: Arc::default(),
+        }
+    }
+
+    /// The policy applied.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Contexts held now.
+    pub fn live_contexts(&self) -> usize {
+        self.held.contexts.load(Ordering::Relaxed)
+    }
+
+    /// Connections held now.
+    pub fn live_connections(&self) -> usize {
+        self.held.connections.load(Ordering::Relaxed)
+    }
+
+    /// Configuration bytes held by live contexts now.
+    pub fn config_bytes(&self) -> usize {
+        self.held.config_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Admits a context whose configuration is `config_bytes` long.
+    pub fn context(&self, config_bytes: usize) -> Result<Permit> {
+        let max = self.policy.max_contexts;
+        if !reserve(&self.held.contexts, 1, max) {
+            return Err(Error::limit(format!(
+                "the policy allows at most {max} live contexts per instance \
+                 (max-contexts); drop contexts that are no longer needed"
+            )));
+        }
+        let budget = self.policy.max_config_bytes;
+        if !reserve(&self.held.config_bytes, config_bytes, budget) {
+            self.held.contexts.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::limit(format!(
+                "this configuration is {config_bytes} bytes and the instance's live contexts \
+                 already hold {} of at most {budget} configuration bytes (max-config-bytes)",
+                self.config_bytes()
+            )));
+        }
+        Ok(Permit {
+            held: self.held.clone(),
+            context: true,
+            config_bytes,
+        })
+    }
+
+    /// Admits a connection.
+    pub fn connection(&self) -> Result<Permit> {
+        let max = self.policy.max_connections;
+        if !reserve(&self.held.connections, 1, max) {
+            return Err(Error::limit(format!(
+                "the policy allows at most {max} live connections per instance \
+                 (max-connections)"
+            )));
+        }
+        Ok(Permit {
+            held: self.held.clone(),
+            context: false,
+            config_bytes: 0,
+        })
+    }
+
+    /// Refuses a one-off configuration (a `verify-server-chain` call) larger than
+    /// the whole configuration budget.
+    pub fn transient(&self, bytes: usize) -> Result<()> {
+        let budget = self.policy.max_config_bytes;
+        if bytes > budget {
+            return Err(Error::limit(format!(
+                "this call passes {bytes} bytes of certificates; the policy allows at most \
+                 {budget} (max-config-bytes)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permits_count_and_give_back() {
+        let a = Admission::new(Policy {
+            max_contexts: 2,
+            max_connections: 1,
+            max_config_bytes: 100,
+            ..Policy::default()
+        });
+        let c1 = a.context(60).unwrap();
+        let e = a.context(41).unwrap_err();
+        assert!(e.message.contains("max-config-bytes"), "{}", e.message);
+        assert_eq!(a.live_contexts(), 1, "a refused context holds nothing");
+        let c2 = a.context(40).unwrap();
+        let e = a.context(0).unwrap_err();
+        assert!(
+            e.message.contains("at most 2 live contexts"),
+            "{}",
+            e.message
+        );
+        drop(c1);
+        assert_eq!((a.live_contexts(), a.config_bytes()), (1, 40));
+        let k = a.connection().unwrap();
+        assert!(a.connection().is_err());
+        drop(k);
+        assert!(a.connection().is_ok());
+        drop(c2);
+        assert_eq!((a.live_contexts(), a.config_bytes()), (0, 0));
+        assert!(a.transient(101).is_err() && a.transient(100).is_ok());
+    }
+
+    #[test]
+    fn huge_sizes_do_not_overflow() {
+        let a = Admission::new(Policy::default());
+        assert!(a.context(usize::MAX).is_err());
+        assert_eq!(a.live_contexts(), 0);
+    }
+}
