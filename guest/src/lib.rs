@@ -7,16 +7,14 @@
 //! Building it for `wasm32-wasip2` needs `clang` (ring compiles C and assembly for
 //! the target); the workspace builds it automatically (see `memtls-wasm-build`).
 //!
-//! Policy: the guest has no host to ask, so it reads the embedder's policy from
-//! its WASI environment (see `memtls_host::Policy::guest_environment`):
-//! `MEMTLS_ALLOW_INSECURE=1` enables the `insecure` interface,
-//! `MEMTLS_MAX_CONNECTIONS` and `MEMTLS_MAX_BUFFERED_BYTES` set the limits, and
-//! `MEMTLS_EXTRA_SYSTEM_ANCHORS` (PEM text) adds anchors to `system` trust.
+//! Policy: the guest imports `memtls:tls/policy`, which the host satisfies with a
+//! small component it generates when it composes the guest into an application,
+//! the values baked in (`memtls_host::compose_with_guest`). The application cannot
+//! reach that import, and the guest reads nothing from its environment.
 
 #![warn(missing_docs)]
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use memtls_engine as engine;
@@ -42,61 +40,21 @@ use exports::memtls::tls::tls::{
 /// The exported component.
 pub struct Provider;
 
-/// The policy the embedder put in the environment.
-struct Policy {
-    allow_insecure: bool,
-    max_connections: usize,
-    max_buffered: usize,
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
-}
-
-fn policy() -> &'static Policy {
-    static POLICY: OnceLock<Policy> = OnceLock::new();
-    POLICY.get_or_init(|| Policy {
-        allow_insecure: std::env::var("MEMTLS_ALLOW_INSECURE").as_deref() == Ok("1"),
-        max_connections: env_number("MEMTLS_MAX_CONNECTIONS", 1024),
-        max_buffered: env_number("MEMTLS_MAX_BUFFERED_BYTES", engine::DEFAULT_MAX_BUFFERED),
+/// The embedder's policy, asked for once, applied to this instance.
+fn admission() -> &'static engine::Admission {
+    static ADMISSION: OnceLock<engine::Admission> = OnceLock::new();
+    ADMISSION.get_or_init(|| {
+        let p = bindings::memtls::tls::policy::current();
+        let n = |v: u32| usize::try_from(v).unwrap_or(usize::MAX);
+        engine::Admission::new(engine::Policy {
+            allow_insecure: p.allow_insecure,
+            max_connections: n(p.max_connections),
+            max_contexts: n(p.max_contexts),
+            max_buffered_bytes: n(p.max_buffered_bytes),
+            max_config_bytes: n(p.max_config_bytes),
+            extra_system_anchors: p.extra_system_anchors,
+        })
     })
-}
-
-/// `system` trust inside the guest: the Mozilla roots plus the embedder's extra
-/// anchors (or the reason those did not parse).
-struct GuestTrust(Result<engine::StaticRoots, String>);
-
-impl engine::SystemTrust for GuestTrust {
-    fn server_verifier(
-        &self,
-        extra_anchors: Vec<engine::rustls::pki_types::CertificateDer<'static>>,
-        provider: Arc<engine::rustls::crypto::CryptoProvider>,
-    ) -> Result<Arc<dyn engine::rustls::client::danger::ServerCertVerifier>, engine::rustls::Error>
-    {
-        match &self.0 {
-            Ok(roots) => roots.server_verifier(extra_anchors, provider),
-            Err(why) => Err(engine::rustls::Error::General(why.clone())),
-        }
-    }
-}
-
-fn system_roots() -> Result<engine::StaticRoots, String> {
-    let mut roots = engine::rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    if let Ok(pem) = std::env::var("MEMTLS_EXTRA_SYSTEM_ANCHORS") {
-        let certs = engine::parse_certificates(&[pem.into_bytes()], "MEMTLS_EXTRA_SYSTEM_ANCHORS")
-            .map_err(|e| e.message)?;
-        for cert in certs {
-            roots
-                .add(cert)
-                .map_err(|e| format!("MEMTLS_EXTRA_SYSTEM_ANCHORS: unusable anchor: {e}"))?;
-        }
-    }
-    Ok(engine::StaticRoots(Arc::new(roots)))
 }
 
 fn engine() -> &'static engine::Engine {
@@ -106,32 +64,19 @@ fn engine() -> &'static engine::Engine {
             name: "memtls-guest (rustls, ring, webpki-roots; inside Wasm)".into(),
             version: format!("{} (rustls 0.23)", env!("CARGO_PKG_VERSION")),
             crypto: engine::rustls::crypto::ring::default_provider(),
-            system_trust: Arc::new(GuestTrust(system_roots())),
+            system_trust: Arc::new(engine::StaticRoots(Arc::new(
+                engine::rustls::RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                },
+            ))),
+            extra_system_anchors: admission().policy().extra_system_anchors.clone(),
             prefer_chacha20: true,
-            max_buffered: policy().max_buffered,
         })
     })
 }
 
-/// Live connections of this instance (the component is single-threaded).
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
 fn new_connection(c: engine::Result<engine::Connection>) -> R<wit::Connection> {
-    let max = policy().max_connections;
-    if LIVE.load(Ordering::Relaxed) >= max {
-        return Err(from_engine_error(engine::Error::limit(format!(
-            "the host allows at most {max} live connections per instance"
-        ))));
-    }
-    let c = lift(c)?;
-    LIVE.fetch_add(1, Ordering::Relaxed);
-    Ok(wit::Connection::new(Connection(RefCell::new(c))))
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        LIVE.fetch_sub(1, Ordering::Relaxed);
-    }
+    Ok(wit::Connection::new(Connection(RefCell::new(lift(c)?))))
 }
 
 memtls_engine::wit_conversions!(crate::exports::memtls::tls::tls);
@@ -182,12 +127,18 @@ impl Guest for Provider {
         server_name: String,
         at_time: Option<u64>,
     ) -> R<()> {
-        lift(engine().verify_server_chain(&to_trust(trust), &chain, &server_name, at_time))
+        lift(engine().verify_server_chain(
+            &to_trust(trust),
+            &chain,
+            &server_name,
+            at_time,
+            admission(),
+        ))
     }
 }
 
 fn client_context(config: ClientConfig, v: engine::Verification) -> R<wit::ClientContext> {
-    let ctx = lift(engine().client_context(&to_client_config(config), v))?;
+    let ctx = lift(engine().client_context(&to_client_config(config), v, admission()))?;
     Ok(wit::ClientContext::new(ClientContext(ctx)))
 }
 
@@ -203,7 +154,7 @@ impl GuestClientContext for ClientContext {
 
 impl GuestServerContext for ServerContext {
     fn create(config: ServerConfig) -> R<wit::ServerContext> {
-        let ctx = lift(engine().server_context(&to_server_config(config)))?;
+        let ctx = lift(engine().server_context(&to_server_config(config), admission()))?;
         Ok(wit::ServerContext::new(ServerContext(ctx)))
     }
 
@@ -284,25 +235,12 @@ impl GuestConnection for Connection {
     }
 }
 
-fn insecure_allowed() -> R<()> {
-    if policy().allow_insecure {
-        Ok(())
-    } else {
-        Err(from_engine_error(engine::Error::not_permitted(
-            "the insecure interface is disabled: the embedder must set MEMTLS_ALLOW_INSECURE=1 \
-             in the component's environment to allow it",
-        )))
-    }
-}
-
 impl InsecureGuest for Provider {
     fn client_context_without_hostname_check(config: ClientConfig) -> R<wit::ClientContext> {
-        insecure_allowed()?;
         client_context(config, engine::Verification::WithoutHostname)
     }
 
     fn client_context_without_verification(config: ClientConfig) -> R<wit::ClientContext> {
-        insecure_allowed()?;
         client_context(config, engine::Verification::None)
     }
 }

@@ -1,40 +1,228 @@
 //! Composition of an application with the guest provider (wac-graph, in
-//! process): the guest's exports satisfy the application's `memtls:tls`
-//! imports, and the result imports only what either of them needs from WASI.
+//! process): a generated policy component satisfies the guest's
+//! `memtls:tls/policy` import, the guest's exports satisfy the application's
+//! `memtls:tls` imports, and the result imports only what either of them needs
+//! from WASI. The policy travels inside the composition: the application has no
+//! way to reach or change it.
 
 use wac_graph::types::Package;
-use wac_graph::{CompositionGraph, EncodeOptions};
+use wac_graph::{CompositionGraph, EncodeOptions, NodeId};
+use wasm_encoder::{
+    CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function, FunctionSection,
+    Instruction, MemorySection, MemoryType, Module, TypeSection, ValType,
+};
 
-/// The guest provider component, built by this crate's build script.
+use crate::Policy;
+
+/// The interface the policy component exports and the guest imports.
+const POLICY: &str = "memtls:tls/policy@0.1.0";
+/// The interfaces an application imports from the guest.
+const PROVIDED: [&str; 2] = ["memtls:tls/tls@0.1.0", "memtls:tls/insecure@0.1.0"];
+
+/// The guest provider component, built by this crate's build script. It imports
+/// `memtls:tls/policy`: compose it with [`compose_with_guest`], or satisfy that
+/// import with [`policy_component`].
 pub fn guest_component() -> &'static [u8] {
     include_bytes!(env!("MEMTLS_GUEST_WASM"))
 }
 
-/// Plugs the guest provider into `app`'s `memtls:tls` imports and returns the
-/// encoded composition.
-pub fn compose_with_guest(app: &[u8]) -> wasmtime::Result<Vec<u8>> {
-    let mut graph = CompositionGraph::new();
-    let app_pkg = Package::from_bytes("memtls:application", None, app.to_vec(), graph.types_mut())
-        .map_err(|e| wasmtime::format_err!("the application is not a usable component: {e:#}"))?;
-    let guest_pkg = Package::from_bytes(
-        "memtls:guest",
-        None,
-        guest_component().to_vec(),
-        graph.types_mut(),
+/// Where the `settings` record sits in the policy component's memory; the list
+/// of anchors follows it.
+const RECORD_AT: u32 = 16;
+const RECORD_SIZE: u32 = 28;
+
+/// The WIT carries limits as u32: a limit beyond that is as good as unlimited.
+fn clamp(value: usize) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// The memory image of the `settings` record in the canonical ABI's layout: the record
+/// (bool, four u32, then the anchors' list pointer and length), the anchors'
+/// (pointer, length) pairs, then their bytes.
+fn policy_image(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
+    let n = policy.extra_system_anchors.len();
+    let table_at = RECORD_AT + RECORD_SIZE;
+    let table_len = u32::try_from(n * 8)
+        .map_err(|_| wasmtime::format_err!("policy: too many extra system anchors"))?;
+    let mut image = vec![0u8; (table_at + table_len) as usize];
+    let record = RECORD_AT as usize;
+    image[record] = u8::from(policy.allow_insecure);
+    let fields = [
+        clamp(policy.max_connections),
+        clamp(policy.max_contexts),
+        clamp(policy.max_buffered_bytes),
+        clamp(policy.max_config_bytes),
+        table_at,
+        clamp(n),
+    ];
+    for (i, v) in fields.iter().enumerate() {
+        let at = record + 4 + 4 * i;
+        image[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    for (i, anchor) in policy.extra_system_anchors.iter().enumerate() {
+        let ptr = u32::try_from(image.len())
+            .map_err(|_| wasmtime::format_err!("policy: extra system anchors exceed 4 GiB"))?;
+        let len = u32::try_from(anchor.len())
+            .map_err(|_| wasmtime::format_err!("policy: an extra system anchor exceeds 4 GiB"))?;
+        let at = table_at as usize + 8 * i;
+        image[at..at + 4].copy_from_slice(&ptr.to_le_bytes());
+        image[at + 4..at + 8].copy_from_slice(&len.to_le_bytes());
+        image.extend_from_slice(anchor);
+    }
+    Ok(image)
+}
+
+/// A component exporting `memtls:tls/policy` whose `current` returns `policy`:
+/// a core module with the answer in a data segment, given its component type by
+/// wit-component. The guest provider's policy import is satisfied with it.
+pub fn policy_component(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
+    // Refuse anchors the guest could not parse now, not at the first handshake.
+    memtls_engine::parse_certificates(&policy.extra_system_anchors, "extra system anchors")
+        .map_err(|e| wasmtime::format_err!("policy: {}", e.message))?;
+    let image = policy_image(policy)?;
+    let pages = (image.len() as u64).div_ceil(65536).max(1);
+
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([], [ValType::I32]);
+    module.section(&types);
+    let mut functions = FunctionSection::new();
+    functions.function(0);
+    module.section(&functions);
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType {
+        minimum: pages,
+        maximum: Some(pages),
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    module.section(&memories);
+    let mut exports = ExportSection::new();
+    exports.export("memory", ExportKind::Memory, 0);
+    exports.export(&format!("{POLICY}#current"), ExportKind::Func, 0);
+    module.section(&exports);
+    let mut code = CodeSection::new();
+    let mut settings = Function::new([]);
+    settings.instruction(&Instruction::I32Const(RECORD_AT as i32));
+    settings.instruction(&Instruction::End);
+    code.function(&settings);
+    module.section(&code);
+    let mut data = DataSection::new();
+    data.active(0, &ConstExpr::i32_const(0), image);
+    module.section(&data);
+    let mut core = module.finish();
+
+    let mut resolve = wit_parser::Resolve::default();
+    let package = resolve
+        .push_str("tls.wit", include_str!("../../wit/tls.wit"))
+        .map_err(|e| wasmtime::format_err!("the memtls WIT does not parse: {e:#}"))?;
+    let world = resolve
+        .select_world(&[package], Some("policy-source"))
+        .map_err(|e| wasmtime::format_err!("{e:#}"))?;
+    wit_component::embed_component_metadata(
+        &mut core,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
     )
-    .map_err(|e| wasmtime::format_err!("the guest provider component is unusable: {e:#}"))?;
-    let app_id = graph
-        .register_package(app_pkg)
-        .map_err(|e| wasmtime::format_err!("{e:#}"))?;
-    let guest_id = graph
-        .register_package(guest_pkg)
-        .map_err(|e| wasmtime::format_err!("{e:#}"))?;
-    wac_graph::plug(&mut graph, vec![guest_id], app_id).map_err(|e| {
-        wasmtime::format_err!(
-            "could not plug the guest provider into the application \
-             (does it import memtls:tls@0.1.0?): {e:#}"
-        )
-    })?;
+    .map_err(|e| wasmtime::format_err!("{e:#}"))?;
+    wit_component::ComponentEncoder::default()
+        .module(&core)
+        .and_then(|e| e.validate(true).encode())
+        .map_err(|e| wasmtime::format_err!("building the policy component failed: {e:#}"))
+}
+
+fn register(
+    graph: &mut CompositionGraph,
+    name: &str,
+    bytes: Vec<u8>,
+    what: &str,
+) -> wasmtime::Result<wac_graph::PackageId> {
+    let package = Package::from_bytes(name, None, bytes, graph.types_mut())
+        .map_err(|e| wasmtime::format_err!("{what} is not a usable component: {e:#}"))?;
+    graph
+        .register_package(package)
+        .map_err(|e| wasmtime::format_err!("{e:#}"))
+}
+
+fn export_of(
+    graph: &mut CompositionGraph,
+    instance: NodeId,
+    name: &str,
+) -> wasmtime::Result<NodeId> {
+    graph
+        .alias_instance_export(instance, name)
+        .map_err(|e| wasmtime::format_err!("{e:#}"))
+}
+
+/// Plugs the guest provider, with `policy` baked in, into `app`'s `memtls:tls`
+/// imports and returns the encoded composition.
+pub fn compose_with_guest(app: &[u8], policy: &Policy) -> wasmtime::Result<Vec<u8>> {
+    let mut graph = CompositionGraph::new();
+    let app_id = register(
+        &mut graph,
+        "memtls:application",
+        app.to_vec(),
+        "the application",
+    )?;
+    let guest_id = register(
+        &mut graph,
+        "memtls:guest",
+        guest_component().to_vec(),
+        "the guest provider",
+    )?;
+    let policy_id = register(
+        &mut graph,
+        "memtls:policy",
+        policy_component(policy)?,
+        "the policy component",
+    )?;
+
+    let policy_instance = graph.instantiate(policy_id);
+    let guest = graph.instantiate(guest_id);
+    let settings = export_of(&mut graph, policy_instance, POLICY)?;
+    graph
+        .set_instantiation_argument(guest, POLICY, settings)
+        .map_err(|e| wasmtime::format_err!("the guest provider takes no policy: {e:#}"))?;
+
+    let app_imports: Vec<String> = graph.types()[graph[app_id].ty()]
+        .imports
+        .keys()
+        .cloned()
+        .collect();
+    let application = graph.instantiate(app_id);
+    let mut plugged = 0;
+    for name in PROVIDED {
+        if app_imports.iter().any(|i| i == name) {
+            let export = export_of(&mut graph, guest, name)?;
+            graph
+                .set_instantiation_argument(application, name, export)
+                .map_err(|e| {
+                    wasmtime::format_err!(
+                        "could not plug the guest provider's {name} into the application: {e:#}"
+                    )
+                })?;
+            plugged += 1;
+        }
+    }
+    if plugged == 0 {
+        wasmtime::bail!(
+            "could not plug the guest provider into the application: it imports neither \
+             memtls:tls/tls@0.1.0 nor memtls:tls/insecure@0.1.0"
+        );
+    }
+    let app_exports: Vec<String> = graph.types()[graph[app_id].ty()]
+        .exports
+        .keys()
+        .cloned()
+        .collect();
+    for name in app_exports {
+        let export = export_of(&mut graph, application, &name)?;
+        graph
+            .export(export, &name)
+            .map_err(|e| wasmtime::format_err!("{e:#}"))?;
+    }
     graph
         .encode(EncodeOptions::default())
         .map_err(|e| wasmtime::format_err!("encoding the composition failed: {e:#}"))

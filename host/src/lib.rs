@@ -9,7 +9,9 @@
 //!   [`MemtlsView`].
 //! - [`Provider::Guest`]: the embedded guest component (rustls + ring inside Wasm,
 //!   Mozilla roots) is composed into the application at load time
-//!   ([`compose_with_guest`]); the result needs only WASI from the host.
+//!   ([`compose_with_guest`]) together with a small generated component that
+//!   carries the [`Policy`]; the result needs only WASI from the host, and the
+//!   application cannot reach or change the policy.
 //!
 //! [`prepare_component`] and [`add_provider_to_linker`] do the right thing for
 //! either choice, so switching provider is a one-value change.
@@ -42,16 +44,16 @@
 //! let policy = Policy { max_connections: 64, ..Policy::default() };
 //!
 //! let engine = Engine::default();
-//! let bytes = memtls_host::prepare_component(&app_wasm, provider)?; // composes the guest in
+//! // Composes the guest in, with the policy baked in (for the native provider:
+//! // the application as it is).
+//! let bytes = memtls_host::prepare_component(&app_wasm, provider, &policy)?;
 //! let component = Component::new(&engine, &bytes)?;
 //! let mut linker = Linker::<State>::new(&engine);
 //! wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
 //! memtls_host::add_provider_to_linker(&mut linker, provider)?; // native functions, or none
 //!
-//! let mut wasi = WasiCtx::builder();
-//! wasi.envs(&policy.guest_environment()); // how the guest provider learns the policy
 //! let state = State {
-//!     wasi: wasi.build(),
+//!     wasi: WasiCtx::builder().build(),
 //!     table: ResourceTable::new(),
 //!     memtls: MemtlsCtx::native(policy).map_err(wasmtime::Error::msg)?,
 //! };
@@ -69,7 +71,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use memtls_engine as engine;
+/// The engine the providers share (its `Engine`, `Policy` and error types).
+pub use memtls_engine as engine;
 use wasmtime::component::Linker;
 
 #[cfg(feature = "guest-provider")]
@@ -77,7 +80,7 @@ mod compose;
 mod native;
 
 #[cfg(feature = "guest-provider")]
-pub use compose::{compose_with_guest, guest_component};
+pub use compose::{compose_with_guest, guest_component, policy_component};
 pub use native::{
     ClientContext, Connection, MemtlsCtx, MemtlsCtxView, MemtlsView, ServerContext, add_to_linker,
 };
@@ -98,105 +101,38 @@ pub mod bindings {
     });
 }
 
-/// The embedder's policy. The native provider enforces it directly; the guest
-/// provider reads it from its WASI environment, which [`Policy::guest_environment`]
-/// produces (add those variables to the `WasiCtx` of a composed application).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    /// Whether the `insecure` interface works (otherwise its calls answer
-    /// `not-permitted`).
-    pub allow_insecure: bool,
-    /// Most connections one instance may hold at once.
-    pub max_connections: usize,
-    /// Most ciphertext bytes buffered per connection before `write` stops
-    /// accepting plaintext.
-    pub max_buffered_bytes: usize,
-    /// Extra trust anchors (PEM text) added to what `system` trust means, like
-    /// `SSL_CERT_FILE`.
-    pub extra_system_anchors: Vec<Vec<u8>>,
-}
+/// The embedder's policy (the engine's [`engine::Policy`]): the native provider
+/// enforces it in the host; for the guest provider it is baked into the
+/// composition ([`prepare_component`], [`compose_with_guest`]), out of the
+/// application's reach.
+pub use engine::Policy;
 
-impl Default for Policy {
-    fn default() -> Self {
-        Self {
-            allow_insecure: false,
-            max_connections: 1024,
-            max_buffered_bytes: engine::DEFAULT_MAX_BUFFERED,
-            extra_system_anchors: Vec::new(),
-        }
-    }
-}
-
-/// Environment variables through which the guest provider learns the policy.
-pub mod guest_env {
-    /// `1` allows the `insecure` interface.
-    pub const ALLOW_INSECURE: &str = "MEMTLS_ALLOW_INSECURE";
-    /// Most live connections per instance.
-    pub const MAX_CONNECTIONS: &str = "MEMTLS_MAX_CONNECTIONS";
-    /// Most ciphertext bytes buffered per connection.
-    pub const MAX_BUFFERED_BYTES: &str = "MEMTLS_MAX_BUFFERED_BYTES";
-    /// PEM text of extra anchors for `system` trust.
-    pub const EXTRA_SYSTEM_ANCHORS: &str = "MEMTLS_EXTRA_SYSTEM_ANCHORS";
-}
-
-impl Policy {
-    /// The environment that carries this policy to the guest provider.
-    pub fn guest_environment(&self) -> Vec<(String, String)> {
-        let mut env = vec![
-            (
-                guest_env::MAX_CONNECTIONS.to_string(),
-                self.max_connections.to_string(),
-            ),
-            (
-                guest_env::MAX_BUFFERED_BYTES.to_string(),
-                self.max_buffered_bytes.to_string(),
-            ),
-        ];
-        if self.allow_insecure {
-            env.push((guest_env::ALLOW_INSECURE.to_string(), "1".to_string()));
-        }
-        if !self.extra_system_anchors.is_empty() {
-            let pem: Vec<String> = self
-                .extra_system_anchors
-                .iter()
-                .map(|a| String::from_utf8_lossy(a).into_owned())
-                .collect();
-            env.push((guest_env::EXTRA_SYSTEM_ANCHORS.to_string(), pem.join("\n")));
-        }
-        env
-    }
-}
-
-/// System trust from the platform, through rustls-platform-verifier, plus the
-/// policy's extra anchors.
-struct PlatformTrust {
-    extra: Vec<rustls::pki_types::CertificateDer<'static>>,
-}
+/// System trust from the platform, through rustls-platform-verifier (on Linux:
+/// the operating system's CA store, read once per engine).
+struct PlatformTrust;
 
 impl engine::SystemTrust for PlatformTrust {
     fn server_verifier(
         &self,
-        mut extra_anchors: Vec<rustls::pki_types::CertificateDer<'static>>,
         provider: Arc<rustls::crypto::CryptoProvider>,
     ) -> Result<Arc<dyn rustls::client::danger::ServerCertVerifier>, rustls::Error> {
-        extra_anchors.extend(self.extra.iter().cloned());
-        let v = rustls_platform_verifier::Verifier::new_with_extra_roots(extra_anchors, provider)?;
-        Ok(Arc::new(v))
+        Ok(Arc::new(rustls_platform_verifier::Verifier::new(provider)?))
     }
 }
 
 /// The engine the native provider uses under `policy`: ring crypto, platform
-/// trust (plus the policy's extra anchors), AES-GCM first (native code has AES
-/// instructions). Fails when the policy's extra anchors do not parse.
+/// trust plus the policy's extra anchors, AES-GCM first (native code has AES
+/// instructions). Fails when the policy's extra anchors do not parse. One engine
+/// can serve many stores: its `system` verifier is built once and shared.
 pub fn native_engine(policy: &Policy) -> Result<Arc<engine::Engine>, engine::Error> {
-    let extra = engine::parse_certificates(&policy.extra_system_anchors, "extra system anchors")?;
+    engine::parse_certificates(&policy.extra_system_anchors, "extra system anchors")?;
     Ok(Arc::new(engine::Engine::new(engine::EngineOptions {
         name: "memtls-host (rustls, ring, platform verifier; native)".into(),
         version: format!("{} (rustls 0.23)", env!("CARGO_PKG_VERSION")),
         crypto: rustls::crypto::ring::default_provider(),
-        system_trust: Arc::new(PlatformTrust { extra }),
+        system_trust: Arc::new(PlatformTrust),
+        extra_system_anchors: policy.extra_system_anchors.clone(),
         prefer_chacha20: false,
-        max_buffered: policy.max_buffered_bytes,
     })))
 }
 
@@ -251,17 +187,22 @@ impl FromStr for Provider {
 }
 
 /// The component to instantiate for `provider`: the application itself for
-/// [`Provider::Native`], the application composed with the guest provider for
-/// [`Provider::Guest`].
-pub fn prepare_component(app: &[u8], provider: Provider) -> wasmtime::Result<Cow<'_, [u8]>> {
+/// [`Provider::Native`] (the host enforces `policy`), the application composed
+/// with the guest provider and `policy` baked in for [`Provider::Guest`].
+pub fn prepare_component<'a>(
+    app: &'a [u8],
+    provider: Provider,
+    policy: &Policy,
+) -> wasmtime::Result<Cow<'a, [u8]>> {
     match provider {
         Provider::Native => Ok(Cow::Borrowed(app)),
         #[cfg(feature = "guest-provider")]
-        Provider::Guest => Ok(Cow::Owned(compose_with_guest(app)?)),
+        Provider::Guest => Ok(Cow::Owned(compose_with_guest(app, policy)?)),
         #[cfg(not(feature = "guest-provider"))]
-        Provider::Guest => Err(wasmtime::format_err!(
-            "memtls-host was built without the guest-provider feature"
-        )),
+        Provider::Guest => Err({
+            let _ = policy;
+            wasmtime::format_err!("memtls-host was built without the guest-provider feature")
+        }),
     }
 }
 

@@ -1,10 +1,14 @@
 //! The native provider: `memtls:tls` served by the host through the engine.
 //!
 //! Everything a guest passes is validated by the engine; handles are looked up in
-//! the store's [`ResourceTable`]; limits come from the [`Policy`]. A guest's bad
-//! call is an `error` result (or, for a handle it does not own, a trap of that
-//! instance only); nothing here panics.
+//! the store's [`ResourceTable`]; limits come from the [`Policy`], applied per
+//! store by an [`engine::Admission`]. A guest's bad call is an `error` result (or,
+//! for a handle it does not own, a trap of that instance only). As a second line
+//! of defence every host function runs under [`std::panic::catch_unwind`]: a
+//! panic in the engine or rustls becomes a trap of that store with a message,
+//! and the host process goes on.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use memtls_engine as engine;
@@ -18,23 +22,33 @@ memtls_engine::wit_conversions!(crate::bindings::memtls::tls::tls);
 /// Host state of the native provider for one store (one instance).
 pub struct MemtlsCtx {
     engine: Arc<engine::Engine>,
-    policy: Policy,
-    live_connections: usize,
+    admission: engine::Admission,
 }
 
 impl MemtlsCtx {
-    /// A context serving `engine` under `policy`.
+    /// A context serving `engine` under `policy`. One engine may serve many
+    /// stores (its `system` verifier is shared); the policy's limits count per
+    /// context, that is per store.
     pub fn new(engine: Arc<engine::Engine>, policy: Policy) -> Self {
         Self {
             engine,
-            policy,
-            live_connections: 0,
+            admission: engine::Admission::new(policy),
         }
     }
 
     /// Connections this instance holds now.
     pub fn live_connections(&self) -> usize {
-        self.live_connections
+        self.admission.live_connections()
+    }
+
+    /// Contexts this instance holds now.
+    pub fn live_contexts(&self) -> usize {
+        self.admission.live_contexts()
+    }
+
+    /// Configuration bytes this instance's live contexts hold now.
+    pub fn config_bytes(&self) -> usize {
+        self.admission.config_bytes()
     }
 }
 
@@ -81,6 +95,25 @@ fn lift<T>(r: engine::Result<T>) -> Result<T, wit::Error> {
 }
 
 impl MemtlsCtxView<'_> {
+    /// Runs one host function; a panic inside becomes a trap of this store.
+    fn guard<T>(
+        &mut self,
+        call: &str,
+        f: impl FnOnce(&mut Self) -> wasmtime::Result<T>,
+    ) -> wasmtime::Result<T> {
+        catch_unwind(AssertUnwindSafe(|| f(self))).unwrap_or_else(|payload| {
+            let why = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            Err(wasmtime::format_err!(
+                "memtls native provider: internal error in {call} ({why}); \
+                 this instance is stopped, the host goes on"
+            ))
+        })
+    }
+
     fn conn(&mut self, c: &Resource<Connection>) -> wasmtime::Result<&mut engine::Connection> {
         Ok(&mut self.table.get_mut(c)?.0)
     }
@@ -89,21 +122,10 @@ impl MemtlsCtxView<'_> {
         &mut self,
         c: engine::Result<engine::Connection>,
     ) -> WitResult<Resource<Connection>> {
-        if self.ctx.live_connections >= self.ctx.policy.max_connections {
-            return Ok(Err(convert::from_engine_error(engine::Error::limit(
-                format!(
-                    "the host allows at most {} live connections per instance",
-                    self.ctx.policy.max_connections
-                ),
-            ))));
+        match lift(c) {
+            Ok(c) => Ok(Ok(self.table.push(Connection(c))?)),
+            Err(e) => Ok(Err(e)),
         }
-        let c = match lift(c) {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e)),
-        };
-        let r = self.table.push(Connection(c))?;
-        self.ctx.live_connections += 1;
-        Ok(Ok(r))
     }
 
     fn client_context(
@@ -112,47 +134,45 @@ impl MemtlsCtxView<'_> {
         v: engine::Verification,
     ) -> WitResult<Resource<ClientContext>> {
         let config = convert::to_client_config(config);
-        match lift(self.ctx.engine.client_context(&config, v)) {
+        match lift(
+            self.ctx
+                .engine
+                .client_context(&config, v, &self.ctx.admission),
+        ) {
             Ok(ctx) => Ok(Ok(self.table.push(ClientContext(ctx))?)),
             Err(e) => Ok(Err(e)),
-        }
-    }
-
-    fn insecure_allowed(&self) -> Result<(), wit::Error> {
-        if self.ctx.policy.allow_insecure {
-            Ok(())
-        } else {
-            Err(convert::from_engine_error(engine::Error::not_permitted(
-                "this host does not offer the insecure interface (its policy disallows it)",
-            )))
         }
     }
 }
 
 impl wit::Host for MemtlsCtxView<'_> {
     fn implementation(&mut self) -> wasmtime::Result<wit::ImplementationInfo> {
-        let (name, version) = self.ctx.engine.implementation();
-        Ok(wit::ImplementationInfo { name, version })
+        self.guard("implementation", |s| {
+            let (name, version) = s.ctx.engine.implementation();
+            Ok(wit::ImplementationInfo { name, version })
+        })
     }
 
     fn supported_versions(&mut self) -> wasmtime::Result<Vec<wit::ProtocolVersion>> {
-        Ok(self
-            .ctx
-            .engine
-            .supported_versions()
-            .into_iter()
-            .map(convert::from_version)
-            .collect())
+        self.guard("supported-versions", |s| {
+            Ok(s.ctx
+                .engine
+                .supported_versions()
+                .into_iter()
+                .map(convert::from_version)
+                .collect())
+        })
     }
 
     fn supported_cipher_suites(&mut self) -> wasmtime::Result<Vec<wit::CipherSuite>> {
-        Ok(self
-            .ctx
-            .engine
-            .supported_cipher_suites()
-            .into_iter()
-            .map(convert::from_suite)
-            .collect())
+        self.guard("supported-cipher-suites", |s| {
+            Ok(s.ctx
+                .engine
+                .supported_cipher_suites()
+                .into_iter()
+                .map(convert::from_suite)
+                .collect())
+        })
     }
 
     fn verify_server_chain(
@@ -162,19 +182,24 @@ impl wit::Host for MemtlsCtxView<'_> {
         server_name: String,
         at_time: Option<u64>,
     ) -> WitResult<()> {
-        let trust = convert::to_trust(trust);
-        Ok(lift(self.ctx.engine.verify_server_chain(
-            &trust,
-            &chain,
-            &server_name,
-            at_time,
-        )))
+        self.guard("verify-server-chain", |s| {
+            let trust = convert::to_trust(trust);
+            Ok(lift(s.ctx.engine.verify_server_chain(
+                &trust,
+                &chain,
+                &server_name,
+                at_time,
+                &s.ctx.admission,
+            )))
+        })
     }
 }
 
 impl wit::HostClientContext for MemtlsCtxView<'_> {
     fn create(&mut self, config: wit::ClientConfig) -> WitResult<Resource<ClientContext>> {
-        self.client_context(config, engine::Verification::Full)
+        self.guard("client-context.create", |s| {
+            s.client_context(config, engine::Verification::Full)
+        })
     }
 
     fn connect(
@@ -182,109 +207,141 @@ impl wit::HostClientContext for MemtlsCtxView<'_> {
         ctx: Resource<ClientContext>,
         server_name: String,
     ) -> WitResult<Resource<Connection>> {
-        let c = self.table.get(&ctx)?.0.connect(&server_name);
-        self.new_connection(c)
+        self.guard("client-context.connect", |s| {
+            let c = s.table.get(&ctx)?.0.connect(&server_name);
+            s.new_connection(c)
+        })
     }
 
     fn drop(&mut self, ctx: Resource<ClientContext>) -> wasmtime::Result<()> {
-        self.table.delete(ctx)?;
-        Ok(())
+        self.guard("client-context.drop", |s| {
+            s.table.delete(ctx)?;
+            Ok(())
+        })
     }
 }
 
 impl wit::HostServerContext for MemtlsCtxView<'_> {
     fn create(&mut self, config: wit::ServerConfig) -> WitResult<Resource<ServerContext>> {
-        let config = convert::to_server_config(config);
-        match lift(self.ctx.engine.server_context(&config)) {
-            Ok(ctx) => Ok(Ok(self.table.push(ServerContext(ctx))?)),
-            Err(e) => Ok(Err(e)),
-        }
+        self.guard("server-context.create", |s| {
+            let config = convert::to_server_config(config);
+            match lift(s.ctx.engine.server_context(&config, &s.ctx.admission)) {
+                Ok(ctx) => Ok(Ok(s.table.push(ServerContext(ctx))?)),
+                Err(e) => Ok(Err(e)),
+            }
+        })
     }
 
     fn accept(&mut self, ctx: Resource<ServerContext>) -> WitResult<Resource<Connection>> {
-        let c = self.table.get(&ctx)?.0.accept();
-        self.new_connection(c)
+        self.guard("server-context.accept", |s| {
+            let c = s.table.get(&ctx)?.0.accept();
+            s.new_connection(c)
+        })
     }
 
     fn drop(&mut self, ctx: Resource<ServerContext>) -> wasmtime::Result<()> {
-        self.table.delete(ctx)?;
-        Ok(())
+        self.guard("server-context.drop", |s| {
+            s.table.delete(ctx)?;
+            Ok(())
+        })
     }
 }
 
 impl wit::HostConnection for MemtlsCtxView<'_> {
     fn feed(&mut self, c: Resource<Connection>, data: Vec<u8>) -> WitResult<u32> {
-        Ok(lift(self.conn(&c)?.feed(&data)))
+        self.guard("connection.feed", |s| Ok(lift(s.conn(&c)?.feed(&data))))
     }
 
     fn eof(&mut self, c: Resource<Connection>) -> WitResult<()> {
-        Ok(lift(self.conn(&c)?.eof()))
+        self.guard("connection.eof", |s| Ok(lift(s.conn(&c)?.eof())))
     }
 
     fn take(&mut self, c: Resource<Connection>, max: u32) -> wasmtime::Result<Vec<u8>> {
-        Ok(self.conn(&c)?.take(max))
+        self.guard("connection.take", |s| Ok(s.conn(&c)?.take(max)))
     }
 
     fn pending_ciphertext(&mut self, c: Resource<Connection>) -> wasmtime::Result<u32> {
-        Ok(self.conn(&c)?.pending_ciphertext())
+        self.guard("connection.pending-ciphertext", |s| {
+            Ok(s.conn(&c)?.pending_ciphertext())
+        })
     }
 
     fn handshake(&mut self, c: Resource<Connection>) -> WitResult<wit::Progress> {
-        Ok(lift(self.conn(&c)?.handshake()).map(convert::from_progress))
+        self.guard("connection.handshake", |s| {
+            Ok(lift(s.conn(&c)?.handshake()).map(convert::from_progress))
+        })
     }
 
     fn is_handshake_complete(&mut self, c: Resource<Connection>) -> wasmtime::Result<bool> {
-        Ok(self.conn(&c)?.is_handshake_complete())
+        self.guard("connection.is-handshake-complete", |s| {
+            Ok(s.conn(&c)?.is_handshake_complete())
+        })
     }
 
     fn read(&mut self, c: Resource<Connection>, max: u32) -> WitResult<wit::ReadOutcome> {
-        Ok(lift(self.conn(&c)?.read(max)).map(convert::from_read))
+        self.guard("connection.read", |s| {
+            Ok(lift(s.conn(&c)?.read(max)).map(convert::from_read))
+        })
     }
 
     fn write(&mut self, c: Resource<Connection>, data: Vec<u8>) -> WitResult<wit::WriteOutcome> {
-        Ok(lift(self.conn(&c)?.write(&data)).map(convert::from_write))
+        self.guard("connection.write", |s| {
+            Ok(lift(s.conn(&c)?.write(&data)).map(convert::from_write))
+        })
     }
 
     fn pending_plaintext(&mut self, c: Resource<Connection>) -> wasmtime::Result<u32> {
-        Ok(self.conn(&c)?.pending_plaintext())
+        self.guard("connection.pending-plaintext", |s| {
+            Ok(s.conn(&c)?.pending_plaintext())
+        })
     }
 
     fn shutdown(&mut self, c: Resource<Connection>) -> WitResult<wit::Progress> {
-        Ok(lift(self.conn(&c)?.shutdown()).map(convert::from_progress))
+        self.guard("connection.shutdown", |s| {
+            Ok(lift(s.conn(&c)?.shutdown()).map(convert::from_progress))
+        })
     }
 
     fn peer_closed(&mut self, c: Resource<Connection>) -> wasmtime::Result<bool> {
-        Ok(self.conn(&c)?.peer_closed())
+        self.guard("connection.peer-closed", |s| Ok(s.conn(&c)?.peer_closed()))
     }
 
     fn protocol_version(
         &mut self,
         c: Resource<Connection>,
     ) -> wasmtime::Result<Option<wit::ProtocolVersion>> {
-        Ok(self.conn(&c)?.protocol_version().map(convert::from_version))
+        self.guard("connection.protocol-version", |s| {
+            Ok(s.conn(&c)?.protocol_version().map(convert::from_version))
+        })
     }
 
     fn cipher_suite(
         &mut self,
         c: Resource<Connection>,
     ) -> wasmtime::Result<Option<wit::CipherSuite>> {
-        Ok(self.conn(&c)?.cipher_suite().map(convert::from_suite))
+        self.guard("connection.cipher-suite", |s| {
+            Ok(s.conn(&c)?.cipher_suite().map(convert::from_suite))
+        })
     }
 
     fn alpn_protocol(&mut self, c: Resource<Connection>) -> wasmtime::Result<Option<Vec<u8>>> {
-        Ok(self.conn(&c)?.alpn_protocol())
+        self.guard("connection.alpn-protocol", |s| {
+            Ok(s.conn(&c)?.alpn_protocol())
+        })
     }
 
     fn peer_certificates(&mut self, c: Resource<Connection>) -> wasmtime::Result<Vec<Vec<u8>>> {
-        Ok(self.conn(&c)?.peer_certificates())
+        self.guard("connection.peer-certificates", |s| {
+            Ok(s.conn(&c)?.peer_certificates())
+        })
     }
 
     fn server_name(&mut self, c: Resource<Connection>) -> wasmtime::Result<Option<String>> {
-        Ok(self.conn(&c)?.server_name())
+        self.guard("connection.server-name", |s| Ok(s.conn(&c)?.server_name()))
     }
 
     fn resumed(&mut self, c: Resource<Connection>) -> wasmtime::Result<bool> {
-        Ok(self.conn(&c)?.resumed())
+        self.guard("connection.resumed", |s| Ok(s.conn(&c)?.resumed()))
     }
 
     fn export_keying_material(
@@ -294,21 +351,26 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
         context: Option<Vec<u8>>,
         length: u32,
     ) -> WitResult<Vec<u8>> {
-        Ok(lift(self.conn(&c)?.export_keying_material(
-            &label,
-            context.as_deref(),
-            length,
-        )))
+        self.guard("connection.export-keying-material", |s| {
+            Ok(lift(s.conn(&c)?.export_keying_material(
+                &label,
+                context.as_deref(),
+                length,
+            )))
+        })
     }
 
     fn request_key_update(&mut self, c: Resource<Connection>) -> WitResult<()> {
-        Ok(lift(self.conn(&c)?.request_key_update()))
+        self.guard("connection.request-key-update", |s| {
+            Ok(lift(s.conn(&c)?.request_key_update()))
+        })
     }
 
     fn drop(&mut self, c: Resource<Connection>) -> wasmtime::Result<()> {
-        self.table.delete(c)?;
-        self.ctx.live_connections = self.ctx.live_connections.saturating_sub(1);
-        Ok(())
+        self.guard("connection.drop", |s| {
+            s.table.delete(c)?;
+            Ok(())
+        })
     }
 }
 
@@ -317,19 +379,40 @@ impl insecure::Host for MemtlsCtxView<'_> {
         &mut self,
         config: wit::ClientConfig,
     ) -> WitResult<Resource<ClientContext>> {
-        if let Err(e) = self.insecure_allowed() {
-            return Ok(Err(e));
-        }
-        self.client_context(config, engine::Verification::WithoutHostname)
+        self.guard("insecure.client-context-without-hostname-check", |s| {
+            s.client_context(config, engine::Verification::WithoutHostname)
+        })
     }
 
     fn client_context_without_verification(
         &mut self,
         config: wit::ClientConfig,
     ) -> WitResult<Resource<ClientContext>> {
-        if let Err(e) = self.insecure_allowed() {
-            return Ok(Err(e));
-        }
-        self.client_context(config, engine::Verification::None)
+        self.guard("insecure.client-context-without-verification", |s| {
+            s.client_context(config, engine::Verification::None)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_a_host_function_becomes_an_error() {
+        let mut ctx = MemtlsCtx::native(Policy::default()).unwrap();
+        let mut table = ResourceTable::new();
+        let mut view = MemtlsCtxView {
+            ctx: &mut ctx,
+            table: &mut table,
+        };
+        let r: wasmtime::Result<()> = view.guard("connection.feed", |_| panic!("boom"));
+        let msg = format!("{:#}", r.unwrap_err());
+        assert!(
+            msg.contains("internal error in connection.feed (boom)"),
+            "{msg}"
+        );
+        // The view still works afterwards.
+        assert!(wit::Host::implementation(&mut view).is_ok());
     }
 }
