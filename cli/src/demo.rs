@@ -154,7 +154,12 @@ pub fn demo() -> wasmtime::Result<()> {
     let mut columns = Vec::new();
     for provider in Provider::ALL {
         let start = Instant::now();
-        let loaded = load(examples::https_get(), provider, "https-get")?;
+        let loaded = load(
+            examples::https_get(),
+            provider,
+            &Policy::default(),
+            "https-get",
+        )?;
         let load_ms = start.elapsed().as_secs_f64() * 1e3;
         let pipe = MemoryOutputPipe::new(1 << 20);
         let opts = RunOptions {
@@ -167,7 +172,6 @@ pub fn demo() -> wasmtime::Result<()> {
             dirs: vec![(dir.0.clone(), "/demo".into())],
             inherit_network: true,
             allow_ip_name_lookup: true,
-            policy: Policy::default(),
             capture_stdout: Some(pipe.clone()),
             ..RunOptions::default()
         };

@@ -130,6 +130,10 @@ impl MemtlsView for Host {
 pub struct Loaded {
     provider: Provider,
     pre: wasmtime::component::InstancePre<Host>,
+    policy: Policy,
+    /// The native provider's engine, shared by every instance (its `system`
+    /// verifier is built once).
+    native: Arc<memtls_host::engine::Engine>,
 }
 
 impl Loaded {
@@ -138,19 +142,19 @@ impl Loaded {
         self.provider
     }
 
-    /// Instantiates it in a new store with `wasi` under `policy`: the native
-    /// provider enforces the policy, the guest provider gets it through the
-    /// environment.
+    /// The policy its instances run under.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Instantiates it in a new store with `wasi`, under the policy it was
+    /// loaded with: the native provider enforces it in the host, the guest
+    /// provider has it baked in.
     pub fn instantiate(
         &self,
         mut wasi: WasiCtxBuilder,
-        policy: &Policy,
     ) -> wasmtime::Result<(Store<Host>, Instance)> {
-        if self.provider == Provider::Guest {
-            wasi.envs(&policy.guest_environment());
-        }
-        let memtls = MemtlsCtx::native(policy.clone())
-            .map_err(|e| wasmtime::format_err!("policy: {}", e.message))?;
+        let memtls = MemtlsCtx::new(self.native.clone(), self.policy.clone());
         let mut store = Store::new(
             engine(),
             Host {
@@ -166,12 +170,20 @@ impl Loaded {
     }
 }
 
-/// Compiles `bytes` for `provider` (composing the guest in when needed) and links
-/// it. A component whose imports memtls cannot satisfy gets an error naming
-/// them. Compilation prints progress to stderr when it takes a while (`label`
-/// names the component); results are cached across runs.
-pub fn load(bytes: &[u8], provider: Provider, label: &str) -> wasmtime::Result<Loaded> {
-    let prepared = memtls_host::prepare_component(bytes, provider)?;
+/// Compiles `bytes` for `provider` under `policy` (composing the guest in, with
+/// the policy baked in, when needed) and links it. A component whose imports
+/// memtls cannot satisfy gets an error naming them. Compilation prints progress
+/// to stderr when it takes a while (`label` names the component); results are
+/// cached across runs.
+pub fn load(
+    bytes: &[u8],
+    provider: Provider,
+    policy: &Policy,
+    label: &str,
+) -> wasmtime::Result<Loaded> {
+    let native = memtls_host::native_engine(policy)
+        .map_err(|e| wasmtime::format_err!("policy: {}", e.message))?;
+    let prepared = memtls_host::prepare_component(bytes, provider, policy)?;
     let component = with_progress(label, prepared.len(), || {
         Component::new(engine(), &prepared)
     })?;
@@ -187,7 +199,12 @@ pub fn load(bytes: &[u8], provider: Provider, label: &str) -> wasmtime::Result<L
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     memtls_host::add_provider_to_linker(&mut linker, provider)?;
     let pre = linker.instantiate_pre(&component)?;
-    Ok(Loaded { provider, pre })
+    Ok(Loaded {
+        provider,
+        pre,
+        policy: policy.clone(),
+        native,
+    })
 }
 
 fn unsupported_imports(component: &Component, provider: Provider) -> Vec<String> {
@@ -261,8 +278,6 @@ pub struct RunOptions {
     /// Deny TCP altogether (wasmtime's `-S tcp=n`; allowed by default, to the
     /// addresses `inherit_network` permits).
     pub deny_tcp: bool,
-    /// The embedder's policy (applied to either provider).
-    pub policy: Policy,
     /// Capture stdout into this pipe instead of inheriting it.
     pub capture_stdout: Option<MemoryOutputPipe>,
     /// Capture stderr into this pipe instead of inheriting it.
@@ -290,7 +305,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> wasmtime::Result<i32> {
     }
     wasi.allow_ip_name_lookup(opts.allow_ip_name_lookup);
     wasi.allow_tcp(!opts.deny_tcp);
-    let (mut store, instance) = loaded.instantiate(wasi, &opts.policy)?;
+    let (mut store, instance) = loaded.instantiate(wasi)?;
     let command = Command::new(&mut store, &instance)
         .map_err(|e| wasmtime::format_err!("not a wasi:cli command component: {e:#}"))?;
     match command.wasi_cli_run().call_run(&mut store) {

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! memtls run [OPTIONS] COMPONENT [ARGS...]   run a wasi:cli command component
-//! memtls compose COMPONENT -o OUT            plug the guest provider in: one self-contained component
+//! memtls compose COMPONENT -o OUT [POLICY]   plug the guest provider in, policy baked in
 //! memtls demo                                offline demo: https-get against a loopback server, per provider
 //! memtls python build APP.py -o APP.wasm     a Python script -> a command component (ssl works)
 //! ```
@@ -27,12 +27,17 @@ enum Cmd {
     /// Run a wasi:cli command component, serving memtls:tls from the chosen provider.
     Run(RunArgs),
     /// Compose the guest provider into a component: the output needs no memtls host.
+    /// The policy options are baked into the output (secure defaults when none
+    /// are given); nothing the application or its environment does changes them.
     Compose {
         /// The application component (imports memtls:tls).
         component: PathBuf,
         /// Where to write the composed component.
         #[arg(short, long)]
         output: PathBuf,
+        /// The policy the composed guest provider enforces.
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
     /// Offline demo: https-get against a loopback HTTPS server, once per provider.
     Demo,
@@ -73,15 +78,9 @@ struct RunArgs {
     /// tcp (default y), network (inherit-network and allow-ip-name-lookup).
     #[arg(short = 'S', value_name = "OPTION[=y|n]")]
     wasi: Vec<String>,
-    /// Offer the insecure interface (no verification / no hostname check).
-    #[arg(long)]
-    allow_insecure: bool,
-    /// Add the certificates of this PEM file to "system" trust (like SSL_CERT_FILE).
-    #[arg(long = "ca-file", value_name = "PEM")]
-    ca_files: Vec<PathBuf>,
-    /// Most live TLS connections the component may hold.
-    #[arg(long, default_value_t = 1024)]
-    max_connections: usize,
+    /// The policy either provider enforces.
+    #[command(flatten)]
+    policy: PolicyArgs,
     /// The component to run, then its arguments (everything after the component
     /// goes to it, options included).
     #[arg(
@@ -94,6 +93,46 @@ struct RunArgs {
     component_and_args: Vec<String>,
 }
 
+/// The embedder's policy, as options (the same for `run` and `compose`).
+#[derive(clap::Args)]
+struct PolicyArgs {
+    /// Offer the insecure interface (no verification / no hostname check).
+    #[arg(long)]
+    allow_insecure: bool,
+    /// Add the certificates of this PEM file to "system" trust (like SSL_CERT_FILE).
+    #[arg(long = "ca-file", value_name = "PEM")]
+    ca_files: Vec<PathBuf>,
+    /// Most live TLS connections the component may hold.
+    #[arg(long, default_value_t = Policy::default().max_connections)]
+    max_connections: usize,
+    /// Most live TLS contexts (client and server) the component may hold.
+    #[arg(long, default_value_t = Policy::default().max_contexts)]
+    max_contexts: usize,
+    /// Most configuration bytes (anchors, pins, chains, keys) its live contexts
+    /// may hold together.
+    #[arg(long, default_value_t = Policy::default().max_config_bytes)]
+    max_config_bytes: usize,
+}
+
+impl PolicyArgs {
+    fn policy(&self) -> wasmtime::Result<Policy> {
+        let mut policy = Policy {
+            allow_insecure: self.allow_insecure,
+            max_connections: self.max_connections,
+            max_contexts: self.max_contexts,
+            max_config_bytes: self.max_config_bytes,
+            ..Policy::default()
+        };
+        for f in &self.ca_files {
+            policy.extra_system_anchors.push(
+                std::fs::read(f)
+                    .map_err(|e| wasmtime::format_err!("--ca-file {}: {e}", f.display()))?,
+            );
+        }
+        Ok(policy)
+    }
+}
+
 fn parse_provider(s: &str) -> Result<Provider, String> {
     s.parse()
 }
@@ -102,7 +141,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Run(args) => run_command(args),
-        Cmd::Compose { component, output } => compose(&component, &output).map(|()| 0),
+        Cmd::Compose {
+            component,
+            output,
+            policy,
+        } => policy
+            .policy()
+            .and_then(|p| compose(&component, &output, &p))
+            .map(|()| 0),
         Cmd::Demo => memtls_cli::demo::demo().map(|()| 0),
         Cmd::Python(PythonCmd::Build {
             script,
@@ -136,21 +182,8 @@ fn run_command(a: RunArgs) -> wasmtime::Result<i32> {
     let component = PathBuf::from(&a.component_and_args[0]);
     let bytes = std::fs::read(&component)
         .map_err(|e| wasmtime::format_err!("cannot read {}: {e}", component.display()))?;
-    let mut policy = Policy {
-        allow_insecure: a.allow_insecure,
-        max_connections: a.max_connections,
-        ..Policy::default()
-    };
-    for f in &a.ca_files {
-        policy.extra_system_anchors.push(
-            std::fs::read(f)
-                .map_err(|e| wasmtime::format_err!("--ca-file {}: {e}", f.display()))?,
-        );
-    }
-    let mut opts = RunOptions {
-        policy,
-        ..RunOptions::default()
-    };
+    let policy = a.policy.policy()?;
+    let mut opts = RunOptions::default();
     for s in &a.wasi {
         let (name, value) = s.split_once('=').unwrap_or((s, ""));
         match name {
@@ -188,14 +221,14 @@ fn run_command(a: RunArgs) -> wasmtime::Result<i32> {
     opts.args = std::iter::once(name.clone())
         .chain(a.component_and_args.into_iter().skip(1))
         .collect();
-    let loaded = load(&bytes, a.provider, &name)?;
+    let loaded = load(&bytes, a.provider, &policy, &name)?;
     run(&loaded, &opts)
 }
 
-fn compose(component: &PathBuf, output: &PathBuf) -> wasmtime::Result<()> {
+fn compose(component: &PathBuf, output: &PathBuf, policy: &Policy) -> wasmtime::Result<()> {
     let bytes = std::fs::read(component)
         .map_err(|e| wasmtime::format_err!("cannot read {}: {e}", component.display()))?;
-    let composed = memtls_host::compose_with_guest(&bytes)?;
+    let composed = memtls_host::compose_with_guest(&bytes, policy)?;
     std::fs::write(output, &composed)
         .map_err(|e| wasmtime::format_err!("cannot write {}: {e}", output.display()))?;
     eprintln!(

@@ -113,6 +113,81 @@ fn run_https_get_with_each_provider() {
     }
 }
 
+/// The policy is the embedder's: `--env MEMTLS_ALLOW_INSECURE=1` (how the guest
+/// provider used to learn it) changes nothing on either provider, nor in a
+/// composed component; `--allow-insecure` (run) or baked in by `compose` does.
+#[test]
+fn policy_cannot_be_forged_from_the_environment() {
+    let certs = DemoCerts::generate().unwrap();
+    let port = start_https_server(&certs, 1000).unwrap();
+    let dir = Scratch::new("policy");
+    let app = dir.file("https-get.wasm", examples::https_get());
+    let url = format!("https://localhost:{port}/");
+    let forged = "MEMTLS_ALLOW_INSECURE=1";
+    for provider in ["native", "guest"] {
+        let out = memtls(&[
+            "run",
+            "--tls",
+            provider,
+            "--env",
+            forged,
+            "-S",
+            "network",
+            &app,
+            "--insecure",
+            &url,
+        ]);
+        let t = text(&out);
+        assert!(
+            !out.status.success() && t.contains("not-permitted"),
+            "{provider}: {t}"
+        );
+        assert!(!t.contains("MEMTLS_"), "{provider} names a variable: {t}");
+        let out = memtls(&[
+            "run",
+            "--tls",
+            provider,
+            "--allow-insecure",
+            "-S",
+            "network",
+            &app,
+            "--insecure",
+            &url,
+        ]);
+        let t = text(&out);
+        assert!(
+            out.status.success() && t.contains("status=200"),
+            "{provider}: {t}"
+        );
+        println!("{provider}: environment ignored, --allow-insecure honoured");
+    }
+    // compose: secure by default, --allow-insecure baked in.
+    for (flags, allowed) in [(&[][..], false), (&["--allow-insecure"][..], true)] {
+        let out_path = dir.0.join(format!("c{allowed}.wasm")).display().to_string();
+        let mut args = vec!["compose", app.as_str(), "-o", out_path.as_str()];
+        args.extend_from_slice(flags);
+        let out = memtls(&args);
+        assert!(out.status.success(), "{}", text(&out));
+        let out = memtls(&[
+            "run",
+            "--env",
+            forged,
+            "-S",
+            "network",
+            &out_path,
+            "--insecure",
+            &url,
+        ]);
+        let t = text(&out);
+        if allowed {
+            assert!(out.status.success() && t.contains("status=200"), "{t}");
+        } else {
+            assert!(!out.status.success() && t.contains("not-permitted"), "{t}");
+        }
+        println!("compose {flags:?}: insecure allowed={allowed}, as baked in");
+    }
+}
+
 struct Plain {
     wasi: WasiCtx,
     table: ResourceTable,

@@ -37,7 +37,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         send_sni: flag(2) & 1 == 1,
         ..Default::default()
     };
-    let _ = engine.client_context(&client, Verification::Full);
+    let _ = engine.client_context(&client, Verification::Full, memtls_fuzz::admission());
     let server = ServerConfig {
         certificate_chains: vec![SigningChain {
             certificates: vec![a.clone(), certs.chain.clone()],
@@ -51,11 +51,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         alpn_protocols: vec![b.clone()],
         ..Default::default()
     };
-    let _ = engine.server_context(&server);
+    let _ = engine.server_context(&server, memtls_fuzz::admission());
     let _ = engine.verify_server_chain(
         &trust,
         &[a, b, c],
         "localhost",
         Some(u64::from(flag(4)) << 24),
+        memtls_fuzz::admission(),
     );
 });

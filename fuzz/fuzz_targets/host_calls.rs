@@ -1,7 +1,9 @@
 //! Random sequences of interface calls with random arguments against the native
 //! host provider, exactly as a guest's calls arrive (handles included): bad
-//! handles, use after drop, wrong resource types, zero and huge lengths. The host
-//! must answer with errors, never panic.
+//! handles, use after drop, wrong resource types, zero and huge lengths, TLS 1.2
+//! and 1.3 connections, exporter and key-update arguments at their limits,
+//! context floods. The host must answer with errors, never panic (libFuzzer's
+//! panic hook aborts before the host's catch_unwind could hide one).
 #![no_main]
 
 use memtls_host::bindings::memtls::tls::insecure::Host as _;
@@ -69,7 +71,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             let n = usize::from(it.next().unwrap_or(0)) * 4;
             it.take(n).collect()
         };
-        match op % 24 {
+        match op % 28 {
             0 => {
                 if let Ok(Ok(r)) = HostClientContext::create(&mut v, client_cfg.clone()) {
                     reps.push(r.rep());
@@ -195,6 +197,41 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 let _ = v.implementation();
                 let _ = v.supported_versions();
                 let _ = v.supported_cipher_suites();
+            }
+            24 => {
+                // TLS 1.2 only, so exporters and key updates meet TLS 1.2 too.
+                let mut cfg = client_cfg.clone();
+                cfg.max_version = Some(wit::ProtocolVersion::Tls12);
+                if let Ok(Ok(r)) = HostClientContext::create(&mut v, cfg) {
+                    reps.push(r.rep());
+                }
+            }
+            25 => {
+                // Exporter arguments around their limits: contexts up to 76,500
+                // bytes, labels up to 255, lengths up to 16,320.
+                let label = vec![b'l'; usize::from(it.next().unwrap_or(0))];
+                let context = (pick % 4 != 0).then(|| vec![b'c'; usize::from(pick) * 300]);
+                let length = u32::from(it.next().unwrap_or(0)) * 64;
+                let _ = v.export_keying_material(conn(), label, context, length);
+            }
+            26 => {
+                // A flood of contexts with system trust, past the cap.
+                for _ in 0..300 {
+                    let mut cfg = client_cfg.clone();
+                    cfg.trust.system = true;
+                    match HostClientContext::create(&mut v, cfg) {
+                        Ok(Ok(r)) => reps.push(r.rep()),
+                        _ => break,
+                    }
+                }
+            }
+            27 => {
+                // Key updates without taking the ciphertext.
+                for _ in 0..usize::from(pick) * 8 {
+                    if !matches!(v.request_key_update(conn()), Ok(Ok(()))) {
+                        break;
+                    }
+                }
             }
             _ => {
                 // A connection handle used as a context and the other way round.

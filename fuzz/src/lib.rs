@@ -4,7 +4,8 @@
 use std::sync::{Arc, OnceLock};
 
 use memtls_engine::{
-    ClientConfig, ClientContext, Connection, Engine, EngineOptions, Progress, ServerConfig,
+    Admission, ClientConfig, ClientContext, Connection, Engine, EngineOptions, Policy, Progress,
+    ServerConfig,
     ServerContext, SigningChain, StaticRoots, TrustStore, Verification,
 };
 
@@ -48,8 +49,21 @@ pub fn engine() -> &'static Engine {
             version: "0".into(),
             crypto: rustls::crypto::ring::default_provider(),
             system_trust: Arc::new(StaticRoots(Arc::new(rustls::RootCertStore::empty()))),
+            extra_system_anchors: Vec::new(),
             prefer_chacha20: false,
-            max_buffered: memtls_engine::DEFAULT_MAX_BUFFERED,
+        })
+    })
+}
+
+/// The process-wide admission: no caps that would stop a fuzz run early.
+pub fn admission() -> &'static Admission {
+    static A: OnceLock<Admission> = OnceLock::new();
+    A.get_or_init(|| {
+        Admission::new(Policy {
+            max_connections: usize::MAX,
+            max_contexts: usize::MAX,
+            max_config_bytes: usize::MAX,
+            ..Policy::default()
         })
     })
 }
@@ -72,10 +86,12 @@ pub fn contexts() -> &'static (ClientContext, ServerContext) {
                     ..Default::default()
                 },
                 Verification::Full,
+                admission(),
             )
             .unwrap();
         let server = engine()
-            .server_context(&ServerConfig {
+            .server_context(
+                &ServerConfig {
                 certificate_chains: vec![SigningChain {
                     certificates: vec![c.chain.clone()],
                     private_key: c.key.clone(),
@@ -83,7 +99,9 @@ pub fn contexts() -> &'static (ClientContext, ServerContext) {
                 alpn_protocols: vec![b"h2".to_vec()],
                 session_tickets: true,
                 ..Default::default()
-            })
+                },
+                admission(),
+            )
             .unwrap();
         (client, server)
     })

@@ -355,7 +355,12 @@ fn tcp_workload(opts: &Options) -> Result<Vec<Figure>> {
     // lookup in the measured time.
     let url = format!("https://127.0.0.1:{port}/");
     for (i, provider) in Provider::ALL.iter().enumerate() {
-        let loaded = load(examples::https_get(), *provider, "https-get")?;
+        let loaded = load(
+            examples::https_get(),
+            *provider,
+            &Policy::default(),
+            "https-get",
+        )?;
         let out = MemoryOutputPipe::new(1 << 16);
         let repeat_s = repeat.to_string();
         let code = run(

@@ -33,7 +33,6 @@ pub fn scenarios_component() -> &'static [u8] {
 /// one provider, with the policy its instances run under.
 pub struct Scenarios {
     loaded: Loaded,
-    policy: Policy,
 }
 
 /// The runner's export name.
@@ -42,8 +41,8 @@ const RUNNER: &str = "memtls:test/runner@0.1.0";
 impl Scenarios {
     /// Prepares the scenario component for `provider` under `policy`.
     pub fn load(provider: Provider, policy: Policy) -> Result<Self> {
-        let loaded = memtls_cli::load(scenarios_component(), provider, "scenarios")?;
-        Ok(Self { loaded, policy })
+        let loaded = memtls_cli::load(scenarios_component(), provider, &policy, "scenarios")?;
+        Ok(Self { loaded })
     }
 
     /// The provider this was prepared for.
@@ -54,7 +53,7 @@ impl Scenarios {
     fn instantiate(&self) -> Result<(Store<Host>, Instance)> {
         let mut wasi = WasiCtx::builder();
         wasi.inherit_stderr();
-        self.loaded.instantiate(wasi, &self.policy)
+        self.loaded.instantiate(wasi)
     }
 
     fn func<P, R>(
@@ -79,6 +78,13 @@ impl Scenarios {
     pub fn list(&self) -> Result<Vec<String>> {
         let (mut store, instance) = self.instantiate()?;
         let f = Self::func::<(), (Vec<String>,)>(&mut store, &instance, "list-scenarios")?;
+        Ok(f.call(&mut store, ())?.0)
+    }
+
+    /// The hostile-guest attacks (run them with [`Scenarios::run_measured`]).
+    pub fn attacks(&self) -> Result<Vec<String>> {
+        let (mut store, instance) = self.instantiate()?;
+        let f = Self::func::<(), (Vec<String>,)>(&mut store, &instance, "list-attacks")?;
         Ok(f.call(&mut store, ())?.0)
     }
 

@@ -192,7 +192,13 @@ pub fn https_server(peer: &str, files: &Files, key: &str, extra: &[&str]) -> (Pe
 
 /// Runs https-get with `args` under `provider`; returns (exit code, stdout, stderr).
 pub fn https_get(provider: Provider, files: &Files, args: &[&str]) -> (i32, String, String) {
-    let loaded = load(examples::https_get(), provider, "https-get").expect("load https-get");
+    let loaded = load(
+        examples::https_get(),
+        provider,
+        &Policy::default(),
+        "https-get",
+    )
+    .expect("load https-get");
     let (out, err) = (
         MemoryOutputPipe::new(1 << 20),
         MemoryOutputPipe::new(1 << 20),
@@ -205,7 +211,6 @@ pub fn https_get(provider: Provider, files: &Files, args: &[&str]) -> (i32, Stri
         dirs: vec![(files.dir.clone(), "/f".into())],
         inherit_network: true,
         allow_ip_name_lookup: true,
-        policy: Policy::default(),
         capture_stdout: Some(out.clone()),
         capture_stderr: Some(err.clone()),
         ..RunOptions::default()
@@ -298,7 +303,13 @@ impl EchoServer {
         extra: &[&str],
         connections: usize,
     ) -> Self {
-        let loaded = load(examples::tls_echo_server(), provider, "tls-echo-server").expect("load");
+        let loaded = load(
+            examples::tls_echo_server(),
+            provider,
+            &Policy::default(),
+            "tls-echo-server",
+        )
+        .expect("load");
         let out = MemoryOutputPipe::new(1 << 20);
         let mut args: Vec<String> = [
             "tls-echo-server",
@@ -315,7 +326,6 @@ impl EchoServer {
             args,
             dirs: vec![(files.dir.clone(), "/f".into())],
             inherit_network: true,
-            policy: Policy::default(),
             capture_stdout: Some(out.clone()),
             ..RunOptions::default()
         };

@@ -1,6 +1,7 @@
 //! What the built components export and import, read back with wasmtime.
 
 use memtls_cli::engine;
+use memtls_host::Policy;
 use wasmtime::component::Component;
 
 fn names(it: impl Iterator<Item = String>) -> Vec<String> {
@@ -22,16 +23,21 @@ fn guest_component_exports_memtls_tls() {
     );
     let imports = names(ty.imports(engine()).map(|(n, _)| n.to_string()));
     println!("guest imports: {imports:?}");
+    // WASI, and the policy the host composes in (never the application).
     assert!(
-        imports.iter().all(|i| i.starts_with("wasi:")),
+        imports
+            .iter()
+            .all(|i| i.starts_with("wasi:") || i == "memtls:tls/policy@0.1.0"),
         "{imports:?}"
     );
+    assert!(imports.iter().any(|i| i == "memtls:tls/policy@0.1.0"));
 }
 
 #[test]
 fn composition_leaves_only_wasi_imports() {
     let composed =
-        memtls_host::compose_with_guest(memtls_tests::scenarios_component()).expect("compose");
+        memtls_host::compose_with_guest(memtls_tests::scenarios_component(), &Policy::default())
+            .expect("compose");
     let component = Component::new(engine(), &composed).expect("compile composition");
     let ty = component.component_type();
     let imports = names(ty.imports(engine()).map(|(n, _)| n.to_string()));
@@ -45,7 +51,7 @@ fn composition_leaves_only_wasi_imports() {
 
 #[test]
 fn composing_a_non_component_is_a_clear_error() {
-    let err = memtls_host::compose_with_guest(b"\0asm\x01\0\0\0").unwrap_err();
+    let err = memtls_host::compose_with_guest(b"\0asm\x01\0\0\0", &Policy::default()).unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("not a usable component"), "{msg}");
 }

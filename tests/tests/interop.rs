@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use memtls_cli::{RunOptions, examples, load, run};
-use memtls_host::Provider;
+use memtls_host::{Policy, Provider};
 use memtls_tests::peers::*;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -212,7 +212,13 @@ fn starttls_smtp_both_directions() {
         );
         // Our STARTTLS client against our server (the independent-server check is
         // the next test).
-        let loaded = load(examples::starttls(), provider, "starttls").expect("load");
+        let loaded = load(
+            examples::starttls(),
+            provider,
+            &Policy::default(),
+            "starttls",
+        )
+        .expect("load");
         let out = MemoryOutputPipe::new(1 << 20);
         let code = run(
             &loaded,
@@ -275,7 +281,13 @@ fn starttls_client_against_aiosmtpd() {
     );
     wait_listening(port, &peer);
     for provider in Provider::ALL {
-        let loaded = load(examples::starttls(), provider, "starttls").expect("load");
+        let loaded = load(
+            examples::starttls(),
+            provider,
+            &Policy::default(),
+            "starttls",
+        )
+        .expect("load");
         let out = MemoryOutputPipe::new(1 << 20);
         let err = MemoryOutputPipe::new(1 << 20);
         let code = run(

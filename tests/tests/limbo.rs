@@ -93,6 +93,7 @@ fn limbo() {
             .expect("parse limbo.json");
     let cases = data["testcases"].as_array().expect("testcases");
     let native = memtls_host::native_engine(&Policy::default()).expect("native engine");
+    let admission = memtls_engine::Admission::new(Policy::default());
     let mut verifiers: Vec<_> = Provider::ALL
         .iter()
         .map(|p| {
@@ -138,7 +139,7 @@ fn limbo() {
             pinned: vec![],
         };
         let engine_result = native
-            .verify_server_chain(&trust, &chain, &name, time)
+            .verify_server_chain(&trust, &chain, &name, time, &admission)
             .map_err(|e| format!("{} {}", e.kind, e.message));
         let mut outcomes = vec![("engine".to_string(), outcome(&engine_result))];
         for (provider, verifier) in &mut verifiers {

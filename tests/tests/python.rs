@@ -55,7 +55,11 @@ fn run_suite(
     files: &Files,
     env: &[(String, String)],
 ) -> (usize, String) {
-    let loaded = load(bytes, provider, label).expect("load the Python component");
+    let policy = Policy {
+        allow_insecure: true,
+        ..Policy::default()
+    };
+    let loaded = load(bytes, provider, &policy, label).expect("load the Python component");
     let (out, err) = (
         MemoryOutputPipe::new(8 << 20),
         MemoryOutputPipe::new(8 << 20),
@@ -68,10 +72,6 @@ fn run_suite(
             dirs: vec![(files.dir.clone(), "/f".into())],
             inherit_network: true,
             allow_ip_name_lookup: true,
-            policy: Policy {
-                allow_insecure: true,
-                ..Policy::default()
-            },
             capture_stdout: Some(out.clone()),
             capture_stderr: Some(err.clone()),
             ..RunOptions::default()

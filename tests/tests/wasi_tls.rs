@@ -101,7 +101,13 @@ fn same_workload_through_wasi_tls_and_both_memtls_providers() {
     std::fs::create_dir_all(&dir.0).expect("scratch dir");
     std::fs::write(dir.0.join("ca.pem"), &certs.ca_pem).expect("ca.pem");
     for provider in Provider::ALL {
-        let loaded = load(examples::https_get(), provider, "https-get").expect("load https-get");
+        let loaded = load(
+            examples::https_get(),
+            provider,
+            &memtls_host::Policy::default(),
+            "https-get",
+        )
+        .expect("load https-get");
         let pipe = MemoryOutputPipe::new(1 << 20);
         let code = run(
             &loaded,

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 mod bench;
+mod hostile;
 
 wit_bindgen::generate!({
     world: "memtls:test/scenarios",
@@ -83,10 +84,18 @@ impl Guest for Runner {
         SCENARIOS.iter().map(|(n, _)| n.to_string()).collect()
     }
 
+    fn list_attacks() -> Vec<String> {
+        hostile::ATTACKS
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .collect()
+    }
+
     fn run(name: String, fixtures: Vec<(String, Vec<u8>)>) -> Outcome {
         let fixtures: Fixtures = fixtures.into_iter().collect();
         let (_, f) = SCENARIOS
             .iter()
+            .chain(hostile::ATTACKS)
             .find(|(n, _)| *n == name)
             .ok_or_else(|| format!("no scenario named {name}"))?;
         f(&fixtures)

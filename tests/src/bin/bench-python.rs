@@ -16,7 +16,7 @@ use std::time::Instant;
 use memtls_cli::demo::{DemoCerts, start_https_server};
 use memtls_cli::python::{PythonBuild, build};
 use memtls_cli::{RunOptions, load, run};
-use memtls_host::Provider;
+use memtls_host::{Policy, Provider};
 use memtls_tests::bench::{key_values, machine};
 use wasmtime::{Result, bail, format_err};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -50,7 +50,7 @@ fn main() -> Result<()> {
     }
     let (hello, get) = (&components[0], &components[1]);
     let app_size = std::fs::metadata(get)?.len();
-    let composed = memtls_host::compose_with_guest(&std::fs::read(get)?)?.len();
+    let composed = memtls_host::compose_with_guest(&std::fs::read(get)?, &Policy::default())?.len();
 
     println!("memtls Python bench: {}", machine());
     println!(
@@ -119,7 +119,7 @@ fn main() -> Result<()> {
     let mut wasm = Vec::new();
     let bytes = std::fs::read(get)?;
     for provider in Provider::ALL {
-        let loaded = load(&bytes, provider, "https_get")?;
+        let loaded = load(&bytes, provider, &Policy::default(), "https_get")?;
         let out = MemoryOutputPipe::new(1 << 16);
         let code = run(
             &loaded,
@@ -177,7 +177,7 @@ fn child(args: &[String]) -> Result<()> {
     };
     let provider: Provider = provider.parse().map_err(|e: String| format_err!(e))?;
     let bytes = std::fs::read(component)?;
-    let loaded = load(&bytes, provider, "hello")?;
+    let loaded = load(&bytes, provider, &Policy::default(), "hello")?;
     let code = run(
         &loaded,
         &RunOptions {

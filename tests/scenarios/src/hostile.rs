@@ -1,0 +1,459 @@
+//! The hostile guest: attacks on the provider through every function of the
+//! interface, run by `tests/tests/hostile_guest.rs` on both providers. Each
+//! attack checks that every refusal is an `error` of the right kind and returns
+//! a summary that must be the same on both providers; the harness checks that
+//! the host survives and that its memory stays within the policy's budget.
+//! `use-after-drop` is the one attack that must trap (an invalid handle), and
+//! only its own instance.
+
+use std::fmt::Write as _;
+
+use super::{
+    Error, Fixtures, Outcome, ProtocolVersion, WriteOutcome, anchors, client_config, connect,
+    contexts, ensure, err, fx, kind, pattern, server_config,
+};
+use memtls_stream::tls::{self, ClientContext, ServerContext, TrustStore};
+
+/// The hostile attacks, by name. Not part of the parity list.
+pub const ATTACKS: &[(&str, super::Scenario)] = &[
+    ("exporter-tls12", exporter_tls12),
+    ("exporter-tls13", exporter_tls13),
+    ("context-flood", context_flood),
+    ("config-budget", config_budget),
+    ("verify-flood", verify_flood),
+    ("connection-flood", connection_flood),
+    ("key-update-flood", key_update_flood),
+    ("calls-after-error", calls_after_error),
+    ("drop-out-of-order", drop_out_of_order),
+    ("huge-arguments", huge_arguments),
+    ("use-after-drop", use_after_drop),
+];
+
+fn outcome<T>(r: Result<T, Error>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => {
+            assert_sentence(&e);
+            kind(&e)
+        }
+    }
+}
+
+/// Messages are sentences for people, never empty and never a Rust debug form.
+fn assert_sentence(e: &Error) {
+    assert!(
+        !e.message.is_empty() && !e.message.contains("Some(") && !e.message.contains("{ "),
+        "not a sentence: {:?}",
+        e.message
+    );
+}
+
+/// Expects `r` to fail with `want`; returns the kind.
+fn refused<T>(r: Result<T, Error>, want: &str, what: &str) -> Result<String, String> {
+    match r {
+        Ok(_) => Err(format!("{what}: accepted, expected {want}")),
+        Err(e) => {
+            assert_sentence(&e);
+            ensure(kind(&e) == want, || format!("{what}: {}", err(e.clone())))?;
+            Ok(kind(&e))
+        }
+    }
+}
+
+fn exporter_on(f: &Fixtures, v: ProtocolVersion) -> Outcome {
+    let mut c = client_config(f)?;
+    c.min_version = Some(v);
+    c.max_version = Some(v);
+    let (cc, sc) = contexts(c, server_config(f)?)?;
+    let client = cc.connect("localhost").map_err(err)?;
+    let early = refused(
+        client.export_keying_material(b"EXPORTER-x", None, 32),
+        "misuse",
+        "before the handshake",
+    )?;
+    drop(client);
+    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    let huge = vec![0x5a; 70_000];
+    let mut out = format!("early={early}");
+    for (what, label, context, length) in [
+        ("context-70000", &b"EXPORTER-x"[..], Some(&huge[..]), 32),
+        (
+            "context-65536",
+            &b"EXPORTER-x"[..],
+            Some(&huge[..65_536]),
+            32,
+        ),
+        ("label-250", &huge[..250], None, 32),
+        ("label-70000", &huge[..], None, 32),
+        ("label-empty", &b""[..], None, 32),
+        ("length-0", &b"EXPORTER-x"[..], None, 0),
+        ("length-16385", &b"EXPORTER-x"[..], None, 16_385),
+        ("length-max", &b"EXPORTER-x"[..], None, u32::MAX),
+    ] {
+        let k = refused(
+            client.export_keying_material(label, context, length),
+            "misuse",
+            what,
+        )?;
+        let _ = write!(out, " {what}={k}");
+    }
+    // The largest allowed arguments work and agree on both ends.
+    let a = client
+        .export_keying_material(&huge[..249], Some(&huge[..65_535]), 64)
+        .map_err(err)?;
+    let b = server
+        .export_keying_material(&huge[..249], Some(&huge[..65_535]), 64)
+        .map_err(err)?;
+    ensure(a == b, || "exporter outputs differ at the limits".into())?;
+    // The connection is still usable after the refusals.
+    ensure(
+        super::send(&client, &server, b"still fine")? == b"still fine",
+        || "connection broken after refusals".into(),
+    )?;
+    Ok(format!("{out} max-args=ok"))
+}
+
+fn exporter_tls12(f: &Fixtures) -> Outcome {
+    exporter_on(f, ProtocolVersion::Tls12)
+}
+
+fn exporter_tls13(f: &Fixtures) -> Outcome {
+    let out = exporter_on(f, ProtocolVersion::Tls13)?;
+    // HKDF gives at most 255 hash lengths: 12240 bytes with SHA-384 (the
+    // native default suite), 8160 with SHA-256 (the guest's).
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let (client, _server, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    let over = refused(
+        client.export_keying_material(b"EXPORTER-x", None, 12_241),
+        "misuse",
+        "12241 bytes from HKDF",
+    )?;
+    Ok(format!("{out} hkdf-12241={over}"))
+}
+
+fn system_config() -> tls::ClientConfig {
+    tls::ClientConfig {
+        trust: TrustStore {
+            system: true,
+            anchors: vec![],
+            pinned: vec![],
+        },
+        certificate_chain: None,
+        alpn_protocols: vec![],
+        min_version: None,
+        max_version: None,
+        cipher_suites: None,
+        send_sni: true,
+    }
+}
+
+/// Contexts with `system` trust until the policy refuses; then, to show that
+/// nothing accumulates, 200,000 more created and dropped one at a time.
+fn context_flood(f: &Fixtures) -> Outcome {
+    let config = system_config();
+    let mut held = Vec::new();
+    let refusal = loop {
+        match ClientContext::create(&config) {
+            Ok(c) => held.push(c),
+            Err(e) => break e,
+        }
+        ensure(held.len() <= 1 << 20, || "no cap on contexts".into())?;
+    };
+    ensure(kind(&refusal) == "resource-limit", || err(refusal.clone()))?;
+    ensure(refusal.message.contains("max-contexts"), || {
+        err(refusal.clone())
+    })?;
+    let cap = held.len();
+    // Server contexts count against the same cap.
+    let server = refused(
+        ServerContext::create(&server_config(f)?),
+        "resource-limit",
+        "server context at the cap",
+    )?;
+    held.clear();
+    for i in 0..200_000 {
+        ClientContext::create(&config).map_err(|e| format!("cycle {i}: {}", err(e)))?;
+    }
+    Ok(format!(
+        "cap={cap} refusal=resource-limit server-at-cap={server} cycles=200000"
+    ))
+}
+
+/// Configuration bytes: one configuration over the whole budget is refused
+/// before it is parsed; many moderate ones stop at the budget.
+fn config_budget(f: &Fixtures) -> Outcome {
+    let mut c = client_config(f)?;
+    c.trust.anchors = vec![vec![b'A'; 17 << 20]];
+    let whole = refused(
+        ClientContext::create(&c),
+        "resource-limit",
+        "a 17 MiB anchor",
+    )?;
+    // 1 MiB of real anchors (the CA repeated) per context.
+    let ca = fx(f, "ca")?;
+    let mut c = client_config(f)?;
+    c.trust.anchors = vec![ca.repeat((1 << 20) / ca.len())];
+    let mut held = Vec::new();
+    let refusal = loop {
+        match ClientContext::create(&c) {
+            Ok(ctx) => held.push(ctx),
+            Err(e) => break e,
+        }
+        ensure(held.len() <= 64, || "no configuration budget".into())?;
+    };
+    ensure(kind(&refusal) == "resource-limit", || err(refusal.clone()))?;
+    ensure(refusal.message.contains("max-config-bytes"), || {
+        err(refusal.clone())
+    })?;
+    let count = held.len();
+    held.clear();
+    ClientContext::create(&c).map_err(|e| format!("after dropping: {}", err(e)))?;
+    // Server chains and client-auth anchors count too.
+    let mut s = server_config(f)?;
+    let copies = (17 << 20) / s.certificate_chains[0].certificates[0].len();
+    s.certificate_chains = vec![s.certificate_chains[0].clone(); copies];
+    let chains = refused(
+        ServerContext::create(&s),
+        "resource-limit",
+        "17 MiB of signing chains",
+    )?;
+    Ok(format!(
+        "17mib-anchor={whole} 1mib-contexts={count} then=resource-limit \
+         after-drop=ok chains-17mib={chains}"
+    ))
+}
+
+/// `verify-server-chain` floods with `system` trust (no per-call root store),
+/// a chain of 10,000 certificates, and a call over the budget.
+fn verify_flood(f: &Fixtures) -> Outcome {
+    let chain = vec![fx(f, "server.chain")?.to_vec()];
+    let system = system_config().trust;
+    let mut kinds = std::collections::BTreeSet::new();
+    for _ in 0..20_000 {
+        kinds.insert(outcome(tls::verify_server_chain(
+            &system,
+            &chain,
+            "localhost",
+            None,
+        )));
+    }
+    let ca = anchors(f, "ca")?;
+    for _ in 0..5_000 {
+        tls::verify_server_chain(&ca, &chain, "localhost", None).map_err(err)?;
+    }
+    let long: Vec<Vec<u8>> = std::iter::repeat_n(fx(f, "server.chain")?.to_vec(), 10_000).collect();
+    let long_chain = outcome(tls::verify_server_chain(&ca, &long, "localhost", None));
+    let huge = vec![vec![b'B'; 17 << 20]];
+    let over = refused(
+        tls::verify_server_chain(&ca, &huge, "localhost", None),
+        "resource-limit",
+        "a 17 MiB chain",
+    )?;
+    Ok(format!(
+        "system-x20000={} anchors-x5000=ok chain-10000={long_chain} 17mib={over}",
+        kinds.into_iter().collect::<Vec<_>>().join("|")
+    ))
+}
+
+/// Connections until the policy refuses, before any ClientHello is built.
+fn connection_flood(f: &Fixtures) -> Outcome {
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let mut held = Vec::new();
+    let refusal = loop {
+        let c = if held.len() % 2 == 0 {
+            cc.connect("localhost")
+        } else {
+            sc.accept()
+        };
+        match c {
+            Ok(c) => held.push(c),
+            Err(e) => break e,
+        }
+        ensure(held.len() <= 1 << 20, || "no cap on connections".into())?;
+    };
+    ensure(kind(&refusal) == "resource-limit", || err(refusal.clone()))?;
+    let cap = held.len();
+    held.clear();
+    let (_c, _s, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    Ok(format!("cap={cap} refusal=resource-limit after-drop=ok"))
+}
+
+/// KeyUpdate requested a million times by a caller that never takes the
+/// ciphertext: the outgoing buffer stays bounded.
+fn key_update_flood(f: &Fixtures) -> Outcome {
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    let mut first_refusal = None;
+    for i in 0..1_000_000u32 {
+        if let Err(e) = client.request_key_update() {
+            first_refusal = Some((i, e));
+            break;
+        }
+    }
+    let (n, e) = first_refusal.ok_or("a million key updates were all queued")?;
+    ensure(kind(&e) == "resource-limit", || err(e.clone()))?;
+    ensure(
+        client.pending_ciphertext() as usize <= 2 * DEFAULT_MAX_BUFFERED,
+        || format!("{} bytes queued", client.pending_ciphertext()),
+    )?;
+    // Once the buffer is taken, the caller can go on. (A peer that gets
+    // thousands of KeyUpdates in a row may call it a flood and end the
+    // connection: rustls does. That is the peer's defence.)
+    drop(client.take(u32::MAX));
+    client.request_key_update().map_err(err)?;
+    drop(server);
+    Ok(format!("refused-after-some={} bounded=true then=ok", n > 0))
+}
+
+/// The policy's default `max-buffered-bytes` (the suite runs under the default).
+const DEFAULT_MAX_BUFFERED: usize = 4 * (16 * 1024 + 256);
+
+/// After a fatal error every call answers without trapping: the same error,
+/// or a plain value.
+fn calls_after_error(f: &Fixtures) -> Outcome {
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    let first = refused(
+        server.feed(&[
+            23, 3, 3, 0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+        ]),
+        "protocol",
+        "a corrupted record",
+    );
+    let first = first.or_else(|_| Ok::<_, String>("other".into()))?;
+    let out_bytes = server.take(u32::MAX);
+    let mut out = format!(
+        "first={first} out-first-byte={:?}",
+        out_bytes.first().copied()
+    );
+    let k = |r: Result<String, Error>| r.unwrap_or_else(|e| kind(&e));
+    let _ = write!(
+        out,
+        " feed={} eof={} handshake={} read={} write={} shutdown={} export={} key-update={}",
+        k(server.feed(b"more").map(|n| n.to_string())),
+        k(server.eof().map(|()| "ok".into())),
+        k(server.handshake().map(|p| format!("{p:?}"))),
+        k(server.read(u32::MAX).map(|_| "data".into())),
+        k(server.write(&pattern(100)).map(|o| match o {
+            WriteOutcome::Written(_) => "written".into(),
+            other => format!("{other:?}"),
+        })),
+        k(server.shutdown().map(|p| format!("{p:?}"))),
+        k(server
+            .export_keying_material(b"EXPORTER-x", None, 32)
+            .map(|_| "ok".into())),
+        k(server.request_key_update().map(|()| "ok".into())),
+    );
+    let _ = write!(
+        out,
+        " take={} pending={} peer-closed={} complete={}",
+        server.take(u32::MAX).len(),
+        server.pending_plaintext(),
+        server.peer_closed(),
+        server.is_handshake_complete()
+    );
+    drop(client);
+    Ok(out)
+}
+
+/// Resources dropped in every order: contexts before their connections, a
+/// connection in mid-handshake, a server context while its connections run.
+fn drop_out_of_order(f: &Fixtures) -> Outcome {
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let client = cc.connect("localhost").map_err(err)?;
+    let server = sc.accept().map_err(err)?;
+    let hello = client.take(u32::MAX);
+    server.feed(&hello).map_err(err)?;
+    drop(client);
+    drop(cc);
+    let _ = server.handshake();
+    let _ = server.take(u32::MAX);
+    drop(sc);
+    let _ = server.feed(&[22, 3, 3, 0, 1, 0]);
+    drop(server);
+    let mut dropped = Vec::new();
+    for _ in 0..100 {
+        let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+        let (c, s, pair) = connect(&cc, &sc, "localhost")?;
+        pair.ok()?;
+        dropped.push((s, cc, c, sc));
+    }
+    dropped.reverse();
+    drop(dropped);
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let (_c, _s, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    Ok("every order ok".into())
+}
+
+/// The largest arguments a guest can pass to each function.
+fn huge_arguments(f: &Fixtures) -> Outcome {
+    let mut out = Vec::new();
+    let mut c = client_config(f)?;
+    c.alpn_protocols = vec![vec![b'h'; 255]; 60_000];
+    out.push(format!(
+        "alpn-60000x255={}",
+        outcome(ClientContext::create(&c))
+    ));
+    let mut c = client_config(f)?;
+    c.cipher_suites = Some(vec![0x1301; 1_000_000]);
+    out.push(format!("suites-1m={}", outcome(ClientContext::create(&c))));
+    let mut c = client_config(f)?;
+    c.trust.pinned = vec![vec![0x30; 1]; 100_000];
+    out.push(format!(
+        "pins-100000={}",
+        outcome(ClientContext::create(&c))
+    ));
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    out.push(format!(
+        "connect-1mib-name={}",
+        outcome(cc.connect(&"a".repeat(1 << 20)))
+    ));
+    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    let big = pattern(64 << 20);
+    out.push(format!(
+        "write-64mib={}",
+        outcome(client.write(&big).and_then(|o| match o {
+            WriteOutcome::Written(n) if (n as usize) < big.len() => Ok(()),
+            other => Err(Error {
+                kind: tls::ErrorKind::Misuse,
+                message: format!("unexpected {other:?}"),
+            }),
+        }))
+    ));
+    let _ = client.take(u32::MAX);
+    out.push(format!("feed-64mib-garbage={}", outcome(server.feed(&big))));
+    out.push(format!(
+        "verify-name-1mib={}",
+        outcome(tls::verify_server_chain(
+            &anchors(f, "ca")?,
+            &[fx(f, "server.chain")?.to_vec()],
+            &"b".repeat(1 << 20),
+            Some(u64::MAX),
+        ))
+    ));
+    Ok(out.join(" "))
+}
+
+/// A connection used after it was dropped: the instance traps (the handle is
+/// invalid); the host and other instances go on.
+fn use_after_drop(f: &Fixtures) -> Outcome {
+    let (cc, _sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let conn = cc.connect("localhost").map_err(err)?;
+    let handle = conn.take_handle();
+    // SAFETY: deliberately wrong: the handle is dropped, then reused, to check
+    // that the provider traps this instance instead of misbehaving.
+    unsafe {
+        drop(tls::Connection::from_handle(handle));
+        let again = tls::Connection::from_handle(handle);
+        let _ = again.pending_ciphertext();
+        std::mem::forget(again);
+    }
+    Err("a dropped handle was accepted".into())
+}
