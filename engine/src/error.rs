@@ -125,8 +125,18 @@ impl Error {
                 )
             }
             ErrorKind::AlertSent(code) => format!(
-                "handshake refused, sent the fatal alert {} ({code}): {err}",
-                alert_name(code)
+                "handshake refused, sent the fatal alert {} ({code}): {}",
+                alert_name(code),
+                match err {
+                    E::PeerIncompatible(
+                        PeerIncompatible::ExtendedMasterSecretExtensionRequired,
+                    ) => {
+                        "the peer does not offer the extended master secret (RFC 7627), which \
+                         memtls requires for TLS 1.2"
+                            .to_string()
+                    }
+                    other => other.to_string(),
+                }
             ),
             ErrorKind::CertificateRejected(_) => format!("certificate rejected: {err}"),
             _ => err.to_string(),

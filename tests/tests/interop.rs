@@ -328,3 +328,48 @@ fn starttls_client_against_aiosmtpd() {
     }
     assert!(failures.is_empty(), "failed: {failures:?}");
 }
+
+/// TLS 1.2 without the extended master secret is refused by both providers, and
+/// the peer (CPython's ssl on OpenSSL, with SSL_OP_NO_EXTENDED_MASTER_SECRET)
+/// hears a handshake_failure alert; our server says why.
+#[test]
+fn tls12_without_extended_master_secret_is_refused() {
+    require("python3", "python3");
+    let files = Files::new("ems");
+    let client = r#"
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+ctx.options |= 1  # SSL_OP_NO_EXTENDED_MASTER_SECRET (OpenSSL 3)
+sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+try:
+    ctx.wrap_socket(sock, server_hostname="localhost")
+    print("HANDSHAKE-OK")
+except ssl.SSLError as e:
+    print("SSLERROR", e)
+"#;
+    let mut failures = Vec::new();
+    for provider in Provider::ALL {
+        let server = EchoServer::start(provider, &files, &[], 1);
+        let out = std::process::Command::new("python3")
+            .args(["-c", client, &server.port.to_string()])
+            .output()
+            .expect("python3");
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        let log = server.log();
+        server.finish();
+        line(
+            said.contains("SSLERROR") && said.contains("HANDSHAKE_FAILURE"),
+            format!("tls-echo-server --tls {provider} <- TLS 1.2 without EMS: peer got {said:?}"),
+            &mut failures,
+        );
+        line(
+            log.contains("extended master secret"),
+            format!("tls-echo-server --tls {provider} says why: {log:?}"),
+            &mut failures,
+        );
+    }
+    assert!(failures.is_empty(), "failed: {failures:?}");
+}

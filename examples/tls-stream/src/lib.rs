@@ -197,13 +197,22 @@ impl<S: Read + Write> TlsStream<S> {
             (self.in_start, self.in_end) = (0, n);
             if n == 0 {
                 self.transport_eof = true;
-                self.conn.eof()?;
-                return Ok(());
+                return self.conn.eof().map_err(|e| self.failed(e));
             }
         }
-        let taken = self.conn.feed(&self.inbuf[self.in_start..self.in_end])? as usize;
+        let taken = self
+            .conn
+            .feed(&self.inbuf[self.in_start..self.in_end])
+            .map_err(|e| self.failed(e))? as usize;
         self.in_start += taken;
         Ok(())
+    }
+
+    /// After a TLS error: sends what the connection still holds (the fatal
+    /// alert that goes with the error) before the caller closes the transport.
+    fn failed(&mut self, e: tls::Error) -> Error {
+        let _ = self.flush();
+        Error::Tls(e)
     }
 
     /// Sends close_notify and waits for the peer's (two-phase shutdown).
@@ -250,7 +259,7 @@ impl<S: Read + Write> Read for TlsStream<S> {
                     self.fill()?;
                 }
                 Err(e) if matches!(e.kind, ErrorKind::Closed) => return Ok(0),
-                Err(e) => return Err(Error::Tls(e).into()),
+                Err(e) => return Err(self.failed(e).into()),
             }
         }
     }
@@ -264,7 +273,7 @@ impl<S: Read + Write> Write for TlsStream<S> {
         // Bounded pieces: the whole argument crosses the component boundary.
         let piece = &buf[..buf.len().min(64 * 1024)];
         loop {
-            match self.conn.write(piece).map_err(Error::Tls)? {
+            match self.conn.write(piece).map_err(|e| self.failed(e))? {
                 WriteOutcome::Written(n) if n > 0 => {
                     self.flush()?;
                     return Ok(n as usize);
