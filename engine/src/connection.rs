@@ -418,9 +418,12 @@ impl Connection {
                 self.max_buffered
             )));
         }
-        self.tls
-            .refresh_traffic_keys()
-            .map_err(|e| Error::misuse(format!("request-key-update: {e}")))?;
+        // rustls refuses a KeyUpdate while a peer's handshake message is half
+        // received, and sends a fatal alert when it does: the connection is then
+        // failed like any other, the alert takeable.
+        if let Err(e) = self.tls.refresh_traffic_keys() {
+            return Err(self.fail(Error::from_rustls(&e)));
+        }
         self.flush_tls();
         Ok(())
     }

@@ -246,3 +246,26 @@ fn exporter_arguments_are_checked_before_rustls_sees_them() {
         assert_eq!(ours, theirs, "{version:?}");
     }
 }
+
+#[test]
+fn garbage_after_our_close_notify_is_an_error() {
+    // Found by the host_calls fuzz target (fuzz/regressions/host_calls): rustls
+    // marks close_notify as a fatal alert sent, and a second fatal alert trips
+    // its debug assertion. With the workspace's profile (rustls without debug
+    // assertions, as released) this is an error and a second alert, never a panic.
+    let e = engine();
+    let c = certs();
+    for complete in [false, true] {
+        let (mut a, mut b) = pair(&e, &c);
+        if complete {
+            handshake(&mut a, &mut b);
+        }
+        let _ = a.shutdown().unwrap();
+        let _ = a.take(u32::MAX);
+        let err = a
+            .feed(&[22, 3, 3, 0, 4, 0xff, 0xff, 0xff, 0xff])
+            .unwrap_err();
+        assert!(!err.message.is_empty());
+        assert_eq!(a.feed(&[1]).unwrap_err(), err, "sticky");
+    }
+}

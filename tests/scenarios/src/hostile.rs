@@ -133,26 +133,21 @@ fn exporter_tls13(f: &Fixtures) -> Outcome {
     Ok(format!("{out} hkdf-12241={over}"))
 }
 
-fn system_config() -> tls::ClientConfig {
-    tls::ClientConfig {
-        trust: TrustStore {
-            system: true,
-            anchors: vec![],
-            pinned: vec![],
-        },
-        certificate_chain: None,
-        alpn_protocols: vec![],
-        min_version: None,
-        max_version: None,
-        cipher_suites: None,
-        send_sni: true,
-    }
+/// The parity client configuration with `system` trust instead of the test CA.
+fn system_config(f: &Fixtures) -> Result<tls::ClientConfig, String> {
+    let mut c = client_config(f)?;
+    c.trust = TrustStore {
+        system: true,
+        anchors: vec![],
+        pinned: vec![],
+    };
+    Ok(c)
 }
 
 /// Contexts with `system` trust until the policy refuses; then, to show that
-/// nothing accumulates, 200,000 more created and dropped one at a time.
+/// nothing accumulates, a million more created and dropped one at a time.
 fn context_flood(f: &Fixtures) -> Outcome {
-    let config = system_config();
+    let config = system_config(f)?;
     let mut held = Vec::new();
     let refusal = loop {
         match ClientContext::create(&config) {
@@ -173,11 +168,11 @@ fn context_flood(f: &Fixtures) -> Outcome {
         "server context at the cap",
     )?;
     held.clear();
-    for i in 0..200_000 {
+    for i in 0..1_000_000 {
         ClientContext::create(&config).map_err(|e| format!("cycle {i}: {}", err(e)))?;
     }
     Ok(format!(
-        "cap={cap} refusal=resource-limit server-at-cap={server} cycles=200000"
+        "cap={cap} refusal=resource-limit server-at-cap={server} cycles=1000000"
     ))
 }
 
@@ -229,7 +224,7 @@ fn config_budget(f: &Fixtures) -> Outcome {
 /// a chain of 10,000 certificates, and a call over the budget.
 fn verify_flood(f: &Fixtures) -> Outcome {
     let chain = vec![fx(f, "server.chain")?.to_vec()];
-    let system = system_config().trust;
+    let system = system_config(f)?.trust;
     let mut kinds = std::collections::BTreeSet::new();
     for _ in 0..20_000 {
         kinds.insert(outcome(tls::verify_server_chain(
