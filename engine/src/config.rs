@@ -432,10 +432,118 @@ pub(crate) fn server_verifier(
         }
         (None, _) => anchors_verifier(anchors, provider, "trust store")?,
     };
-    Ok(match mode {
+    Ok(Arc::new(Naming(match mode {
         Verification::WithoutHostname => Arc::new(IgnoreHostname(verifier)),
         _ => verifier,
-    })
+    })))
+}
+
+/// The handshake-signature methods of a verifier wrapper, passed to the wrapped
+/// verifier in field `$field` (`0`, or `0[0]`).
+macro_rules! delegate_signatures {
+    ($($field:tt)+) => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+            self.$($field)+.verify_tls12_signature(message, cert, dss)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+            self.$($field)+.verify_tls13_signature(message, cert, dss)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.$($field)+.supported_verify_schemes()
+        }
+    };
+}
+
+std::thread_local! {
+    /// The name of the certificate the last verification on this thread
+    /// rejected. Verification runs inside the engine's call into rustls, on the
+    /// caller's thread, so the engine reads it right after that call fails.
+    static REJECTED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Forgets any earlier rejection (before a call into rustls).
+pub(crate) fn clear_rejected() {
+    REJECTED.with(|r| r.borrow_mut().take());
+}
+
+/// The name of the certificate the last failed verification rejected.
+pub(crate) fn take_rejected() -> Option<String> {
+    REJECTED.with(|r| r.borrow_mut().take())
+}
+
+fn note_rejected(end_entity: &CertificateDer<'_>) {
+    let name = crate::names::certificate_name(end_entity);
+    REJECTED.with(|r| *r.borrow_mut() = name);
+}
+
+/// Notes which certificate a verification rejected, for the message.
+#[derive(Debug)]
+struct Naming(Arc<dyn ServerCertVerifier>);
+
+impl ServerCertVerifier for Naming {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let result = self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now);
+        if result.is_err() {
+            note_rejected(end_entity);
+        }
+        result
+    }
+
+    delegate_signatures!(0);
+}
+
+/// The same for a server verifying client certificates.
+#[derive(Debug)]
+struct NamingClients(Arc<dyn rustls::server::danger::ClientCertVerifier>);
+
+impl rustls::server::danger::ClientCertVerifier for NamingClients {
+    fn offer_client_auth(&self) -> bool {
+        self.0.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.0.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.0.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> std::result::Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        let result = self.0.verify_client_cert(end_entity, intermediates, now);
+        if result.is_err() {
+            note_rejected(end_entity);
+        }
+        result
+    }
+
+    delegate_signatures!(0);
 }
 
 /// A WebPKI verifier over `anchors` (refused when there are none).
@@ -494,27 +602,7 @@ impl ServerCertVerifier for AnyOf {
         )))
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0[0].verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0[0].verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0[0].supported_verify_schemes()
-    }
+    delegate_signatures!(0[0]);
 }
 
 fn root_store(anchors: Vec<CertificateDer<'static>>) -> Result<RootCertStore> {
@@ -565,7 +653,9 @@ pub(crate) fn client_verifier(
     }
     builder
         .build()
-        .map(Some)
+        .map(|v| {
+            Some(Arc::new(NamingClients(v)) as Arc<dyn rustls::server::danger::ClientCertVerifier>)
+        })
         .map_err(|e| Error::config(format!("client-auth: {e}")))
 }
 
@@ -632,27 +722,7 @@ impl ServerCertVerifier for IgnoreHostname {
         }
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
+    delegate_signatures!(0);
 }
 
 /// Accepts any certificate; still checks the handshake signature against it.

@@ -126,6 +126,7 @@ impl Connection {
     }
 
     fn process(&mut self) -> Result<()> {
+        crate::config::clear_rejected();
         match self.tls.process_new_packets() {
             Ok(state) => {
                 self.plaintext_pending = state.plaintext_bytes_to_read();
@@ -135,7 +136,7 @@ impl Connection {
                 self.flush_tls();
                 Ok(())
             }
-            Err(e) => Err(self.fail(Error::from_rustls(&e))),
+            Err(e) => Err(self.fail(Error::from_rustls(&e).naming(crate::config::take_rejected()))),
         }
     }
 

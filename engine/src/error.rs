@@ -94,10 +94,25 @@ impl Error {
         Self::new(ErrorKind::NotPermitted, message)
     }
 
+    /// Names the certificate a `certificate-rejected` error is about:
+    /// `certificate rejected: "www.example.org" (CN=Example): the certificate has
+    /// expired`. Other errors pass unchanged.
+    pub(crate) fn naming(mut self, certificate: Option<String>) -> Self {
+        if let (ErrorKind::CertificateRejected(_), Some(name)) = (self.kind, certificate) {
+            let what = self
+                .message
+                .strip_prefix("certificate rejected: ")
+                .unwrap_or(&self.message)
+                .to_string();
+            self.message = format!("certificate rejected: {name}: {what}");
+        }
+        self
+    }
+
     /// Maps a rustls error raised while building a configuration: always a
     /// configuration error, with `what` naming the part being built.
     pub fn from_rustls_config(what: &str, err: rustls::Error) -> Self {
-        Self::config(format!("{what}: {err}"))
+        Self::config(format!("{what}: {}", describe(&err)))
     }
 
     /// Maps a rustls error raised by a connection or verifier to the interface's
@@ -127,19 +142,10 @@ impl Error {
             ErrorKind::AlertSent(code) => format!(
                 "handshake refused, sent the fatal alert {} ({code}): {}",
                 alert_name(code),
-                match err {
-                    E::PeerIncompatible(
-                        PeerIncompatible::ExtendedMasterSecretExtensionRequired,
-                    ) => {
-                        "the peer does not offer the extended master secret (RFC 7627), which \
-                         memtls requires for TLS 1.2"
-                            .to_string()
-                    }
-                    other => other.to_string(),
-                }
+                describe(err)
             ),
-            ErrorKind::CertificateRejected(_) => format!("certificate rejected: {err}"),
-            _ => err.to_string(),
+            ErrorKind::CertificateRejected(_) => format!("certificate rejected: {}", describe(err)),
+            _ => describe(err),
         };
         Self { kind, message }
     }
@@ -221,9 +227,162 @@ fn incompatible_alert(why: &PeerIncompatible) -> AlertDescription {
     }
 }
 
-/// The RFC name of an alert code, for messages.
+/// The RFC name of an alert code, for messages (`handshake_failure`).
 pub fn alert_name(code: u8) -> String {
-    format!("{:?}", AlertDescription::from(code))
+    match AlertDescription::from(code) {
+        AlertDescription::Unknown(_) => "unknown_alert".into(),
+        known => words(&format!("{known:?}")).replace(' ', "_"),
+    }
+}
+
+/// A rustls error in words a person can act on; no Rust debug forms.
+fn describe(err: &rustls::Error) -> String {
+    use rustls::Error as E;
+    use rustls::InvalidMessage as M;
+    match err {
+        E::InvalidMessage(m) => format!(
+            "the peer sent a malformed message: {}",
+            match m {
+                M::MessageTooLarge => "a record larger than TLS allows".to_string(),
+                M::InvalidContentType => "a record of an unknown content type".to_string(),
+                M::InvalidCcs => "a ChangeCipherSpec whose value is not 1".to_string(),
+                M::InvalidEmptyPayload => "an empty record where TLS forbids one".to_string(),
+                M::DuplicateExtension(t) => format!("extension {t} twice in one message"),
+                M::MissingData(what) => format!("{} cut short", words(what)),
+                M::TrailingData(what) => format!("{} with bytes after its end", words(what)),
+                other => words(&format!("{other:?}")),
+            }
+        ),
+        E::InappropriateMessage {
+            expect_types,
+            got_type,
+        } => format!(
+            "the peer sent {} where {} was expected",
+            words(&format!("{got_type:?}")),
+            list(expect_types.iter().map(|t| words(&format!("{t:?}"))))
+        ),
+        E::InappropriateHandshakeMessage {
+            expect_types,
+            got_type,
+        } => format!(
+            "the peer sent a {} handshake message where {} was expected",
+            words(&format!("{got_type:?}")),
+            list(expect_types.iter().map(|t| words(&format!("{t:?}"))))
+        ),
+        E::DecryptError => {
+            "a record from the peer did not decrypt: it was corrupted or forged in transit".into()
+        }
+        E::PeerSentOversizedRecord => "the peer sent a record larger than TLS allows".into(),
+        E::NoCertificatesPresented => "the peer sent no certificate".into(),
+        E::NoApplicationProtocol => "the peer offers no ALPN protocol this side accepts".into(),
+        E::AlertReceived(a) => format!(
+            "the peer sent the fatal alert {}",
+            words(&format!("{a:?}")).replace(' ', "_")
+        ),
+        E::PeerIncompatible(p) => incompatible_sentence(p),
+        E::PeerMisbehaved(p) => {
+            format!("the peer broke the protocol: {}", words(&format!("{p:?}")))
+        }
+        E::InvalidCertificate(c) => certificate_sentence(c),
+        E::General(text) => text.clone(),
+        other => words(&format!("{other:?}")),
+    }
+}
+
+fn incompatible_sentence(why: &PeerIncompatible) -> String {
+    use PeerIncompatible as P;
+    match why {
+        P::ExtendedMasterSecretExtensionRequired => "the peer does not offer the extended \
+            master secret (RFC 7627), which memtls requires for TLS 1.2"
+            .into(),
+        P::NoCipherSuitesInCommon => "the peer offers no cipher suite this side accepts".into(),
+        P::NoKxGroupsInCommon => "the peer offers no key exchange group this side accepts".into(),
+        P::NoSignatureSchemesInCommon => {
+            "the peer offers no signature scheme this side can use".into()
+        }
+        P::NullCompressionRequired => "the peer does not offer null compression".into(),
+        P::Tls12NotOffered
+        | P::Tls12NotOfferedOrEnabled
+        | P::SupportedVersionsExtensionRequired => {
+            "the peer offers neither TLS 1.2 nor TLS 1.3".into()
+        }
+        P::ServerDoesNotSupportTls12Or13 => "the server supports neither TLS 1.2 nor 1.3".into(),
+        other => format!(
+            "the peer cannot do what this side requires: {}",
+            words(&format!("{other:?}"))
+        ),
+    }
+}
+
+fn certificate_sentence(err: &CertificateError) -> String {
+    use CertificateError as C;
+    match err {
+        C::Expired | C::ExpiredContext { .. } => "the certificate has expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "the certificate is not valid yet".into(),
+        C::UnknownIssuer => "no trust anchor vouches for the certificate (unknown issuer)".into(),
+        C::BadSignature => "a signature in the chain does not verify".into(),
+        C::NotValidForName => "the certificate is not valid for the name asked for".into(),
+        C::NotValidForNameContext {
+            expected,
+            presented,
+        } => format!(
+            "the certificate is not valid for {} (it is for {})",
+            words_of_name(&format!("{expected:?}")),
+            if presented.is_empty() {
+                "no name".to_string()
+            } else {
+                presented.join(", ")
+            }
+        ),
+        C::Revoked => "the certificate was revoked".into(),
+        C::Other(other) => words(&other.to_string()),
+        other => words(&format!("{other:?}")),
+    }
+}
+
+/// `DnsName("localhost")` -> `localhost`.
+fn words_of_name(debug: &str) -> String {
+    match (debug.find('"'), debug.rfind('"')) {
+        (Some(a), Some(b)) if b > a => debug[a + 1..b].to_string(),
+        _ => words(debug),
+    }
+}
+
+fn list(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    match items.len() {
+        0 => "nothing".into(),
+        _ => items.join(" or "),
+    }
+}
+
+/// A Rust debug form in words: `MissingData("ProtocolVersion")` becomes
+/// `missing data (protocol version)`, `OtherError(CaUsedAsEndEntity)` becomes
+/// `other error (ca used as end entity)`.
+fn words(debug: &str) -> String {
+    let mut out = String::with_capacity(debug.len() + 8);
+    let mut prev = ' ';
+    for c in debug.chars() {
+        match c {
+            '"' => continue,
+            '(' | '{' => out.push_str(" ("),
+            ')' | '}' => out.push(')'),
+            ':' => out.push(' '),
+            c if c.is_uppercase() => {
+                if prev.is_lowercase() || prev.is_ascii_digit() {
+                    out.push(' ');
+                }
+                out.extend(c.to_lowercase());
+            }
+            c => out.push(c),
+        }
+        prev = c;
+    }
+    out.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("( ", "(")
+        .replace(" )", ")")
 }
 
 #[cfg(test)]
@@ -239,7 +398,7 @@ mod tests {
             e.kind,
             ErrorKind::CertificateRejected(CertificateReason::Expired)
         );
-        assert!(e.message.contains("Expired"), "{}", e.message);
+        assert!(e.message.contains("expired"), "{}", e.message);
     }
 
     #[test]
@@ -248,10 +407,47 @@ mod tests {
             AlertDescription::ProtocolVersion,
         ));
         assert_eq!(e.kind, ErrorKind::AlertReceived(70));
-        assert!(e.message.contains("ProtocolVersion"), "{}", e.message);
+        assert!(e.message.contains("protocol_version"), "{}", e.message);
         let e = Error::from_rustls(&rustls::Error::PeerIncompatible(
             PeerIncompatible::NoCipherSuitesInCommon,
         ));
         assert_eq!(e.kind, ErrorKind::AlertSent(40));
+        assert!(
+            e.message.contains("handshake_failure (40)"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn messages_are_sentences_not_debug_forms() {
+        use rustls::InvalidMessage as M;
+        for (err, want) in [
+            (
+                rustls::Error::InvalidMessage(M::MissingData("ProtocolVersion")),
+                "protocol version cut short",
+            ),
+            (
+                rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
+                    std::sync::Arc::new(std::io::Error::other("CaUsedAsEndEntity")),
+                ))),
+                "ca used as end entity",
+            ),
+            (
+                rustls::Error::PeerIncompatible(PeerIncompatible::NoKxGroupsInCommon),
+                "no key exchange group",
+            ),
+            (rustls::Error::DecryptError, "did not decrypt"),
+        ] {
+            let e = Error::from_rustls(&err);
+            assert!(e.message.contains(want), "{}", e.message);
+            for debug in ["(\"", "Some(", "{ ", "Error("] {
+                assert!(!e.message.contains(debug), "{}", e.message);
+            }
+        }
+        assert_eq!(
+            words("OtherError(CaUsedAsEndEntity)"),
+            "other error (ca used as end entity)"
+        );
     }
 }

@@ -12,6 +12,7 @@
 mod config;
 mod connection;
 mod error;
+mod names;
 mod policy;
 mod wit_convert;
 
@@ -238,10 +239,11 @@ impl Engine {
             Some(secs) => UnixTime::since_unix_epoch(Duration::from_secs(secs)),
             None => UnixTime::now(),
         };
+        config::clear_rejected();
         verifier
             .verify_server_cert(end_entity, intermediates, &name, &[], now)
             .map(|_| ())
-            .map_err(|e| Error::from_rustls(&e))
+            .map_err(|e| Error::from_rustls(&e).naming(config::take_rejected()))
     }
 }
 

@@ -50,28 +50,36 @@ fn pair(e: &Engine, c: &Certs) -> (Connection, Connection) {
     pair_with(e, c, None)
 }
 
+/// A client context trusting the test CA, at `version` (both when set).
+fn client_context(
+    e: &Engine,
+    c: &Certs,
+    version: Option<memtls_engine::ProtocolVersion>,
+) -> memtls_engine::ClientContext {
+    e.client_context(
+        &ClientConfig {
+            trust: TrustStore {
+                system: false,
+                anchors: vec![c.ca.clone()],
+                pinned: vec![],
+            },
+            send_sni: true,
+            max_version: version,
+            min_version: version,
+            ..Default::default()
+        },
+        Verification::Full,
+        &admission(),
+    )
+    .unwrap()
+}
+
 fn pair_with(
     e: &Engine,
     c: &Certs,
     version: Option<memtls_engine::ProtocolVersion>,
 ) -> (Connection, Connection) {
-    let client = e
-        .client_context(
-            &ClientConfig {
-                trust: TrustStore {
-                    system: false,
-                    anchors: vec![c.ca.clone()],
-                    pinned: vec![],
-                },
-                send_sni: true,
-                max_version: version,
-                min_version: version,
-                ..Default::default()
-            },
-            Verification::Full,
-            &admission(),
-        )
-        .unwrap();
+    let client = client_context(e, c, version);
     let server = e
         .server_context(
             &ServerConfig {
@@ -268,4 +276,37 @@ fn garbage_after_our_close_notify_is_an_error() {
         assert!(!err.message.is_empty());
         assert_eq!(a.feed(&[1]).unwrap_err(), err, "sticky");
     }
+}
+
+#[test]
+fn certificate_rejections_name_the_certificate_and_what_failed() {
+    let e = engine();
+    let c = certs();
+    let client = client_context(&e, &c, None);
+    let (_, mut server) = pair(&e, &c);
+    let mut client = client.connect("other.example").unwrap();
+    let mut err = None;
+    for _ in 0..10 {
+        if let Err(x) =
+            move_all(&mut client, &mut server).and_then(|_| move_all(&mut server, &mut client))
+        {
+            err = Some(x);
+            break;
+        }
+        if let Err(x) = client.handshake() {
+            err = Some(x);
+            break;
+        }
+    }
+    let err = err.expect("the handshake must fail");
+    assert!(
+        matches!(err.kind, ErrorKind::CertificateRejected(_)),
+        "{err:?}"
+    );
+    assert!(
+        err.message.contains("\"localhost\"")
+            && err.message.contains("not valid for other.example"),
+        "{}",
+        err.message
+    );
 }

@@ -156,9 +156,17 @@ def server_context(chains, client_auth=None, client_trust=None, alpn=(), min_ver
 
 
 def release(resource):
-    """Drops an interface resource now instead of waiting for the garbage collector."""
-    if resource is not None:
-        resource.__exit__(None, None, None)
+    """Drops an interface resource now instead of waiting for the garbage collector.
+
+    Harmless when the collector got there first: in a cycle collected together
+    (an ``SSLSocket`` and its connection), the binding's finalizer may already
+    have dropped the handle (componentize-py 0.25.1 keeps it in ``finalizer``)."""
+    if resource is None:
+        return
+    finalizer = getattr(resource, "finalizer", None)
+    if finalizer is not None and not finalizer.alive:
+        return
+    resource.__exit__(None, None, None)
 
 
 class Channel:
@@ -247,7 +255,13 @@ class Channel:
                     # The transport ended: let the provider report how.
                     raise TLSFailure("ragged-eof", None,
                                      "the transport ended before the peer finished (no close_notify)")
-                self._fill()
+                try:
+                    self._fill()
+                except TLSFailure:
+                    # The provider refused the peer's bytes and queued the alert
+                    # that says why: the peer hears it before the transport closes.
+                    self._flush_quietly()
+                    raise
                 continue
             if not flushed and isinstance(result, tls.Progress):
                 raise WouldBlock("write")

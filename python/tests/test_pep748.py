@@ -618,6 +618,9 @@ class FlowTests(unittest.TestCase):
         self.assertEqual(caught.exception.kind, "protocol")
         with self.assertRaises(pep748.MemtlsError):  # and stays
             server.read(10)
+        # The outgoing buffer holds the fatal alert for the peer (content type 21).
+        self.assertGreater(server.outgoing_bytes_buffered(), 0)
+        self.assertEqual(server.process_outgoing(-1)[:1], b"\x15")
 
     def test_read_with_nothing_arrived(self):
         client, server = connected()

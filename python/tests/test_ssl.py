@@ -330,6 +330,25 @@ class MemoryBIOTests(unittest.TestCase):
         with self.assertRaises(ssl.SSLError) as caught:
             server.do_handshake()
         self.assertNotIsInstance(caught.exception, ssl.SSLWantReadError)
+        # The fatal alert that says why waits in the outgoing BIO, for the
+        # caller to send before closing (an alert record: content type 21).
+        self.assertEqual(outgoing.read()[:1], b"\x15")
+
+    def test_corrupted_record_draws_an_alert_the_peer_hears(self):
+        pair = Pair(client_context(), server_context())
+        pair.handshake()
+        pair.client.write(b"this record will be damaged")
+        record = bytearray(pair.c_out.read())
+        record[-1] ^= 1
+        pair.s_in.write(bytes(record))
+        with self.assertRaises(ssl.SSLError):
+            pair.server.read(100)
+        alert = pair.s_out.read()
+        self.assertTrue(alert, "no alert queued for the peer")
+        pair.c_in.write(alert)
+        with self.assertRaises(ssl.SSLError) as caught:
+            pair.client.read(100)
+        self.assertIn("BAD_RECORD_MAC", str(caught.exception))
 
     def test_exception_hierarchy(self):
         self.assertTrue(issubclass(ssl.SSLCertVerificationError, ValueError))

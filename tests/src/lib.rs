@@ -10,6 +10,7 @@ pub mod peers;
 pub mod wasi_tls;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use memtls_cli::{Host, Loaded};
@@ -402,4 +403,35 @@ impl Fixtures {
         }
         Ok(Self(f))
     }
+}
+
+/// The workspace's root directory.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Builds `python/tests/<script>` into `target/python-tests/`, once per version of
+/// its inputs (so wasmtime's compilation cache hits on later runs).
+pub fn python_component(script: &str, python_path: Vec<PathBuf>) -> Vec<u8> {
+    let out_dir = workspace().join("target/python-tests");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let mut request = memtls_cli::python::PythonBuild {
+        script: workspace().join("python/tests").join(script),
+        output: PathBuf::new(),
+        python_path,
+    };
+    let key = memtls_cli::python::fingerprint(&request).expect("fingerprint the build inputs");
+    request.output = out_dir.join(format!(
+        "{}-{key:016x}.wasm",
+        script.trim_end_matches(".py")
+    ));
+    if !request.output.is_file() {
+        let done = request.output.clone();
+        request.output.set_extension("partial");
+        memtls_cli::python::build(&request)
+            .unwrap_or_else(|e| panic!("memtls python build {script}: {e:#}"));
+        std::fs::rename(&request.output, &done).unwrap();
+        request.output = done;
+    }
+    std::fs::read(&request.output).unwrap()
 }

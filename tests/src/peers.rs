@@ -71,8 +71,15 @@ pub fn require(program: &str, package: &str) {
 
 /// Starts a peer process, collecting its output.
 pub fn spawn(program: &str, args: &[&str], what: &str) -> Peer {
-    let mut child = Command::new(program)
-        .args(args)
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    spawn_command(cmd, what)
+}
+
+/// Starts a prepared command as a peer, collecting its output.
+pub fn spawn_command(mut cmd: Command, what: &str) -> Peer {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -310,7 +317,6 @@ impl EchoServer {
             "tls-echo-server",
         )
         .expect("load");
-        let out = MemoryOutputPipe::new(1 << 20);
         let mut args: Vec<String> = [
             "tls-echo-server",
             "--listen",
@@ -322,15 +328,28 @@ impl EchoServer {
         .collect();
         args.push(connections.to_string());
         args.extend(extra.iter().map(|s| s.to_string()));
+        Self::start_component(loaded, args, Vec::new(), files)
+    }
+
+    /// Runs any loaded server component on a thread, with `files` as `/f`; it
+    /// must print `memtls-listening ADDR` once it listens.
+    pub fn start_component(
+        loaded: memtls_cli::Loaded,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+        files: &Files,
+    ) -> Self {
+        let out = MemoryOutputPipe::new(1 << 20);
         let opts = RunOptions {
             args,
+            env,
             dirs: vec![(files.dir.clone(), "/f".into())],
             inherit_network: true,
             capture_stdout: Some(out.clone()),
             ..RunOptions::default()
         };
         let thread =
-            std::thread::spawn(move || run(&loaded, &opts).expect("echo server must not trap"));
+            std::thread::spawn(move || run(&loaded, &opts).expect("the server must not trap"));
         let start = Instant::now();
         let port = loop {
             let text = String::from_utf8_lossy(&out.contents()).into_owned();
@@ -342,7 +361,7 @@ impl EchoServer {
             }
             assert!(
                 start.elapsed() < Duration::from_secs(60),
-                "echo server did not start: {text}"
+                "the server did not start: {text}"
             );
             std::thread::sleep(Duration::from_millis(50));
         };

@@ -9,43 +9,13 @@
 //! compilation cache makes later runs start fast. The scripts are unittest programs:
 //! their own report is printed, and the run must end with every test passing.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use memtls_cli::python::{PythonBuild, build, fingerprint};
 use memtls_cli::{RunOptions, load, run};
 use memtls_host::{Policy, Provider};
 use memtls_tests::peers::{Files, free_port, https_server, spawn, wait_listening};
+use memtls_tests::{python_component as component, workspace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Builds `python/tests/<script>` into `target/python-tests/`, once per version of
-/// its inputs (so wasmtime's compilation cache hits on later runs).
-fn component(script: &str, python_path: Vec<PathBuf>) -> Vec<u8> {
-    let out_dir = workspace().join("target/python-tests");
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let mut request = PythonBuild {
-        script: workspace().join("python/tests").join(script),
-        output: PathBuf::new(),
-        python_path,
-    };
-    let key = fingerprint(&request).expect("fingerprint the build inputs");
-    request.output = out_dir.join(format!(
-        "{}-{key:016x}.wasm",
-        script.trim_end_matches(".py")
-    ));
-    if !request.output.is_file() {
-        let done = request.output.clone();
-        request.output.set_extension("partial");
-        build(&request).unwrap_or_else(|e| panic!("memtls python build {script}: {e:#}"));
-        std::fs::rename(&request.output, &done).unwrap();
-        request.output = done;
-    }
-    std::fs::read(&request.output).unwrap()
-}
 
 /// Runs a unittest component under `provider`; returns (tests run, report).
 fn run_suite(

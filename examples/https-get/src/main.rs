@@ -115,8 +115,8 @@ fn split_url(url: &str) -> Result<(String, u16, String), String> {
 }
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
+    let args = match parse_args() {
+        Ok(args) => args,
         Err(e) => {
             if !e.is_empty() {
                 eprintln!("https-get: {e}");
@@ -124,13 +124,20 @@ fn main() -> ExitCode {
             eprintln!(
                 "usage: https-get [--ca-file PATH] [--pin PATH] [--alpn LIST] [--tls12|--tls13] [--client-cert PATH --client-key PATH] [--body] [--insecure] https://HOST[:PORT]/PATH"
             );
+            return ExitCode::FAILURE;
+        }
+    };
+    // Past the arguments, a failure is the connection's, not the usage's.
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("https-get: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-fn run() -> Result<(), String> {
-    let args = parse_args()?;
+fn run(args: Args) -> Result<(), String> {
     let (host, port, path) = split_url(&args.url)?;
     let mut trust = TrustStore {
         system: args.ca_file.is_none() && args.pin.is_none() || args.also_system,

@@ -26,7 +26,7 @@ use memtls_stream::tls::{
     ClientAuth, ProtocolVersion, ServerConfig, ServerContext, SigningChain, TrustStore,
 };
 use memtls_stream::{
-    Error, TlsStream, kind_name, parse_alpn, parse_ciphers, read_file, version_name,
+    Error, TlsStream, kind_name, parse_alpn, parse_ciphers, read_file, tls_error, version_name,
 };
 
 struct Args {
@@ -155,7 +155,15 @@ fn run() -> Result<(), String> {
                     kind_name(&t.kind),
                     t.message
                 ),
-                Error::Io(io) => println!("memtls-error kind=io message={io}"),
+                Error::Io(io) => match tls_error(&io) {
+                    // A TLS error that came through std::io keeps its kind.
+                    Some(t) => println!(
+                        "memtls-error kind={} message={}",
+                        kind_name(&t.kind),
+                        t.message
+                    ),
+                    None => println!("memtls-error kind=io message={io}"),
+                },
             }
         }
         let _ = io::stdout().flush();

@@ -68,6 +68,15 @@ impl From<Error> for io::Error {
     }
 }
 
+/// The TLS error inside an `io::Error` that a [`TlsStream`] returned through
+/// `Read` or `Write`, if it is one: the kind survives the trip through `std::io`.
+pub fn tls_error(e: &io::Error) -> Option<&tls::Error> {
+    match e.get_ref()?.downcast_ref::<Error>()? {
+        Error::Tls(t) => Some(t),
+        Error::Io(_) => None,
+    }
+}
+
 /// A short name of an error kind, e.g. `certificate-rejected(expired)`.
 pub fn kind_name(kind: &ErrorKind) -> String {
     match kind {
@@ -234,8 +243,9 @@ impl<S: Read + Write> TlsStream<S> {
 
     /// Sends close_notify without waiting for the peer's, and returns the transport.
     pub fn close(mut self) -> Result<S, Error> {
-        let _ = self.conn.shutdown()?;
+        let progress = self.conn.shutdown();
         self.flush()?;
+        progress?;
         Ok(self.sock)
     }
 }
