@@ -410,37 +410,33 @@ pub(crate) fn provider_with_suites(
     }))
 }
 
-/// Builds the verifier for a trust store used to verify servers; `system` is the
-/// shared `system` verifier when the trust store asks for it.
-pub(crate) fn server_verifier(
-    trust: &TrustStore,
-    provider: &Arc<CryptoProvider>,
-    system: Option<Arc<dyn ServerCertVerifier>>,
-    mode: Verification,
-) -> Result<Arc<dyn ServerCertVerifier>> {
-    if mode == Verification::None {
-        return Ok(Arc::new(NoVerification(
-            provider.signature_verification_algorithms,
-        )));
-    }
-    let mut anchors = parse_certificates(&trust.anchors, "trust.anchors")?;
-    anchors.extend(parse_certificates(&trust.pinned, "trust.pinned")?);
-    let verifier = match (system, anchors.is_empty()) {
-        (Some(system), true) => system,
-        (Some(system), false) => {
-            any_of(anchors_verifier(anchors, provider, "trust store")?, system)
-        }
-        (None, _) => anchors_verifier(anchors, provider, "trust store")?,
-    };
-    Ok(Arc::new(Naming(match mode {
-        Verification::WithoutHostname => Arc::new(IgnoreHostname(verifier)),
-        _ => verifier,
-    })))
-}
-
 /// The handshake-signature methods of a verifier wrapper, passed to the wrapped
 /// verifier in field `$field` (`0`, or `0[0]`).
 macro_rules! delegate_signatures {
+    // Checked directly with the provider's algorithms in field `$field`.
+    (algorithms $field:tt) => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.$field)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.$field)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.$field.supported_schemes()
+        }
+    };
     ($($field:tt)+) => {
         fn verify_tls12_signature(
             &self,
@@ -544,6 +540,128 @@ impl rustls::server::danger::ClientCertVerifier for NamingClients {
     }
 
     delegate_signatures!(0);
+}
+
+/// Builds the verifier for a trust store used to verify servers; `system` is the
+/// shared `system` verifier when the trust store asks for it. Anchors and
+/// `system` vouch for chains; pins accept exactly themselves (see [`Pinned`]).
+pub(crate) fn server_verifier(
+    trust: &TrustStore,
+    provider: &Arc<CryptoProvider>,
+    system: Option<Arc<dyn ServerCertVerifier>>,
+    mode: Verification,
+) -> Result<Arc<dyn ServerCertVerifier>> {
+    if mode == Verification::None {
+        return Ok(Arc::new(NoVerification(
+            provider.signature_verification_algorithms,
+        )));
+    }
+    let anchors = parse_certificates(&trust.anchors, "trust.anchors")?;
+    let mut pins = parse_certificates(&trust.pinned, "trust.pinned")?;
+    // An anchor presented as the end-entity certificate itself is trusted
+    // directly, as OpenSSL (and so CPython's default context) trusts a
+    // self-signed certificate in its store.
+    pins.extend(anchors.iter().cloned());
+    let chains = match (system, anchors.is_empty()) {
+        (Some(system), true) => Some(system),
+        (Some(system), false) => Some(any_of(
+            anchors_verifier(anchors, provider, "trust store")?,
+            system,
+        )),
+        (None, false) => Some(anchors_verifier(anchors, provider, "trust store")?),
+        (None, true) if pins.is_empty() => {
+            return Err(Error::config(
+                "trust store is empty: set system, or give anchors or pinned certificates",
+            ));
+        }
+        (None, true) => None,
+    };
+    let verifier = match (chains, pins.is_empty()) {
+        (Some(chains), true) => chains,
+        (chains, _) => Arc::new(Pinned {
+            pins,
+            chains,
+            algorithms: provider.signature_verification_algorithms,
+        }),
+    };
+    Ok(Arc::new(Naming(match mode {
+        Verification::WithoutHostname => Arc::new(IgnoreHostname(verifier)),
+        _ => verifier,
+    })))
+}
+
+/// Pinned certificates: the peer's end-entity certificate is accepted when it is
+/// byte for byte one of the pins, whatever its CA flag or issuer, once its name
+/// and validity period check out; a pin never vouches for any other certificate.
+/// Anything else goes to the chain verifier (anchors, `system`), if any.
+#[derive(Debug)]
+struct Pinned {
+    pins: Vec<CertificateDer<'static>>,
+    chains: Option<Arc<dyn ServerCertVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+/// The refusal when only pins were given and the certificate is none of them.
+#[derive(Debug)]
+struct NotPinned;
+
+impl std::fmt::Display for NotPinned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the certificate is none of the pinned certificates")
+    }
+}
+
+impl std::error::Error for NotPinned {}
+
+fn check_pinned(
+    end_entity: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> std::result::Result<(), rustls::Error> {
+    let (not_before, not_after) = crate::names::validity(end_entity).ok_or(
+        rustls::Error::InvalidCertificate(CertificateError::BadEncoding),
+    )?;
+    let now = now.as_secs();
+    if now < not_before {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYet,
+        ));
+    }
+    if now > not_after {
+        return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
+    }
+    let parsed = ParsedCertificate::try_from(end_entity)?;
+    rustls::client::verify_server_name(&parsed, server_name)
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        if self
+            .pins
+            .iter()
+            .any(|pin| pin.as_ref() == end_entity.as_ref())
+        {
+            return check_pinned(end_entity, server_name, now)
+                .map(|()| ServerCertVerified::assertion());
+        }
+        match &self.chains {
+            Some(chains) => {
+                chains.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            }
+            None => Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                rustls::OtherError(Arc::new(NotPinned)),
+            ))),
+        }
+    }
+
+    delegate_signatures!(algorithms algorithms);
 }
 
 /// A WebPKI verifier over `anchors` (refused when there are none).
@@ -741,25 +859,5 @@ impl ServerCertVerifier for NoVerification {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
+    delegate_signatures!(algorithms 0);
 }

@@ -327,15 +327,29 @@ fn certificate_sentence(err: &CertificateError) -> String {
             presented,
         } => format!(
             "the certificate is not valid for {} (it is for {})",
-            words_of_name(&format!("{expected:?}")),
+            server_name_text(expected),
             if presented.is_empty() {
                 "no name".to_string()
             } else {
-                presented.join(", ")
+                presented
+                    .iter()
+                    .map(|p| words_of_name(p))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             }
         ),
         C::Revoked => "the certificate was revoked".into(),
         C::Other(other) => words(&other.to_string()),
+        other => words(&format!("{other:?}")),
+    }
+}
+
+/// A server name as people write it: `www.example.org`, `127.0.0.1`.
+fn server_name_text(name: &rustls::pki_types::ServerName<'_>) -> String {
+    use rustls::pki_types::ServerName as N;
+    match name {
+        N::DnsName(d) => d.as_ref().to_string(),
+        N::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
         other => words(&format!("{other:?}")),
     }
 }

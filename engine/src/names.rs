@@ -1,5 +1,6 @@
-//! Names a certificate for messages: its subject's common name and first DNS
-//! name, read from the DER with bounds checks only (the bytes come from peers).
+//! What messages and pins need from a certificate: its subject's common name and
+//! first DNS name, and its validity period, read from the DER with bounds checks
+//! only (the bytes come from peers).
 
 /// One DER element: (tag, contents, rest after it).
 fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
@@ -76,16 +77,74 @@ fn first_alt_name(extensions: &[u8]) -> Option<String> {
     None
 }
 
-/// How a message names the certificate: `"www.example.org" (CN=example)`,
-/// or `None` when the bytes are not a certificate.
-pub(crate) fn certificate_name(der: &[u8]) -> Option<String> {
+/// The fields of a certificate's `tbsCertificate` after the optional version:
+/// serial, signature, issuer, validity, subject, key, then extensions.
+fn tbs_fields(der: &[u8]) -> Option<Vec<(u8, &[u8])>> {
     let (_, certificate, _) = element(der)?;
     let (_, tbs, _) = element(certificate)?;
     let mut fields = children(tbs);
     if fields.first().is_some_and(|(tag, _)| *tag == 0xa0) {
         fields.remove(0);
     }
-    // serial, signature, issuer, validity, subject, key, then [3] extensions.
+    Some(fields)
+}
+
+/// Seconds since the Unix epoch of an X.509 time (UTCTime or GeneralizedTime,
+/// `Z` only, as RFC 5280 requires).
+fn seconds(tag: u8, text: &[u8]) -> Option<u64> {
+    let digits = |range: std::ops::Range<usize>| -> Option<u64> {
+        let part = text.get(range)?;
+        if !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(part).ok()?.parse().ok()
+    };
+    let (year, rest) = match (tag, text.len()) {
+        (0x17, 13) => {
+            let yy = digits(0..2)?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, 2)
+        }
+        (0x18, 15) => (digits(0..4)?, 4),
+        _ => return None,
+    };
+    if text.last() != Some(&b'Z') {
+        return None;
+    }
+    let month = digits(rest..rest + 2)?;
+    let day = digits(rest + 2..rest + 4)?;
+    let (h, m, sec) = (
+        digits(rest + 4..rest + 6)?,
+        digits(rest + 6..rest + 8)?,
+        digits(rest + 8..rest + 10)?,
+    );
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm), years >= 1970 only.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+/// The validity period, `(not before, not after)` in seconds since the epoch.
+pub(crate) fn validity(der: &[u8]) -> Option<(u64, u64)> {
+    let fields = tbs_fields(der)?;
+    let (_, period) = fields.get(3)?;
+    match children(period).as_slice() {
+        [(t1, from), (t2, until)] => Some((seconds(*t1, from)?, seconds(*t2, until)?)),
+        _ => None,
+    }
+}
+
+/// How a message names the certificate: `"www.example.org" (CN=example)`,
+/// or `None` when the bytes are not a certificate.
+pub(crate) fn certificate_name(der: &[u8]) -> Option<String> {
+    let fields = tbs_fields(der)?;
     let subject = fields.get(4).map(|(_, s)| *s)?;
     let cn = common_name(subject);
     let san = fields
@@ -129,6 +188,28 @@ mod tests {
             let _ = certificate_name(&der[..cut]);
         }
         assert_eq!(certificate_name(b"\x30\x84\xff\xff\xff\xff"), None);
+        for cut in 0..der.len() {
+            let _ = validity(&der[..cut]);
+        }
         assert_eq!(certificate_name(b""), None);
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn validity_is_read_in_seconds() {
+        let mut params = rcgen::CertificateParams::new(vec!["a.example".into()]).unwrap();
+        params.not_before = rcgen::date_time_ymd(2001, 2, 3);
+        params.not_after = rcgen::date_time_ymd(2061, 12, 31);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        // 2001-02-03T00:00:00Z and 2061-12-31T00:00:00Z (GeneralizedTime after 2049).
+        assert_eq!(validity(cert.der()), Some((981_158_400, 2_903_212_800)));
+        assert_eq!(seconds(0x17, b"700101000000Z"), Some(0));
+        assert_eq!(seconds(0x17, b"700101000000+"), None);
+        assert_eq!(seconds(0x18, b"19691231235959Z"), None);
     }
 }

@@ -310,3 +310,58 @@ fn certificate_rejections_name_the_certificate_and_what_failed() {
         err.message
     );
 }
+
+#[test]
+fn pins_check_validity_and_name_and_vouch_for_nothing_else() {
+    use memtls_engine::CertificateReason as R;
+    let e = engine();
+    let mut params = CertificateParams::new(vec!["localhost".into()]).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained); // as `openssl req -x509` makes it
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2030, 1, 1);
+    let key = KeyPair::generate().unwrap();
+    let pin = params.self_signed(&key).unwrap().der().to_vec();
+    let trust = TrustStore {
+        system: false,
+        anchors: vec![],
+        pinned: vec![pin.clone()],
+    };
+    let alone = std::slice::from_ref(&pin);
+    let verify = |chain: &[Vec<u8>], name: &str, at: u64| {
+        e.verify_server_chain(&trust, chain, name, Some(at), &admission())
+    };
+    let in_2025 = 1_735_689_600;
+    assert_eq!(verify(alone, "localhost", in_2025), Ok(()));
+    let kind = |r: Result<(), Error>| r.unwrap_err().kind;
+    assert_eq!(
+        kind(verify(alone, "localhost", 1_900_000_000)),
+        ErrorKind::CertificateRejected(R::Expired)
+    );
+    assert_eq!(
+        kind(verify(alone, "localhost", 1_500_000_000)),
+        ErrorKind::CertificateRejected(R::NotYetValid)
+    );
+    assert_eq!(
+        kind(verify(alone, "example.org", in_2025)),
+        ErrorKind::CertificateRejected(R::NameMismatch)
+    );
+    // What the pinned CA signed is not trusted through the pin.
+    let leaf_key = KeyPair::generate().unwrap();
+    let issuer = CertifiedIssuer::self_signed(params, key).unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".into()])
+        .unwrap()
+        .signed_by(&leaf_key, &issuer)
+        .unwrap();
+    let err = verify(&[leaf.der().to_vec(), pin.clone()], "localhost", in_2025).unwrap_err();
+    assert_eq!(
+        err.kind,
+        ErrorKind::CertificateRejected(R::Other),
+        "{}",
+        err.message
+    );
+    assert!(
+        err.message.contains("none of the pinned"),
+        "{}",
+        err.message
+    );
+}

@@ -323,6 +323,22 @@ class MemoryBIOTests(unittest.TestCase):
     def test_unwrap_discards_unread_data(self):
         self.unwrap_both_sides(b"never read" * 1000)
 
+    def test_self_signed_ca_certificate_as_cafile_and_cadata(self):
+        # `openssl req -x509` makes CA:TRUE self-signed certificates; CPython with
+        # OpenSSL trusts one given as cafile or cadata, and so does memtls.
+        with open(fixture("self-ca.chain")) as file:
+            pem = file.read()
+        for context in (ssl.create_default_context(cafile=fixture("self-ca.chain")),
+                        ssl.create_default_context(cadata=pem)):
+            pair = Pair(context, server_context("self-ca"))
+            pair.handshake()
+            self.assertEqual(pair.client.version(), "TLSv1.3")
+        pair = Pair(ssl.create_default_context(cadata=pem), server_context("self-ca"),
+                    hostname="other.test")
+        with self.assertRaises(ssl.SSLCertVerificationError) as caught:
+            pair.handshake()
+        self.assertEqual(caught.exception.verify_code, 62)  # hostname mismatch
+
     def test_garbage_from_the_peer(self):
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
         server = server_context().wrap_bio(incoming, outgoing, server_side=True)

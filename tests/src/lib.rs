@@ -358,6 +358,22 @@ impl Fixtures {
                 key: self_key,
             },
         );
+        // Self-signed and CA:TRUE, as `openssl req -x509` makes them.
+        let self_ca_key = KeyPair::generate()?;
+        let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let self_ca = params.self_signed(&self_ca_key)?;
+        put(
+            "self-ca",
+            Leaf {
+                chain_pem: self_ca.pem(),
+                der: self_ca.der().to_vec(),
+                key: self_ca_key,
+            },
+        );
         // RSA: ring cannot generate RSA keys, openssl can.
         let rsa_pem = openssl(
             &[
