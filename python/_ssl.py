@@ -600,6 +600,17 @@ class _SSLContext:
     def _msg_callback(self):
         return None
 
+    @property
+    def post_handshake_auth(self):
+        """TLS 1.3 post-handshake client authentication. memtls (rustls) does not
+        offer it: the value is kept, so code that sets it (``http.client`` does
+        for every default context) works, but no server is offered it."""
+        return getattr(self, "_post_handshake_auth", False)
+
+    @post_handshake_auth.setter
+    def post_handshake_auth(self, value):
+        self._post_handshake_auth = bool(value)
+
     @_msg_callback.setter
     def _msg_callback(self, callback):
         if callback is not None:
@@ -647,9 +658,39 @@ class _SSLContext:
         return ders
 
     def set_default_verify_paths(self):
-        """Trusts the system roots: the platform's on the native provider, the
-        Mozilla set (webpki-roots) in the guest provider."""
-        self._system = True
+        """Trusts the default roots, configured the way OpenSSL configures them:
+        ``SSL_CERT_FILE`` (a PEM bundle) and ``SSL_CERT_DIR`` (directories of PEM
+        files, ``:``-separated), read through the component's filesystem, each
+        replacing its default location; the defaults are the provider's system
+        roots (the platform's on the native provider, the Mozilla set in the
+        guest provider). As with OpenSSL, a variable naming nothing readable adds
+        nothing and raises nothing."""
+        cafile = os.environ.get("SSL_CERT_FILE")
+        capath = os.environ.get("SSL_CERT_DIR")
+        found = []
+        if cafile:
+            try:
+                found += _x509.pem_to_ders(_read_file(cafile))
+            except (OSError, ValueError):
+                pass
+        for directory in (capath or "").split(":"):
+            if not directory:
+                continue
+            try:
+                entries = sorted(os.listdir(directory))
+            except OSError:
+                continue
+            for entry in entries:
+                try:
+                    found += _x509.pem_to_ders(_read_file(os.path.join(directory, entry)))
+                except (OSError, ValueError):
+                    pass
+        for der in found:
+            if der not in self._anchors:
+                self._anchors.append(der)
+        # Both default locations replaced: the system roots are not used.
+        if not (cafile and capath):
+            self._system = True
         self._changed()
 
     def load_cert_chain(self, certfile, keyfile=None, password=None):

@@ -481,6 +481,33 @@ class StdlibClientTests(unittest.TestCase):
             self.assertEqual(response.status, 200)
             self.assertIn(b"s_server", response.read())
 
+    def test_urllib_default_context_with_ssl_cert_file(self):
+        # CPython's way to trust a private CA: SSL_CERT_FILE, honoured by
+        # create_default_context() (load_default_certs -> set_default_verify_paths).
+        host, port = host_port("MEMTLS_TEST_HTTPS")
+        url = f"https://{host}:{port}/"
+        saved = {name: os.environ.pop(name, None) for name in ("SSL_CERT_FILE", "SSL_CERT_DIR")}
+        # An opener makes its default context when it is built (urlopen's global
+        # one, once): build one after each change, as a program started with
+        # the variable set would.
+        try:
+            with self.assertRaises(urllib.error.URLError):
+                urllib.request.build_opener().open(url, timeout=10)  # system roots alone
+            os.environ["SSL_CERT_FILE"] = fixture("ca")
+            self.assertEqual(ssl.get_default_verify_paths().cafile, fixture("ca"))
+            with urllib.request.build_opener().open(url, timeout=10) as response:
+                self.assertEqual(response.status, 200)
+            del os.environ["SSL_CERT_FILE"]
+            os.environ["SSL_CERT_DIR"] = os.path.dirname(fixture("ca"))
+            context = ssl.create_default_context()
+            with urllib.request.urlopen(url, context=context, timeout=10) as response:
+                self.assertEqual(response.status, 200)
+        finally:
+            for name, value in saved.items():
+                os.environ.pop(name, None)
+                if value is not None:
+                    os.environ[name] = value
+
     def test_urllib_certificate_failure(self):
         host, port = host_port("MEMTLS_TEST_HTTPS")
         with self.assertRaises(urllib.error.URLError) as caught:
