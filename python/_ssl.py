@@ -254,6 +254,14 @@ def get_default_verify_paths():
     return ("SSL_CERT_FILE", "", "SSL_CERT_DIR", "")
 
 
+def _files_in(directory):
+    """The regular files in ``directory``, in name order."""
+    for entry in sorted(os.listdir(directory)):
+        path = os.path.join(directory, entry)
+        if os.path.isfile(path):
+            yield path
+
+
 def _read_file(path):
     try:
         with open(path, "rb") as file:
@@ -626,10 +634,8 @@ class _SSLContext:
         if cafile is not None:
             found += self._pem_certs(_read_file(os.fspath(cafile)), f"cafile {cafile!r}")
         if capath is not None:
-            for entry in sorted(os.listdir(capath)):
-                path = os.path.join(os.fspath(capath), entry)
-                if os.path.isfile(path):
-                    found += _x509.pem_to_ders(_read_file(path))
+            for path in _files_in(os.fspath(capath)):
+                found += _x509.pem_to_ders(_read_file(path))
         if cadata is not None:
             if isinstance(cadata, str):
                 found += self._pem_certs(cadata.encode("ascii"), "cadata")
@@ -640,7 +646,10 @@ class _SSLContext:
                     raise _make(SSLError, SSL_ERROR_SSL, "NOT_ENOUGH_DATA",
                                 f"[ASN1: NOT_ENOUGH_DATA] cadata is not DER certificates: "
                                 f"{error}") from None
-        for der in found:
+        self._add_anchors(found)
+
+    def _add_anchors(self, ders):
+        for der in ders:
             if der not in self._anchors:
                 self._anchors.append(der)
         self._changed()
@@ -674,24 +683,19 @@ class _SSLContext:
             except (OSError, ValueError):
                 pass
         for directory in (capath or "").split(":"):
-            if not directory:
-                continue
             try:
-                entries = sorted(os.listdir(directory))
+                paths = list(_files_in(directory)) if directory else []
             except OSError:
                 continue
-            for entry in entries:
+            for path in paths:
                 try:
-                    found += _x509.pem_to_ders(_read_file(os.path.join(directory, entry)))
+                    found += _x509.pem_to_ders(_read_file(path))
                 except (OSError, ValueError):
                     pass
-        for der in found:
-            if der not in self._anchors:
-                self._anchors.append(der)
         # Both default locations replaced: the system roots are not used.
         if not (cafile and capath):
             self._system = True
-        self._changed()
+        self._add_anchors(found)
 
     def load_cert_chain(self, certfile, keyfile=None, password=None):
         """Loads the certificate chain (leaf first) and its private key (from

@@ -142,11 +142,6 @@ impl Loaded {
         self.provider
     }
 
-    /// The policy its instances run under.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
     /// Instantiates it in a new store with `wasi`, under the policy it was
     /// loaded with: the native provider enforces it in the host, the guest
     /// provider has it baked in.

@@ -124,41 +124,23 @@ fn policy_cannot_be_forged_from_the_environment() {
     let app = dir.file("https-get.wasm", examples::https_get());
     let url = format!("https://localhost:{port}/");
     let forged = "MEMTLS_ALLOW_INSECURE=1";
+    // `memtls run OPTIONS -S network APP --insecure URL`: (succeeded, output).
+    let insecure_get = |options: &[&str], app: &str| {
+        let mut args = vec!["run"];
+        args.extend_from_slice(options);
+        args.extend_from_slice(&["-S", "network", app, "--insecure", &url]);
+        let out = memtls(&args);
+        (out.status.success(), text(&out))
+    };
     for provider in ["native", "guest"] {
-        let out = memtls(&[
-            "run",
-            "--tls",
-            provider,
-            "--env",
-            forged,
-            "-S",
-            "network",
-            &app,
-            "--insecure",
-            &url,
-        ]);
-        let t = text(&out);
+        let (ok, t) = insecure_get(&["--tls", provider, "--env", forged], &app);
         assert!(
-            !out.status.success() && t.contains("insecure interface is disabled"),
+            !ok && t.contains("insecure interface is disabled"),
             "{provider}: {t}"
         );
         assert!(!t.contains("MEMTLS_"), "{provider} names a variable: {t}");
-        let out = memtls(&[
-            "run",
-            "--tls",
-            provider,
-            "--allow-insecure",
-            "-S",
-            "network",
-            &app,
-            "--insecure",
-            &url,
-        ]);
-        let t = text(&out);
-        assert!(
-            out.status.success() && t.contains("status=200"),
-            "{provider}: {t}"
-        );
+        let (ok, t) = insecure_get(&["--tls", provider, "--allow-insecure"], &app);
+        assert!(ok && t.contains("status=200"), "{provider}: {t}");
         println!("{provider}: environment ignored, --allow-insecure honoured");
     }
     // compose: secure by default, --allow-insecure baked in.
@@ -168,24 +150,11 @@ fn policy_cannot_be_forged_from_the_environment() {
         args.extend_from_slice(flags);
         let out = memtls(&args);
         assert!(out.status.success(), "{}", text(&out));
-        let out = memtls(&[
-            "run",
-            "--env",
-            forged,
-            "-S",
-            "network",
-            &out_path,
-            "--insecure",
-            &url,
-        ]);
-        let t = text(&out);
+        let (ok, t) = insecure_get(&["--env", forged], &out_path);
         if allowed {
-            assert!(out.status.success() && t.contains("status=200"), "{t}");
+            assert!(ok && t.contains("status=200"), "{t}");
         } else {
-            assert!(
-                !out.status.success() && t.contains("insecure interface is disabled"),
-                "{t}"
-            );
+            assert!(!ok && t.contains("insecure interface is disabled"), "{t}");
         }
         println!("compose {flags:?}: insecure allowed={allowed}, as baked in");
     }

@@ -136,7 +136,7 @@ impl Connection {
                 self.flush_tls();
                 Ok(())
             }
-            Err(e) => Err(self.fail(Error::from_rustls(&e).naming(crate::config::take_rejected()))),
+            Err(e) => Err(self.fail(Error::from_rustls_about(&e, crate::config::take_rejected()))),
         }
     }
 

@@ -94,21 +94,6 @@ impl Error {
         Self::new(ErrorKind::NotPermitted, message)
     }
 
-    /// Names the certificate a `certificate-rejected` error is about:
-    /// `certificate rejected: "www.example.org" (CN=Example): the certificate has
-    /// expired`. Other errors pass unchanged.
-    pub(crate) fn naming(mut self, certificate: Option<String>) -> Self {
-        if let (ErrorKind::CertificateRejected(_), Some(name)) = (self.kind, certificate) {
-            let what = self
-                .message
-                .strip_prefix("certificate rejected: ")
-                .unwrap_or(&self.message)
-                .to_string();
-            self.message = format!("certificate rejected: {name}: {what}");
-        }
-        self
-    }
-
     /// Maps a rustls error raised while building a configuration: always a
     /// configuration error, with `what` naming the part being built.
     pub fn from_rustls_config(what: &str, err: rustls::Error) -> Self {
@@ -118,6 +103,13 @@ impl Error {
     /// Maps a rustls error raised by a connection or verifier to the interface's
     /// error kinds. This is the only place that does so.
     pub fn from_rustls(err: &rustls::Error) -> Self {
+        Self::from_rustls_about(err, None)
+    }
+
+    /// [`Error::from_rustls`], naming the certificate a `certificate-rejected`
+    /// error is about when it is known: `certificate rejected:
+    /// "www.example.org" (CN=Example): the certificate has expired`.
+    pub(crate) fn from_rustls_about(err: &rustls::Error, certificate: Option<String>) -> Self {
         use rustls::Error as E;
         let kind = match err {
             E::InvalidCertificate(cert) => ErrorKind::CertificateRejected(certificate_reason(cert)),
@@ -144,7 +136,10 @@ impl Error {
                 alert_name(code),
                 describe(err)
             ),
-            ErrorKind::CertificateRejected(_) => format!("certificate rejected: {}", describe(err)),
+            ErrorKind::CertificateRejected(_) => match certificate {
+                Some(name) => format!("certificate rejected: {name}: {}", describe(err)),
+                None => format!("certificate rejected: {}", describe(err)),
+            },
             _ => describe(err),
         };
         Self { kind, message }
@@ -256,18 +251,13 @@ fn describe(err: &rustls::Error) -> String {
         E::InappropriateMessage {
             expect_types,
             got_type,
-        } => format!(
-            "the peer sent {} where {} was expected",
-            words(&format!("{got_type:?}")),
-            list(expect_types.iter().map(|t| words(&format!("{t:?}"))))
-        ),
+        } => unexpected(words(&format!("{got_type:?}")), expect_types),
         E::InappropriateHandshakeMessage {
             expect_types,
             got_type,
-        } => format!(
-            "the peer sent a {} handshake message where {} was expected",
-            words(&format!("{got_type:?}")),
-            list(expect_types.iter().map(|t| words(&format!("{t:?}"))))
+        } => unexpected(
+            format!("a {} handshake message", words(&format!("{got_type:?}"))),
+            expect_types,
         ),
         E::DecryptError => {
             "a record from the peer did not decrypt: it was corrupted or forged in transit".into()
@@ -275,10 +265,9 @@ fn describe(err: &rustls::Error) -> String {
         E::PeerSentOversizedRecord => "the peer sent a record larger than TLS allows".into(),
         E::NoCertificatesPresented => "the peer sent no certificate".into(),
         E::NoApplicationProtocol => "the peer offers no ALPN protocol this side accepts".into(),
-        E::AlertReceived(a) => format!(
-            "the peer sent the fatal alert {}",
-            words(&format!("{a:?}")).replace(' ', "_")
-        ),
+        E::AlertReceived(a) => {
+            format!("the peer sent the fatal alert {}", alert_name(u8::from(*a)))
+        }
         E::PeerIncompatible(p) => incompatible_sentence(p),
         E::PeerMisbehaved(p) => {
             format!("the peer broke the protocol: {}", words(&format!("{p:?}")))
@@ -362,12 +351,17 @@ fn words_of_name(debug: &str) -> String {
     }
 }
 
-fn list(items: impl Iterator<Item = String>) -> String {
-    let items: Vec<String> = items.collect();
-    match items.len() {
-        0 => "nothing".into(),
-        _ => items.join(" or "),
-    }
+/// "the peer sent `sent` where Y or Z was expected", from rustls's message types.
+fn unexpected(sent: String, expected: &[impl std::fmt::Debug]) -> String {
+    let expected: Vec<String> = expected.iter().map(|t| words(&format!("{t:?}"))).collect();
+    format!(
+        "the peer sent {sent} where {} was expected",
+        if expected.is_empty() {
+            "nothing".to_string()
+        } else {
+            expected.join(" or ")
+        }
+    )
 }
 
 /// A Rust debug form in words: `MissingData("ProtocolVersion")` becomes

@@ -243,7 +243,7 @@ impl Engine {
         verifier
             .verify_server_cert(end_entity, intermediates, &name, &[], now)
             .map(|_| ())
-            .map_err(|e| Error::from_rustls(&e).naming(config::take_rejected()))
+            .map_err(|e| Error::from_rustls_about(&e, config::take_rejected()))
     }
 }
 

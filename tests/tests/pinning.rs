@@ -23,18 +23,22 @@ fn openssl(files: &Files, args: &[&str]) {
     );
 }
 
+/// `openssl req` options for a new P-256 key, unencrypted.
+const NEW_EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
+
 /// A self-signed certificate for localhost as `openssl req -x509` makes it,
 /// written as `NAME.chain` / `NAME.key`; `extra` adds `-addext` options.
 fn self_signed(files: &Files, name: &str, extra: &[&str]) {
     let (chain, key) = (format!("{name}.chain"), format!("{name}.key"));
-    let mut args = vec![
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
+    let mut args = vec!["req", "-x509"];
+    args.extend_from_slice(&NEW_EC_KEY);
+    args.extend_from_slice(&[
         "-keyout",
         &key,
         "-out",
@@ -45,7 +49,7 @@ fn self_signed(files: &Files, name: &str, extra: &[&str]) {
         "/CN=localhost",
         "-addext",
         "subjectAltName=DNS:localhost",
-    ];
+    ]);
     args.extend_from_slice(extra);
     openssl(files, &args);
 }
@@ -66,23 +70,17 @@ fn pins_accept_exactly_the_pinned_certificate() {
         "ossl-ca",
         &["-addext", "basicConstraints=critical,CA:TRUE"],
     );
-    openssl(
-        &files,
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
+    let mut request = vec!["req"];
+    request.extend_from_slice(&NEW_EC_KEY);
+    request.extend_from_slice(&[
+        "-keyout",
+        "leaf.key",
+        "-out",
+        "leaf.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    openssl(&files, &request);
     std::fs::write(
         files.dir.join("leaf.ext"),
         "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
