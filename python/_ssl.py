@@ -950,27 +950,11 @@ class _SSLSocket:
         return [Certificate(der) for der in self._channel.connection.peer_certificates()]
 
     def get_verified_chain(self):
-        """The chain from the peer's certificate to a loaded trust anchor, built from the
-        certificates the peer sent and the anchors loaded into the context. With the
-        system roots the chain ends at the last certificate the peer sent."""
+        """The path the provider's verifier built from the peer's certificate to a
+        trust anchor, leaf first and ending with the anchor; empty when nothing was
+        verified (``CERT_NONE``, a resumed session, no peer certificate)."""
         self._require_handshake()
-        if self._context.verify_mode == CERT_NONE:
-            return []
-        sent = list(self._channel.connection.peer_certificates())
-        if not sent:
-            return []
-        anchors = self._context._anchors
-        chain = [sent[0]]
-        while chain[-1] not in anchors:
-            issuer = _x509.issuer_der(chain[-1])
-            if _x509.subject_der(chain[-1]) == issuer:
-                break
-            candidates = [c for c in anchors + sent[1:]
-                          if c not in chain and _x509.subject_der(c) == issuer]
-            if not candidates:
-                break
-            chain.append(candidates[0])
-        return [Certificate(der) for der in chain]
+        return [Certificate(der) for der in self._channel.connection.verified_chain()]
 
     def selected_alpn_protocol(self):
         """The ALPN protocol agreed on, or None."""

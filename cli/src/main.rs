@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use memtls_cli::{RunOptions, load, run};
-use memtls_host::{Policy, Provider};
+use memtls_host::{BaseRoots, Policy, Provider};
 
 /// Run and compose WebAssembly components that use memtls:tls.
 #[derive(Parser)]
@@ -99,6 +99,11 @@ struct PolicyArgs {
     /// Offer the insecure interface (no verification / no hostname check).
     #[arg(long)]
     allow_insecure: bool,
+    /// What "system" trust starts from: platform (the operating system's CA
+    /// store; in the guest provider, the Mozilla roots), mozilla (the Mozilla
+    /// roots built in, the same on both providers) or none (only --ca-file).
+    #[arg(long, value_name = "ROOTS", default_value = "platform", value_parser = parse_base_roots)]
+    base_roots: BaseRoots,
     /// Add the certificates of this PEM file to "system" trust (like SSL_CERT_FILE).
     #[arg(long = "ca-file", value_name = "PEM")]
     ca_files: Vec<PathBuf>,
@@ -121,6 +126,7 @@ impl PolicyArgs {
             max_connections: self.max_connections,
             max_contexts: self.max_contexts,
             max_config_bytes: self.max_config_bytes,
+            base_roots: self.base_roots,
             ..Policy::default()
         };
         for f in &self.ca_files {
@@ -134,6 +140,10 @@ impl PolicyArgs {
 }
 
 fn parse_provider(s: &str) -> Result<Provider, String> {
+    s.parse()
+}
+
+fn parse_base_roots(s: &str) -> Result<BaseRoots, String> {
     s.parse()
 }
 

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{ServerCertVerifierBuilder, WebPkiServerVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -150,30 +150,25 @@ pub enum Verification {
     None,
 }
 
-/// Where "system" trust comes from: each provider supplies its own (platform
-/// verifier natively, Mozilla roots in the guest). The engine asks once and
-/// shares the verifier; the policy's extra anchors are added by the engine.
-pub trait SystemTrust: Send + Sync {
-    /// A verifier trusting the system's roots.
-    fn server_verifier(
-        &self,
-        provider: Arc<CryptoProvider>,
-    ) -> std::result::Result<Arc<dyn ServerCertVerifier>, rustls::Error>;
+/// What a platform offers as `system` trust.
+pub enum SystemRoots {
+    /// Root certificates: the engine verifies against them itself, and reports
+    /// the path it verified with the anchor's certificate.
+    Certificates(Vec<CertificateDer<'static>>),
+    /// An opaque verifier (an operating system's own, where there is one). The
+    /// paths it builds are not reported.
+    Verifier(Arc<dyn ServerCertVerifier>),
 }
 
-/// System trust from a fixed list of root certificates (e.g. webpki-roots).
-pub struct StaticRoots(pub Arc<RootCertStore>);
-
-impl SystemTrust for StaticRoots {
-    fn server_verifier(
+/// The platform's trust store, which a provider may supply for
+/// [`BaseRoots::Platform`](crate::BaseRoots::Platform). The engine asks once,
+/// when a context first uses `system` trust, and shares the result.
+pub trait PlatformTrust: Send + Sync {
+    /// The platform's roots, or its verifier.
+    fn roots(
         &self,
-        provider: Arc<CryptoProvider>,
-    ) -> std::result::Result<Arc<dyn ServerCertVerifier>, rustls::Error> {
-        build_server_verifier(WebPkiServerVerifier::builder_with_provider(
-            self.0.clone(),
-            provider,
-        ))
-    }
+        provider: &Arc<CryptoProvider>,
+    ) -> std::result::Result<SystemRoots, rustls::Error>;
 }
 
 /// Sum of the lengths of `items`.
@@ -235,15 +230,6 @@ impl ServerConfig {
         .into_iter()
         .fold(0, usize::saturating_add)
     }
-}
-
-fn build_server_verifier(
-    builder: ServerCertVerifierBuilder,
-) -> std::result::Result<Arc<dyn ServerCertVerifier>, rustls::Error> {
-    builder
-        .build()
-        .map(|v| v as Arc<dyn ServerCertVerifier>)
-        .map_err(|e| rustls::Error::General(e.to_string()))
 }
 
 fn is_pem(bytes: &[u8]) -> bool {
@@ -467,11 +453,16 @@ std::thread_local! {
     /// rejected. Verification runs inside the engine's call into rustls, on the
     /// caller's thread, so the engine reads it right after that call fails.
     static REJECTED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// The path the last successful chain verification on this thread built,
+    /// end-entity first, read by the engine after the call into rustls.
+    static VERIFIED: std::cell::RefCell<Option<Vec<CertificateDer<'static>>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// Forgets any earlier rejection (before a call into rustls).
-pub(crate) fn clear_rejected() {
+/// Forgets any earlier rejection and verified path (before a call into rustls).
+pub(crate) fn clear_notes() {
     REJECTED.with(|r| r.borrow_mut().take());
+    VERIFIED.with(|v| v.borrow_mut().take());
 }
 
 /// The name of the certificate the last failed verification rejected.
@@ -479,9 +470,158 @@ pub(crate) fn take_rejected() -> Option<String> {
     REJECTED.with(|r| r.borrow_mut().take())
 }
 
+/// The path the last successful verification built.
+pub(crate) fn take_verified() -> Option<Vec<CertificateDer<'static>>> {
+    VERIFIED.with(|v| v.borrow_mut().take())
+}
+
 fn note_rejected(end_entity: &CertificateDer<'_>) {
     let name = crate::names::certificate_name(end_entity);
     REJECTED.with(|r| *r.borrow_mut() = name);
+}
+
+fn note_verified(path: Vec<CertificateDer<'static>>) {
+    VERIFIED.with(|v| *v.borrow_mut() = Some(path));
+}
+
+/// Trust anchors with the certificates they came from, index for index, so
+/// that a verified path can be reported up to its anchor's certificate.
+#[derive(Debug)]
+pub(crate) struct Roots {
+    store: Arc<RootCertStore>,
+    certificates: Vec<CertificateDer<'static>>,
+}
+
+/// The refusal of a trust store with nothing in it.
+const EMPTY_TRUST: &str =
+    "trust store is empty: set system, or give anchors or pinned certificates";
+
+impl Default for Roots {
+    fn default() -> Self {
+        Self {
+            store: Arc::new(RootCertStore::empty()),
+            certificates: Vec::new(),
+        }
+    }
+}
+
+impl Roots {
+    /// Roots from `certificates`, each of which must be usable as an anchor
+    /// (an error names the one that is not, within `what`).
+    pub(crate) fn new(certificates: Vec<CertificateDer<'static>>, what: &str) -> Result<Self> {
+        let mut roots = Self::default();
+        roots.add(certificates, Some(what))?;
+        Ok(roots)
+    }
+
+    /// Adds `certificates`. With `what`, one that cannot be an anchor is an
+    /// error naming it; without, it is skipped (platform stores hold the odd
+    /// unusable certificate).
+    pub(crate) fn add(
+        &mut self,
+        certificates: Vec<CertificateDer<'static>>,
+        what: Option<&str>,
+    ) -> Result<()> {
+        let store = Arc::make_mut(&mut self.store);
+        for (i, cert) in certificates.into_iter().enumerate() {
+            match (store.add(cert.clone()), what) {
+                (Ok(()), _) => self.certificates.push(cert),
+                (Err(e), Some(what)) => {
+                    return Err(Error::from_rustls_config(
+                        &format!("{what}: certificate {i} cannot be a trust anchor"),
+                        e,
+                    ));
+                }
+                (Err(_), None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether there is no root at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.certificates.is_empty()
+    }
+
+    /// The path from `end_entity` to one of the roots, end-entity first and
+    /// ending with the anchor's certificate, for `usage`; none when there is no
+    /// valid path (the rustls verifier then words the reason).
+    fn path(
+        &self,
+        algorithms: &WebPkiSupportedAlgorithms,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        usage: webpki::KeyUsage,
+    ) -> Option<Vec<CertificateDer<'static>>> {
+        let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
+        let path = cert
+            .verify_for_usage(
+                algorithms.all,
+                &self.store.roots,
+                intermediates,
+                now,
+                usage,
+                None,
+                None,
+            )
+            .ok()?;
+        let anchor = self
+            .store
+            .roots
+            .iter()
+            .position(|a| std::ptr::eq(a, path.anchor()))?;
+        let mut chain = vec![end_entity.clone().into_owned()];
+        chain.extend(
+            path.intermediate_certificates()
+                .map(|c| c.der().into_owned()),
+        );
+        chain.push(self.certificates[anchor].clone());
+        Some(chain)
+    }
+}
+
+/// Verifies servers' chains against [`Roots`] and notes the path it built.
+/// Decisions are webpki's, exactly as rustls's own verifier makes them; when
+/// there is no path, rustls's verifier is asked again so that the refusal is
+/// worded (and alerted) as rustls does.
+#[derive(Debug)]
+struct Chains {
+    roots: Arc<Roots>,
+    inner: Arc<WebPkiServerVerifier>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Chains {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let usage = webpki::KeyUsage::server_auth();
+        match self
+            .roots
+            .path(&self.algorithms, end_entity, intermediates, now, usage)
+        {
+            Some(path) => {
+                // The chain is good; the name is checked after it (see
+                // `IgnoreHostname`).
+                note_verified(path);
+                let parsed = ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&parsed, server_name)
+                    .map(|()| ServerCertVerified::assertion())
+            }
+            None => {
+                self.inner
+                    .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            }
+        }
+    }
+
+    delegate_signatures!(inner);
 }
 
 /// Notes which certificate a verification rejected, for the message.
@@ -509,21 +649,27 @@ impl ServerCertVerifier for Naming {
     delegate_signatures!(0);
 }
 
-/// The same for a server verifying client certificates.
+/// A server's verifier of client certificates: like [`Chains`] (webpki's
+/// decision, the path noted, rustls's wording of refusals), and the rejected
+/// certificate named.
 #[derive(Debug)]
-struct NamingClients(Arc<dyn rustls::server::danger::ClientCertVerifier>);
+struct Clients {
+    roots: Arc<Roots>,
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
 
-impl rustls::server::danger::ClientCertVerifier for NamingClients {
+impl rustls::server::danger::ClientCertVerifier for Clients {
     fn offer_client_auth(&self) -> bool {
-        self.0.offer_client_auth()
+        self.inner.offer_client_auth()
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        self.0.client_auth_mandatory()
+        self.inner.client_auth_mandatory()
     }
 
     fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
-        self.0.root_hint_subjects()
+        self.inner.root_hint_subjects()
     }
 
     fn verify_client_cert(
@@ -532,14 +678,24 @@ impl rustls::server::danger::ClientCertVerifier for NamingClients {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> std::result::Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
-        let result = self.0.verify_client_cert(end_entity, intermediates, now);
+        let usage = webpki::KeyUsage::client_auth();
+        if let Some(path) = self
+            .roots
+            .path(&self.algorithms, end_entity, intermediates, now, usage)
+        {
+            note_verified(path);
+            return Ok(rustls::server::danger::ClientCertVerified::assertion());
+        }
+        let result = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now);
         if result.is_err() {
             note_rejected(end_entity);
         }
         result
     }
 
-    delegate_signatures!(0);
+    delegate_signatures!(inner);
 }
 
 /// Builds the verifier for a trust store used to verify servers; `system` is the
@@ -570,9 +726,7 @@ pub(crate) fn server_verifier(
         )),
         (None, false) => Some(anchors_verifier(anchors, provider, "trust store")?),
         (None, true) if pins.is_empty() => {
-            return Err(Error::config(
-                "trust store is empty: set system, or give anchors or pinned certificates",
-            ));
+            return Err(Error::config(EMPTY_TRUST));
         }
         (None, true) => None,
     };
@@ -648,8 +802,9 @@ impl ServerCertVerifier for Pinned {
             .iter()
             .any(|pin| pin.as_ref() == end_entity.as_ref())
         {
-            return check_pinned(end_entity, server_name, now)
-                .map(|()| ServerCertVerified::assertion());
+            check_pinned(end_entity, server_name, now)?;
+            note_verified(vec![end_entity.clone().into_owned()]);
+            return Ok(ServerCertVerified::assertion());
         }
         match &self.chains {
             Some(chains) => {
@@ -664,18 +819,33 @@ impl ServerCertVerifier for Pinned {
     delegate_signatures!(algorithms algorithms);
 }
 
-/// A WebPKI verifier over `anchors` (refused when there are none).
-pub(crate) fn anchors_verifier(
+/// A WebPKI verifier over `roots` (not empty) that reports the paths it
+/// verifies.
+pub(crate) fn chains_verifier(
+    roots: Roots,
+    provider: &Arc<CryptoProvider>,
+    what: &str,
+) -> Result<Arc<dyn ServerCertVerifier>> {
+    if roots.is_empty() {
+        return Err(Error::config(EMPTY_TRUST));
+    }
+    let inner = WebPkiServerVerifier::builder_with_provider(roots.store.clone(), provider.clone())
+        .build()
+        .map_err(|e| Error::config(format!("{what}: {e}")))?;
+    Ok(Arc::new(Chains {
+        roots: Arc::new(roots),
+        inner,
+        algorithms: provider.signature_verification_algorithms,
+    }))
+}
+
+/// A verifier over the trust store's `anchors` (refused when there are none).
+fn anchors_verifier(
     anchors: Vec<CertificateDer<'static>>,
     provider: &Arc<CryptoProvider>,
     what: &str,
 ) -> Result<Arc<dyn ServerCertVerifier>> {
-    let roots = root_store(anchors)?;
-    build_server_verifier(WebPkiServerVerifier::builder_with_provider(
-        Arc::new(roots),
-        provider.clone(),
-    ))
-    .map_err(|e| Error::from_rustls_config(what, e))
+    chains_verifier(Roots::new(anchors, what)?, provider, what)
 }
 
 /// A verifier that accepts what either verifier accepts (trust sources add up).
@@ -702,6 +872,8 @@ impl ServerCertVerifier for AnyOf {
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
         let mut refusal = None;
         for v in self.0.iter() {
+            // Only the path of the verifier that accepts counts.
+            take_verified();
             match v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
                 Ok(ok) => return Ok(ok),
                 Err(e) => {
@@ -723,21 +895,6 @@ impl ServerCertVerifier for AnyOf {
     delegate_signatures!(0[0]);
 }
 
-fn root_store(anchors: Vec<CertificateDer<'static>>) -> Result<RootCertStore> {
-    if anchors.is_empty() {
-        return Err(Error::config(
-            "trust store is empty: set system, or give anchors or pinned certificates",
-        ));
-    }
-    let mut roots = RootCertStore::empty();
-    for (i, anchor) in anchors.into_iter().enumerate() {
-        roots.add(anchor).map_err(|e| {
-            Error::from_rustls_config(&format!("trust anchor {i} cannot be used"), e)
-        })?;
-    }
-    Ok(roots)
-}
-
 /// The client-certificate verifier for a server's client-auth setting.
 pub(crate) fn client_verifier(
     auth: &ClientAuth,
@@ -755,26 +912,36 @@ pub(crate) fn client_verifier(
     }
     let mut anchors = parse_certificates(&trust.anchors, "client-auth.anchors")?;
     anchors.extend(parse_certificates(&trust.pinned, "client-auth.pinned")?);
-    let roots = root_store(anchors)?;
-    let names: usize = roots.subjects().iter().map(|n| 2 + n.as_ref().len()).sum();
+    let roots = Roots::new(anchors, "client-auth")?;
+    if roots.is_empty() {
+        return Err(Error::config(EMPTY_TRUST));
+    }
+    let names: usize = roots
+        .store
+        .subjects()
+        .iter()
+        .map(|n| 2 + n.as_ref().len())
+        .sum();
     if names > MAX_CA_NAMES_LEN {
         return Err(Error::config(format!(
             "client-auth: the anchors' names take {names} bytes in the CertificateRequest; \
              at most {MAX_CA_NAMES_LEN} fit ({} anchors): give fewer anchors",
-            roots.len()
+            roots.certificates.len()
         )));
     }
     let mut builder =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+        WebPkiClientVerifier::builder_with_provider(roots.store.clone(), provider.clone());
     if optional {
         builder = builder.allow_unauthenticated();
     }
-    builder
+    let inner = builder
         .build()
-        .map(|v| {
-            Some(Arc::new(NamingClients(v)) as Arc<dyn rustls::server::danger::ClientCertVerifier>)
-        })
-        .map_err(|e| Error::config(format!("client-auth: {e}")))
+        .map_err(|e| Error::config(format!("client-auth: {e}")))?;
+    Ok(Some(Arc::new(Clients {
+        roots: Arc::new(roots),
+        inner,
+        algorithms: provider.signature_verification_algorithms,
+    })))
 }
 
 /// Chooses among several signing chains by the SNI name the client sent.

@@ -69,6 +69,9 @@ pub struct Connection {
     plaintext_pending: usize,
     /// On a client: the name connected to.
     client_server_name: Option<String>,
+    /// The path the verifier built for the peer's certificate, end-entity
+    /// first (empty until then, and when nothing was verified).
+    verified_chain: Vec<Vec<u8>>,
     /// This connection's share of the instance's admission.
     _permit: Permit,
 }
@@ -91,6 +94,7 @@ impl Connection {
             peer_closed: false,
             plaintext_pending: 0,
             client_server_name,
+            verified_chain: Vec::new(),
             _permit: permit,
         };
         c.flush_tls();
@@ -126,9 +130,12 @@ impl Connection {
     }
 
     fn process(&mut self) -> Result<()> {
-        crate::config::clear_rejected();
+        crate::config::clear_notes();
         match self.tls.process_new_packets() {
             Ok(state) => {
+                if let Some(path) = crate::config::take_verified() {
+                    self.verified_chain = path.into_iter().map(|c| c.to_vec()).collect();
+                }
                 self.plaintext_pending = state.plaintext_bytes_to_read();
                 if state.peer_has_closed() {
                     self.peer_closed = true;
@@ -342,6 +349,17 @@ impl Connection {
             .peer_certificates()
             .map(|certs| certs.iter().map(|c| c.to_vec()).collect())
             .unwrap_or_default()
+    }
+
+    /// The path the verifier built from the peer's certificate to a trust
+    /// anchor, DER, end-entity first and ending with the anchor's certificate;
+    /// a pinned certificate (or an anchor presented as the end entity) is a
+    /// path of one. Empty when nothing was verified on this connection: no
+    /// peer certificate, the `insecure` interface without verification, a
+    /// resumed session (verified when it was first made), or an opaque platform
+    /// verifier that does not report paths.
+    pub fn verified_chain(&self) -> Vec<Vec<u8>> {
+        self.verified_chain.clone()
     }
 
     /// SNI seen (server) or name connected to (client).

@@ -23,15 +23,15 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{ServerName, UnixTime};
 
 pub use config::{
-    CipherSuite, ClientAuth, ClientConfig, ProtocolVersion, ServerConfig, SigningChain,
-    StaticRoots, SystemTrust, TrustStore, Verification, parse_certificates, parse_private_key,
+    CipherSuite, ClientAuth, ClientConfig, PlatformTrust, ProtocolVersion, ServerConfig,
+    SigningChain, SystemRoots, TrustStore, Verification, parse_certificates, parse_private_key,
 };
 pub use connection::{
     Connection, MAX_EXPORT_CONTEXT_LEN, MAX_EXPORT_LABEL_LEN, MAX_EXPORT_LEN, Progress,
     ReadOutcome, WriteOutcome,
 };
 pub use error::{CertificateReason, Error, ErrorKind, Result, alert_name};
-pub use policy::{Admission, DEFAULT_MAX_BUFFERED, Permit, Policy};
+pub use policy::{Admission, BaseRoots, DEFAULT_MAX_BUFFERED, Permit, Policy};
 pub use rustls;
 
 use rustls::client::danger::ServerCertVerifier;
@@ -44,8 +44,11 @@ pub struct EngineOptions {
     pub version: String,
     /// The crypto provider (cipher suites in default preference order).
     pub crypto: CryptoProvider,
-    /// Where `system` trust comes from.
-    pub system_trust: Arc<dyn SystemTrust>,
+    /// The platform's trust store, where the provider has one (the native
+    /// provider); without, [`BaseRoots::Platform`] means the Mozilla roots.
+    pub platform_trust: Option<Arc<dyn PlatformTrust>>,
+    /// What `system` trust starts from ([`Policy::base_roots`]).
+    pub base_roots: BaseRoots,
     /// Extra anchors (PEM or DER) the embedder adds to `system` trust
     /// ([`Policy::extra_system_anchors`]).
     pub extra_system_anchors: Vec<Vec<u8>>,
@@ -61,7 +64,8 @@ pub struct Engine {
     name: String,
     version: String,
     crypto: Arc<CryptoProvider>,
-    system_trust: Arc<dyn SystemTrust>,
+    platform_trust: Option<Arc<dyn PlatformTrust>>,
+    base_roots: BaseRoots,
     extra_system_anchors: Vec<Vec<u8>>,
     system_verifier: OnceLock<Result<Arc<dyn ServerCertVerifier>>>,
 }
@@ -80,27 +84,63 @@ impl Engine {
             name: options.name,
             version: options.version,
             crypto: Arc::new(crypto),
-            system_trust: options.system_trust,
+            platform_trust: options.platform_trust,
+            base_roots: options.base_roots,
             extra_system_anchors: options.extra_system_anchors,
             system_verifier: OnceLock::new(),
         }
     }
 
-    /// The verifier for `system` trust (the provider's roots plus the policy's
-    /// extra anchors), built on first use.
+    /// The verifier for `system` trust (the base roots the policy chose plus
+    /// its extra anchors), built on first use.
     fn system_verifier(&self) -> Result<Arc<dyn ServerCertVerifier>> {
         self.system_verifier
             .get_or_init(|| {
-                let base = self
-                    .system_trust
-                    .server_verifier(self.crypto.clone())
-                    .map_err(|e| Error::from_rustls_config("system trust", e))?;
-                if self.extra_system_anchors.is_empty() {
-                    return Ok(base);
+                let what = "extra system anchors";
+                let mut roots = config::Roots::default();
+                let platform = match (self.base_roots, &self.platform_trust) {
+                    (BaseRoots::None, _) => None,
+                    (BaseRoots::Platform, Some(platform)) => match platform
+                        .roots(&self.crypto)
+                        .map_err(|e| Error::from_rustls_config("the platform's trust store", e))?
+                    {
+                        SystemRoots::Certificates(certs) => {
+                            roots.add(certs, None)?;
+                            None
+                        }
+                        SystemRoots::Verifier(verifier) => Some(verifier),
+                    },
+                    (BaseRoots::Platform, None) | (BaseRoots::Mozilla, _) => {
+                        roots.add(mozilla_roots(), None)?;
+                        None
+                    }
+                };
+                roots.add(
+                    parse_certificates(&self.extra_system_anchors, what)?,
+                    Some(what),
+                )?;
+                let chains = if roots.is_empty() {
+                    None
+                } else {
+                    Some(config::chains_verifier(
+                        roots,
+                        &self.crypto,
+                        "system trust",
+                    )?)
+                };
+                match (chains, platform) {
+                    (Some(chains), Some(platform)) => Ok(config::any_of(chains, platform)),
+                    (Some(verifier), None) | (None, Some(verifier)) => Ok(verifier),
+                    (None, None) if self.base_roots == BaseRoots::None => Err(Error::config(
+                        "system trust is empty: the host's policy chose no base roots \
+                         (\"none\") and adds no anchors",
+                    )),
+                    (None, None) => Err(Error::config(format!(
+                        "system trust is empty: the {} roots hold no usable certificate \
+                         here and the host's policy adds no anchors",
+                        self.base_roots.name()
+                    ))),
                 }
-                let extra = parse_certificates(&self.extra_system_anchors, "extra system anchors")?;
-                let extra = config::anchors_verifier(extra, &self.crypto, "extra system anchors")?;
-                Ok(config::any_of(base, extra))
             })
             .clone()
     }
@@ -239,12 +279,17 @@ impl Engine {
             Some(secs) => UnixTime::since_unix_epoch(Duration::from_secs(secs)),
             None => UnixTime::now(),
         };
-        config::clear_rejected();
+        config::clear_notes();
         verifier
             .verify_server_cert(end_entity, intermediates, &name, &[], now)
             .map(|_| ())
             .map_err(|e| Error::from_rustls_about(&e, config::take_rejected()))
     }
+}
+
+/// The Mozilla root program's roots shipped with this build.
+fn mozilla_roots() -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS.to_vec()
 }
 
 fn parse_server_name(name: &str) -> Result<ServerName<'static>> {

@@ -34,14 +34,62 @@ pub struct Policy {
     /// ids, cipher ids) the live contexts of one instance may hold together; also
     /// the most one `verify-server-chain` call may pass.
     pub max_config_bytes: usize,
+    /// What `system` trust starts from, before the extra anchors.
+    pub base_roots: BaseRoots,
     /// Extra trust anchors (PEM text or DER) added to what `system` trust means,
     /// like `SSL_CERT_FILE`.
     pub extra_system_anchors: Vec<Vec<u8>>,
 }
 
+/// The roots `system` trust starts from (the policy's extra anchors are added
+/// to any of them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum BaseRoots {
+    /// The platform's trust: on the native provider the operating system's CA
+    /// store (or its verifier where it has one); the guest provider has no
+    /// platform and uses the Mozilla roots.
+    #[default]
+    Platform,
+    /// The Mozilla root program's roots as shipped with this build
+    /// (webpki-root-certs), the same on every provider, so that providers agree
+    /// exactly.
+    Mozilla,
+    /// No base roots: `system` trust is the policy's extra anchors alone (for an
+    /// embedder that trusts only its own CA).
+    None,
+}
+
+impl BaseRoots {
+    /// Every choice, in the order the command line lists them.
+    pub const ALL: [BaseRoots; 3] = [BaseRoots::Platform, BaseRoots::Mozilla, BaseRoots::None];
+
+    /// The choice's name as the command line and the WIT spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BaseRoots::Platform => "platform",
+            BaseRoots::Mozilla => "mozilla",
+            BaseRoots::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for BaseRoots {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        BaseRoots::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| {
+                format!("unknown base roots {s:?}: use \"platform\", \"mozilla\" or \"none\"")
+            })
+    }
+}
+
 impl Default for Policy {
     /// Secure defaults: no `insecure` interface, 1024 connections, 256 contexts,
-    /// four records buffered per connection, 16 MiB of configuration.
+    /// four records buffered per connection, 16 MiB of configuration, platform
+    /// roots.
     fn default() -> Self {
         Self {
             allow_insecure: false,
@@ -49,6 +97,7 @@ impl Default for Policy {
             max_contexts: 256,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED,
             max_config_bytes: 16 << 20,
+            base_roots: BaseRoots::Platform,
             extra_system_anchors: Vec::new(),
         }
     }

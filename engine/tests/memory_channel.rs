@@ -1,11 +1,10 @@
 //! Native tests of the engine: a client and a server connection pumping bytes
 //! to each other in memory, without any Wasm in between.
 
-use std::sync::Arc;
-
 use memtls_engine::{
-    Admission, ClientConfig, Connection, Engine, EngineOptions, Error, ErrorKind, Policy, Progress,
-    ReadOutcome, ServerConfig, SigningChain, StaticRoots, TrustStore, Verification, WriteOutcome,
+    Admission, BaseRoots, ClientConfig, Connection, Engine, EngineOptions, Error, ErrorKind,
+    Policy, Progress, ReadOutcome, ServerConfig, SigningChain, TrustStore, Verification,
+    WriteOutcome,
 };
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 
@@ -36,7 +35,8 @@ fn engine() -> Engine {
         name: "test".into(),
         version: "0".into(),
         crypto: rustls::crypto::ring::default_provider(),
-        system_trust: Arc::new(StaticRoots(Arc::new(rustls::RootCertStore::empty()))),
+        platform_trust: None,
+        base_roots: BaseRoots::Mozilla,
         extra_system_anchors: Vec::new(),
         prefer_chacha20: false,
     })
@@ -364,4 +364,234 @@ fn pins_check_validity_and_name_and_vouch_for_nothing_else() {
         "{}",
         err.message
     );
+}
+
+/// A three-level chain: root, intermediate, leaf for `localhost` (DER each).
+struct Hierarchy {
+    root: Vec<u8>,
+    intermediate: Vec<u8>,
+    leaf: Vec<u8>,
+    key: Vec<u8>,
+}
+
+fn hierarchy() -> Hierarchy {
+    let ca = |params: &mut CertificateParams| {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    };
+    let mut root = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca(&mut root);
+    let root = CertifiedIssuer::self_signed(root, KeyPair::generate().unwrap()).unwrap();
+    let mut intermediate = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca(&mut intermediate);
+    let intermediate =
+        CertifiedIssuer::signed_by(intermediate, KeyPair::generate().unwrap(), &root).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &intermediate)
+        .unwrap();
+    Hierarchy {
+        root: root.der().to_vec(),
+        intermediate: intermediate.der().to_vec(),
+        leaf: leaf.der().to_vec(),
+        key: key.serialize_der(),
+    }
+}
+
+/// A certificate chain (DER or PEM each) and its key.
+type Signing<'a> = (&'a [Vec<u8>], &'a [u8]);
+
+/// Handshakes a client with `trust` (and `verification`) against a server
+/// presenting `chain`, which asks for `client_chain`'s certificate when given.
+fn connect_with(
+    e: &Engine,
+    trust: TrustStore,
+    verification: Verification,
+    chain: Signing<'_>,
+    client_chain: Option<(Signing<'_>, TrustStore)>,
+) -> (Connection, Connection) {
+    let signing = |(certificates, key): Signing<'_>| SigningChain {
+        certificates: certificates.to_vec(),
+        private_key: key.to_vec(),
+    };
+    let client = e
+        .client_context(
+            &ClientConfig {
+                trust,
+                send_sni: true,
+                certificate_chain: client_chain.as_ref().map(|(c, _)| signing(*c)),
+                ..Default::default()
+            },
+            verification,
+            &Admission::new(Policy {
+                allow_insecure: true,
+                ..Policy::default()
+            }),
+        )
+        .unwrap();
+    let server = e
+        .server_context(
+            &ServerConfig {
+                certificate_chains: vec![signing(chain)],
+                client_auth: match client_chain {
+                    Some((_, trust)) => memtls_engine::ClientAuth::Required(trust),
+                    None => memtls_engine::ClientAuth::None,
+                },
+                ..Default::default()
+            },
+            &admission(),
+        )
+        .unwrap();
+    let mut c = client.connect("localhost").unwrap();
+    let mut s = server.accept().unwrap();
+    handshake(&mut c, &mut s);
+    (c, s)
+}
+
+fn anchors(anchors: Vec<Vec<u8>>) -> TrustStore {
+    TrustStore {
+        system: false,
+        anchors,
+        pinned: vec![],
+    }
+}
+
+#[test]
+fn the_verified_chain_is_the_path_the_verifier_built() {
+    let e = engine();
+    let h = hierarchy();
+    // The server sends an unrelated certificate too; the path skips it and
+    // ends with the anchor, which the server did not send.
+    let stray = hierarchy().root;
+    let sent = vec![h.leaf.clone(), stray, h.intermediate.clone()];
+    let (c, s) = connect_with(
+        &e,
+        anchors(vec![h.root.clone()]),
+        Verification::Full,
+        (&sent, &h.key),
+        None,
+    );
+    assert_eq!(
+        c.verified_chain(),
+        vec![h.leaf.clone(), h.intermediate.clone(), h.root.clone()]
+    );
+    assert_eq!(c.peer_certificates(), sent);
+    assert!(s.verified_chain().is_empty(), "no client certificate");
+
+    // The intermediate as the anchor: a shorter path.
+    let (c, _) = connect_with(
+        &e,
+        anchors(vec![h.intermediate.clone()]),
+        Verification::Full,
+        (&sent, &h.key),
+        None,
+    );
+    assert_eq!(
+        c.verified_chain(),
+        vec![h.leaf.clone(), h.intermediate.clone()]
+    );
+
+    // A pin is a path of one.
+    let pinned = TrustStore {
+        pinned: vec![h.leaf.clone()],
+        ..anchors(vec![])
+    };
+    let (c, _) = connect_with(&e, pinned, Verification::Full, (&sent, &h.key), None);
+    assert_eq!(c.verified_chain(), vec![h.leaf.clone()]);
+
+    // Without hostname checks the chain is still verified and reported.
+    let other = anchors(vec![h.root.clone()]);
+    let (c, _) = connect_with(
+        &e,
+        other,
+        Verification::WithoutHostname,
+        (&sent, &h.key),
+        None,
+    );
+    assert_eq!(c.verified_chain().len(), 3);
+
+    // Nothing verified, nothing reported; the peer's chain is still there.
+    let (c, _) = connect_with(
+        &e,
+        anchors(vec![]),
+        Verification::None,
+        (&sent, &h.key),
+        None,
+    );
+    assert!(c.verified_chain().is_empty());
+    assert_eq!(c.peer_certificates(), sent);
+}
+
+#[test]
+fn servers_report_the_clients_verified_chain() {
+    let e = engine();
+    let server = certs_cached();
+    let client = hierarchy();
+    let client_chain = [client.leaf.clone(), client.intermediate.clone()];
+    let (_, s) = connect_with(
+        &e,
+        anchors(vec![server.ca.clone()]),
+        Verification::Full,
+        (std::slice::from_ref(&server.chain), &server.key),
+        Some((
+            (&client_chain, &client.key),
+            anchors(vec![client.root.clone()]),
+        )),
+    );
+    assert_eq!(
+        s.verified_chain(),
+        vec![client.leaf, client.intermediate, client.root]
+    );
+}
+
+#[test]
+fn system_trust_starts_from_the_base_roots_the_policy_chose() {
+    let engine_with = |base_roots, extra_system_anchors| {
+        Engine::new(EngineOptions {
+            name: "test".into(),
+            version: "0".into(),
+            crypto: rustls::crypto::ring::default_provider(),
+            platform_trust: None,
+            base_roots,
+            extra_system_anchors,
+            prefer_chacha20: false,
+        })
+    };
+    let h = hierarchy();
+    let system = TrustStore {
+        system: true,
+        ..anchors(vec![])
+    };
+    let chain = [h.leaf.clone(), h.intermediate.clone()];
+    let verify =
+        |e: &Engine| e.verify_server_chain(&system, &chain, "localhost", None, &admission());
+    // No base roots and no extra anchors: a clear configuration error.
+    let err = verify(&engine_with(BaseRoots::None, vec![])).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Configuration, "{}", err.message);
+    assert!(err.message.contains("\"none\""), "{}", err.message);
+    // The Mozilla roots do not know a private CA ...
+    let err = verify(&engine_with(BaseRoots::Mozilla, vec![])).unwrap_err();
+    assert_eq!(
+        err.kind,
+        ErrorKind::CertificateRejected(memtls_engine::CertificateReason::UnknownIssuer),
+        "{}",
+        err.message
+    );
+    // ... the policy's extra anchors do, with or without base roots.
+    for base in [BaseRoots::None, BaseRoots::Mozilla, BaseRoots::Platform] {
+        assert_eq!(
+            verify(&engine_with(base, vec![h.root.clone()])),
+            Ok(()),
+            "{base:?}"
+        );
+    }
+    // A client with system trust reports the path to the extra anchor.
+    let (c, _) = connect_with(
+        &engine_with(BaseRoots::Mozilla, vec![h.root.clone()]),
+        system.clone(),
+        Verification::Full,
+        (&chain, &h.key),
+        None,
+    );
+    assert_eq!(c.verified_chain(), vec![h.leaf, h.intermediate, h.root]);
 }

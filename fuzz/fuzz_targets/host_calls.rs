@@ -160,6 +160,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 let _ = v.cipher_suite(conn());
                 let _ = v.alpn_protocol(conn());
                 let _ = v.peer_certificates(conn());
+                let _ = v.verified_chain(conn());
                 let _ = v.server_name(conn());
                 let _ = v.resumed(conn());
             }

@@ -1,12 +1,11 @@
 //! Shared set-up for the fuzz targets: an engine, certificates, and a driver that
 //! brings a real connection to a handshake stage before the fuzzer's bytes.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use memtls_engine::{
-    Admission, ClientConfig, ClientContext, Connection, Engine, EngineOptions, Policy, Progress,
-    ServerConfig,
-    ServerContext, SigningChain, StaticRoots, TrustStore, Verification,
+    Admission, BaseRoots, ClientConfig, ClientContext, Connection, Engine, EngineOptions, Policy,
+    Progress, ServerConfig, ServerContext, SigningChain, TrustStore, Verification,
 };
 
 /// Certificates generated once per fuzzing process.
@@ -48,7 +47,8 @@ pub fn engine() -> &'static Engine {
             name: "fuzz".into(),
             version: "0".into(),
             crypto: rustls::crypto::ring::default_provider(),
-            system_trust: Arc::new(StaticRoots(Arc::new(rustls::RootCertStore::empty()))),
+            platform_trust: None,
+            base_roots: BaseRoots::Mozilla,
             extra_system_anchors: Vec::new(),
             prefer_chacha20: false,
         })
@@ -92,13 +92,13 @@ pub fn contexts() -> &'static (ClientContext, ServerContext) {
         let server = engine()
             .server_context(
                 &ServerConfig {
-                certificate_chains: vec![SigningChain {
-                    certificates: vec![c.chain.clone()],
-                    private_key: c.key.clone(),
-                }],
-                alpn_protocols: vec![b"h2".to_vec()],
-                session_tickets: true,
-                ..Default::default()
+                    certificate_chains: vec![SigningChain {
+                        certificates: vec![c.chain.clone()],
+                        private_key: c.key.clone(),
+                    }],
+                    alpn_protocols: vec![b"h2".to_vec()],
+                    session_tickets: true,
+                    ..Default::default()
                 },
                 admission(),
             )
@@ -152,6 +152,7 @@ pub fn drive(conn: &mut Connection, data: &[u8]) {
         let _ = conn.protocol_version();
         let _ = conn.cipher_suite();
         let _ = conn.peer_certificates();
+        let _ = conn.verified_chain();
         let _ = conn.export_keying_material(b"EXPORTER", None, 32);
         if matches!(conn.handshake(), Ok(Progress::Done)) {
             let _ = conn.request_key_update();

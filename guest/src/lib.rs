@@ -1,7 +1,7 @@
 //! The guest provider: `memtls:tls` exported by a `wasm32-wasip2` component.
 //!
 //! rustls runs inside Wasm with crypto from ring and system trust from the
-//! Mozilla roots (webpki-roots). This crate is thin glue: every semantic lives in
+//! Mozilla roots (webpki-root-certs, the engine's), or what the policy chooses. This crate is thin glue: every semantic lives in
 //! `memtls-engine`; here WIT types are converted to engine types and back.
 //!
 //! Building it for `wasm32-wasip2` needs `clang` (ring compiles C and assembly for
@@ -15,7 +15,7 @@
 #![warn(missing_docs)]
 
 use std::cell::RefCell;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use memtls_engine as engine;
 
@@ -29,6 +29,7 @@ mod bindings {
     });
 }
 use bindings::exports;
+use bindings::memtls::tls::policy::BaseRoots;
 
 use exports::memtls::tls::insecure::Guest as InsecureGuest;
 use exports::memtls::tls::tls::{
@@ -52,6 +53,11 @@ fn admission() -> &'static engine::Admission {
             max_contexts: n(p.max_contexts),
             max_buffered_bytes: n(p.max_buffered_bytes),
             max_config_bytes: n(p.max_config_bytes),
+            base_roots: match p.base_roots {
+                BaseRoots::Platform => engine::BaseRoots::Platform,
+                BaseRoots::Mozilla => engine::BaseRoots::Mozilla,
+                BaseRoots::None => engine::BaseRoots::None,
+            },
             extra_system_anchors: p.extra_system_anchors,
         })
     })
@@ -61,14 +67,12 @@ fn engine() -> &'static engine::Engine {
     static ENGINE: OnceLock<engine::Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         engine::Engine::new(engine::EngineOptions {
-            name: "memtls-guest (rustls, ring, webpki-roots; inside Wasm)".into(),
+            name: "memtls-guest (rustls, ring, Mozilla roots; inside Wasm)".into(),
             version: format!("{} (rustls 0.23)", env!("CARGO_PKG_VERSION")),
             crypto: engine::rustls::crypto::ring::default_provider(),
-            system_trust: Arc::new(engine::StaticRoots(Arc::new(
-                engine::rustls::RootCertStore {
-                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-                },
-            ))),
+            // No platform inside the sandbox: `platform` means the Mozilla roots.
+            platform_trust: None,
+            base_roots: admission().policy().base_roots,
             extra_system_anchors: admission().policy().extra_system_anchors.clone(),
             prefer_chacha20: true,
         })
@@ -211,6 +215,9 @@ impl GuestConnection for Connection {
     }
     fn peer_certificates(&self) -> Vec<Vec<u8>> {
         self.0.borrow().peer_certificates()
+    }
+    fn verified_chain(&self) -> Vec<Vec<u8>> {
+        self.0.borrow().verified_chain()
     }
     fn server_name(&self) -> Option<String> {
         self.0.borrow().server_name()

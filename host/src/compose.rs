@@ -29,7 +29,7 @@ pub fn guest_component() -> &'static [u8] {
 /// Where the `settings` record sits in the policy component's memory; the list
 /// of anchors follows it.
 const RECORD_AT: u32 = 16;
-const RECORD_SIZE: u32 = 28;
+const RECORD_SIZE: u32 = 32;
 
 /// The WIT carries limits as u32: a limit beyond that is as good as unlimited.
 fn clamp(value: usize) -> u32 {
@@ -37,8 +37,9 @@ fn clamp(value: usize) -> u32 {
 }
 
 /// The memory image of the `settings` record in the canonical ABI's layout: the record
-/// (bool, four u32, then the anchors' list pointer and length), the anchors'
-/// (pointer, length) pairs, then their bytes.
+/// (bool at 0, four u32 from 4, the `base-roots` enum's byte at 20, then the
+/// anchors' list pointer and length at 24 and 28), the anchors' (pointer,
+/// length) pairs, then their bytes.
 fn policy_image(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
     let n = policy.extra_system_anchors.len();
     let table_at = RECORD_AT + RECORD_SIZE;
@@ -47,18 +48,21 @@ fn policy_image(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
     let mut image = vec![0u8; (table_at + table_len) as usize];
     let record = RECORD_AT as usize;
     image[record] = u8::from(policy.allow_insecure);
-    let fields = [
-        clamp(policy.max_connections),
-        clamp(policy.max_contexts),
-        clamp(policy.max_buffered_bytes),
-        clamp(policy.max_config_bytes),
-        table_at,
-        clamp(n),
-    ];
-    for (i, v) in fields.iter().enumerate() {
-        let at = record + 4 + 4 * i;
-        image[at..at + 4].copy_from_slice(&v.to_le_bytes());
-    }
+    let mut put = |at: usize, v: u32| {
+        image[record + at..record + at + 4].copy_from_slice(&v.to_le_bytes());
+    };
+    put(4, clamp(policy.max_connections));
+    put(8, clamp(policy.max_contexts));
+    put(12, clamp(policy.max_buffered_bytes));
+    put(16, clamp(policy.max_config_bytes));
+    put(24, table_at);
+    put(28, clamp(n));
+    // The enum's discriminant: the case's index in the WIT.
+    image[record + 20] = match policy.base_roots {
+        memtls_engine::BaseRoots::Platform => 0,
+        memtls_engine::BaseRoots::Mozilla => 1,
+        memtls_engine::BaseRoots::None => 2,
+    };
     for (i, anchor) in policy.extra_system_anchors.iter().enumerate() {
         let ptr = u32::try_from(image.len())
             .map_err(|_| wasmtime::format_err!("policy: extra system anchors exceed 4 GiB"))?;

@@ -4,7 +4,7 @@
 //! by either provider, chosen with one [`Provider`] value:
 //!
 //! - [`Provider::Native`]: the host serves the interface with native rustls and
-//!   the platform's trust (rustls-platform-verifier), under the embedder's
+//!   the platform's trust (or the Mozilla roots), under the embedder's
 //!   [`Policy`]. Add it with [`add_to_linker`] and give the store data a
 //!   [`MemtlsView`].
 //! - [`Provider::Guest`]: the embedded guest component (rustls + ring inside Wasm,
@@ -105,32 +105,55 @@ pub mod bindings {
 /// enforces it in the host; for the guest provider it is baked into the
 /// composition ([`prepare_component`], [`compose_with_guest`]), out of the
 /// application's reach.
-pub use engine::Policy;
+pub use engine::{BaseRoots, Policy};
 
-/// System trust from the platform, through rustls-platform-verifier (on Linux:
-/// the operating system's CA store, read once per engine).
+/// The platform's trust store. Where the operating system has a verifier of its
+/// own (macOS, Windows, Android), rustls-platform-verifier asks it; elsewhere
+/// (Linux and the BSDs) the system's CA store is read once per engine
+/// (`SSL_CERT_FILE` and `SSL_CERT_DIR` of the host process honoured, as
+/// OpenSSL does) and the engine verifies against it, reporting the paths.
 struct PlatformTrust;
 
-impl engine::SystemTrust for PlatformTrust {
-    fn server_verifier(
+impl engine::PlatformTrust for PlatformTrust {
+    #[cfg(all(unix, not(target_os = "android"), not(target_vendor = "apple")))]
+    fn roots(
         &self,
-        provider: Arc<rustls::crypto::CryptoProvider>,
-    ) -> Result<Arc<dyn rustls::client::danger::ServerCertVerifier>, rustls::Error> {
-        Ok(Arc::new(rustls_platform_verifier::Verifier::new(provider)?))
+        _provider: &Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<engine::SystemRoots, rustls::Error> {
+        let found = rustls_native_certs::load_native_certs();
+        if found.certs.is_empty() {
+            let why = match found.errors.first() {
+                Some(e) => format!("no CA certificate could be read from the system: {e}"),
+                None => "the system's CA store holds no certificate".to_owned(),
+            };
+            return Err(rustls::Error::General(why));
+        }
+        Ok(engine::SystemRoots::Certificates(found.certs))
+    }
+
+    #[cfg(not(all(unix, not(target_os = "android"), not(target_vendor = "apple"))))]
+    fn roots(
+        &self,
+        provider: &Arc<rustls::crypto::CryptoProvider>,
+    ) -> Result<engine::SystemRoots, rustls::Error> {
+        let verifier = rustls_platform_verifier::Verifier::new(provider.clone())?;
+        Ok(engine::SystemRoots::Verifier(Arc::new(verifier)))
     }
 }
 
-/// The engine the native provider uses under `policy`: ring crypto, platform
-/// trust plus the policy's extra anchors, AES-GCM first (native code has AES
-/// instructions). Fails when the policy's extra anchors do not parse. One engine
-/// can serve many stores: its `system` verifier is built once and shared.
+/// The engine the native provider uses under `policy`: ring crypto, the base
+/// roots the policy chose (the platform's by default) plus its extra anchors,
+/// AES-GCM first (native code has AES instructions). Fails when the policy's
+/// extra anchors do not parse. One engine can serve many stores: its `system`
+/// verifier is built once and shared.
 pub fn native_engine(policy: &Policy) -> Result<Arc<engine::Engine>, engine::Error> {
     engine::parse_certificates(&policy.extra_system_anchors, "extra system anchors")?;
     Ok(Arc::new(engine::Engine::new(engine::EngineOptions {
-        name: "memtls-host (rustls, ring, platform verifier; native)".into(),
+        name: "memtls-host (rustls, ring, platform trust; native)".into(),
         version: format!("{} (rustls 0.23)", env!("CARGO_PKG_VERSION")),
         crypto: rustls::crypto::ring::default_provider(),
-        system_trust: Arc::new(PlatformTrust),
+        platform_trust: Some(Arc::new(PlatformTrust)),
+        base_roots: policy.base_roots,
         extra_system_anchors: policy.extra_system_anchors.clone(),
         prefer_chacha20: false,
     })))

@@ -336,6 +336,12 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
         })
     }
 
+    fn verified_chain(&mut self, c: Resource<Connection>) -> wasmtime::Result<Vec<Vec<u8>>> {
+        self.guard("connection.verified-chain", |s| {
+            Ok(s.conn(&c)?.verified_chain())
+        })
+    }
+
     fn server_name(&mut self, c: Resource<Connection>) -> wasmtime::Result<Option<String>> {
         self.guard("connection.server-name", |s| Ok(s.conn(&c)?.server_name()))
     }

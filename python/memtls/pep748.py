@@ -12,10 +12,12 @@ Where memtls differs from the ``ssl``-based reference backend:
   A ``ciphers`` list that names no TLS 1.3 suite leaves all TLS 1.3 suites enabled
   (as OpenSSL does), so ``tlslib.DEFAULT_CIPHER_LIST`` still allows TLS 1.3.
 - ``None`` versions mean the provider's defaults: TLS 1.2 to 1.3.
-- ``TrustStore.system()`` is the provider's system trust (the platform verifier on
-  the native provider, the Mozilla roots inside the guest). A server verifies
-  client certificates only against certificates it is given, so a server's
-  ``trust_store`` cannot be the system store. ``from_id`` objects are refused.
+- ``TrustStore.system()`` is the provider's system trust (by default the
+  platform's CA store on the native provider, the Mozilla roots inside the guest;
+  the embedder's policy may choose otherwise). A server verifies client
+  certificates only against certificates it is given, so a server's
+  ``trust_store`` cannot be the system store (the system's roots vouch for
+  servers, and would accept any client holding a publicly issued certificate). ``from_id`` objects are refused.
 - A server with several signing chains picks the one valid for the client's SNI
   name inside the provider.
 - Errors are ``TLSError`` subclasses carrying the provider's explanation:

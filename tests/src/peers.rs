@@ -199,13 +199,18 @@ pub fn https_server(peer: &str, files: &Files, key: &str, extra: &[&str]) -> (Pe
 
 /// Runs https-get with `args` under `provider`; returns (exit code, stdout, stderr).
 pub fn https_get(provider: Provider, files: &Files, args: &[&str]) -> (i32, String, String) {
-    let loaded = load(
-        examples::https_get(),
-        provider,
-        &Policy::default(),
-        "https-get",
-    )
-    .expect("load https-get");
+    https_get_under(provider, &Policy::default(), files, args)
+}
+
+/// [`https_get`] under the embedder's `policy`.
+pub fn https_get_under(
+    provider: Provider,
+    policy: &Policy,
+    files: &Files,
+    args: &[&str],
+) -> (i32, String, String) {
+    let loaded =
+        load(examples::https_get(), provider, policy, "https-get").expect("load https-get");
     let (out, err) = (
         MemoryOutputPipe::new(1 << 20),
         MemoryOutputPipe::new(1 << 20),

@@ -1,13 +1,19 @@
-//! Pinning with the certificates people make: the `openssl` CLI's self-signed
-//! certificate (OpenSSL 3 marks it CA:TRUE), a CA:FALSE one, and a leaf issued
-//! by an OpenSSL CA, each served by `openssl s_server` and fetched by `https-get
-//! --pin` (and `--ca-file`) on both providers. A pin accepts exactly its
-//! certificate, then checks the name as always; it vouches for nothing else.
+//! Trust with the certificates people make, served by `openssl s_server` and
+//! fetched by `https-get` on both providers.
+//!
+//! - Pinning: the `openssl` CLI's self-signed certificate (OpenSSL 3 marks it
+//!   CA:TRUE), a CA:FALSE one, and a leaf issued by an OpenSSL CA, fetched with
+//!   `--pin` (and `--ca-file`). A pin accepts exactly its certificate, then
+//!   checks the name as always; it vouches for nothing else.
+//! - Verified chains: a root, an intermediate and a leaf made by the CLI; the
+//!   path each provider reports is the one `openssl s_client` verifies, whether
+//!   the root comes from the application or from the embedder's policy (any
+//!   base roots).
 
 use std::process::Command;
 
-use memtls_host::Provider;
-use memtls_tests::peers::{Files, https_get, https_server, line, require};
+use memtls_host::{BaseRoots, Policy, Provider};
+use memtls_tests::peers::{Files, https_get, https_get_under, https_server, line, require};
 
 /// Runs `openssl` with `args` in the fixtures' directory.
 fn openssl(files: &Files, args: &[&str]) {
@@ -35,6 +41,11 @@ const NEW_EC_KEY: [&str; 5] = [
 /// A self-signed certificate for localhost as `openssl req -x509` makes it,
 /// written as `NAME.chain` / `NAME.key`; `extra` adds `-addext` options.
 fn self_signed(files: &Files, name: &str, extra: &[&str]) {
+    self_signed_as(files, name, "/CN=localhost", extra);
+}
+
+/// [`self_signed`] with the subject `subject`.
+fn self_signed_as(files: &Files, name: &str, subject: &str, extra: &[&str]) {
     let (chain, key) = (format!("{name}.chain"), format!("{name}.key"));
     let mut args = vec!["req", "-x509"];
     args.extend_from_slice(&NEW_EC_KEY);
@@ -46,12 +57,68 @@ fn self_signed(files: &Files, name: &str, extra: &[&str]) {
         "-days",
         "30",
         "-subj",
-        "/CN=localhost",
+        subject,
         "-addext",
         "subjectAltName=DNS:localhost",
     ]);
     args.extend_from_slice(extra);
     openssl(files, &args);
+}
+
+/// A certificate for `subject` issued by the CA `NAME.chain` / `NAME.key` made
+/// earlier (`ca`), with the `extensions` (openssl extfile lines), written as
+/// `NAME.chain` / `NAME.key`.
+fn issued(files: &Files, name: &str, ca: &str, subject: &str, extensions: &str) {
+    let (chain, key, csr, ext) = (
+        format!("{name}.chain"),
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.ext"),
+    );
+    let mut request = vec!["req"];
+    request.extend_from_slice(&NEW_EC_KEY);
+    request.extend_from_slice(&["-keyout", &key, "-out", &csr, "-subj", subject]);
+    openssl(files, &request);
+    std::fs::write(files.dir.join(&ext), extensions).unwrap();
+    let (ca_chain, ca_key) = (format!("{ca}.chain"), format!("{ca}.key"));
+    openssl(
+        files,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_chain,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &chain,
+            "-days",
+            "30",
+            "-extfile",
+            &ext,
+        ],
+    );
+}
+
+/// The DER of certificate file `NAME.chain`, through `openssl x509`.
+fn der(files: &Files, name: &str) -> Vec<u8> {
+    let out = format!("{name}.der");
+    openssl(
+        files,
+        &[
+            "x509",
+            "-in",
+            &format!("{name}.chain"),
+            "-outform",
+            "DER",
+            "-out",
+            &out,
+        ],
+    );
+    std::fs::read(files.dir.join(out)).unwrap()
 }
 
 #[test]
@@ -70,41 +137,12 @@ fn pins_accept_exactly_the_pinned_certificate() {
         "ossl-ca",
         &["-addext", "basicConstraints=critical,CA:TRUE"],
     );
-    let mut request = vec!["req"];
-    request.extend_from_slice(&NEW_EC_KEY);
-    request.extend_from_slice(&[
-        "-keyout",
-        "leaf.key",
-        "-out",
-        "leaf.csr",
-        "-subj",
-        "/CN=localhost",
-    ]);
-    openssl(&files, &request);
-    std::fs::write(
-        files.dir.join("leaf.ext"),
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    openssl(
+    issued(
         &files,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ossl-ca.chain",
-            "-CAkey",
-            "ossl-ca.key",
-            "-CAcreateserial",
-            "-out",
-            "leaf.chain",
-            "-days",
-            "30",
-            "-extfile",
-            "leaf.ext",
-        ],
+        "leaf",
+        "ossl-ca",
+        "/CN=localhost",
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
     );
 
     let mut failures = Vec::new();
@@ -197,6 +235,166 @@ fn pins_accept_exactly_the_pinned_certificate() {
                 &mut failures,
             );
         }
+    }
+    assert!(failures.is_empty(), "failed: {failures:?}");
+}
+
+#[test]
+fn verified_chains_are_the_path_openssl_builds() {
+    require("openssl", "openssl");
+    let files = Files::new("verified-chain");
+    let ca = "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n";
+    self_signed_as(
+        &files,
+        "root",
+        "/CN=memtls test root",
+        &["-addext", "basicConstraints=critical,CA:TRUE"],
+    );
+    issued(&files, "int", "root", "/CN=memtls test intermediate", ca);
+    issued(
+        &files,
+        "leaf",
+        "int",
+        "/CN=localhost",
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    );
+    self_signed_as(&files, "stray", "/CN=memtls stray", &[]);
+    // The server sends the leaf, a certificate no path uses, and the
+    // intermediate; never the root.
+    let rest: Vec<u8> = ["stray.chain", "int.chain"]
+        .iter()
+        .flat_map(|f| std::fs::read(files.dir.join(f)).unwrap())
+        .collect();
+    std::fs::write(files.dir.join("rest.pem"), rest).unwrap();
+    let (_peer, port) = https_server(
+        "openssl",
+        &files,
+        "leaf",
+        &["-cert_chain", &files.path("rest.pem")],
+    );
+    let url = format!("https://localhost:{port}/");
+
+    // OpenSSL's verified path, from s_client's verify callback lines.
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", &format!("127.0.0.1:{port}")])
+        .args(["-servername", "localhost", "-verify_hostname", "localhost"])
+        .args(["-CAfile", &files.path("root.chain"), "-verify_return_error"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut depths: Vec<String> = said
+        .lines()
+        .filter(|l| l.starts_with("depth="))
+        .map(|l| l.replace(" = ", "="))
+        .collect();
+    depths.dedup();
+    assert_eq!(
+        depths,
+        [
+            "depth=2 CN=memtls test root",
+            "depth=1 CN=memtls test intermediate",
+            "depth=0 CN=localhost",
+        ],
+        "openssl s_client: {said}"
+    );
+
+    let path = |names: &[&str]| names.iter().map(|n| der(&files, n)).collect::<Vec<_>>();
+    let full = path(&["leaf", "int", "root"]);
+    let shown = |stdout: &str| -> Vec<Vec<u8>> {
+        stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("verified-chain: "))
+            .map(|hex| {
+                (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                    .collect()
+            })
+            .collect()
+    };
+    let root_pem = std::fs::read(files.dir.join("root.chain")).unwrap();
+    let under = |base_roots, anchors: &[Vec<u8>]| Policy {
+        base_roots,
+        extra_system_anchors: anchors.to_vec(),
+        ..Policy::default()
+    };
+    // (what, policy, https-get options, the path expected)
+    let cases = [
+        (
+            "the application's anchor",
+            Policy::default(),
+            vec!["--ca-file", "/f/root.chain"],
+            full.clone(),
+        ),
+        (
+            "the intermediate as the application's anchor",
+            Policy::default(),
+            vec!["--ca-file", "/f/int.chain"],
+            path(&["leaf", "int"]),
+        ),
+        (
+            "a pin",
+            Policy::default(),
+            vec!["--pin", "/f/leaf.chain"],
+            path(&["leaf"]),
+        ),
+        (
+            "system trust: Mozilla roots and the embedder's anchor",
+            under(BaseRoots::Mozilla, std::slice::from_ref(&root_pem)),
+            vec![],
+            full.clone(),
+        ),
+        (
+            "system trust: the embedder's anchor alone",
+            under(BaseRoots::None, std::slice::from_ref(&root_pem)),
+            vec![],
+            full.clone(),
+        ),
+        (
+            "system trust: the platform's roots and the embedder's anchor",
+            under(BaseRoots::Platform, std::slice::from_ref(&root_pem)),
+            vec![],
+            full.clone(),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, policy, options, expected) in cases {
+        for provider in Provider::ALL {
+            let mut args = options.clone();
+            args.extend(["--show-chain", &url]);
+            let (code, stdout, stderr) = https_get_under(provider, &policy, &files, &args);
+            let got = shown(&stdout);
+            line(
+                code == 0 && got == expected,
+                format!(
+                    "{provider}, {what}: a path of {} certificates (expected {}){}",
+                    got.len(),
+                    expected.len(),
+                    if code == 0 {
+                        String::new()
+                    } else {
+                        format!(": {stderr}")
+                    }
+                ),
+                &mut failures,
+            );
+        }
+    }
+    // No base roots and no anchors: system trust is refused, and says why.
+    for provider in Provider::ALL {
+        let policy = under(BaseRoots::None, &[]);
+        let (code, stdout, stderr) = https_get_under(provider, &policy, &files, &[&url]);
+        let said = format!("{stdout}{stderr}").trim().to_owned();
+        line(
+            code != 0 && said.contains("system trust is empty") && said.contains("\"none\""),
+            format!("{provider}, base roots none without anchors: {said}"),
+            &mut failures,
+        );
     }
     assert!(failures.is_empty(), "failed: {failures:?}");
 }

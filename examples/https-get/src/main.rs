@@ -15,6 +15,8 @@
 //!   --key-update          send a TLS 1.3 KeyUpdate before the request
 //!   --sni NAME            connect to the URL's host but verify (and send SNI) as NAME
 //!   --body                print the body too
+//!   --show-chain          print the verified chain, one `verified-chain: HEX` line
+//!                         per certificate (DER), end-entity first
 //!   --insecure            no verification at all (needs a host that allows it)
 //! ```
 //!
@@ -43,6 +45,7 @@ struct Args {
     key_update: bool,
     sni: Option<String>,
     body: bool,
+    show_chain: bool,
     insecure: bool,
 }
 
@@ -61,6 +64,7 @@ fn parse_args() -> Result<Args, String> {
         key_update: false,
         sni: None,
         body: false,
+        show_chain: false,
         insecure: false,
     };
     let mut it = std::env::args().skip(1);
@@ -84,6 +88,7 @@ fn parse_args() -> Result<Args, String> {
             "--key-update" => a.key_update = true,
             "--sni" => a.sni = Some(value("--sni")?),
             "--body" => a.body = true,
+            "--show-chain" => a.show_chain = true,
             "--insecure" => a.insecure = true,
             "-h" | "--help" => return Err(String::new()),
             other if other.starts_with("--") => return Err(format!("unknown option {other}")),
@@ -122,7 +127,7 @@ fn main() -> ExitCode {
                 eprintln!("https-get: {e}");
             }
             eprintln!(
-                "usage: https-get [--ca-file PATH] [--pin PATH] [--alpn LIST] [--tls12|--tls13] [--client-cert PATH --client-key PATH] [--body] [--insecure] https://HOST[:PORT]/PATH"
+                "usage: https-get [--ca-file PATH] [--pin PATH] [--alpn LIST] [--tls12|--tls13] [--client-cert PATH --client-key PATH] [--body] [--show-chain] [--insecure] https://HOST[:PORT]/PATH"
             );
             return ExitCode::FAILURE;
         }
@@ -196,6 +201,12 @@ fn run(args: Args) -> Result<(), String> {
         println!(
             "TLS: {version} {cipher} ALPN {alpn} resumed={resumed} (handshake {handshake_ms:.1} ms)"
         );
+        if args.show_chain {
+            for der in c.verified_chain() {
+                let hex: String = der.iter().map(|b| format!("{b:02x}")).collect();
+                println!("verified-chain: {hex}");
+            }
+        }
         if args.key_update {
             c.request_key_update()
                 .map_err(|e| format!("key update: {}", e.message))?;

@@ -470,6 +470,11 @@ fn handshake_with(f: &Fixtures, v: ProtocolVersion) -> Outcome {
     ensure(peer.len() == 1, || {
         format!("client saw {} peer certificates", peer.len())
     })?;
+    // The path runs from the leaf the server sent to the CA it did not send.
+    let verified = client.verified_chain();
+    ensure(verified.len() == 2 && verified[0] == peer[0], || {
+        format!("client verified a path of {} certificates", verified.len())
+    })?;
     ensure(server.peer_certificates().is_empty(), || {
         "server saw a client certificate".into()
     })?;
@@ -629,14 +634,20 @@ fn mtls(f: &Fixtures, required: bool, present: bool) -> Outcome {
         }
     }
     let peer = server.peer_certificates().len();
-    Ok(format!("{} server-saw-certs={peer}", pair.outcome()))
+    // The client's leaf and the client CA, which the client did not send.
+    let verified = server.verified_chain().len();
+    Ok(format!(
+        "{} server-saw-certs={peer} server-verified={verified}",
+        pair.outcome()
+    ))
 }
 
 fn mtls_required(f: &Fixtures) -> Outcome {
     let out = mtls(f, true, true)?;
-    ensure(out == "client=ok server=ok server-saw-certs=1", || {
-        out.clone()
-    })?;
+    ensure(
+        out == "client=ok server=ok server-saw-certs=1 server-verified=2",
+        || out.clone(),
+    )?;
     Ok(out)
 }
 
@@ -652,17 +663,19 @@ fn mtls_required_missing(f: &Fixtures) -> Outcome {
 
 fn mtls_optional(f: &Fixtures) -> Outcome {
     let out = mtls(f, false, true)?;
-    ensure(out == "client=ok server=ok server-saw-certs=1", || {
-        out.clone()
-    })?;
+    ensure(
+        out == "client=ok server=ok server-saw-certs=1 server-verified=2",
+        || out.clone(),
+    )?;
     Ok(out)
 }
 
 fn mtls_optional_missing(f: &Fixtures) -> Outcome {
     let out = mtls(f, false, false)?;
-    ensure(out == "client=ok server=ok server-saw-certs=0", || {
-        out.clone()
-    })?;
+    ensure(
+        out == "client=ok server=ok server-saw-certs=0 server-verified=0",
+        || out.clone(),
+    )?;
     Ok(out)
 }
 
