@@ -745,8 +745,9 @@ pub(crate) fn server_verifier(
 }
 
 /// Pinned certificates: the peer's end-entity certificate is accepted when it is
-/// byte for byte one of the pins, whatever its CA flag or issuer, once its name
-/// and validity period check out; a pin never vouches for any other certificate.
+/// byte for byte one of the pins, whatever its CA flag or issuer, once its name,
+/// validity period and extended key usage check out; a pin never vouches for
+/// any other certificate.
 /// Anything else goes to the chain verifier (anchors, `system`), if any.
 #[derive(Debug)]
 struct Pinned {
@@ -783,6 +784,11 @@ fn check_pinned(
     }
     if now > not_after {
         return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
+    }
+    if crate::names::allows_server_auth(end_entity) != Some(true) {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::InvalidPurpose,
+        ));
     }
     let parsed = ParsedCertificate::try_from(end_entity)?;
     rustls::client::verify_server_name(&parsed, server_name)
@@ -907,15 +913,20 @@ pub(crate) fn client_verifier(
     };
     if trust.system {
         return Err(Error::config(
-            "client-auth: system trust cannot verify client certificates; give anchors",
+            "client-auth: system trust cannot verify client certificates (the system's roots \
+             vouch for servers, and would accept anyone holding a publicly issued \
+             certificate); give the CA that issues the clients' certificates as anchors",
         ));
     }
     let mut anchors = parse_certificates(&trust.anchors, "client-auth.anchors")?;
     anchors.extend(parse_certificates(&trust.pinned, "client-auth.pinned")?);
-    let roots = Roots::new(anchors, "client-auth")?;
-    if roots.is_empty() {
-        return Err(Error::config(EMPTY_TRUST));
+    if anchors.is_empty() {
+        return Err(Error::config(
+            "client-auth: no anchors or pinned certificates to verify clients against \
+             (system trust cannot verify clients: give the CA that issues their certificates)",
+        ));
     }
+    let roots = Roots::new(anchors, "client-auth")?;
     let names: usize = roots
         .store
         .subjects()

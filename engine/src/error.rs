@@ -328,6 +328,11 @@ fn certificate_sentence(err: &CertificateError) -> String {
             }
         ),
         C::Revoked => "the certificate was revoked".into(),
+        C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+            "the certificate's extended key usage does not allow it here (a TLS server \
+             needs serverAuth, a client clientAuth)"
+                .into()
+        }
         C::Other(other) => words(&other.to_string()),
         other => words(&format!("{other:?}")),
     }

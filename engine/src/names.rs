@@ -1,6 +1,6 @@
 //! What messages and pins need from a certificate: its subject's common name and
-//! first DNS name, and its validity period, read from the DER with bounds checks
-//! only (the bytes come from peers).
+//! first DNS name, its validity period and its extended key usage, read from the
+//! DER with bounds checks only (the bytes come from peers).
 
 /// One DER element: (tag, contents, rest after it).
 fn element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
@@ -35,6 +35,9 @@ fn children(mut der: &[u8]) -> Vec<(u8, &[u8])> {
 
 const COMMON_NAME: [u8; 3] = [0x55, 0x04, 0x03];
 const SUBJECT_ALT_NAME: [u8; 3] = [0x55, 0x1d, 0x11];
+const EXTENDED_KEY_USAGE: [u8; 3] = [0x55, 0x1d, 0x25];
+/// id-kp-serverAuth, 1.3.6.1.5.5.7.3.1.
+const SERVER_AUTH: [u8; 8] = [0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01];
 
 /// The subject's common name, if it has one.
 fn common_name(subject: &[u8]) -> Option<String> {
@@ -51,30 +54,52 @@ fn common_name(subject: &[u8]) -> Option<String> {
     None
 }
 
+/// The value (what the OCTET STRING holds) of the extension `oid` in a
+/// certificate's `[3]` extensions field, if it has that extension.
+fn extension<'a>(extensions: &'a [u8], oid: &[u8]) -> Option<&'a [u8]> {
+    let (_, list, _) = element(extensions)?;
+    children(list).into_iter().find_map(|(_, extension)| {
+        let parts = children(extension);
+        match (parts.first(), parts.last()) {
+            (Some((0x06, id)), Some((0x04, value))) if *id == oid => Some(*value),
+            _ => None,
+        }
+    })
+}
+
 /// The first DNS name or IP address of the subjectAltName extension.
 fn first_alt_name(extensions: &[u8]) -> Option<String> {
-    let (_, list, _) = element(extensions)?;
-    for (_, extension) in children(list) {
-        let parts = children(extension);
-        let Some((0x06, oid)) = parts.first() else {
-            continue;
-        };
-        if *oid != SUBJECT_ALT_NAME {
-            continue;
-        }
-        let (_, value) = parts.last()?;
-        let (_, names, _) = element(value)?;
-        for (tag, name) in children(names) {
-            match tag {
-                0x82 => return Some(String::from_utf8_lossy(name).into_owned()),
-                0x87 if name.len() == 4 => {
-                    return Some(format!("{}.{}.{}.{}", name[0], name[1], name[2], name[3]));
-                }
-                _ => {}
+    let (_, names, _) = element(extension(extensions, &SUBJECT_ALT_NAME)?)?;
+    for (tag, name) in children(names) {
+        match tag {
+            0x82 => return Some(String::from_utf8_lossy(name).into_owned()),
+            0x87 if name.len() == 4 => {
+                return Some(format!("{}.{}.{}.{}", name[0], name[1], name[2], name[3]));
             }
+            _ => {}
         }
     }
     None
+}
+
+/// Whether the certificate's extended key usage lets it authenticate a TLS
+/// server: yes without the extension, otherwise only when it lists serverAuth
+/// (webpki's rule for chains). `None` when the bytes are not a certificate.
+pub(crate) fn allows_server_auth(der: &[u8]) -> Option<bool> {
+    let fields = tbs_fields(der)?;
+    let Some(eku) = fields
+        .iter()
+        .find(|(tag, _)| *tag == 0xa3)
+        .and_then(|(_, e)| extension(e, &EXTENDED_KEY_USAGE))
+    else {
+        return Some(true);
+    };
+    let (_, purposes, _) = element(eku)?;
+    Some(
+        children(purposes)
+            .iter()
+            .any(|(tag, oid)| *tag == 0x06 && *oid == SERVER_AUTH),
+    )
 }
 
 /// The fields of a certificate's `tbsCertificate` after the optional version:

@@ -345,6 +345,31 @@ fn pins_check_validity_and_name_and_vouch_for_nothing_else() {
         kind(verify(alone, "example.org", in_2025)),
         ErrorKind::CertificateRejected(R::NameMismatch)
     );
+    // A pin still has to be fit for a server: its extended key usage.
+    let mut client_only = CertificateParams::new(vec!["localhost".into()]).unwrap();
+    client_only.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client_only = client_only
+        .self_signed(&KeyPair::generate().unwrap())
+        .unwrap()
+        .der()
+        .to_vec();
+    let err = e
+        .verify_server_chain(
+            &TrustStore {
+                pinned: vec![client_only.clone()],
+                ..trust.clone()
+            },
+            &[client_only],
+            "localhost",
+            None,
+            &admission(),
+        )
+        .unwrap_err();
+    assert!(
+        err.message.contains("extended key usage"),
+        "{}",
+        err.message
+    );
     // What the pinned CA signed is not trusted through the pin.
     let leaf_key = KeyPair::generate().unwrap();
     let issuer = CertifiedIssuer::self_signed(params, key).unwrap();
@@ -594,4 +619,47 @@ fn system_trust_starts_from_the_base_roots_the_policy_chose() {
         None,
     );
     assert_eq!(c.verified_chain(), vec![h.leaf, h.intermediate, h.root]);
+}
+
+#[test]
+fn servers_verify_clients_only_against_their_own_anchors() {
+    let e = engine();
+    let c = certs_cached();
+    let server = |client_auth| {
+        e.server_context(
+            &ServerConfig {
+                certificate_chains: vec![SigningChain {
+                    certificates: vec![c.chain.clone()],
+                    private_key: c.key.clone(),
+                }],
+                client_auth,
+                ..Default::default()
+            },
+            &admission(),
+        )
+        .err()
+        .map(|err| (err.kind, err.message))
+    };
+    let system = TrustStore {
+        system: true,
+        ..anchors(vec![])
+    };
+    let (kind, message) = server(memtls_engine::ClientAuth::Required(system)).unwrap();
+    assert_eq!(kind, ErrorKind::Configuration);
+    assert!(
+        message.contains("system trust cannot verify client"),
+        "{message}"
+    );
+    let (kind, message) = server(memtls_engine::ClientAuth::Optional(anchors(vec![]))).unwrap();
+    assert_eq!(kind, ErrorKind::Configuration);
+    assert!(
+        message.contains("no anchors or pinned certificates"),
+        "{message}"
+    );
+    assert_eq!(
+        server(memtls_engine::ClientAuth::Required(anchors(vec![
+            c.ca.clone()
+        ]))),
+        None
+    );
 }

@@ -178,7 +178,13 @@ pub fn resident_memory() -> usize {
 }
 
 type VerifyFunc = wasmtime::component::TypedFunc<
-    (Vec<Vec<u8>>, Vec<Vec<u8>>, String, Option<u64>),
+    (
+        Vec<Vec<u8>>,
+        Vec<Vec<u8>>,
+        Vec<Vec<u8>>,
+        String,
+        Option<u64>,
+    ),
     (Result<(), String>,),
 >;
 
@@ -189,19 +195,23 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// Verifies `chain` (end-entity first) against `anchors` for `name` at `time`.
-    /// Err holds "kind message".
+    /// Verifies `chain` (end-entity first) against the anchors and pins of
+    /// `trust` (not `system`) for `name` at `time`. Err holds "kind message".
     pub fn verify(
         &mut self,
-        anchors: Vec<Vec<u8>>,
-        chain: Vec<Vec<u8>>,
+        trust: &memtls_engine::TrustStore,
+        chain: &[Vec<u8>],
         name: &str,
         time: Option<u64>,
     ) -> Result<Result<(), String>> {
-        Ok(self
-            .func
-            .call(&mut self.store, (anchors, chain, name.to_owned(), time))?
-            .0)
+        let args = (
+            trust.anchors.clone(),
+            trust.pinned.clone(),
+            chain.to_vec(),
+            name.to_owned(),
+            time,
+        );
+        Ok(self.func.call(&mut self.store, args)?.0)
     }
 }
 

@@ -32,6 +32,13 @@ impl Files {
         Self { dir }
     }
 
+    /// A new empty directory (removed when dropped), for files a test writes.
+    pub fn scratch(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("memtls-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self { dir }
+    }
+
     /// The host path of fixture `name`.
     pub fn path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()

@@ -125,6 +125,7 @@ impl Guest for Runner {
 
     fn verify(
         anchors: Vec<Vec<u8>>,
+        pinned: Vec<Vec<u8>>,
         chain: Vec<Vec<u8>>,
         server_name: String,
         at_time: Option<u64>,
@@ -132,7 +133,7 @@ impl Guest for Runner {
         let trust = TrustStore {
             system: false,
             anchors,
-            pinned: vec![],
+            pinned,
         };
         tls::verify_server_chain(&trust, &chain, &server_name, at_time)
             .map_err(|e| format!("{} {}", kind(&e), e.message))
