@@ -13,6 +13,7 @@ absent, so ``ssl.create_default_context`` skips it).
 import encodings.idna  # noqa: F401  (ssl encodes host names with it; codecs load lazily)
 import os
 import time as _time
+import warnings
 
 from memtls import _core, _x509
 from memtls._core import TLSFailure, WouldBlock
@@ -25,6 +26,10 @@ _DEFAULT_CIPHERS = "DEFAULT"
 
 # --- constants (values as CPython defines them, so code comparing them works) ---
 PROTOCOL_SSLv23 = PROTOCOL_TLS = 2
+# TLS 1.0 and 1.1 exist as names (deprecated, as in CPython); a context made with
+# them has no version memtls can speak, so its first handshake fails.
+PROTOCOL_TLSv1 = 3
+PROTOCOL_TLSv1_1 = 4
 PROTOCOL_TLSv1_2 = 5
 PROTOCOL_TLS_CLIENT = 16
 PROTOCOL_TLS_SERVER = 17
@@ -197,17 +202,21 @@ def _ssl_error(failure, server_name=None):
 
 
 def _translate(operation, server_name=None):
-    """Runs ``operation``, turning memtls's exceptions into CPython's."""
+    """Runs ``operation``, turning memtls's exceptions into CPython's. The new
+    exception is raised after the handler has ended, so that it carries no
+    ``__context__`` of memtls's own."""
     try:
         return operation()
     except WouldBlock as blocked:
         if blocked.want == "read":
-            raise _make(SSLWantReadError, SSL_ERROR_WANT_READ, None,
-                        "The operation did not complete (read)") from None
-        raise _make(SSLWantWriteError, SSL_ERROR_WANT_WRITE, None,
-                    "The operation did not complete (write)") from None
+            error = _make(SSLWantReadError, SSL_ERROR_WANT_READ, None,
+                          "The operation did not complete (read)")
+        else:
+            error = _make(SSLWantWriteError, SSL_ERROR_WANT_WRITE, None,
+                          "The operation did not complete (write)")
     except TLSFailure as failure:
-        raise _ssl_error(failure, server_name) from None
+        error = _ssl_error(failure, server_name)
+    raise error
 
 
 # --- module functions ---
@@ -268,6 +277,19 @@ def _read_file(path):
             return file.read()
     except OSError as error:
         raise error from None
+
+
+def _test_decode_cert(path):
+    """The first certificate of PEM file ``path`` decoded as ``getpeercert()`` shows
+    it (CPython's test helper of the same name)."""
+    try:
+        ders = _x509.pem_to_ders(_read_file(path).decode("ascii", "replace"))
+    except ValueError:
+        ders = []
+    if not ders:
+        raise _make(SSLError, SSL_ERROR_SSL, "NO_START_LINE",
+                    f"[PEM: NO_START_LINE] no certificate in {path}")
+    return _x509.decode_certificate(ders[0])
 
 
 # --- certificates and sessions ---
@@ -350,7 +372,13 @@ class MemoryBIO:
         """Appends ``data``; returns its length."""
         if self._eof_written:
             raise _make(SSLError, SSL_ERROR_SSL, None, "cannot write() after write_eof()")
-        view = memoryview(data)
+        try:
+            view = memoryview(data)
+        except TypeError:
+            raise TypeError(f"a bytes-like object is required, not "
+                            f"'{type(data).__name__}'") from None
+        if not view.c_contiguous:
+            raise BufferError("memoryview: underlying buffer is not C-contiguous")
         self._buffer += view
         return view.nbytes
 
@@ -437,17 +465,23 @@ class _SSLContext:
     (and rebuilt after any change), so sessions resume across its connections."""
 
     def __new__(cls, protocol, *args, **kwargs):
+        pinned = {PROTOCOL_TLSv1: PROTO_TLSv1, PROTOCOL_TLSv1_1: PROTO_TLSv1_1,
+                  PROTOCOL_TLSv1_2: PROTO_TLSv1_2}
         if protocol not in (PROTOCOL_TLS, PROTOCOL_TLS_CLIENT, PROTOCOL_TLS_SERVER,
-                            PROTOCOL_TLSv1_2):
-            raise ValueError(f"invalid or unsupported protocol version {protocol}: "
-                             "memtls supports TLS 1.2 and 1.3 only")
+                            *pinned):
+            raise ValueError("invalid or unsupported protocol version %i" % protocol)
+        if protocol in pinned or protocol == PROTOCOL_TLS:
+            name = {PROTOCOL_TLS: "PROTOCOL_TLS", PROTOCOL_TLSv1: "PROTOCOL_TLSv1",
+                    PROTOCOL_TLSv1_1: "PROTOCOL_TLSv1_1",
+                    PROTOCOL_TLSv1_2: "PROTOCOL_TLSv1_2"}[protocol]
+            warnings.warn(f"ssl.{name} is deprecated", DeprecationWarning, stacklevel=2)
         self = super().__new__(cls)
         self._protocol = protocol
         client = protocol == PROTOCOL_TLS_CLIENT
         self._verify_mode = CERT_REQUIRED if client else CERT_NONE
         self._check_hostname = client
-        self._min = PROTO_TLSv1_2
-        self._max = PROTO_TLSv1_2 if protocol == PROTOCOL_TLSv1_2 else PROTO_MAXIMUM_SUPPORTED
+        self._min = pinned.get(protocol, PROTO_TLSv1_2)
+        self._max = pinned.get(protocol, PROTO_MAXIMUM_SUPPORTED)
         self._options = (OP_ALL | OP_NO_SSLv3 | OP_NO_COMPRESSION | OP_CIPHER_SERVER_PREFERENCE
                          | OP_NO_TLSv1 | OP_NO_TLSv1_1)
         self._verify_flags = VERIFY_X509_TRUSTED_FIRST
@@ -542,6 +576,11 @@ class _SSLContext:
         if value not in (PROTO_MINIMUM_SUPPORTED, PROTO_MAXIMUM_SUPPORTED, PROTO_SSLv3,
                          PROTO_TLSv1, PROTO_TLSv1_1, PROTO_TLSv1_2, PROTO_TLSv1_3):
             raise ValueError(f"Unsupported TLS/SSL version 0x{value:x}")
+        # As OpenSSL stores them: the other end's special value becomes a version.
+        if attribute == "_max" and value == PROTO_MINIMUM_SUPPORTED:
+            value = PROTO_TLSv1_2
+        elif attribute == "_min" and value == PROTO_MAXIMUM_SUPPORTED:
+            value = PROTO_TLSv1_3
         setattr(self, attribute, value)
         self._changed()
 
@@ -554,10 +593,13 @@ class _SSLContext:
         if self._options & OP_NO_TLSv1_3 and high == PROTO_TLSv1_3:
             high = PROTO_TLSv1_2
         if low > high:
+            why = ("the versions allowed by minimum_version, maximum_version and options "
+                   "leave nothing of TLS 1.2 and 1.3")
+            if self._protocol in (PROTOCOL_TLSv1, PROTOCOL_TLSv1_1):
+                why = (f"the context's protocol asks for TLS 1.{self._protocol - 3} only, and "
+                       "memtls speaks TLS 1.2 and 1.3")
             raise _make(SSLError, SSL_ERROR_SSL, "NO_PROTOCOLS_AVAILABLE",
-                        "[SSL: NO_PROTOCOLS_AVAILABLE] no protocols available: the "
-                        "versions allowed by minimum_version, maximum_version and options "
-                        "leave nothing of TLS 1.2 and 1.3")
+                        f"[SSL: NO_PROTOCOLS_AVAILABLE] no protocols available: {why}")
         return _version_name(low), _version_name(high)
 
     @property
@@ -587,6 +629,8 @@ class _SSLContext:
 
     @num_tickets.setter
     def num_tickets(self, value):
+        if self._protocol == PROTOCOL_TLS_CLIENT:
+            raise ValueError("SSLContext is not a server context.")
         if int(value) < 0:
             raise ValueError("value must be non-negative")
         self._num_tickets = int(value)
@@ -728,19 +772,25 @@ class _SSLContext:
 
     def set_ecdh_curve(self, name):
         """Accepts a curve memtls offers; the provider negotiates among its groups."""
+        name = os.fsdecode(name)
         if name not in ("prime256v1", "secp384r1", "X25519", "x25519", "P-256", "P-384"):
             raise ValueError(f"unknown elliptic curve name {name!r}: memtls offers "
                              "X25519, prime256v1 (P-256) and secp384r1 (P-384)")
 
+    def _ca_anchors(self):
+        return [der for der in self._anchors if _x509.is_ca(der)]
+
     def get_ca_certs(self, binary_form=False):
-        """The loaded trust anchors (the system roots are not listed)."""
+        """The loaded CA certificates, as OpenSSL counts CAs (the system roots are
+        not listed; loaded certificates that are no CA are trusted but not listed)."""
         if binary_form:
-            return list(self._anchors)
-        return [_x509.decode_certificate(der) for der in self._anchors]
+            return self._ca_anchors()
+        return [_x509.decode_certificate(der) for der in self._ca_anchors()]
 
     def cert_store_stats(self):
-        """Counts of loaded anchors (the system roots are not counted)."""
-        return {"x509": len(self._anchors), "crl": 0, "x509_ca": len(self._anchors)}
+        """Counts of loaded certificates and of the CAs among them (the system roots
+        are not counted)."""
+        return {"x509": len(self._anchors), "crl": 0, "x509_ca": len(self._ca_anchors())}
 
     def session_stats(self):
         """Connection counters kept by this module."""
@@ -780,6 +830,12 @@ class _SSLContext:
                 verify = "none"
             else:
                 verify = "full" if self._check_hostname else "no-hostname"
+                if not self._system and not self._anchors:
+                    # OpenSSL with an empty store fails the same way, at the handshake.
+                    raise _ssl_error(TLSFailure(
+                        "certificate-rejected", "unknown-issuer",
+                        "no CA certificates are loaded into the context: use "
+                        "load_verify_locations() or load_default_certs()"))
             self._built[key] = _core.client_context(
                 _core.trust_store(self._system, self._anchors), self._chain, self._alpn,
                 low, high, self._suites, verify, send_sni)
@@ -801,42 +857,60 @@ class _SSLContext:
         return self._built["server"]
 
     def _connection(self, server_side, server_hostname):
+        """A provider connection for a new socket, or ``None`` and a function that
+        makes one. What the context's configuration lacks (no CA loaded, no
+        certificate on a server, no usable version) is an ``SSLError`` at the
+        handshake, where CPython, which configures OpenSSL then, reports it."""
         if self._protocol == PROTOCOL_TLS_CLIENT and server_side:
             raise ValueError("Cannot create a server socket with a PROTOCOL_TLS_CLIENT "
                              "context")
         if self._protocol == PROTOCOL_TLS_SERVER and not server_side:
             raise ValueError("Cannot create a client socket with a PROTOCOL_TLS_SERVER "
                              "context")
+        if not server_side and server_hostname is not None and (
+                not server_hostname or server_hostname.startswith(".")):
+            raise ValueError("server_hostname cannot be an empty string or start with a "
+                             "leading dot.")
         self._stats["number"] += 1
+        self._stats["accept" if server_side else "connect"] += 1
         if server_side:
-            self._stats["accept"] += 1
-            return _translate(lambda: _core.call(self._server().accept))
-        self._stats["connect"] += 1
-        name = server_hostname or "memtls.invalid"
-        return _translate(
-            lambda: _core.call(self._client(server_hostname is not None).connect, name),
-            server_hostname)
+            def make():
+                return _translate(lambda: _core.call(self._server().accept))
+        else:
+            def make():
+                name = server_hostname or "memtls.invalid"
+                return _translate(
+                    lambda: _core.call(self._client(server_hostname is not None).connect,
+                                       name),
+                    server_hostname)
+        try:
+            return make(), None
+        except SSLError:
+            return None, make
 
     def _wrap_socket(self, sock, server_side, server_hostname=None, *, owner=None,
                      session=None):
-        conn = self._connection(server_side, server_hostname)
+        conn, later = self._connection(server_side, server_hostname)
         return _SSLSocket(self, _core.SocketChannel(conn, sock), server_side, server_hostname,
-                          owner, session, sock)
+                          owner, session, sock, later)
 
     def _wrap_bio(self, incoming, outgoing, server_side, server_hostname=None, *,
                   owner=None, session=None):
-        conn = self._connection(server_side, server_hostname)
+        conn, later = self._connection(server_side, server_hostname)
         channel = _core.BufferChannel(conn, incoming, outgoing)
-        return _SSLSocket(self, channel, server_side, server_hostname, owner, session, None)
+        return _SSLSocket(self, channel, server_side, server_hostname, owner, session, None,
+                          later)
 
 
 class _SSLSocket:
     """The TLS state behind ``ssl.SSLSocket`` and ``ssl.SSLObject``."""
 
     def __init__(self, context, channel, server_side, server_hostname, owner, session,
-                 sock):
+                 sock, later=None):
         self._context = context
         self._channel = channel
+        # Makes the connection when the context could not yet (see _connection).
+        self._later = later
         self.server_side = server_side
         self.server_hostname = server_hostname
         self.owner = owner
@@ -853,7 +927,10 @@ class _SSLSocket:
 
     def _run(self, operation):
         if self._channel.connection is None:
-            raise ValueError("the TLS connection was shut down")
+            if self._later is None:
+                raise ValueError("the TLS connection was shut down")
+            self._channel.connection = self._later()
+            self._later = None
         return _translate(operation, self.server_hostname)
 
     @property
@@ -992,7 +1069,10 @@ class _SSLSocket:
         return _core.VERSION_NAMES.get(version) if self._handshake_done() else None
 
     def get_channel_binding(self, cb_type="tls-unique"):
-        """Refused: rustls does not expose the Finished messages tls-unique needs."""
+        """Refused for tls-unique: rustls does not expose the Finished messages it
+        needs. Other types are unknown, as in CPython."""
+        if cb_type != "tls-unique":
+            raise ValueError(f"'{cb_type}' channel binding type not implemented")
         raise NotImplementedError("tls-unique channel binding is not available with "
                                   "memtls (rustls does not expose Finished messages)")
 

@@ -273,6 +273,9 @@ pub struct RunOptions {
     /// Deny TCP altogether (wasmtime's `-S tcp=n`; allowed by default, to the
     /// addresses `inherit_network` permits).
     pub deny_tcp: bool,
+    /// Deny UDP altogether (wasmtime's `-S udp=n`; allowed by default, to the
+    /// addresses `inherit_network` permits).
+    pub deny_udp: bool,
     /// Capture stdout into this pipe instead of inheriting it.
     pub capture_stdout: Option<MemoryOutputPipe>,
     /// Capture stderr into this pipe instead of inheriting it.
@@ -300,6 +303,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> wasmtime::Result<i32> {
     }
     wasi.allow_ip_name_lookup(opts.allow_ip_name_lookup);
     wasi.allow_tcp(!opts.deny_tcp);
+    wasi.allow_udp(!opts.deny_udp);
     let (mut store, instance) = loaded.instantiate(wasi)?;
     let command = Command::new(&mut store, &instance)
         .map_err(|e| wasmtime::format_err!("not a wasi:cli command component: {e:#}"))?;

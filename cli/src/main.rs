@@ -75,7 +75,7 @@ struct RunArgs {
     #[arg(long = "env", value_name = "NAME[=VAL]")]
     env: Vec<String>,
     /// WASI options as wasmtime spells them: inherit-network, allow-ip-name-lookup,
-    /// tcp (default y), network (inherit-network and allow-ip-name-lookup).
+    /// tcp and udp (default y), network (inherit-network and allow-ip-name-lookup).
     #[arg(short = 'S', value_name = "OPTION[=y|n]")]
     wasi: Vec<String>,
     /// The policy either provider enforces.
@@ -200,6 +200,7 @@ fn run_command(a: RunArgs) -> wasmtime::Result<i32> {
             "inherit-network" => opts.inherit_network = flag(value, name)?,
             "allow-ip-name-lookup" => opts.allow_ip_name_lookup = flag(value, name)?,
             "tcp" => opts.deny_tcp = !flag(value, name)?,
+            "udp" => opts.deny_udp = !flag(value, name)?,
             "network" => {
                 let on = flag(value, name)?;
                 opts.inherit_network = on;
@@ -207,7 +208,7 @@ fn run_command(a: RunArgs) -> wasmtime::Result<i32> {
             }
             other => wasmtime::bail!(
                 "unknown -S option {other}: memtls supports inherit-network, \
-                 allow-ip-name-lookup, tcp, network"
+                 allow-ip-name-lookup, tcp, udp, network"
             ),
         }
     }

@@ -258,6 +258,21 @@ fn component_importing_foo() -> Vec<u8> {
 }
 
 #[test]
+fn socket_options_follow_wasmtime() {
+    // -S as wasmtime spells it, UDP included (on by default, as in wasmtime; the
+    // Python suite uses a UDP socket under `memtls run`'s defaults).
+    let dir = Scratch::new("socket-options");
+    let junk = dir.file("junk.wasm", b"not wasm at all");
+    let t = text(&memtls(&["run", "-S", "udp=maybe", &junk]));
+    assert!(t.contains("-S udp=maybe: use y or n"), "{t}");
+    let t = text(&memtls(&["run", "-S", "bogus", &junk]));
+    assert!(t.contains("tcp, udp, network"), "{t}");
+    // Accepted options get as far as loading the component.
+    let t = text(&memtls(&["run", "-S", "udp=n", "-S", "tcp", &junk]));
+    assert!(!t.contains("-S"), "{t}");
+}
+
+#[test]
 fn unsatisfiable_imports_are_named() {
     let dir = Scratch::new("imports");
     let app = dir.file("foo.wasm", &component_importing_foo());

@@ -314,18 +314,22 @@ fn certificate_sentence(err: &CertificateError) -> String {
         C::NotValidForNameContext {
             expected,
             presented,
+        } if presented.is_empty() => format!(
+            "the certificate is not valid for {}: it names no host in subjectAltName \
+             (the subject's common name is not used for host names)",
+            server_name_text(expected),
+        ),
+        C::NotValidForNameContext {
+            expected,
+            presented,
         } => format!(
             "the certificate is not valid for {} (it is for {})",
             server_name_text(expected),
-            if presented.is_empty() {
-                "no name".to_string()
-            } else {
-                presented
-                    .iter()
-                    .map(|p| words_of_name(p))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
+            presented
+                .iter()
+                .map(|p| words_of_name(p))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         C::Revoked => "the certificate was revoked".into(),
         C::InvalidPurpose | C::InvalidPurposeContext { .. } => {

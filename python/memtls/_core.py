@@ -62,11 +62,16 @@ def failure(err):
 
 
 def call(function, *args):
-    """Calls an interface function, raising :class:`TLSFailure` for its errors."""
+    """Calls an interface function, raising :class:`TLSFailure` for its errors.
+
+    The failure is raised after the handler has ended, so the binding's ``Err`` (a
+    frozen dataclass) is not its ``__context__``: code that walks an exception's
+    chain and assigns ``__traceback__`` (unittest does) must never reach it."""
     try:
         return function(*args)
     except Err as err:
-        raise failure(err) from None
+        problem = failure(err)
+    raise problem
 
 
 def implementation():
@@ -242,8 +247,13 @@ class Channel:
             try:
                 result = step()
             except Err as err:
+                problem = failure(err)
+            else:
+                problem = None
+            if problem is not None:
+                # Outside the handler: see `call`.
                 self._flush_quietly()
-                raise failure(err) from None
+                raise problem
             want = _want(result)
             if want == "write":
                 if not self.flush():

@@ -21,7 +21,7 @@ import calendar
 import datetime
 import re
 
-__all__ = ["decode_certificate", "der_to_pem", "pem_to_ders", "split_ders",
+__all__ = ["decode_certificate", "is_ca", "der_to_pem", "pem_to_ders", "split_ders",
            "subject_der", "issuer_der", "spki_der", "validity"]
 
 # OpenSSL's long names for the attribute types seen in names, by OID arc.
@@ -69,6 +69,7 @@ _LONG_NAMES = {
 _NAMES = {prefix + entry.split("=")[0].strip(): entry.split("=")[1]
           for prefix, table in _LONG_NAMES.items() for entry in table.split(",")}
 _SAN, _AIA, _CRLDP = "2.5.29.17", "1.3.6.1.5.5.7.1.1", "2.5.29.31"
+_BASIC_CONSTRAINTS, _KEY_USAGE = "2.5.29.19", "2.5.29.15"
 _OCSP, _CA_ISSUERS = "1.3.6.1.5.5.7.48.1", "1.3.6.1.5.5.7.48.2"
 # otherName types GENERAL_NAME_print shows: SRVName must be an IA5String, the rest UTF8.
 _OTHER_NAMES = {"1.3.6.1.5.5.7.8.9": "SmtpUTF8Mailbox", "1.3.6.1.5.5.7.8.5": "XmppAddr",
@@ -469,6 +470,32 @@ def _show_time(tag, text):
 
 
 # --- the API ---
+def is_ca(der):
+    """Whether the certificate is a CA the way OpenSSL counts one (``X509_check_ca``,
+    which ``cert_store_stats()`` and ``get_ca_certs()`` use): a key usage without
+    keyCertSign never is; otherwise basicConstraints decides where present, and
+    without it a version 1 self-signed certificate or one whose key usage allows
+    keyCertSign is."""
+    fields = _fields(der)
+    usage = [value for oid, value in fields["extensions"] if oid == _KEY_USAGE]
+    if usage:
+        try:
+            tag, bits, _ = _tlv(usage[0], "keyUsage")
+        except _Malformed:
+            return False
+        # A BIT STRING: the unused-bits octet, then keyCertSign is bit 5 (0x04).
+        if tag != 0x03 or len(bits) < 2 or not bits[1] & 0x04:
+            return False
+    constraints = _extension(fields, _BASIC_CONSTRAINTS,
+                             lambda content: _items(content, "basicConstraints"))
+    if constraints is not None:
+        return bool(constraints) and constraints[0][0] == 0x01 \
+            and any(bytes(constraints[0][1]))
+    if fields["version"] == 0 and fields["subject_der"] == fields["issuer_der"]:
+        return True
+    return bool(usage)
+
+
 def decode_certificate(der):
     """Decode a DER certificate into the dict ``ssl.SSLSocket.getpeercert()`` returns:
     subject, issuer, version, serialNumber, notBefore and notAfter, and, where the

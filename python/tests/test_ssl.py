@@ -375,6 +375,136 @@ class MemoryBIOTests(unittest.TestCase):
         self.assertIs(ssl.CertificateError, ssl.SSLCertVerificationError)
 
 
+class CPythonSemanticsTests(unittest.TestCase):
+    """Behaviour CPython documents and programs rely on, beyond the handshake."""
+
+    def test_exceptions_reach_no_binding_object(self):
+        # unittest (and logging, and frameworks) assign __traceback__ along an
+        # exception's chain; every object on it must allow that.
+        failures = []
+        for make in (
+                lambda: Pair(client_context(), server_context("unknown")).handshake(),
+                lambda: server_context().load_cert_chain(fixture("server.chain"),
+                                                         fixture("b.key")),
+                lambda: Pair(client_context(), server_context()).client.read(1)):
+            try:
+                make()
+            except (ssl.SSLError, ValueError) as error:
+                failures.append(error)
+        self.assertEqual(len(failures), 3)
+        for error in failures:
+            seen, todo = set(), [error]
+            while todo:
+                current = todo.pop()
+                if current is None or id(current) in seen:
+                    continue
+                seen.add(id(current))
+                self.assertFalse(type(current).__module__.startswith("componentize_py"),
+                                 f"{type(current)} reachable from {error!r}")
+                current.__traceback__ = None  # what unittest does to trim tracebacks
+                todo += [current.__cause__, current.__context__]
+
+    def test_configuration_problems_surface_at_the_handshake(self):
+        import errno
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+        probe.close()
+        no_ca = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # CERT_REQUIRED, nothing loaded
+        with no_ca.wrap_socket(socket.socket(), server_hostname="localhost") as sock:
+            self.assertEqual(sock.connect_ex(("127.0.0.1", closed_port)), errno.ECONNREFUSED)
+        host, port = host_port("MEMTLS_TEST_HTTPS")
+        with no_ca.wrap_socket(socket.socket(), server_hostname=host,
+                               do_handshake_on_connect=False) as sock:
+            self.assertEqual(sock.connect_ex((host, port)), 0)
+            with self.assertRaises(ssl.SSLCertVerificationError) as caught:
+                sock.do_handshake()
+            self.assertEqual(caught.exception.verify_code, 20)
+        # A server context without a certificate: wrap_bio works, the handshake fails.
+        bare = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server = bare.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_side=True)
+        with self.assertRaises(ssl.SSLError) as caught:
+            server.do_handshake()
+        self.assertNotIsInstance(caught.exception, ssl.SSLWantReadError)
+        self.assertIn("load_cert_chain", str(caught.exception))
+
+    def test_old_protocol_names_exist_and_fail_when_used(self):
+        for protocol in (ssl.PROTOCOL_TLSv1, ssl.PROTOCOL_TLSv1_1):
+            with self.assertWarns(DeprecationWarning):
+                context = ssl.SSLContext(protocol)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            client = context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(),
+                                      server_hostname="localhost")
+            with self.assertRaises(ssl.SSLError) as caught:
+                client.do_handshake()
+            self.assertEqual(caught.exception.reason, "NO_PROTOCOLS_AVAILABLE")
+        self.assertEqual(int(ssl.PROTOCOL_TLSv1), 3)
+
+    def test_only_ca_certificates_count_as_cas(self):
+        context = client_context()
+        context.load_verify_locations(cadata=der_of("server.chain"))  # a leaf
+        self.assertEqual(context.cert_store_stats(), {"x509": 2, "crl": 0, "x509_ca": 1})
+        self.assertEqual(context.get_ca_certs(True), [der_of("ca")])
+        Pair(context, server_context()).handshake()
+
+    def test_common_name_fallback_is_refused_where_it_is_asked_for(self):
+        context = client_context()
+        self.assertFalse(context.hostname_checks_common_name)
+        with self.assertRaises(ValueError) as caught:
+            context.hostname_checks_common_name = True
+        self.assertIn("subjectAltName", str(caught.exception))
+        context.hostname_checks_common_name = False
+
+    def test_argument_checks_as_cpython_makes_them(self):
+        pair = Pair(client_context(), server_context())
+        pair.handshake()
+        with self.assertRaises(ValueError):
+            pair.client.get_channel_binding("unknown-type")
+        with self.assertRaises(ValueError):
+            client_context().wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname="")
+        with self.assertRaises(ValueError):
+            client_context().wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(),
+                                      server_hostname=".example.org")
+        with self.assertRaises(ValueError):
+            client_context().num_tickets = 1
+        server = server_context()
+        server.num_tickets = 1
+        self.assertEqual(server.num_tickets, 1)
+        context = client_context()
+        context.maximum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        self.assertEqual(context.maximum_version, ssl.TLSVersion.TLSv1_2)
+        context.minimum_version = ssl.TLSVersion.MAXIMUM_SUPPORTED
+        self.assertEqual(context.minimum_version, ssl.TLSVersion.TLSv1_3)
+        context.set_ecdh_curve(b"prime256v1")
+        context.set_ecdh_curve("prime256v1")
+        with self.assertRaises(ValueError):
+            context.set_ecdh_curve("no-such-curve")
+        bio = ssl.MemoryBIO()
+        with self.assertRaises(BufferError):
+            bio.write(memoryview(b"abcdef")[::2])
+        with self.assertRaises(TypeError):
+            bio.write("text")
+        self.assertEqual(bio.write(bytearray(b"ok")), 2)
+        server.set_servername_callback(None)
+        self.assertIsNone(server.sni_callback)
+
+    def test_decode_cert_helper(self):
+        info = ssl._ssl._test_decode_cert(fixture("ca"))
+        self.assertEqual(dict(rdn[0] for rdn in info["subject"])["commonName"],
+                         "memtls test CA")
+        with self.assertRaises(ssl.SSLError):
+            ssl._ssl._test_decode_cert(fixture("server.key.pkcs8.der"))
+
+    def test_udp_sockets_work_under_memtls_run(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            udp.settimeout(10)
+            udp.sendto(b"datagram", udp.getsockname())
+            data, _ = udp.recvfrom(100)
+        self.assertEqual(data, b"datagram")
+
+
 def socket_pair():
     """A connected (client, server) pair of loopback TCP sockets."""
     listener = socket.socket()

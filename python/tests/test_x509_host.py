@@ -137,6 +137,33 @@ class DecodeAgainstCPython(unittest.TestCase):
         self.assertEqual(X509.pem_to_ders(X509.der_to_pem(leaf)), [leaf])
         self.assertEqual(X509.split_ders(leaf + ca_der), [leaf, ca_der])
 
+    def test_ca_counting_matches_openssl(self):
+        # cert_store_stats()["x509_ca"] and get_ca_certs() count what OpenSSL's
+        # X509_check_ca calls a CA; memtls's _ssl uses is_ca for the same.
+        import ssl  # the host's: CPython with OpenSSL
+        cases = {
+            "ca-true": "basicConstraints = critical, CA:TRUE",
+            "ca-false": "basicConstraints = critical, CA:FALSE",
+            "no-extensions": "subjectKeyIdentifier = hash",
+            "ku-certsign": "keyUsage = keyCertSign, cRLSign",
+            "ku-signature": "keyUsage = digitalSignature",
+            "ca-without-certsign": "basicConstraints = CA:TRUE\nkeyUsage = digitalSignature",
+        }
+        for name, ext in cases.items():
+            path = self.make(name, f"CN = {name}", ext)
+            with open(path, encoding="ascii") as f:
+                pem = f.read()
+            (der,) = X509.pem_to_ders(pem)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.load_verify_locations(cadata=pem)
+            with self.subTest(name):
+                self.assertEqual(X509.is_ca(der), context.cert_store_stats()["x509_ca"] == 1)
+        # `openssl req -x509` with its defaults (CA:TRUE) is a CA.
+        self.openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                     "-nodes", "-keyout", "d.key", "-out", "d.pem", "-subj", "/CN=d")
+        with open(os.path.join(self.dir, "d.pem"), encoding="ascii") as f:
+            self.assertTrue(X509.is_ca(X509.pem_to_ders(f.read())[0]))
+
     def test_malformed_input_raises_value_error(self):
         path = self.make("bad", "CN = bad", "subjectAltName = DNS:bad.test")
         with open(path, encoding="ascii") as f:
