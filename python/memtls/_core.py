@@ -191,6 +191,8 @@ class Channel:
         self._incoming = b""
         self._outgoing = bytearray()
         self._at_eof = False
+        # Plaintext bytes a write took before it could not go on (see `write`).
+        self._taken = 0
 
     def close(self):
         """Releases the connection resource."""
@@ -292,15 +294,33 @@ class Channel:
             raise
 
     def write(self, data):
-        """Encrypts all of ``data`` (looping over short writes); returns its length."""
+        """Encrypts ``data`` and sends the ciphertext; returns how many bytes of it
+        were taken (all, unless a repeated call reports an earlier part).
+
+        As with OpenSSL's ``SSL_write``, a call that cannot finish (the transport
+        would block or timed out) raises, and must be repeated with the same data:
+        what it took before stopping is remembered, not taken twice, and the repeat
+        returns that count once the ciphertext is sent. A call returns only when its
+        ciphertext has left, so a caller that then waits for the peer's answer is
+        not left holding the end of its request."""
         view = memoryview(data).cast("B")
+        if self._taken:
+            if not self.flush():
+                raise WouldBlock("write")
+            taken, self._taken = self._taken, 0
+            return min(taken, len(view))
         done = 0
         conn = self.connection
-        while done < len(view):
-            chunk = bytes(view[done:done + 65536])
-            outcome = self.run(lambda: conn.write(chunk))
-            done += outcome.value
-        self.flush()
+        try:
+            while done < len(view):
+                chunk = bytes(view[done:done + 65536])
+                outcome = self.run(lambda: conn.write(chunk))
+                done += outcome.value
+            if not self.flush():
+                raise WouldBlock("write")
+        except BaseException:
+            self._taken = done
+            raise
         return done
 
     def _discard_plaintext(self):

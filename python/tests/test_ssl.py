@@ -561,6 +561,33 @@ class SocketTests(unittest.TestCase):
         client.close()
         server.close()
 
+    def test_nonblocking_partial_sends_never_duplicate(self):
+        # Far more than the socket buffers hold, sent by a program that retries
+        # SSLWantWriteError with the same data (as ssl.py's sendall does).
+        client, server = self.wrapped_pair()
+        for sock in (client, server):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        payload = bytes(range(256)) * 65536
+        sent, received = 0, bytearray()
+        for _ in range(100_000):
+            if sent < len(payload):
+                try:
+                    sent += client.send(payload[sent:])
+                except ssl.SSLWantWriteError:
+                    pass
+            try:
+                while True:
+                    received += server.recv(65536)
+            except ssl.SSLWantReadError:
+                pass
+            if len(received) >= len(payload):
+                break
+            select.select([server], [client] if sent < len(payload) else [], [], 0.05)
+        self.assertEqual(sent, len(payload))
+        self.assertEqual(len(received), len(payload))
+        self.assertEqual(bytes(received), payload)
+
     def test_clean_close_reads_empty(self):
         client, server = self.wrapped_pair()
         with self.assertRaises(ssl.SSLWantReadError):
