@@ -122,6 +122,10 @@ pub fn fingerprint(build: &PythonBuild) -> Result<u64> {
     std::fs::read(&build.script)
         .map_err(|e| format_err!("{}: {e}", build.script.display()))?
         .hash(&mut hasher);
+    // The script's directory is on the path too (its modules are bundled).
+    if let Some(dir) = build.script.parent().filter(|d| !d.as_os_str().is_empty()) {
+        walk(dir, &mut hasher).map_err(|e| format_err!("{}: {e}", dir.display()))?;
+    }
     for dir in &build.python_path {
         walk(dir, &mut hasher).map_err(|e| format_err!("{}: {e}", dir.display()))?;
     }

@@ -5,11 +5,21 @@ that calls :func:`command` with the script's module name. At build time this
 compiles the script and imports every module it imports (componentize-py's
 CPython holds only modules imported while building); when the component runs,
 the script executes as ``__main__``, like ``python app.py``.
+
+While the component is built there is no network: componentize-py snapshots the
+interpreter after the imports, and a network handle taken then (urllib3 probes for
+IPv6 with a socket when it is imported) would be baked into the snapshot and trap
+every later lookup. So, until the component runs, making a socket or resolving a
+name fails with ``OSError`` (EACCES), as in a sandbox without network, and
+import-time probes take their fallback.
 """
 
 import ast
+import errno
+import functools
 import importlib
 import importlib.util
+import socket
 import sys
 import traceback
 import types
@@ -18,6 +28,27 @@ import ssl  # noqa: F401  (the stdlib ssl over memtls's _ssl is always included)
 
 from componentize_py_types import Err
 from wit_world import exports
+
+
+_building = True
+
+
+def _offline(function, what):
+    """``function``, failing while the component is being built."""
+    @functools.wraps(function)
+    def offline_while_building(*args, **kwargs):
+        if _building:
+            raise OSError(errno.EACCES, f"no network while the component is being built "
+                                        f"(memtls python build): {what} refused")
+        return function(*args, **kwargs)
+    return offline_while_building
+
+
+def _no_network_while_building():
+    socket.socket.__init__ = _offline(socket.socket.__init__, "socket()")
+    for name in ("getaddrinfo", "gethostbyname", "gethostbyname_ex", "gethostbyaddr",
+                 "getnameinfo"):
+        setattr(socket, name, _offline(getattr(socket, name), f"{name}()"))
 
 
 def _imported_modules(tree):
@@ -46,6 +77,7 @@ def command(module_name):
         raise ImportError(f"memtls: cannot find the script module {module_name!r}")
     source = spec.loader.get_source(module_name)
     code = compile(source, spec.origin, "exec")
+    _no_network_while_building()
     _preload(ast.parse(source))
 
     class Run(exports.Run):
@@ -53,6 +85,8 @@ def command(module_name):
         ``sys.exit`` becomes a failing exit status."""
 
         def run(self):
+            global _building
+            _building = False
             main = types.ModuleType("__main__")
             main.__file__ = spec.origin
             previous = sys.modules.get("__main__")

@@ -112,6 +112,27 @@ fn stdlib_ssl_in_wasm() {
 }
 
 #[test]
+fn libraries_in_wasm() {
+    let deps = workspace().join("target/python-deps");
+    assert!(
+        deps.join("urllib3/__init__.py").is_file(),
+        "urllib3 is not installed in {}: `cargo xtask setup` installs it",
+        deps.display()
+    );
+    let files = Files::new("python-libraries");
+    let (_https, https_port) = https_server("openssl", &files, "server", &[]);
+    let env = vec![(
+        "MEMTLS_TEST_HTTPS".into(),
+        format!("localhost:{https_port}"),
+    )];
+    let bytes = component("test_libraries.py", vec![deps]);
+    for provider in Provider::ALL {
+        let (ran, _) = run_suite(&bytes, "test_libraries", provider, &files, &env);
+        assert!(ran >= 4, "only {ran} tests ran");
+    }
+}
+
+#[test]
 fn pep748_in_wasm() {
     let deps = workspace().join("target/python-deps");
     assert!(

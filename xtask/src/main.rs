@@ -137,9 +137,11 @@ const COMPONENTIZE_PY: &str = "0.25.1";
 /// The PEP 748 API package the Python tests build against (pure Python; it needs
 /// Python 3.12+, which the components' CPython 3.14 is).
 const TLSLIB: &str = "0.0.2rc3";
+/// PyPI libraries the Python tests run inside Wasm (pure-Python wheels).
+const LIBRARIES: &[(&str, &str)] = &[("urllib3", "2.8.0")];
 
-/// componentize-py (PyPI) for `memtls python build`, and tlslib into
-/// `target/python-deps` for the Python tests in Wasm.
+/// componentize-py (PyPI) for `memtls python build`, and tlslib and the PyPI
+/// libraries the tests use into `target/python-deps` for the Python tests in Wasm.
 fn python_tools() -> Result {
     let version = Command::new("componentize-py").arg("--version").output();
     let current = version.as_ref().is_ok_and(|o| {
@@ -163,6 +165,17 @@ fn python_tools() -> Result {
             // the python3 that installs it).
             .args(["--ignore-requires-python", "--only-binary=:all:"])
             .arg(format!("tlslib=={TLSLIB}")))?;
+    }
+    for (name, version) in LIBRARIES {
+        let installed = deps.join(format!("{name}-{version}.dist-info"));
+        if !installed.is_dir() {
+            run(Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--no-deps", "--upgrade"])
+                .arg("--target")
+                .arg(&deps)
+                .args(["--ignore-requires-python", "--only-binary=:all:"])
+                .arg(format!("{name}=={version}")))?;
+        }
     }
     Ok(())
 }
