@@ -15,6 +15,7 @@ import os
 import time as _time
 import warnings
 
+import memtls
 from memtls import _core, _x509
 from memtls._core import TLSFailure, WouldBlock
 
@@ -675,7 +676,11 @@ class _SSLContext:
         if cafile is None and capath is None and cadata is None:
             raise TypeError("cafile, capath and cadata cannot be all omitted")
         found = []
-        if cafile is not None:
+        if cafile is not None and os.fspath(cafile) == memtls.SYSTEM_TRUST_BUNDLE:
+            # certifi.where(): the provider's system trust (see memtls._system_trust).
+            self._system = True
+            self._changed()
+        elif cafile is not None:
             found += self._pem_certs(_read_file(os.fspath(cafile)), f"cafile {cafile!r}")
         if capath is not None:
             for path in _files_in(os.fspath(capath)):

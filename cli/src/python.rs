@@ -47,10 +47,25 @@ const PYTHON: &[(&str, &str)] = &[
         "memtls/pep748.py",
         include_str!("../../python/memtls/pep748.py"),
     ),
+    (
+        "memtls/_system_trust.py",
+        include_str!("../../python/memtls/_system_trust.py"),
+    ),
+    (
+        "certifi/__init__.py",
+        include_str!("../../python/certifi/__init__.py"),
+    ),
 ];
 
 /// Module names a script cannot have: they would shadow what the build relies on.
-const RESERVED: &[&str] = &["ssl", "_ssl", "memtls", "wit_world", "memtls_entry"];
+const RESERVED: &[&str] = &[
+    "ssl",
+    "_ssl",
+    "memtls",
+    "certifi",
+    "wit_world",
+    "memtls_entry",
+];
 
 /// What to build.
 #[derive(Debug, Clone)]
@@ -197,12 +212,16 @@ pub fn build(build: &PythonBuild) -> Result<()> {
         .arg("memtls_entry")
         .arg("-p")
         .arg(&entry)
+        // memtls's files first: its `certifi` takes the place of the PyPI package
+        // that `pip install --target` puts next to requests.
+        .arg("-p")
+        .arg(&lib)
         .arg("-p")
         .arg(&script_dir);
     for p in &build.python_path {
         cmd.arg("-p").arg(p);
     }
-    cmd.arg("-p").arg(&lib).arg("-o").arg(&build.output);
+    cmd.arg("-o").arg(&build.output);
     let status = cmd.status().map_err(|e| {
         format_err!(
             "cannot run {}: {e}; install it with `pip install componentize-py=={}` \

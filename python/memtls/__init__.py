@@ -13,5 +13,6 @@ guest component) is the host's choice; :func:`implementation` says which.
 """
 
 from ._core import implementation
+from ._system_trust import SYSTEM_TRUST_BUNDLE
 
-__all__ = ["implementation"]
+__all__ = ["SYSTEM_TRUST_BUNDLE", "implementation"]

@@ -2,8 +2,10 @@
 
 Run by ``cargo test -p memtls-tests --test python`` under both providers, with the
 fixtures preopened at /f and ``MEMTLS_TEST_HTTPS`` (``openssl s_server -www``, chain
-``server``) in the environment; the libraries are pure-Python wheels that
-``cargo xtask setup`` installs into ``target/python-deps``.
+``server``) in the environment; the host adds the test CA to system trust (as
+``memtls run --ca-file`` does). The libraries are pure-Python wheels that
+``cargo xtask setup`` installs into ``target/python-deps``, PyPI's certifi
+included: memtls's certifi takes its place.
 """
 
 import errno
@@ -11,7 +13,10 @@ import os
 import socket
 import unittest
 
+import certifi
+import memtls
 import net_probe  # touches the network when imported: at build time
+import requests
 import urllib3
 
 
@@ -61,6 +66,39 @@ class Urllib3Tests(unittest.TestCase):
             with self.assertRaises(urllib3.exceptions.SSLError) as caught:
                 pool.request("GET", self.url(), retries=False, timeout=10)
         self.assertIn("certificate verify failed", str(caught.exception))
+
+
+class RequestsTests(unittest.TestCase):
+    """requests, verifying by default with certifi's bundle."""
+
+    def url(self):
+        host, port = https_server()
+        return f"https://{host}:{port}/"
+
+    def test_certifi_is_the_providers_system_trust(self):
+        self.assertEqual(certifi.where(), memtls.SYSTEM_TRUST_BUNDLE)
+        self.assertTrue(os.path.exists(certifi.where()))
+        with self.assertRaises(OSError):
+            certifi.contents()
+
+    def test_default_trust(self):
+        response = requests.get(self.url(), timeout=10)
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("s_server", response.text)
+
+    def test_verify_with_a_ca_file(self):
+        response = requests.get(self.url(), verify=fixture("ca"), timeout=10)
+        self.assertEqual(response.status_code, 200)
+
+    def test_wrong_ca_is_refused(self):
+        with self.assertRaises(requests.exceptions.SSLError) as caught:
+            requests.get(self.url(), verify=fixture("client-ca"), timeout=10)
+        self.assertIn("certificate verify failed", str(caught.exception))
+
+    def test_session(self):
+        with requests.Session() as session:
+            statuses = [session.get(self.url(), timeout=10).status_code for _ in range(3)]
+        self.assertEqual(statuses, [200, 200, 200])
 
 
 if __name__ == "__main__":

@@ -17,19 +17,26 @@ use memtls_tests::peers::{Files, free_port, https_server, spawn, wait_listening}
 use memtls_tests::{python_component as component, workspace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-/// Runs a unittest component under `provider`; returns (tests run, report).
+/// The policy the suites run under: the `insecure` interface allowed (so
+/// `CERT_NONE` works), and `extra_anchors` added to system trust.
+fn test_policy(extra_anchors: Vec<Vec<u8>>) -> Policy {
+    Policy {
+        allow_insecure: true,
+        extra_system_anchors: extra_anchors,
+        ..Policy::default()
+    }
+}
+
+/// Runs a unittest component under `provider` and `policy`; returns (tests run,
+/// report).
 fn run_suite(
     bytes: &[u8],
     label: &str,
-    provider: Provider,
+    (provider, policy): (Provider, &Policy),
     files: &Files,
     env: &[(String, String)],
 ) -> (usize, String) {
-    let policy = Policy {
-        allow_insecure: true,
-        ..Policy::default()
-    };
-    let loaded = load(bytes, provider, &policy, label).expect("load the Python component");
+    let loaded = load(bytes, provider, policy, label).expect("load the Python component");
     let (out, err) = (
         MemoryOutputPipe::new(8 << 20),
         MemoryOutputPipe::new(8 << 20),
@@ -106,7 +113,8 @@ fn stdlib_ssl_in_wasm() {
     ];
     let bytes = component("test_ssl.py", Vec::new());
     for provider in Provider::ALL {
-        let (ran, _) = run_suite(&bytes, "test_ssl", provider, &files, &env);
+        let policy = test_policy(Vec::new());
+        let (ran, _) = run_suite(&bytes, "test_ssl", (provider, &policy), &files, &env);
         assert!(ran >= 25, "only {ran} tests ran");
     }
 }
@@ -115,8 +123,8 @@ fn stdlib_ssl_in_wasm() {
 fn libraries_in_wasm() {
     let deps = workspace().join("target/python-deps");
     assert!(
-        deps.join("urllib3/__init__.py").is_file(),
-        "urllib3 is not installed in {}: `cargo xtask setup` installs it",
+        deps.join("urllib3/__init__.py").is_file() && deps.join("requests/__init__.py").is_file(),
+        "urllib3 and requests are not installed in {}: `cargo xtask setup` installs them",
         deps.display()
     );
     let files = Files::new("python-libraries");
@@ -126,9 +134,13 @@ fn libraries_in_wasm() {
         format!("localhost:{https_port}"),
     )];
     let bytes = component("test_libraries.py", vec![deps]);
+    // The host adds the test CA to system trust, as `memtls run --ca-file` does:
+    // what libraries verify by default (certifi's bundle) must include it.
+    let ca = std::fs::read(files.dir.join("ca")).unwrap();
+    let policy = test_policy(vec![ca]);
     for provider in Provider::ALL {
-        let (ran, _) = run_suite(&bytes, "test_libraries", provider, &files, &env);
-        assert!(ran >= 4, "only {ran} tests ran");
+        let (ran, _) = run_suite(&bytes, "test_libraries", (provider, &policy), &files, &env);
+        assert!(ran >= 8, "only {ran} tests ran");
     }
 }
 
@@ -145,7 +157,8 @@ fn pep748_in_wasm() {
     let files = Files::new("python-pep748");
     let bytes = component("test_pep748.py", vec![deps]);
     for provider in Provider::ALL {
-        let (ran, _) = run_suite(&bytes, "test_pep748", provider, &files, &[]);
+        let policy = test_policy(Vec::new());
+        let (ran, _) = run_suite(&bytes, "test_pep748", (provider, &policy), &files, &[]);
         assert!(ran >= 10, "only {ran} tests ran");
     }
 }

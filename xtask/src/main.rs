@@ -138,7 +138,15 @@ const COMPONENTIZE_PY: &str = "0.25.1";
 /// Python 3.12+, which the components' CPython 3.14 is).
 const TLSLIB: &str = "0.0.2rc3";
 /// PyPI libraries the Python tests run inside Wasm (pure-Python wheels).
-const LIBRARIES: &[(&str, &str)] = &[("urllib3", "2.8.0")];
+/// requests needs charset_normalizer and idna; certifi is installed as pip would
+/// (memtls's own certifi takes its place in the components).
+const LIBRARIES: &[(&str, &str)] = &[
+    ("urllib3", "2.8.0"),
+    ("requests", "2.34.2"),
+    ("charset_normalizer", "3.5.3"),
+    ("idna", "3.20"),
+    ("certifi", "2026.10.19.post1"),
+];
 
 /// componentize-py (PyPI) for `memtls python build`, and tlslib and the PyPI
 /// libraries the tests use into `target/python-deps` for the Python tests in Wasm.
