@@ -59,6 +59,11 @@ enum PythonCmd {
         /// Another directory for the Python path (packages the script imports).
         #[arg(short = 'p', long = "python-path", value_name = "DIR")]
         python_path: Vec<PathBuf>,
+        /// A pip requirements file: its packages, as pure-Python wheels for the
+        /// component's CPython, are installed and bundled whole (every submodule,
+        /// so lazy imports work; the build lists any that cannot be imported).
+        #[arg(short = 'r', long, value_name = "FILE")]
+        requirements: Option<PathBuf>,
     },
 }
 
@@ -164,10 +169,12 @@ fn main() -> ExitCode {
             script,
             output,
             python_path,
+            requirements,
         }) => memtls_cli::python::build(&memtls_cli::python::PythonBuild {
             script,
             output,
             python_path,
+            requirements,
         })
         .map(|()| 0),
     };

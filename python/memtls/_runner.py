@@ -19,6 +19,8 @@ import errno
 import functools
 import importlib
 import importlib.util
+import os
+import pkgutil
 import socket
 import sys
 import traceback
@@ -70,15 +72,63 @@ def _preload(tree):
             pass
 
 
-def command(module_name):
-    """The ``Run`` export for the script ``module_name`` (found on the Python path)."""
+def _lookups_without_threads():
+    """asyncio resolves names on a thread pool, and a component has no threads: the
+    event loop resolves them directly instead (a WASI lookup is one host call)."""
+    base_events = sys.modules.get("asyncio.base_events")
+    if base_events is None:
+        return
+
+    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):  # noqa: A002
+        return socket.getaddrinfo(host, port, family, type, proto, flags)
+
+    async def getnameinfo(self, sockaddr, flags=0):
+        return socket.getnameinfo(sockaddr, flags)
+
+    base_events.BaseEventLoop.getaddrinfo = getaddrinfo
+    base_events.BaseEventLoop.getnameinfo = getnameinfo
+
+
+#: Modules of the packages bundled whole that could not be imported while
+#: building, so are not in the component: ``(name, why)`` pairs. ``memtls python
+#: build`` reports them (it runs the component with MEMTLS_PYTHON_BUILD_REPORT=1).
+UNBUNDLED = []
+
+
+def _import_whole(packages):
+    """Imports each of ``packages`` with all its submodules, so that what they
+    import lazily is in the component; records which cannot be imported, and why."""
+    failed = []
+    for name in packages:
+        try:
+            package = importlib.import_module(name)
+        except Exception as error:  # noqa: BLE001 -- reported below
+            failed.append((name, error))
+            continue
+        # A subpackage that fails is recorded by the import below, before the walk
+        # tries it again to look inside.
+        for info in pkgutil.walk_packages(getattr(package, "__path__", []), name + ".",
+                                          onerror=lambda _name: None):
+            try:
+                importlib.import_module(info.name)
+            except Exception as error:  # noqa: BLE001 -- reported below
+                failed.append((info.name, error))
+    for name, error in failed:
+        UNBUNDLED.append((name, f"{type(error).__name__}: {error}"))
+
+
+def command(module_name, whole=()):
+    """The ``Run`` export for the script ``module_name`` (found on the Python path);
+    the packages ``whole`` (installed from requirements) are bundled whole."""
     spec = importlib.util.find_spec(module_name)
     if spec is None or spec.origin is None:
         raise ImportError(f"memtls: cannot find the script module {module_name!r}")
     source = spec.loader.get_source(module_name)
     code = compile(source, spec.origin, "exec")
     _no_network_while_building()
+    _import_whole(whole)
     _preload(ast.parse(source))
+    _lookups_without_threads()
 
     class Run(exports.Run):
         """Runs the script as ``__main__``; an uncaught exception or a non-zero
@@ -87,6 +137,10 @@ def command(module_name):
         def run(self):
             global _building
             _building = False
+            if os.environ.get("MEMTLS_PYTHON_BUILD_REPORT") == "1":
+                for name, why in UNBUNDLED:
+                    print(f"{name}: {why}")
+                return
             main = types.ModuleType("__main__")
             main.__file__ = spec.origin
             previous = sys.modules.get("__main__")

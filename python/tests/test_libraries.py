@@ -3,17 +3,21 @@
 Run by ``cargo test -p memtls-tests --test python`` under both providers, with the
 fixtures preopened at /f and ``MEMTLS_TEST_HTTPS`` (``openssl s_server -www``, chain
 ``server``) in the environment; the host adds the test CA to system trust (as
-``memtls run --ca-file`` does). The libraries are pure-Python wheels that
-``cargo xtask setup`` installs into ``target/python-deps``, PyPI's certifi
-included: memtls's certifi takes its place.
+``memtls run --ca-file`` does). The libraries come from
+``requirements-libraries.txt`` through ``memtls python build --requirements``
+(pure-Python wheels, bundled whole; PyPI's certifi among them, which memtls's
+takes the place of).
 """
 
+import asyncio
 import errno
 import os
 import socket
+import ssl
 import unittest
 
 import certifi
+import httpx
 import memtls
 import net_probe  # touches the network when imported: at build time
 import requests
@@ -29,6 +33,22 @@ def https_server():
     """``(host, port)`` of the HTTPS server the harness started."""
     host, port = os.environ["MEMTLS_TEST_HTTPS"].rsplit(":", 1)
     return host, int(port)
+
+
+class WholePackagesTests(unittest.TestCase):
+    """--requirements bundles packages whole, so lazy imports work."""
+
+    def test_lazy_imports_were_bundled(self):
+        import sys
+        self.assertIn("httpcore", sys.modules)  # httpx imports it only when used
+        self.assertIn("h11", sys.modules)
+
+    def test_what_could_not_be_imported_is_recorded(self):
+        from memtls import _runner
+        unbundled = dict(_runner.UNBUNDLED)
+        # anyio ships a pytest plugin; pytest is not installed.
+        self.assertIn("anyio.pytest_plugin", unbundled)
+        self.assertIn("pytest", unbundled["anyio.pytest_plugin"])
 
 
 class ImportTimeNetworkTests(unittest.TestCase):
@@ -99,6 +119,35 @@ class RequestsTests(unittest.TestCase):
         with requests.Session() as session:
             statuses = [session.get(self.url(), timeout=10).status_code for _ in range(3)]
         self.assertEqual(statuses, [200, 200, 200])
+
+
+class HttpxTests(unittest.TestCase):
+    """httpx, whose transport (httpcore) is imported lazily, sync and async."""
+
+    def url(self):
+        host, port = https_server()
+        return f"https://{host}:{port}/"
+
+    def test_sync_default_trust(self):
+        with httpx.Client(timeout=10) as client:
+            response = client.get(self.url())
+        self.assertEqual(response.status_code, 200)
+        self.assertIn("s_server", response.text)
+
+    def test_sync_wrong_ca_is_refused(self):
+        wrong = ssl.create_default_context(cafile=fixture("client-ca"))
+        with httpx.Client(verify=wrong, timeout=10) as client:
+            with self.assertRaises(httpx.ConnectError) as caught:
+                client.get(self.url())
+        self.assertIn("CERTIFICATE_VERIFY_FAILED", str(caught.exception))
+
+    def test_async(self):
+        async def fetch():
+            async with httpx.AsyncClient(timeout=10) as client:
+                return await client.get(self.url())
+
+        response = asyncio.run(fetch())
+        self.assertEqual(response.status_code, 200)
 
 
 if __name__ == "__main__":

@@ -439,12 +439,23 @@ pub fn workspace() -> PathBuf {
 /// Builds `python/tests/<script>` into `target/python-tests/`, once per version of
 /// its inputs (so wasmtime's compilation cache hits on later runs).
 pub fn python_component(script: &str, python_path: Vec<PathBuf>) -> Vec<u8> {
+    python_component_with(script, python_path, None)
+}
+
+/// [`python_component`] with the pip requirements file `python/tests/<requirements>`
+/// (`memtls python build --requirements`).
+pub fn python_component_with(
+    script: &str,
+    python_path: Vec<PathBuf>,
+    requirements: Option<&str>,
+) -> Vec<u8> {
     let out_dir = workspace().join("target/python-tests");
     std::fs::create_dir_all(&out_dir).unwrap();
     let mut request = memtls_cli::python::PythonBuild {
         script: workspace().join("python/tests").join(script),
         output: PathBuf::new(),
         python_path,
+        requirements: requirements.map(|r| workspace().join("python/tests").join(r)),
     };
     let key = memtls_cli::python::fingerprint(&request).expect("fingerprint the build inputs");
     request.output = out_dir.join(format!(

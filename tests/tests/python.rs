@@ -14,7 +14,7 @@ use std::process::Command;
 use memtls_cli::{RunOptions, load, run};
 use memtls_host::{Policy, Provider};
 use memtls_tests::peers::{Files, free_port, https_server, spawn, wait_listening};
-use memtls_tests::{python_component as component, workspace};
+use memtls_tests::{python_component as component, python_component_with, workspace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 /// The policy the suites run under: the `insecure` interface allowed (so
@@ -121,19 +121,19 @@ fn stdlib_ssl_in_wasm() {
 
 #[test]
 fn libraries_in_wasm() {
-    let deps = workspace().join("target/python-deps");
-    assert!(
-        deps.join("urllib3/__init__.py").is_file() && deps.join("requests/__init__.py").is_file(),
-        "urllib3 and requests are not installed in {}: `cargo xtask setup` installs them",
-        deps.display()
-    );
     let files = Files::new("python-libraries");
     let (_https, https_port) = https_server("openssl", &files, "server", &[]);
     let env = vec![(
         "MEMTLS_TEST_HTTPS".into(),
         format!("localhost:{https_port}"),
     )];
-    let bytes = component("test_libraries.py", vec![deps]);
+    // memtls python build --requirements: pip installs them (pure-Python wheels
+    // for the component's CPython), and they are bundled whole.
+    let bytes = python_component_with(
+        "test_libraries.py",
+        Vec::new(),
+        Some("requirements-libraries.txt"),
+    );
     // The host adds the test CA to system trust, as `memtls run --ca-file` does:
     // what libraries verify by default (certifi's bundle) must include it.
     let ca = std::fs::read(files.dir.join("ca")).unwrap();

@@ -137,19 +137,9 @@ const COMPONENTIZE_PY: &str = "0.25.1";
 /// The PEP 748 API package the Python tests build against (pure Python; it needs
 /// Python 3.12+, which the components' CPython 3.14 is).
 const TLSLIB: &str = "0.0.2rc3";
-/// PyPI libraries the Python tests run inside Wasm (pure-Python wheels).
-/// requests needs charset_normalizer and idna; certifi is installed as pip would
-/// (memtls's own certifi takes its place in the components).
-const LIBRARIES: &[(&str, &str)] = &[
-    ("urllib3", "2.8.0"),
-    ("requests", "2.34.2"),
-    ("charset_normalizer", "3.5.3"),
-    ("idna", "3.20"),
-    ("certifi", "2026.10.19.post1"),
-];
 
-/// componentize-py (PyPI) for `memtls python build`, and tlslib and the PyPI
-/// libraries the tests use into `target/python-deps` for the Python tests in Wasm.
+/// componentize-py (PyPI) for `memtls python build`, and tlslib into
+/// `target/python-deps` for the Python tests in Wasm.
 fn python_tools() -> Result {
     let version = Command::new("componentize-py").arg("--version").output();
     let current = version.as_ref().is_ok_and(|o| {
@@ -173,17 +163,6 @@ fn python_tools() -> Result {
             // the python3 that installs it).
             .args(["--ignore-requires-python", "--only-binary=:all:"])
             .arg(format!("tlslib=={TLSLIB}")))?;
-    }
-    for (name, version) in LIBRARIES {
-        let installed = deps.join(format!("{name}-{version}.dist-info"));
-        if !installed.is_dir() {
-            run(Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "--no-deps", "--upgrade"])
-                .arg("--target")
-                .arg(&deps)
-                .args(["--ignore-requires-python", "--only-binary=:all:"])
-                .arg(format!("{name}=={version}")))?;
-        }
     }
     Ok(())
 }

@@ -45,6 +45,7 @@ fn main() -> Result<()> {
             script: scripts.join(format!("{script}.py")),
             output: output.clone(),
             python_path: Vec::new(),
+            requirements: None,
         })?;
         components.push(output);
     }
