@@ -72,21 +72,27 @@ def _preload(tree):
             pass
 
 
-def _lookups_without_threads():
-    """asyncio resolves names on a thread pool, and a component has no threads: the
-    event loop resolves them directly instead (a WASI lookup is one host call)."""
+def _executor_without_threads():
+    """A component has no threads, and asyncio hands work (name lookups among it)
+    to a thread pool, its default executor. In a component that uses asyncio, what
+    goes to the default executor runs at once on the event loop instead (a WASI
+    name lookup is one host call); an executor given explicitly is left alone."""
     base_events = sys.modules.get("asyncio.base_events")
     if base_events is None:
         return
+    threaded = base_events.BaseEventLoop.run_in_executor
 
-    async def getaddrinfo(self, host, port, *, family=0, type=0, proto=0, flags=0):  # noqa: A002
-        return socket.getaddrinfo(host, port, family, type, proto, flags)
+    def run_in_executor(self, executor, func, *args):
+        if executor is not None:
+            return threaded(self, executor, func, *args)
+        future = self.create_future()
+        try:
+            future.set_result(func(*args))
+        except Exception as error:  # noqa: BLE001 -- the future carries it
+            future.set_exception(error)
+        return future
 
-    async def getnameinfo(self, sockaddr, flags=0):
-        return socket.getnameinfo(sockaddr, flags)
-
-    base_events.BaseEventLoop.getaddrinfo = getaddrinfo
-    base_events.BaseEventLoop.getnameinfo = getnameinfo
+    base_events.BaseEventLoop.run_in_executor = run_in_executor
 
 
 #: Modules of the packages bundled whole that could not be imported while
@@ -109,6 +115,8 @@ def _import_whole(packages):
         # tries it again to look inside.
         for info in pkgutil.walk_packages(getattr(package, "__path__", []), name + ".",
                                           onerror=lambda _name: None):
+            if info.name.endswith(".__main__"):
+                continue  # a package's command line: importing it runs the program
             try:
                 importlib.import_module(info.name)
             except Exception as error:  # noqa: BLE001 -- reported below
@@ -128,7 +136,7 @@ def command(module_name, whole=()):
     _no_network_while_building()
     _import_whole(whole)
     _preload(ast.parse(source))
-    _lookups_without_threads()
+    _executor_without_threads()
 
     class Run(exports.Run):
         """Runs the script as ``__main__``; an uncaught exception or a non-zero

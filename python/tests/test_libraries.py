@@ -2,7 +2,7 @@
 
 Run by ``cargo test -p memtls-tests --test python`` under both providers, with the
 fixtures preopened at /f and ``MEMTLS_TEST_HTTPS`` (``openssl s_server -www``, chain
-``server``) in the environment; the host adds the test CA to system trust (as
+``server``) and ``MEMTLS_TEST_SMTP`` (aiosmtpd with STARTTLS) in the environment; the host adds the test CA to system trust (as
 ``memtls run --ca-file`` does). The libraries come from
 ``requirements-libraries.txt`` through ``memtls python build --requirements``
 (pure-Python wheels, bundled whole; PyPI's certifi among them, which memtls's
@@ -16,12 +16,15 @@ import socket
 import ssl
 import unittest
 
+import aiosmtplib
 import certifi
 import httpx
 import memtls
 import net_probe  # touches the network when imported: at build time
 import requests
 import urllib3
+import websockets.asyncio.client
+import websockets.asyncio.server
 
 
 def fixture(name):
@@ -29,10 +32,13 @@ def fixture(name):
     return os.path.join("/f", name)
 
 
-def https_server():
-    """``(host, port)`` of the HTTPS server the harness started."""
-    host, port = os.environ["MEMTLS_TEST_HTTPS"].rsplit(":", 1)
+def server(variable="MEMTLS_TEST_HTTPS"):
+    """``(host, port)`` of a server the harness started."""
+    host, port = os.environ[variable].rsplit(":", 1)
     return host, int(port)
+
+
+https_server = server
 
 
 class WholePackagesTests(unittest.TestCase):
@@ -148,6 +154,55 @@ class HttpxTests(unittest.TestCase):
 
         response = asyncio.run(fetch())
         self.assertEqual(response.status_code, 200)
+
+
+class WebsocketsTests(unittest.TestCase):
+    """websockets: a wss:// server and client, both in this component."""
+
+    def test_wss_echo(self):
+        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_ctx.load_cert_chain(fixture("server.chain"), fixture("server.key"))
+        client_ctx = ssl.create_default_context(cafile=fixture("ca"))
+
+        async def echo(connection):
+            async for message in connection:
+                await connection.send(message.upper())
+
+        async def main():
+            async with websockets.asyncio.server.serve(echo, "127.0.0.1", 0,
+                                                       ssl=server_ctx) as ws_server:
+                port = ws_server.sockets[0].getsockname()[1]
+                async with websockets.asyncio.client.connect(
+                        f"wss://localhost:{port}/", ssl=client_ctx) as client:
+                    replies = []
+                    for text in ("hello", "memtls"):
+                        await client.send(text)
+                        replies.append(await client.recv())
+                    return replies
+
+        self.assertEqual(asyncio.run(main()), ["HELLO", "MEMTLS"])
+
+
+class AiosmtplibTests(unittest.TestCase):
+    """aiosmtplib: STARTTLS against aiosmtpd."""
+
+    def test_starttls(self):
+        host, port = server("MEMTLS_TEST_SMTP")
+
+        async def main():
+            client = aiosmtplib.SMTP(hostname=host, port=port, start_tls=False,
+                                     tls_context=ssl.create_default_context(
+                                         cafile=fixture("ca")), timeout=10)
+            await client.connect()
+            await client.starttls()
+            errors, message = await client.sendmail(
+                "a@memtls.test", ["b@memtls.test"], "Subject: hi\r\n\r\nover TLS\r\n")
+            await client.quit()
+            return errors, message
+
+        errors, message = asyncio.run(main())
+        self.assertEqual(errors, {})
+        self.assertIn("OK", message)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,32 @@ use std::process::Command;
 
 use memtls_cli::{RunOptions, load, run};
 use memtls_host::{Policy, Provider};
-use memtls_tests::peers::{Files, free_port, https_server, spawn, wait_listening};
+use memtls_tests::peers::{Files, Peer, free_port, https_server, spawn, wait_listening};
 use memtls_tests::{python_component as component, python_component_with, workspace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+/// aiosmtpd on loopback, offering STARTTLS with the `server` chain.
+fn smtp_server(files: &Files) -> (Peer, u16) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let smtp = spawn(
+        "python3",
+        &[
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &listen,
+            "--tlscert",
+            &files.path("server.chain"),
+            "--tlskey",
+            &files.path("server.key"),
+        ],
+        "aiosmtpd (pip install aiosmtpd; `cargo xtask setup` installs it)",
+    );
+    wait_listening(port, &smtp);
+    (smtp, port)
+}
 
 /// The policy the suites run under: the `insecure` interface allowed (so
 /// `CERT_NONE` works), and `extra_anchors` added to system trust.
@@ -86,24 +109,7 @@ fn run_suite(
 fn stdlib_ssl_in_wasm() {
     let files = Files::new("python-ssl");
     let (_https, https_port) = https_server("openssl", &files, "server", &[]);
-    let smtp_port = free_port();
-    let smtp_listen = format!("127.0.0.1:{smtp_port}");
-    let smtp = spawn(
-        "python3",
-        &[
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &smtp_listen,
-            "--tlscert",
-            &files.path("server.chain"),
-            "--tlskey",
-            &files.path("server.key"),
-        ],
-        "aiosmtpd (pip install aiosmtpd; `cargo xtask setup` installs it)",
-    );
-    wait_listening(smtp_port, &smtp);
+    let (_smtp, smtp_port) = smtp_server(&files);
     let env = vec![
         (
             "MEMTLS_TEST_HTTPS".into(),
@@ -123,10 +129,14 @@ fn stdlib_ssl_in_wasm() {
 fn libraries_in_wasm() {
     let files = Files::new("python-libraries");
     let (_https, https_port) = https_server("openssl", &files, "server", &[]);
-    let env = vec![(
-        "MEMTLS_TEST_HTTPS".into(),
-        format!("localhost:{https_port}"),
-    )];
+    let (_smtp, smtp_port) = smtp_server(&files);
+    let env = vec![
+        (
+            "MEMTLS_TEST_HTTPS".into(),
+            format!("localhost:{https_port}"),
+        ),
+        ("MEMTLS_TEST_SMTP".into(), format!("localhost:{smtp_port}")),
+    ];
     // memtls python build --requirements: pip installs them (pure-Python wheels
     // for the component's CPython), and they are bundled whole.
     let bytes = python_component_with(
