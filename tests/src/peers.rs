@@ -204,6 +204,29 @@ pub fn https_server(peer: &str, files: &Files, key: &str, extra: &[&str]) -> (Pe
     (p, port)
 }
 
+/// aiosmtpd on loopback, offering STARTTLS with the `server` chain.
+pub fn smtp_server(files: &Files) -> (Peer, u16) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let smtp = spawn(
+        "python3",
+        &[
+            "-m",
+            "aiosmtpd",
+            "-n",
+            "-l",
+            &listen,
+            "--tlscert",
+            &files.path("server.chain"),
+            "--tlskey",
+            &files.path("server.key"),
+        ],
+        "aiosmtpd (pip install aiosmtpd; `cargo xtask setup` installs it)",
+    );
+    wait_listening(port, &smtp);
+    (smtp, port)
+}
+
 /// Runs https-get with `args` under `provider`; returns (exit code, stdout, stderr).
 pub fn https_get(provider: Provider, files: &Files, args: &[&str]) -> (i32, String, String) {
     https_get_under(provider, &Policy::default(), files, args)

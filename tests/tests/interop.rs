@@ -262,24 +262,8 @@ fn starttls_client_against_aiosmtpd() {
     );
     let files = Files::new("aiosmtpd");
     let mut failures = Vec::new();
-    let port = free_port();
+    let (peer, port) = smtp_server(&files);
     let listen = format!("127.0.0.1:{port}");
-    let peer = spawn(
-        "python3",
-        &[
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &listen,
-            "--tlscert",
-            &files.path("server.chain"),
-            "--tlskey",
-            &files.path("server.key"),
-        ],
-        "aiosmtpd",
-    );
-    wait_listening(port, &peer);
     for provider in Provider::ALL {
         let loaded = load(
             examples::starttls(),

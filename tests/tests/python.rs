@@ -13,32 +13,9 @@ use std::process::Command;
 
 use memtls_cli::{RunOptions, load, run};
 use memtls_host::{Policy, Provider};
-use memtls_tests::peers::{Files, Peer, free_port, https_server, spawn, wait_listening};
+use memtls_tests::peers::{Files, https_server, smtp_server};
 use memtls_tests::{python_component as component, python_component_with, workspace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-
-/// aiosmtpd on loopback, offering STARTTLS with the `server` chain.
-fn smtp_server(files: &Files) -> (Peer, u16) {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
-    let smtp = spawn(
-        "python3",
-        &[
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            &listen,
-            "--tlscert",
-            &files.path("server.chain"),
-            "--tlskey",
-            &files.path("server.key"),
-        ],
-        "aiosmtpd (pip install aiosmtpd; `cargo xtask setup` installs it)",
-    );
-    wait_listening(port, &smtp);
-    (smtp, port)
-}
 
 /// The policy the suites run under: the `insecure` interface allowed (so
 /// `CERT_NONE` works), and `extra_anchors` added to system trust.
