@@ -195,6 +195,8 @@ pub fn fingerprint(build: &PythonBuild) -> Result<u64> {
     }
     let mut hasher = DefaultHasher::new();
     COMPONENTIZE_PY_VERSION.hash(&mut hasher);
+    // What the build does to componentize-py's output.
+    include_str!("leak_fix.rs").hash(&mut hasher);
     if let Some(requirements) = &build.requirements {
         std::fs::read(requirements)
             .map_err(|e| format_err!("{}: {e}", requirements.display()))?
@@ -275,6 +277,7 @@ pub fn build(build: &PythonBuild) -> Result<()> {
     write_all(&entry, &[("memtls_entry.py", &entry_source)])?;
 
     let tool = componentize_py();
+    check_release(&tool)?;
     let mut cmd = Command::new(&tool);
     cmd.arg("-q")
         .arg("-d")
@@ -298,7 +301,41 @@ pub fn build(build: &PythonBuild) -> Result<()> {
         cmd.arg("-p").arg(&site);
     }
     cmd.arg("-o").arg(&build.output);
-    let status = cmd.status().map_err(|e| {
+    // check_release has run it already: how to install it was said there.
+    let status = cmd
+        .status()
+        .map_err(|e| format_err!("cannot run {}: {e}", tool.display()))?;
+    if !status.success() {
+        bail!(
+            "componentize-py failed ({status}) building {}",
+            script.display()
+        );
+    }
+    // componentize-py 0.25.1 leaks every `bytes` argument of an imported function
+    // (python/README.md): the component it wrote gets the fix.
+    let built =
+        std::fs::read(&build.output).map_err(|e| format_err!("{}: {e}", build.output.display()))?;
+    let fixed = crate::leak_fix::fix(&built).map_err(|e| {
+        format_err!(
+            "fixing componentize-py's list leak in {}: {e:#}",
+            build.output.display()
+        )
+    })?;
+    std::fs::write(&build.output, fixed)
+        .map_err(|e| format_err!("{}: {e}", build.output.display()))?;
+    if build.requirements.is_some() {
+        for line in unbundled(&build.output)? {
+            eprintln!("memtls python build: not in the component (cannot be imported): {line}");
+        }
+    }
+    Ok(())
+}
+
+/// Refuses any componentize-py but the release memtls is written against: the
+/// leak fix rewrites what exactly that release produces, and one that freed the
+/// buffers itself would free them twice.
+fn check_release(tool: &Path) -> Result<()> {
+    let output = Command::new(tool).arg("--version").output().map_err(|e| {
         format_err!(
             "cannot run {}: {e}; install it with `pip install componentize-py=={}` \
              (or set MEMTLS_COMPONENTIZE_PY)",
@@ -306,16 +343,13 @@ pub fn build(build: &PythonBuild) -> Result<()> {
             COMPONENTIZE_PY_VERSION
         )
     })?;
-    if !status.success() {
+    let found = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    if found != format!("componentize-py {COMPONENTIZE_PY_VERSION}") {
         bail!(
-            "componentize-py failed ({status}) building {}",
-            script.display()
+            "memtls python build is written for componentize-py {COMPONENTIZE_PY_VERSION} \
+             (it fixes that release's leak of bytes arguments in what it builds), not \
+             {found:?}: pip install componentize-py=={COMPONENTIZE_PY_VERSION}"
         );
-    }
-    if build.requirements.is_some() {
-        for line in unbundled(&build.output)? {
-            eprintln!("memtls python build: not in the component (cannot be imported): {line}");
-        }
     }
     Ok(())
 }
