@@ -111,6 +111,34 @@ fn run_https_get_with_each_provider() {
             "{provider} without: {t}"
         );
     }
+    // A host whose CA store is empty (SSL_CERT_FILE and SSL_CERT_DIR of the host
+    // process point at nothing): --ca-file is all the trust there is, and enough;
+    // without it, system trust is refused saying why.
+    let empty = dir.file("empty.pem", b"");
+    let no_certs = dir.0.join("no-certs");
+    std::fs::create_dir_all(&no_certs).unwrap();
+    let platform_trust = |extra: &[&str]| {
+        let mut args = vec!["run", "--tls", "native", "-S", "network"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&[&app, &url]);
+        let out = Command::new(env!("CARGO_BIN_EXE_memtls"))
+            .args(&args)
+            .env("SSL_CERT_FILE", &empty)
+            .env("SSL_CERT_DIR", &no_certs)
+            .output()
+            .expect("run memtls");
+        (out.status.success(), text(&out))
+    };
+    let (ok, t) = platform_trust(&["--ca-file", &ca]);
+    assert!(
+        ok && t.contains("status=200"),
+        "empty host store, --ca-file: {t}"
+    );
+    let (ok, t) = platform_trust(&[]);
+    assert!(
+        !ok && t.contains("system trust is empty") && t.contains("platform"),
+        "empty host store alone: {t}"
+    );
 }
 
 /// The policy is the embedder's: `--env MEMTLS_ALLOW_INSECURE=1` (how the guest

@@ -120,15 +120,12 @@ impl engine::PlatformTrust for PlatformTrust {
         &self,
         _provider: &Arc<rustls::crypto::CryptoProvider>,
     ) -> Result<engine::SystemRoots, rustls::Error> {
-        let found = rustls_native_certs::load_native_certs();
-        if found.certs.is_empty() {
-            let why = match found.errors.first() {
-                Some(e) => format!("no CA certificate could be read from the system: {e}"),
-                None => "the system's CA store holds no certificate".to_owned(),
-            };
-            return Err(rustls::Error::General(why));
-        }
-        Ok(engine::SystemRoots::Certificates(found.certs))
+        // An empty or unreadable store is no error by itself: the policy's extra
+        // anchors may be all the trust there is (the engine says so when nothing
+        // at all is left).
+        Ok(engine::SystemRoots::Certificates(
+            rustls_native_certs::load_native_certs().certs,
+        ))
     }
 
     #[cfg(not(all(unix, not(target_os = "android"), not(target_vendor = "apple"))))]
