@@ -369,9 +369,27 @@ class SocketChannel(Channel):
 
     def _recv(self, size):
         try:
-            return _socket.socket.recv(self.sock, size)
+            data = _socket.socket.recv(self.sock, size)
         except (BlockingIOError, InterruptedError):
             return None
+        if data and len(data) < size:
+            # wasmtime's sockets (tokio underneath) stay readable for select()
+            # and poll() until a read finds nothing: without this read, a socket
+            # whose data was all taken looks readable forever, and urllib3 then
+            # takes every pooled connection for one the server closed.
+            data += self._read_now(size - len(data))
+        return data
+
+    def _read_now(self, size):
+        """What can be read without waiting (b"" if nothing, or at the end)."""
+        timeout = _socket.socket.gettimeout(self.sock)
+        _socket.socket.settimeout(self.sock, 0.0)
+        try:
+            return _socket.socket.recv(self.sock, size)
+        except OSError:  # would block; or an error, which the next read reports
+            return b""
+        finally:
+            _socket.socket.settimeout(self.sock, timeout)
 
     def _send(self, data):
         if self.sock.gettimeout() == 0.0:

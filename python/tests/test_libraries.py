@@ -2,7 +2,9 @@
 
 Run by ``cargo test -p memtls-tests --test python`` under both providers, with the
 fixtures preopened at /f and ``MEMTLS_TEST_HTTPS`` (``openssl s_server -www``, chain
-``server``) and ``MEMTLS_TEST_SMTP`` (aiosmtpd with STARTTLS) in the environment; the host adds the test CA to system trust (as
+``server``), ``MEMTLS_TEST_SMTP`` (aiosmtpd with STARTTLS) and
+``MEMTLS_TEST_KEEP_ALIVE`` (an HTTP/1.1 keep-alive server whose responses name the
+connection that carried them) in the environment; the host adds the test CA to system trust (as
 ``memtls run --ca-file`` does). The libraries come from
 ``requirements-libraries.txt`` through ``memtls python build --requirements``
 (pure-Python wheels, bundled whole; PyPI's certifi among them, which memtls's
@@ -121,10 +123,13 @@ class RequestsTests(unittest.TestCase):
             requests.get(self.url(), verify=fixture("client-ca"), timeout=10)
         self.assertIn("certificate verify failed", str(caught.exception))
 
-    def test_session(self):
+    def test_session_reuses_its_connection(self):
+        host, port = server("MEMTLS_TEST_KEEP_ALIVE")
+        url = f"https://{host}:{port}/"
         with requests.Session() as session:
-            statuses = [session.get(self.url(), timeout=10).status_code for _ in range(3)]
-        self.assertEqual(statuses, [200, 200, 200])
+            bodies = [session.get(url, timeout=10).text for _ in range(3)]
+        self.assertEqual(len(set(bodies)), 1, bodies)  # one connection carried all three
+        self.assertTrue(bodies[0].startswith("connection "), bodies)
 
 
 class HttpxTests(unittest.TestCase):

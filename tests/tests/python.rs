@@ -13,9 +13,35 @@ use std::process::Command;
 
 use memtls_cli::{RunOptions, load, run};
 use memtls_host::{Policy, Provider};
-use memtls_tests::peers::{Files, https_server, smtp_server};
+use memtls_tests::peers::{Files, free_port, https_server, smtp_server, spawn, wait_listening};
 use memtls_tests::{python_component as component, python_component_with, workspace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+/// An HTTPS server speaking HTTP/1.1 with keep-alive (CPython's http.server and
+/// ssl): each response body says which connection (counted from 1) carried it.
+const KEEP_ALIVE_SERVER: &str = r#"
+import http.server, itertools, ssl, sys
+connections = itertools.count(1)
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def setup(self):
+        super().setup()
+        self.number = next(connections)
+    def do_GET(self):
+        body = f"connection {self.number}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[1], sys.argv[2])
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[3])), Handler)
+server.socket = context.wrap_socket(server.socket, server_side=True,
+                                    do_handshake_on_connect=False)
+server.serve_forever()
+"#;
 
 /// The policy the suites run under: the `insecure` interface allowed (so
 /// `CERT_NONE` works), and `extra_anchors` added to system trust.
@@ -107,12 +133,29 @@ fn libraries_in_wasm() {
     let files = Files::new("python-libraries");
     let (_https, https_port) = https_server("openssl", &files, "server", &[]);
     let (_smtp, smtp_port) = smtp_server(&files);
+    let keep_alive_port = free_port();
+    let keep_alive = spawn(
+        "python3",
+        &[
+            "-c",
+            KEEP_ALIVE_SERVER,
+            &files.path("server.chain"),
+            &files.path("server.key"),
+            &keep_alive_port.to_string(),
+        ],
+        "python3 as an HTTP/1.1 keep-alive server",
+    );
+    wait_listening(keep_alive_port, &keep_alive);
     let env = vec![
         (
             "MEMTLS_TEST_HTTPS".into(),
             format!("localhost:{https_port}"),
         ),
         ("MEMTLS_TEST_SMTP".into(), format!("localhost:{smtp_port}")),
+        (
+            "MEMTLS_TEST_KEEP_ALIVE".into(),
+            format!("localhost:{keep_alive_port}"),
+        ),
     ];
     // memtls python build --requirements: pip installs them (pure-Python wheels
     // for the component's CPython), and they are bundled whole.
