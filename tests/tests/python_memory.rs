@@ -1,4 +1,5 @@
-//! Memory stays flat while a Python program moves data through `ssl` in Wasm.
+//! Memory stays flat while a Python program moves data through `ssl` in Wasm,
+//! and while a Python asyncio TLS server in Wasm serves many connections at once.
 //!
 //! componentize-py 0.25.1 leaks every `bytes` argument of an imported function
 //! (python/README.md); `memtls python build` fixes the components it builds. A
@@ -8,6 +9,7 @@
 //! (the leak made it 512 MiB more). A test binary of its own, so that no other
 //! test shares the process being measured.
 
+use std::io::BufRead;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -123,6 +125,101 @@ fn sending_through_ssl_keeps_memory_flat() {
         assert!(
             growth < 128,
             "{provider}: sending 512 MiB more raised the peak by {growth} MiB: a leak"
+        );
+    }
+}
+
+/// CPython clients against the server in Wasm: `rounds` rounds of `concurrency`
+/// connections at once, each sending a line and checking the answer; a line
+/// `round N` after each round.
+const CLIENT_POOL: &str = r#"
+import asyncio, ssl, sys
+port, rounds, concurrency, cafile = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+context = ssl.create_default_context(cafile=cafile)
+async def one(n):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context,
+                                                   server_hostname="localhost")
+    writer.write(f"hello {n}\n".encode())
+    await writer.drain()
+    answer = await reader.readline()
+    writer.close()
+    assert answer == f"HELLO {n}\n".encode(), answer
+async def main():
+    for r in range(1, rounds + 1):
+        await asyncio.gather(*(one(n) for n in range(concurrency)))
+        print(f"round {r}", flush=True)
+        await asyncio.sleep(0.3)
+asyncio.run(main())
+"#;
+
+#[test]
+fn an_asyncio_server_serves_many_connections_with_flat_memory() {
+    const ROUNDS: usize = 5;
+    const CONCURRENCY: usize = 200;
+    let files = Files::new("python-asyncio-server");
+    let bytes = python_component("asyncio_echo_server.py", Vec::new());
+    for provider in Provider::ALL {
+        let port = free_port();
+        let loaded =
+            load(&bytes, provider, &Policy::default(), "asyncio_echo_server").expect("load");
+        let out = MemoryOutputPipe::new(1 << 16);
+        let options = RunOptions {
+            args: vec!["asyncio_echo_server".into()],
+            env: vec![
+                ("MEMTLS_PORT".into(), port.to_string()),
+                (
+                    "MEMTLS_CONNECTIONS".into(),
+                    (ROUNDS * CONCURRENCY).to_string(),
+                ),
+            ],
+            dirs: vec![(files.dir.clone(), "/f".into())],
+            inherit_network: true,
+            capture_stdout: Some(out.clone()),
+            capture_stderr: Some(out.clone()),
+            ..RunOptions::default()
+        };
+        let server = std::thread::spawn(move || run(&loaded, &options));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{provider}: the server did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let mut clients = std::process::Command::new("python3")
+            .args(["-c", CLIENT_POOL, &port.to_string(), &ROUNDS.to_string()])
+            .args([&CONCURRENCY.to_string(), &files.path("ca")])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        let mut after_round = Vec::new();
+        for line in std::io::BufReader::new(clients.stdout.take().unwrap()).lines() {
+            let line = line.unwrap();
+            if line.starts_with("round ") {
+                after_round.push(resident_memory());
+            }
+        }
+        assert!(
+            clients.wait().unwrap().success(),
+            "{provider}: a client failed"
+        );
+        let code = server.join().unwrap().expect("the server must not trap");
+        let said = String::from_utf8_lossy(&out.contents()).into_owned();
+        assert_eq!(code, 0, "{provider}: {said}");
+        assert!(
+            said.contains(&format!("served {} connections", ROUNDS * CONCURRENCY)),
+            "{provider}: {said}"
+        );
+        let growth = after_round[ROUNDS - 1].saturating_sub(after_round[0]) >> 20;
+        println!(
+            "{provider}: {} connections, {CONCURRENCY} at a time; resident memory after each round (MiB): {:?}",
+            ROUNDS * CONCURRENCY,
+            after_round.iter().map(|m| m >> 20).collect::<Vec<_>>()
+        );
+        assert!(
+            growth < 64,
+            "{provider}: memory grew {growth} MiB from the first round to the last"
         );
     }
 }
