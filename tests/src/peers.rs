@@ -24,12 +24,11 @@ impl Files {
     /// Writes freshly generated fixtures into a new directory.
     pub fn new(tag: &str) -> Self {
         let f = Fixtures::generate().expect("fixtures");
-        let dir = std::env::temp_dir().join(format!("memtls-interop-{tag}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let files = Self::scratch(&format!("interop-{tag}"));
         for (name, data) in &f.0 {
-            std::fs::write(dir.join(name), data).unwrap();
+            std::fs::write(files.dir.join(name), data).unwrap();
         }
-        Self { dir }
+        files
     }
 
     /// A new empty directory (removed when dropped), for files a test writes.
@@ -225,6 +224,25 @@ pub fn smtp_server(files: &Files) -> (Peer, u16) {
     );
     wait_listening(port, &smtp);
     (smtp, port)
+}
+
+/// A CPython program serving TLS on loopback with the `server` chain: `script`
+/// runs as `python3 -c script CHAIN KEY PORT`; returns once it listens.
+pub fn python_tls_server(script: &str, files: &Files, what: &str) -> (Peer, u16) {
+    let port = free_port();
+    let peer = spawn(
+        "python3",
+        &[
+            "-c",
+            script,
+            &files.path("server.chain"),
+            &files.path("server.key"),
+            &port.to_string(),
+        ],
+        what,
+    );
+    wait_listening(port, &peer);
+    (peer, port)
 }
 
 /// Runs https-get with `args` under `provider`; returns (exit code, stdout, stderr).

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use memtls_cli::{RunOptions, load, run};
 use memtls_host::{Policy, Provider};
-use memtls_tests::peers::{Files, free_port, https_server, smtp_server, spawn, wait_listening};
+use memtls_tests::peers::{Files, https_server, python_tls_server, smtp_server};
 use memtls_tests::{python_component as component, python_component_with, workspace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -133,19 +133,11 @@ fn libraries_in_wasm() {
     let files = Files::new("python-libraries");
     let (_https, https_port) = https_server("openssl", &files, "server", &[]);
     let (_smtp, smtp_port) = smtp_server(&files);
-    let keep_alive_port = free_port();
-    let keep_alive = spawn(
-        "python3",
-        &[
-            "-c",
-            KEEP_ALIVE_SERVER,
-            &files.path("server.chain"),
-            &files.path("server.key"),
-            &keep_alive_port.to_string(),
-        ],
+    let (_keep_alive, keep_alive_port) = python_tls_server(
+        KEEP_ALIVE_SERVER,
+        &files,
         "python3 as an HTTP/1.1 keep-alive server",
     );
-    wait_listening(keep_alive_port, &keep_alive);
     let env = vec![
         (
             "MEMTLS_TEST_HTTPS".into(),

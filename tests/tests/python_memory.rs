@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use memtls_cli::{RunOptions, load, run};
 use memtls_host::{Policy, Provider};
-use memtls_tests::peers::{Files, free_port, spawn, wait_listening};
+use memtls_tests::peers::{Files, free_port, python_tls_server};
 use memtls_tests::{python_component, resident_memory};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -103,19 +103,7 @@ fn peak_while_sending(
 #[test]
 fn sending_through_ssl_keeps_memory_flat() {
     let files = Files::new("python-memory");
-    let port = free_port();
-    let sink = spawn(
-        "python3",
-        &[
-            "-c",
-            SINK,
-            &files.path("server.chain"),
-            &files.path("server.key"),
-            &port.to_string(),
-        ],
-        "python3 as a TLS sink",
-    );
-    wait_listening(port, &sink);
+    let (_sink, port) = python_tls_server(SINK, &files, "python3 as a TLS sink");
     let bytes = python_component("ssl_sender.py", Vec::new());
     for provider in Provider::ALL {
         let small = peak_while_sending(&bytes, provider, &files, port, 64);
