@@ -7,17 +7,27 @@
 //! CPython TLS sink on each provider while this process samples its resident
 //! memory: the larger run may not peak more than 128 MiB above the smaller one
 //! (the leak made it 512 MiB more). A test binary of its own, so that no other
-//! test shares the process being measured.
+//! test shares the process being measured; its two tests take turns
+//! ([`measuring`]).
 
 use std::io::BufRead;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use memtls_cli::{RunOptions, load, run};
 use memtls_host::{Policy, Provider};
 use memtls_tests::peers::{Files, free_port, python_tls_server};
 use memtls_tests::{python_component, resident_memory};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+/// Holds the process for one measurement: the tests of this binary run one at a
+/// time, or each would see the other's memory.
+fn measuring() -> MutexGuard<'static, ()> {
+    static PROCESS: Mutex<()> = Mutex::new(());
+    PROCESS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// A TLS server that reads an 8-byte length, then that many bytes, and answers
 /// with the count: CPython's own `ssl` (OpenSSL).
@@ -102,6 +112,7 @@ fn peak_while_sending(
 
 #[test]
 fn sending_through_ssl_keeps_memory_flat() {
+    let _turn = measuring();
     let files = Files::new("python-memory");
     let (_sink, port) = python_tls_server(SINK, &files, "python3 as a TLS sink");
     let bytes = python_component("ssl_sender.py", Vec::new());
@@ -142,6 +153,7 @@ asyncio.run(main())
 
 #[test]
 fn an_asyncio_server_serves_many_connections_with_flat_memory() {
+    let _turn = measuring();
     const ROUNDS: usize = 5;
     const CONCURRENCY: usize = 200;
     let files = Files::new("python-asyncio-server");
