@@ -324,18 +324,39 @@ class Certificate:
 
 
 class SSLSession:
-    """A client session. Resumption is automatic between connections made from the
-    same context (the provider keeps the session cache), so a session object
-    records which context and server it belongs to; handing it to a connection of
-    that context is accepted, to another context refused, as in CPython."""
+    """A client session, as the provider describes it (``connection.session``):
+    handed to a later connection of the same context with ``session=``, it is
+    offered for resumption; connections made without one never resume, as in
+    CPython. A TLS 1.3 session resumes one connection (its ticket is used once,
+    as RFC 8446 advises; the resumed connection gets sessions of its own); a TLS
+    1.2 session can be offered again. ``id`` is the server's session id, or for a
+    ticket the SHA-256 digest of the ticket, as OpenSSL reports it."""
 
-    def __init__(self, context):
+    def __init__(self, context, handle):
         self._context = context
-        self.id = os.urandom(32)
-        self.time = int(_time.time())
-        self.timeout = 7200
-        self.ticket_lifetime_hint = 7200
-        self.has_ticket = True
+        self._handle = handle
+        info = handle.info()
+        self._id = bytes(info.id)
+        self._time = info.created
+        self._lifetime = info.ticket_lifetime
+        self._has_ticket = info.has_ticket
+
+    def __del__(self):
+        handle = getattr(self, "_handle", None)
+        if handle is not None:
+            self._handle = None
+            _core.release(handle)
+
+    id = property(lambda self: self._id, doc="The session id (bytes).")
+    time = property(lambda self: self._time,
+                    doc="When the session was made, in seconds since the epoch.")
+    timeout = property(lambda self: self._lifetime,
+                       doc="How long the session may be resumed, in seconds (the "
+                           "ticket's lifetime).")
+    ticket_lifetime_hint = property(lambda self: self._lifetime,
+                                    doc="The ticket lifetime the server gave, in seconds.")
+    has_ticket = property(lambda self: self._has_ticket,
+                          doc="Whether the server issued a session ticket.")
 
     def __eq__(self, other):
         return isinstance(other, SSLSession) and other.id == self.id
@@ -883,15 +904,21 @@ class _SSLContext:
                 return _translate(lambda: _core.call(self._server().accept))
         else:
             def make():
-                name = server_hostname or "memtls.invalid"
-                return _translate(
-                    lambda: _core.call(self._client(server_hostname is not None).connect,
-                                       name),
-                    server_hostname)
+                return self._client_connection(server_hostname, None)
         try:
             return make(), None
         except SSLError:
             return None, make
+
+    def _client_connection(self, server_hostname, session):
+        """A client connection offering ``session`` (an ``SSLSession``) or nothing:
+        resumption happens only when a session is given, as in CPython."""
+        name = server_hostname or "memtls.invalid"
+        handle = None if session is None else session._handle
+        return _translate(
+            lambda: _core.call(self._client(server_hostname is not None).connect_with,
+                               name, handle),
+            server_hostname)
 
     def _wrap_socket(self, sock, server_side, server_hostname=None, *, owner=None,
                      session=None):
@@ -920,7 +947,6 @@ class _SSLSocket:
         self.server_hostname = server_hostname
         self.owner = owner
         self._sock = sock
-        self._session = None
         self._counted = False
         if session is not None:
             self.session = session
@@ -949,12 +975,12 @@ class _SSLSocket:
 
     @property
     def session(self):
-        """The client session (None on a server or before the handshake)."""
+        """The newest session the server issued (None on a server, before the
+        handshake, and before a TLS 1.3 server's ticket has been read)."""
         if self.server_side or not self._handshake_done():
             return None
-        if self._session is None:
-            self._session = SSLSession(self._context)
-        return self._session
+        handle = self._channel.connection.session()
+        return None if handle is None else SSLSession(self._context, handle)
 
     @session.setter
     def session(self, session):
@@ -962,11 +988,15 @@ class _SSLSocket:
             raise TypeError("Value is not a SSLSession.")
         if self.server_side:
             raise ValueError("Cannot set session for server-side SSLSocket.")
-        if self._handshake_done():
+        if self._handshake_done() or self._channel.started:
             raise ValueError("Cannot set session after handshake.")
         if session._context is not self._context:
             raise ValueError("Session refers to a different SSLContext.")
-        self._session = session
+        # The ClientHello was made without the session and has not left: make
+        # the connection again, offering it.
+        if self._channel.connection is not None:
+            self._channel.close()
+        self._later = lambda: self._context._client_connection(self.server_hostname, session)
 
     @property
     def session_reused(self):

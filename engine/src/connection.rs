@@ -1,9 +1,11 @@
 //! One TLS connection driven as a memory channel.
 
 use std::io::{self, BufRead, Write};
+use std::sync::Arc;
 
 use crate::config::{CipherSuite, ProtocolVersion};
-use crate::{Error, ErrorKind, Permit, Result};
+use crate::session::ConnectionSessions;
+use crate::{Error, ErrorKind, Permit, Result, Session};
 
 /// Result of a step that may need the caller to move bytes (WIT `progress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +74,9 @@ pub struct Connection {
     /// The path the verifier built for the peer's certificate, end-entity
     /// first (empty until then, and when nothing was verified).
     verified_chain: Vec<Vec<u8>>,
+    /// On a client made with `connect_with`: the session it offered and the
+    /// ones its server issues.
+    pub(crate) sessions: Option<Arc<ConnectionSessions>>,
     /// This connection's share of the instance's admission.
     _permit: Permit,
 }
@@ -95,6 +100,7 @@ impl Connection {
             plaintext_pending: 0,
             client_server_name,
             verified_chain: Vec::new(),
+            sessions: None,
             _permit: permit,
         };
         c.flush_tls();
@@ -370,7 +376,16 @@ impl Connection {
         }
     }
 
-    /// Whether the session was resumed.
+    /// On a client made with `connect_with`: the newest session its server
+    /// issued (a TLS 1.3 server sends tickets after the handshake, so this can
+    /// change as data is read). `None` before that, on servers, on `connect`
+    /// connections (their sessions go to the context's cache), and when the
+    /// policy's session limit was reached.
+    pub fn session(&self) -> Option<Session> {
+        self.sessions.as_ref()?.newest()
+    }
+
+    /// Whether this connection resumed an earlier session.
     pub fn resumed(&self) -> bool {
         self.tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
     }

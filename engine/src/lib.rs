@@ -14,6 +14,7 @@ mod connection;
 mod error;
 mod names;
 mod policy;
+mod session;
 mod wit_convert;
 
 use std::sync::{Arc, OnceLock};
@@ -33,6 +34,7 @@ pub use connection::{
 pub use error::{CertificateReason, Error, ErrorKind, Result, alert_name};
 pub use policy::{Admission, BaseRoots, DEFAULT_MAX_BUFFERED, Permit, Policy};
 pub use rustls;
+pub use session::{Session, SessionInfo};
 
 use rustls::client::danger::ServerCertVerifier;
 
@@ -338,18 +340,45 @@ pub struct ClientContext {
 
 impl ClientContext {
     /// Starts a client connection to `server_name` (admitted before the
-    /// ClientHello is built).
+    /// ClientHello is built). It resumes from, and adds to, the context's own
+    /// session cache.
     pub fn connect(&self, server_name: &str) -> Result<Connection> {
+        self.start(server_name, self.tls.clone(), None)
+    }
+
+    /// Starts a client connection whose resumption the caller controls: it
+    /// offers only `resume` (nothing when `None`, or when the session is for
+    /// another server name or was made under another verifier), leaves the
+    /// context's cache alone, and keeps the sessions its server issues for
+    /// [`Connection::session`].
+    pub fn connect_with(&self, server_name: &str, resume: Option<&Session>) -> Result<Connection> {
+        let admission = self.admission.clone();
+        let sessions = Arc::new(session::ConnectionSessions::new(
+            resume.cloned(),
+            Box::new(move || admission.session().ok()),
+        ));
+        let mut tls = (*self.tls).clone();
+        tls.resumption = rustls::client::Resumption::store(sessions.clone());
+        self.start(server_name, Arc::new(tls), Some(sessions))
+    }
+
+    fn start(
+        &self,
+        server_name: &str,
+        tls: Arc<rustls::ClientConfig>,
+        sessions: Option<Arc<session::ConnectionSessions>>,
+    ) -> Result<Connection> {
         let name = parse_server_name(server_name)?;
         let permit = self.admission.connection()?;
-        let tls = rustls::ClientConnection::new(self.tls.clone(), name)
-            .map_err(|e| Error::from_rustls(&e))?;
-        Ok(Connection::new(
+        let tls = rustls::ClientConnection::new(tls, name).map_err(|e| Error::from_rustls(&e))?;
+        let mut c = Connection::new(
             tls.into(),
             self.admission.policy().max_buffered_bytes,
             Some(server_name.to_owned()),
             permit,
-        ))
+        );
+        c.sessions = sessions;
+        Ok(c)
     }
 }
 

@@ -23,7 +23,8 @@ pub struct Policy {
     /// Whether the `insecure` interface works (otherwise its calls answer
     /// `not-permitted`).
     pub allow_insecure: bool,
-    /// Most connections one instance may hold at once.
+    /// Most connections one instance may hold at once; also the most client
+    /// sessions it may keep.
     pub max_connections: usize,
     /// Most client and server contexts one instance may hold at once.
     pub max_contexts: usize,
@@ -121,7 +122,16 @@ impl Policy {
 struct Counters {
     contexts: AtomicUsize,
     connections: AtomicUsize,
+    sessions: AtomicUsize,
     config_bytes: AtomicUsize,
+}
+
+/// What a [`Permit`] admits.
+#[derive(Debug, Clone, Copy)]
+enum Held {
+    Context,
+    Connection,
+    Session,
 }
 
 /// A [`Policy`] applied to one instance: counts what it holds.
@@ -131,20 +141,20 @@ pub struct Admission {
     held: Arc<Counters>,
 }
 
-/// What one admitted context or connection holds; given back on drop.
+/// What one admitted context, connection or session holds; given back on drop.
 #[derive(Debug)]
 pub struct Permit {
     held: Arc<Counters>,
-    context: bool,
+    kind: Held,
     config_bytes: usize,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let counter = if self.context {
-            &self.held.contexts
-        } else {
-            &self.held.connections
+        let counter = match self.kind {
+            Held::Context => &self.held.contexts,
+            Held::Connection => &self.held.connections,
+            Held::Session => &self.held.sessions,
         };
         counter.fetch_sub(1, Ordering::Relaxed);
         self.held
@@ -186,6 +196,11 @@ impl Admission {
         self.held.connections.load(Ordering::Relaxed)
     }
 
+    /// Client sessions held now.
+    pub fn live_sessions(&self) -> usize {
+        self.held.sessions.load(Ordering::Relaxed)
+    }
+
     /// Configuration bytes held by live contexts now.
     pub fn config_bytes(&self) -> usize {
         self.held.config_bytes.load(Ordering::Relaxed)
@@ -211,7 +226,7 @@ impl Admission {
         }
         Ok(Permit {
             held: self.held.clone(),
-            context: true,
+            kind: Held::Context,
             config_bytes,
         })
     }
@@ -227,7 +242,25 @@ impl Admission {
         }
         Ok(Permit {
             held: self.held.clone(),
-            context: false,
+            kind: Held::Connection,
+            config_bytes: 0,
+        })
+    }
+
+    /// Admits a client session kept for the application (it holds a secret, a
+    /// ticket and the server's chain). Sessions are bounded like connections:
+    /// at most `max_connections` at once.
+    pub fn session(&self) -> Result<Permit> {
+        let max = self.policy.max_connections;
+        if !reserve(&self.held.sessions, 1, max) {
+            return Err(Error::limit(format!(
+                "the policy allows at most {max} live sessions per instance \
+                 (max-connections bounds sessions too); drop sessions that are no longer needed"
+            )));
+        }
+        Ok(Permit {
+            held: self.held.clone(),
+            kind: Held::Session,
             config_bytes: 0,
         })
     }

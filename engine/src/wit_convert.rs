@@ -34,6 +34,16 @@ macro_rules! wit_conversions {
                 w::CipherSuite { id: s.id, name: s.name }
             }
 
+            pub(crate) fn from_session_info(i: &e::SessionInfo) -> w::SessionInfo {
+                w::SessionInfo {
+                    id: i.id.clone(),
+                    created: i.created,
+                    ticket_lifetime: i.ticket_lifetime,
+                    has_ticket: i.has_ticket,
+                    protocol_version: from_version(i.version),
+                }
+            }
+
             pub(crate) fn from_progress(p: e::Progress) -> w::Progress {
                 match p {
                     e::Progress::Done => w::Progress::Done,

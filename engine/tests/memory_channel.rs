@@ -56,6 +56,16 @@ fn client_context(
     c: &Certs,
     version: Option<memtls_engine::ProtocolVersion>,
 ) -> memtls_engine::ClientContext {
+    client_context_under(e, c, version, &admission())
+}
+
+/// [`client_context`] admitted by `admission`.
+fn client_context_under(
+    e: &Engine,
+    c: &Certs,
+    version: Option<memtls_engine::ProtocolVersion>,
+    admission: &Admission,
+) -> memtls_engine::ClientContext {
     e.client_context(
         &ClientConfig {
             trust: TrustStore {
@@ -69,7 +79,7 @@ fn client_context(
             ..Default::default()
         },
         Verification::Full,
-        &admission(),
+        admission,
     )
     .unwrap()
 }
@@ -662,4 +672,128 @@ fn servers_verify_clients_only_against_their_own_anchors() {
         ]))),
         None
     );
+}
+
+/// A server context for the test certificates, issuing tickets when asked.
+fn server_context(e: &Engine, c: &Certs, tickets: bool) -> memtls_engine::ServerContext {
+    e.server_context(
+        &ServerConfig {
+            certificate_chains: vec![SigningChain {
+                certificates: vec![c.chain.clone()],
+                private_key: c.key.clone(),
+            }],
+            session_tickets: tickets,
+            ..Default::default()
+        },
+        &admission(),
+    )
+    .unwrap()
+}
+
+/// Handshakes `client` with a fresh server connection, moves one message from
+/// the server (TLS 1.3 tickets travel after the handshake), and returns
+/// whether both sides say the session was resumed.
+fn run(client: &mut Connection, server: &memtls_engine::ServerContext) -> bool {
+    let mut s = server.accept().unwrap();
+    handshake(client, &mut s);
+    let WriteOutcome::Written(_) = s.write(b"hello").unwrap() else {
+        panic!("server could not write")
+    };
+    move_all(&mut s, client).unwrap();
+    assert_eq!(
+        client.read(100).unwrap(),
+        ReadOutcome::Data(b"hello".to_vec())
+    );
+    assert_eq!(client.resumed(), s.resumed());
+    client.resumed()
+}
+
+#[test]
+fn sessions_resume_only_when_offered_and_say_what_they_are() {
+    use memtls_engine::ProtocolVersion::{Tls12, Tls13};
+    let e = engine();
+    let c = certs();
+    for (version, tickets) in [(Tls13, true), (Tls13, false), (Tls12, true), (Tls12, false)] {
+        let what = format!("{version:?}, tickets {tickets}");
+        let client = client_context(&e, &c, Some(version));
+        let server = server_context(&e, &c, tickets);
+
+        let mut first = client.connect_with("localhost", None).unwrap();
+        assert!(!run(&mut first, &server), "{what}: nothing to resume yet");
+        let session = first.session().expect("the server issued a session");
+        let info = session.info().clone();
+        assert_eq!(info.version, version, "{what}");
+        assert_eq!(info.id.len(), 32, "{what}: {info:?}");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(now.abs_diff(info.created) < 60, "{what}: {info:?}");
+        // TLS 1.3 always resumes with a ticket; TLS 1.2 only when the server
+        // issues RFC 5077 tickets (otherwise by session id).
+        let ticket = version == Tls13 || tickets;
+        assert_eq!(info.has_ticket, ticket, "{what}: {info:?}");
+        assert_eq!(info.ticket_lifetime > 0, ticket, "{what}: {info:?}");
+        assert_eq!(
+            first.session().unwrap().info(),
+            &info,
+            "{what}: asking twice gives the same session"
+        );
+
+        let mut fresh = client.connect_with("localhost", None).unwrap();
+        assert!(
+            !run(&mut fresh, &server),
+            "{what}: no session, no resumption"
+        );
+        assert_ne!(fresh.session().unwrap().info().id, info.id, "{what}");
+
+        let mut again = client.connect_with("localhost", Some(&session)).unwrap();
+        assert!(
+            run(&mut again, &server),
+            "{what}: the offered session resumes"
+        );
+        // A TLS 1.3 ticket is used once; a TLS 1.2 session can be offered again.
+        assert_eq!(session.is_usable(), version == Tls12, "{what}");
+        let mut third = client.connect_with("localhost", Some(&session)).unwrap();
+        assert_eq!(run(&mut third, &server), version == Tls12, "{what}");
+
+        // `connect` still resumes through the context's own cache, which
+        // `connect_with` left alone.
+        let mut auto = client.connect("localhost").unwrap();
+        assert!(!run(&mut auto, &server), "{what}: the cache starts empty");
+        assert!(
+            auto.session().is_none(),
+            "{what}: its session is in the cache"
+        );
+        let mut auto2 = client.connect("localhost").unwrap();
+        assert!(run(&mut auto2, &server), "{what}: the cache resumes");
+    }
+}
+
+#[test]
+fn sessions_count_against_the_policy() {
+    let e = engine();
+    let c = certs();
+    let limited = Admission::new(Policy {
+        max_connections: 2,
+        ..Policy::default()
+    });
+    let client = client_context_under(&e, &c, None, &limited);
+    let server = server_context(&e, &c, true);
+    let mut kept = Vec::new();
+    for _ in 0..2 {
+        let mut conn = client.connect_with("localhost", None).unwrap();
+        run(&mut conn, &server);
+        kept.push(conn.session().expect("within the limit"));
+    }
+    assert_eq!(limited.live_sessions(), 2);
+    let mut conn = client.connect_with("localhost", None).unwrap();
+    run(&mut conn, &server);
+    assert!(
+        conn.session().is_none(),
+        "over the limit the connection works but keeps no session"
+    );
+    drop(conn);
+    kept.clear();
+    assert_eq!(limited.live_sessions(), 0, "dropped sessions give back");
 }

@@ -34,8 +34,8 @@ use bindings::memtls::tls::policy::BaseRoots;
 use exports::memtls::tls::insecure::Guest as InsecureGuest;
 use exports::memtls::tls::tls::{
     self as wit, CipherSuite, ClientConfig, Error, Guest, GuestClientContext, GuestConnection,
-    GuestServerContext, ImplementationInfo, ProtocolVersion, ReadOutcome, ServerConfig, TrustStore,
-    WriteOutcome,
+    GuestServerContext, GuestSession, ImplementationInfo, ProtocolVersion, ReadOutcome,
+    ServerConfig, SessionInfo, TrustStore, WriteOutcome,
 };
 
 /// The exported component.
@@ -98,11 +98,14 @@ pub struct ClientContext(engine::ClientContext);
 pub struct ServerContext(engine::ServerContext);
 /// A connection resource.
 pub struct Connection(RefCell<engine::Connection>);
+/// A client session resource.
+pub struct Session(engine::Session);
 
 impl Guest for Provider {
     type ClientContext = ClientContext;
     type ServerContext = ServerContext;
     type Connection = Connection;
+    type Session = Session;
 
     fn implementation() -> ImplementationInfo {
         let (name, version) = engine().implementation();
@@ -153,6 +156,24 @@ impl GuestClientContext for ClientContext {
 
     fn connect(&self, server_name: String) -> R<wit::Connection> {
         new_connection(self.0.connect(&server_name))
+    }
+
+    fn connect_with(
+        &self,
+        server_name: String,
+        resume: Option<wit::SessionBorrow<'_>>,
+    ) -> R<wit::Connection> {
+        let resume = resume.map(|s| &s.get::<Session>().0);
+        new_connection(self.0.connect_with(&server_name, resume))
+    }
+}
+
+impl GuestSession for Session {
+    fn info(&self) -> SessionInfo {
+        convert::from_session_info(self.0.info())
+    }
+    fn is_usable(&self) -> bool {
+        self.0.is_usable()
     }
 }
 
@@ -224,6 +245,12 @@ impl GuestConnection for Connection {
     }
     fn resumed(&self) -> bool {
         self.0.borrow().resumed()
+    }
+    fn session(&self) -> Option<wit::Session> {
+        self.0
+            .borrow()
+            .session()
+            .map(|s| wit::Session::new(Session(s)))
     }
     fn export_keying_material(
         &self,

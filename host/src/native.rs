@@ -87,6 +87,8 @@ pub struct ClientContext(engine::ClientContext);
 pub struct ServerContext(engine::ServerContext);
 /// Host side of the `connection` resource.
 pub struct Connection(engine::Connection);
+/// Host side of the `session` resource.
+pub struct Session(engine::Session);
 
 type WitResult<T> = wasmtime::Result<Result<T, wit::Error>>;
 
@@ -209,6 +211,22 @@ impl wit::HostClientContext for MemtlsCtxView<'_> {
     ) -> WitResult<Resource<Connection>> {
         self.guard("client-context.connect", |s| {
             let c = s.table.get(&ctx)?.0.connect(&server_name);
+            s.new_connection(c)
+        })
+    }
+
+    fn connect_with(
+        &mut self,
+        ctx: Resource<ClientContext>,
+        server_name: String,
+        resume: Option<Resource<Session>>,
+    ) -> WitResult<Resource<Connection>> {
+        self.guard("client-context.connect-with", |s| {
+            let resume = match &resume {
+                Some(r) => Some(&s.table.get(r)?.0),
+                None => None,
+            };
+            let c = s.table.get(&ctx)?.0.connect_with(&server_name, resume);
             s.new_connection(c)
         })
     }
@@ -350,6 +368,13 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
         self.guard("connection.resumed", |s| Ok(s.conn(&c)?.resumed()))
     }
 
+    fn session(&mut self, c: Resource<Connection>) -> wasmtime::Result<Option<Resource<Session>>> {
+        self.guard("connection.session", |s| match s.conn(&c)?.session() {
+            Some(session) => Ok(Some(s.table.push(Session(session))?)),
+            None => Ok(None),
+        })
+    }
+
     fn export_keying_material(
         &mut self,
         c: Resource<Connection>,
@@ -375,6 +400,27 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
     fn drop(&mut self, c: Resource<Connection>) -> wasmtime::Result<()> {
         self.guard("connection.drop", |s| {
             s.table.delete(c)?;
+            Ok(())
+        })
+    }
+}
+
+impl wit::HostSession for MemtlsCtxView<'_> {
+    fn info(&mut self, session: Resource<Session>) -> wasmtime::Result<wit::SessionInfo> {
+        self.guard("session.info", |s| {
+            Ok(convert::from_session_info(s.table.get(&session)?.0.info()))
+        })
+    }
+
+    fn is_usable(&mut self, session: Resource<Session>) -> wasmtime::Result<bool> {
+        self.guard("session.is-usable", |s| {
+            Ok(s.table.get(&session)?.0.is_usable())
+        })
+    }
+
+    fn drop(&mut self, session: Resource<Session>) -> wasmtime::Result<()> {
+        self.guard("session.drop", |s| {
+            s.table.delete(session)?;
             Ok(())
         })
     }

@@ -193,6 +193,8 @@ class Channel:
         self._at_eof = False
         # Plaintext bytes a write took before it could not go on (see `write`).
         self._taken = 0
+        # Whether any ciphertext (the ClientHello, on a client) has left.
+        self.started = False
 
     def close(self):
         """Releases the connection resource."""
@@ -208,6 +210,7 @@ class Channel:
                 if not waiting:
                     return True
                 self._outgoing += conn.take(waiting)
+                self.started = True
             sent = self._send(self._outgoing)
             if not sent:
                 return False

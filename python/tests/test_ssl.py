@@ -15,6 +15,7 @@ import smtplib
 import socket
 import ssl
 import sys
+import time
 import unittest
 import urllib.error
 import urllib.request
@@ -291,7 +292,18 @@ class MemoryBIOTests(unittest.TestCase):
         self.assertFalse(first.client.session_reused)
         session = first.client.session
         self.assertIsNotNone(session)
+        self.assertEqual(session, first.client.session, "the same session, asked twice")
+        self.assertTrue(session.has_ticket)
+        self.assertEqual(len(session.id), 32)
+        self.assertGreater(session.ticket_lifetime_hint, 0)
+        self.assertLess(abs(session.time - time.time()), 60)
+        # As in CPython, a connection resumes only when given a session.
+        plain = Pair(client, server)
+        plain.handshake()
+        self.assertFalse(plain.client.session_reused)
+        self.assertFalse(plain.server.session_reused)
         second = Pair(client, server)
+        second.client.session = session
         second.handshake()
         self.assertTrue(second.client.session_reused)
         self.assertTrue(second.server.session_reused)
@@ -299,7 +311,40 @@ class MemoryBIOTests(unittest.TestCase):
                                           server_hostname="localhost")
         with self.assertRaises(ValueError):
             other.session = session
-        self.assertGreaterEqual(client.session_stats()["hits"], 1)
+        with self.assertRaises(ValueError):
+            second.client.session = session  # after the handshake
+        with self.assertRaises(ValueError):
+            second.server.session = session
+        self.assertIsNone(second.server.session)
+        self.assertEqual(client.session_stats()["hits"], 1)
+
+    def test_sessions_with_a_cpython_server(self):
+        # The server (CPython on OpenSSL) says whether it resumed, and what
+        # CPython's own client reports about its sessions.
+        host, port = host_port("MEMTLS_TEST_SESSIONS")
+        for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+            context = client_context()
+            context.minimum_version = context.maximum_version = version
+
+            def connect(session=None):
+                with context.wrap_socket(socket.create_connection((host, port), timeout=10),
+                                         server_hostname="localhost",
+                                         session=session) as tls:
+                    line = b""
+                    while not line.endswith(b"\n"):
+                        line += tls.recv(200)
+                    return tls.session, tls.session_reused, line.decode().split(maxsplit=3)
+
+            first, reused, (name, said, _, native) = connect()
+            self.assertEqual((reused, said), (False, "reused=False"), name)
+            self.assertIsNotNone(first, name)
+            mine = (f"has_ticket={first.has_ticket} hint={first.ticket_lifetime_hint} "
+                    f"timeout={first.timeout} id_len={len(first.id)}")
+            self.assertEqual(mine, native.strip(), name)
+            _, reused, (_, said, _, _) = connect()
+            self.assertEqual((reused, said), (False, "reused=False"), f"{name}: no session=")
+            _, reused, (_, said, _, _) = connect(first)
+            self.assertEqual((reused, said), (True, "reused=True"), f"{name}: session=")
 
     def unwrap_both_sides(self, unread_by_client=b""):
         """Client unwraps first (with ``unread_by_client`` in flight to it), then

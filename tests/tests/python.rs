@@ -43,6 +43,42 @@ server.socket = context.wrap_socket(server.socket, server_side=True,
 server.serve_forever()
 "#;
 
+/// A CPython TLS server for session resumption: it tells each client, in one
+/// line, the version, whether it resumed the session (the server's own view),
+/// and what CPython's client reports about this server's sessions (measured
+/// at start-up against itself, for TLS 1.2 and 1.3).
+const SESSION_SERVER: &str = r#"
+import os, socket, ssl, sys, threading
+chain, key, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(chain, key)
+native = {}
+def serve(conn):
+    try:
+        with context.wrap_socket(conn, server_side=True) as tls:
+            line = f"{tls.version()} reused={tls.session_reused} native {native.get(tls.version())}"
+            tls.sendall(line.encode() + b"\n")
+            tls.recv(1)
+    except (OSError, ssl.SSLError):
+        pass
+def accept(listener):
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+probe = socket.create_server(("127.0.0.1", 0))
+threading.Thread(target=accept, args=(probe,), daemon=True).start()
+for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+    client = ssl.create_default_context(cafile=os.path.join(os.path.dirname(chain), "ca"))
+    client.minimum_version = client.maximum_version = version
+    with client.wrap_socket(socket.create_connection(probe.getsockname()),
+                            server_hostname="localhost") as tls:
+        tls.recv(200)
+        s = tls.session
+        native[tls.version()] = (f"has_ticket={s.has_ticket} hint={s.ticket_lifetime_hint} "
+                                 f"timeout={s.timeout} id_len={len(s.id)}")
+accept(socket.create_server(("127.0.0.1", port)))
+"#;
+
 /// The policy the suites run under: the `insecure` interface allowed (so
 /// `CERT_NONE` works), and `extra_anchors` added to system trust.
 fn test_policy(extra_anchors: Vec<Vec<u8>>) -> Policy {
@@ -113,12 +149,21 @@ fn stdlib_ssl_in_wasm() {
     let files = Files::new("python-ssl");
     let (_https, https_port) = https_server("openssl", &files, "server", &[]);
     let (_smtp, smtp_port) = smtp_server(&files);
+    let (_sessions, sessions_port) = python_tls_server(
+        SESSION_SERVER,
+        &files,
+        "python3 as a TLS server reporting session resumption",
+    );
     let env = vec![
         (
             "MEMTLS_TEST_HTTPS".into(),
             format!("localhost:{https_port}"),
         ),
         ("MEMTLS_TEST_SMTP".into(), format!("localhost:{smtp_port}")),
+        (
+            "MEMTLS_TEST_SESSIONS".into(),
+            format!("localhost:{sessions_port}"),
+        ),
     ];
     let bytes = component("test_ssl.py", Vec::new());
     for provider in Provider::ALL {
