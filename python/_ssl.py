@@ -4,15 +4,16 @@ over the ``memtls:tls`` interface so that the unmodified standard-library ``ssl`
 
 The names, constants and exceptions are the ones ``Lib/ssl.py`` imports. What the
 interface cannot do raises ``NotImplementedError`` (or ``SSLError``) naming the
-reason instead of pretending: TLS below 1.2, NPN, ``sni_callback``, message
-callbacks, post-handshake authentication, DH parameters, CRL checking, encrypted
+reason instead of pretending: TLS below 1.2, NPN, message callbacks, post-handshake authentication, DH parameters, CRL checking, encrypted
 private keys, ``tls-unique`` channel binding and key logging (the attribute is
 absent, so ``ssl.create_default_context`` skips it).
 """
 
 import encodings.idna  # noqa: F401  (ssl encodes host names with it; codecs load lazily)
 import os
+import sys as _sys
 import time as _time
+import types as _types
 import warnings
 
 import memtls
@@ -218,6 +219,20 @@ def _translate(operation, server_name=None):
     except TLSFailure as failure:
         error = _ssl_error(failure, server_name)
     raise error
+
+
+def _unraisable(exc, where):
+    """Reports an exception nothing can raise to, as CPython does for its
+    callbacks."""
+    hook = getattr(_sys, "unraisablehook", None)
+    if hook is None or hook is getattr(_sys, "__unraisablehook__", None):
+        import traceback
+        print(f"Exception ignored in: {where!r}", file=_sys.stderr)
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=_sys.stderr)
+        return
+    hook(_types.SimpleNamespace(exc_type=type(exc), exc_value=exc,
+                                exc_traceback=exc.__traceback__, err_msg=None,
+                                object=where))
 
 
 # --- module functions ---
@@ -514,6 +529,7 @@ class _SSLContext:
         self._alpn = []
         self._suites = None
         self._num_tickets = 2
+        self._sni_callback = None
         self._built = {}
         self._stats = dict.fromkeys(("number", "connect", "connect_good", "accept",
                                      "accept_good", "hits", "misses", "timeouts",
@@ -660,15 +676,22 @@ class _SSLContext:
 
     @property
     def sni_callback(self):
-        """Always None: memtls picks the server chain inside the provider."""
-        return None
+        """Called on a server with ``(ssl_socket, server_name, context)`` once the
+        client's ClientHello has arrived, before the certificate is chosen:
+        setting ``ssl_socket.context`` there switches to that context's
+        certificate and settings. ``server_name`` is the name the client sent
+        (an A-label) or ``None``. Returning an ``ALERT_DESCRIPTION_*`` refuses
+        the client with that alert; an exception refuses it with
+        ``handshake_failure`` and is reported through ``sys.unraisablehook``."""
+        return self._sni_callback
 
     @sni_callback.setter
     def sni_callback(self, callback):
-        if callback is not None:
-            raise NotImplementedError(
-                "sni_callback is not supported by memtls: the provider chooses the server "
-                "certificate itself, before any Python code could run")
+        if self._protocol == PROTOCOL_TLS_CLIENT:
+            raise ValueError("sni_callback cannot be set on TLS_CLIENT context")
+        if callback is not None and not callable(callback):
+            raise TypeError("not a callable object")
+        self._sni_callback = callback
 
     @property
     def _msg_callback(self):
@@ -899,7 +922,11 @@ class _SSLContext:
                              "leading dot.")
         self._stats["number"] += 1
         self._stats["accept" if server_side else "connect"] += 1
-        if server_side:
+        if server_side and self._sni_callback is not None:
+            # The context is chosen once the ClientHello has arrived.
+            def make():
+                return _translate(lambda: _core.call(_core.tls.Acceptor.create))
+        elif server_side:
             def make():
                 return _translate(lambda: _core.call(self._server().accept))
         else:
@@ -962,7 +989,43 @@ class _SSLSocket:
                 raise ValueError("the TLS connection was shut down")
             self._channel.connection = self._later()
             self._later = None
+        if isinstance(self._channel.connection, _core.tls.Acceptor):
+            _translate(self._choose_context)
         return _translate(operation, self.server_hostname)
+
+    def _choose_context(self):
+        """Reads the ClientHello, runs the context's ``sni_callback`` on it, and
+        continues as a connection of the context the callback left in place."""
+        channel = self._channel
+        acceptor = channel.connection
+        hello = channel.read_hello()
+        callback = self._context._sni_callback
+        alert = None
+        if callback is not None:
+            owner = next(o for o in (self.owner, self._sock, self) if o is not None)
+            try:
+                alert = callback(owner, hello.server_name, self._context)
+            except BaseException as exc:  # reported, and the client refused, as in CPython
+                _unraisable(exc, callback)
+                alert = ALERT_DESCRIPTION_HANDSHAKE_FAILURE
+            if alert is not None and not isinstance(alert, int):
+                _unraisable(TypeError(f"sni_callback returned {type(alert).__name__}, "
+                                      "not None or an ALERT_DESCRIPTION_* int"), callback)
+                alert = ALERT_DESCRIPTION_INTERNAL_ERROR
+        if alert is not None:
+            _core.call(acceptor.refuse, int(alert) & 0xFF)
+            channel.flush_quietly()
+            name = _ALERTS.get(int(alert) & 0xFF, str(int(alert))).lower()
+            raise _make(SSLError, SSL_ERROR_SSL, "CALLBACK_FAILED",
+                        f"[SSL: CALLBACK_FAILED] callback failed (sni_callback refused "
+                        f"the client with the {name} alert)")
+        try:
+            connection = _core.call(acceptor.accept, self._context._server())
+        except TLSFailure:
+            channel.flush_quietly()  # the alert that says why
+            raise
+        channel.connection = connection
+        _core.release(acceptor)
 
     @property
     def context(self):
@@ -971,6 +1034,8 @@ class _SSLSocket:
 
     @context.setter
     def context(self, context):
+        if not isinstance(context, _SSLContext):
+            raise TypeError("The value must be a SSLContext")
         self._context = context
 
     @property
@@ -979,7 +1044,7 @@ class _SSLSocket:
         handshake, and before a TLS 1.3 server's ticket has been read)."""
         if self.server_side or not self._handshake_done():
             return None
-        handle = self._channel.connection.session()
+        handle = _translate(lambda: _core.call(self._channel.connection.session))
         return None if handle is None else SSLSession(self._context, handle)
 
     @session.setter
@@ -998,14 +1063,20 @@ class _SSLSocket:
             self._channel.close()
         self._later = lambda: self._context._client_connection(self.server_hostname, session)
 
+    def _conn(self):
+        """The connection, or None before it exists (or while a server still
+        waits for the ClientHello to choose its context)."""
+        conn = self._channel.connection
+        return None if isinstance(conn, _core.tls.Acceptor) else conn
+
     @property
     def session_reused(self):
         """Whether the handshake resumed an earlier session of the same context."""
-        conn = self._channel.connection
+        conn = self._conn()
         return bool(conn and conn.resumed())
 
     def _handshake_done(self):
-        conn = self._channel.connection
+        conn = self._conn()
         return bool(conn and conn.is_handshake_complete())
 
     def do_handshake(self):
@@ -1036,7 +1107,7 @@ class _SSLSocket:
 
     def pending(self):
         """Decrypted bytes ready to read without touching the transport."""
-        conn = self._channel.connection
+        conn = self._conn()
         return conn.pending_plaintext() if conn else 0
 
     def _require_handshake(self):
@@ -1070,7 +1141,7 @@ class _SSLSocket:
 
     def selected_alpn_protocol(self):
         """The ALPN protocol agreed on, or None."""
-        conn = self._channel.connection
+        conn = self._conn()
         protocol = conn.alpn_protocol() if conn else None
         return protocol.decode("ascii", "replace") if protocol is not None else None
 
@@ -1080,7 +1151,7 @@ class _SSLSocket:
 
     def cipher(self):
         """``(name, protocol, secret bits)`` of the negotiated suite, or None."""
-        conn = self._channel.connection
+        conn = self._conn()
         suite = conn.cipher_suite() if conn else None
         if suite is None:
             return None
@@ -1099,7 +1170,7 @@ class _SSLSocket:
 
     def version(self):
         """``"TLSv1.2"`` or ``"TLSv1.3"`` once negotiated, else None."""
-        conn = self._channel.connection
+        conn = self._conn()
         version = conn.protocol_version() if conn else None
         return _core.VERSION_NAMES.get(version) if self._handshake_done() else None
 

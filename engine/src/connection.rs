@@ -378,11 +378,15 @@ impl Connection {
 
     /// On a client made with `connect_with`: the newest session its server
     /// issued (a TLS 1.3 server sends tickets after the handshake, so this can
-    /// change as data is read). `None` before that, on servers, on `connect`
-    /// connections (their sessions go to the context's cache), and when the
-    /// policy's session limit was reached.
-    pub fn session(&self) -> Option<Session> {
-        self.sessions.as_ref()?.newest()
+    /// change as data is read). `None` before that, on servers, and on
+    /// `connect` connections (their sessions go to the context's cache). Each
+    /// session handed out counts against the policy (`resource-limit` when
+    /// the application holds too many).
+    pub fn session(&self) -> Result<Option<Session>> {
+        match &self.sessions {
+            Some(sessions) => sessions.newest(),
+            None => Ok(None),
+        }
     }
 
     /// Whether this connection resumed an earlier session.

@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+mod acceptor;
 mod config;
 mod connection;
 mod error;
@@ -23,6 +24,7 @@ use std::time::Duration;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{ServerName, UnixTime};
 
+pub use acceptor::{Acceptor, ClientHello};
 pub use config::{
     CipherSuite, ClientAuth, ClientConfig, PlatformTrust, ProtocolVersion, ServerConfig,
     SigningChain, SystemRoots, TrustStore, Verification, parse_certificates, parse_private_key,
@@ -255,7 +257,7 @@ impl Engine {
         Ok(ServerContext {
             tls: Arc::new(tls),
             admission: admission.clone(),
-            _permit: permit,
+            _permit: Arc::new(permit),
         })
     }
 
@@ -352,10 +354,9 @@ impl ClientContext {
     /// context's cache alone, and keeps the sessions its server issues for
     /// [`Connection::session`].
     pub fn connect_with(&self, server_name: &str, resume: Option<&Session>) -> Result<Connection> {
-        let admission = self.admission.clone();
         let sessions = Arc::new(session::ConnectionSessions::new(
-            resume.cloned(),
-            Box::new(move || admission.session().ok()),
+            resume,
+            self.admission.clone(),
         ));
         let mut tls = (*self.tls).clone();
         tls.resumption = rustls::client::Resumption::store(sessions.clone());
@@ -383,11 +384,12 @@ impl ClientContext {
 }
 
 /// A validated server configuration shared by its connections. It holds its
-/// share of the instance's admission until dropped.
+/// share of the instance's admission until its last clone is dropped.
+#[derive(Clone)]
 pub struct ServerContext {
     tls: Arc<rustls::ServerConfig>,
     admission: Admission,
-    _permit: Permit,
+    _permit: Arc<Permit>,
 }
 
 impl ServerContext {

@@ -20,8 +20,8 @@ use rustls::NamedGroup;
 use rustls::client::{ClientSessionStore, Tls12ClientSessionValue, Tls13ClientSessionValue};
 use rustls::pki_types::ServerName;
 
-use crate::ProtocolVersion;
 use crate::policy::Permit;
+use crate::{Admission, ProtocolVersion, Result};
 
 /// What can be said about a session, the attributes CPython's `SSLSession` has.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,19 +53,23 @@ struct Record {
     info: SessionInfo,
     /// The resumption secret and ticket; a TLS 1.3 ticket leaves when used.
     value: Mutex<Option<Value>>,
-    _permit: Permit,
 }
 
-/// A client session: the secret and ticket with which a later connection to the
-/// same server name can resume. Cloning shares the session.
-#[derive(Clone)]
-pub struct Session(Arc<Record>);
+/// A client session handed to the application: the secret and ticket with which
+/// a later connection to the same server name can resume. Each one handed out
+/// holds a place under the policy's limit until dropped (they are what an
+/// application could pile up), while the connection that received the session
+/// keeps only the newest.
+pub struct Session {
+    record: Arc<Record>,
+    _permit: Permit,
+}
 
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
-            .field("server_name", &self.0.server_name)
-            .field("info", &self.0.info)
+            .field("server_name", &self.record.server_name)
+            .field("info", &self.record.info)
             .finish_non_exhaustive()
     }
 }
@@ -73,13 +77,13 @@ impl fmt::Debug for Session {
 impl Session {
     /// The session's attributes.
     pub fn info(&self) -> &SessionInfo {
-        &self.0.info
+        &self.record.info
     }
 
     /// Whether the session can still be offered (a TLS 1.3 ticket is gone once
     /// a connection has used it).
     pub fn is_usable(&self) -> bool {
-        lock(&self.0.value).is_some()
+        lock(&self.record.value).is_some()
     }
 }
 
@@ -90,62 +94,55 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The session store of one connection made with `connect_with`: it offers the
 /// session it was given and keeps the newest one the server issues.
 pub(crate) struct ConnectionSessions {
-    offered: Option<Session>,
-    newest: Mutex<Option<Session>>,
+    offered: Option<Arc<Record>>,
+    newest: Mutex<Option<Arc<Record>>>,
     kx_hint: Mutex<Option<NamedGroup>>,
-    /// Admits each session the server issues (sessions are bounded like
-    /// connections: they hold a secret, a ticket and the server's chain).
-    admit: Box<dyn Fn() -> Option<Permit> + Send + Sync>,
+    /// Admits each session handed out.
+    admission: Admission,
 }
 
 impl fmt::Debug for ConnectionSessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConnectionSessions")
-            .field("offered", &self.offered)
+            .field("offered", &self.offered.as_ref().map(|r| &r.info))
             .finish_non_exhaustive()
     }
 }
 
 impl ConnectionSessions {
-    pub(crate) fn new(
-        offered: Option<Session>,
-        admit: Box<dyn Fn() -> Option<Permit> + Send + Sync>,
-    ) -> Self {
+    pub(crate) fn new(offered: Option<&Session>, admission: Admission) -> Self {
         Self {
-            offered,
+            offered: offered.map(|s| s.record.clone()),
             newest: Mutex::new(None),
             kx_hint: Mutex::new(None),
-            admit,
+            admission,
         }
     }
 
-    /// The newest session the server issued on this connection.
-    pub(crate) fn newest(&self) -> Option<Session> {
-        lock(&self.newest).clone()
+    /// The newest session the server issued on this connection, admitted
+    /// under the policy's limit.
+    pub(crate) fn newest(&self) -> Result<Option<Session>> {
+        let Some(record) = lock(&self.newest).clone() else {
+            return Ok(None);
+        };
+        Ok(Some(Session {
+            record,
+            _permit: self.admission.session()?,
+        }))
     }
 
     fn offered_for(&self, name: &ServerName<'_>) -> Option<&Record> {
-        self.offered
-            .as_ref()
-            .map(|s| &*s.0)
-            .filter(|r| r.server_name == *name)
+        self.offered.as_deref().filter(|r| r.server_name == *name)
     }
 
     fn keep(&self, server_name: ServerName<'static>, value: Value) {
-        // Over the limit the session is not kept: the connection works, it
-        // just has no session to hand out.
-        let Some(permit) = (self.admit)() else {
-            return;
-        };
-        let info = describe(&value);
         let record = Record {
             server_name,
             kx_hint: *lock(&self.kx_hint),
-            info,
+            info: describe(&value),
             value: Mutex::new(Some(value)),
-            _permit: permit,
         };
-        *lock(&self.newest) = Some(Session(Arc::new(record)));
+        *lock(&self.newest) = Some(Arc::new(record));
     }
 }
 

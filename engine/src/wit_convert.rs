@@ -44,6 +44,14 @@ macro_rules! wit_conversions {
                 }
             }
 
+            pub(crate) fn from_client_hello(h: &e::ClientHello) -> w::ClientHello {
+                w::ClientHello {
+                    server_name: h.server_name.clone(),
+                    alpn_protocols: h.alpn_protocols.clone(),
+                    cipher_suites: h.cipher_suites.clone(),
+                }
+            }
+
             pub(crate) fn from_progress(p: e::Progress) -> w::Progress {
                 match p {
                     e::Progress::Done => w::Progress::Done,

@@ -2,9 +2,9 @@
 //! to each other in memory, without any Wasm in between.
 
 use memtls_engine::{
-    Admission, BaseRoots, ClientConfig, Connection, Engine, EngineOptions, Error, ErrorKind,
-    Policy, Progress, ReadOutcome, ServerConfig, SigningChain, TrustStore, Verification,
-    WriteOutcome,
+    Acceptor, Admission, BaseRoots, ClientConfig, ClientHello, Connection, Engine, EngineOptions,
+    Error, ErrorKind, Policy, Progress, ReadOutcome, ServerConfig, SigningChain, TrustStore,
+    Verification, WriteOutcome,
 };
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 
@@ -66,22 +66,32 @@ fn client_context_under(
     version: Option<memtls_engine::ProtocolVersion>,
     admission: &Admission,
 ) -> memtls_engine::ClientContext {
-    e.client_context(
-        &ClientConfig {
-            trust: TrustStore {
-                system: false,
-                anchors: vec![c.ca.clone()],
-                pinned: vec![],
-            },
-            send_sni: true,
-            max_version: version,
-            min_version: version,
-            ..Default::default()
+    client_context_with(e, c, admission, |config| {
+        config.max_version = version;
+        config.min_version = version;
+    })
+}
+
+/// A client context trusting the test CA, sending SNI, configured further by
+/// `adjust`.
+fn client_context_with(
+    e: &Engine,
+    c: &Certs,
+    admission: &Admission,
+    adjust: impl FnOnce(&mut ClientConfig),
+) -> memtls_engine::ClientContext {
+    let mut config = ClientConfig {
+        trust: TrustStore {
+            system: false,
+            anchors: vec![c.ca.clone()],
+            pinned: vec![],
         },
-        Verification::Full,
-        admission,
-    )
-    .unwrap()
+        send_sni: true,
+        ..Default::default()
+    };
+    adjust(&mut config);
+    e.client_context(&config, Verification::Full, admission)
+        .unwrap()
 }
 
 fn pair_with(
@@ -676,18 +686,32 @@ fn servers_verify_clients_only_against_their_own_anchors() {
 
 /// A server context for the test certificates, issuing tickets when asked.
 fn server_context(e: &Engine, c: &Certs, tickets: bool) -> memtls_engine::ServerContext {
-    e.server_context(
-        &ServerConfig {
-            certificate_chains: vec![SigningChain {
-                certificates: vec![c.chain.clone()],
-                private_key: c.key.clone(),
-            }],
-            session_tickets: tickets,
-            ..Default::default()
-        },
-        &admission(),
-    )
-    .unwrap()
+    server_context_with(e, c, |config| config.session_tickets = tickets)
+}
+
+/// A server context for the test certificates, configured further by `adjust`.
+fn server_context_with(
+    e: &Engine,
+    c: &Certs,
+    adjust: impl FnOnce(&mut ServerConfig),
+) -> memtls_engine::ServerContext {
+    let mut config = ServerConfig {
+        certificate_chains: vec![SigningChain {
+            certificates: vec![c.chain.clone()],
+            private_key: c.key.clone(),
+        }],
+        ..Default::default()
+    };
+    adjust(&mut config);
+    e.server_context(&config, &admission()).unwrap()
+}
+
+/// An instance allowed `max_connections` connections (and as many sessions).
+fn limited(max_connections: usize) -> Admission {
+    Admission::new(Policy {
+        max_connections,
+        ..Policy::default()
+    })
 }
 
 /// Handshakes `client` with a fresh server connection, moves one message from
@@ -720,7 +744,10 @@ fn sessions_resume_only_when_offered_and_say_what_they_are() {
 
         let mut first = client.connect_with("localhost", None).unwrap();
         assert!(!run(&mut first, &server), "{what}: nothing to resume yet");
-        let session = first.session().expect("the server issued a session");
+        let session = first
+            .session()
+            .unwrap()
+            .expect("the server issued a session");
         let info = session.info().clone();
         assert_eq!(info.version, version, "{what}");
         assert_eq!(info.id.len(), 32, "{what}: {info:?}");
@@ -735,7 +762,7 @@ fn sessions_resume_only_when_offered_and_say_what_they_are() {
         assert_eq!(info.has_ticket, ticket, "{what}: {info:?}");
         assert_eq!(info.ticket_lifetime > 0, ticket, "{what}: {info:?}");
         assert_eq!(
-            first.session().unwrap().info(),
+            first.session().unwrap().unwrap().info(),
             &info,
             "{what}: asking twice gives the same session"
         );
@@ -745,7 +772,11 @@ fn sessions_resume_only_when_offered_and_say_what_they_are() {
             !run(&mut fresh, &server),
             "{what}: no session, no resumption"
         );
-        assert_ne!(fresh.session().unwrap().info().id, info.id, "{what}");
+        assert_ne!(
+            fresh.session().unwrap().unwrap().info().id,
+            info.id,
+            "{what}"
+        );
 
         let mut again = client.connect_with("localhost", Some(&session)).unwrap();
         assert!(
@@ -762,7 +793,7 @@ fn sessions_resume_only_when_offered_and_say_what_they_are() {
         let mut auto = client.connect("localhost").unwrap();
         assert!(!run(&mut auto, &server), "{what}: the cache starts empty");
         assert!(
-            auto.session().is_none(),
+            auto.session().unwrap().is_none(),
             "{what}: its session is in the cache"
         );
         let mut auto2 = client.connect("localhost").unwrap();
@@ -774,26 +805,160 @@ fn sessions_resume_only_when_offered_and_say_what_they_are() {
 fn sessions_count_against_the_policy() {
     let e = engine();
     let c = certs();
-    let limited = Admission::new(Policy {
-        max_connections: 2,
-        ..Policy::default()
-    });
+    let limited = limited(2);
     let client = client_context_under(&e, &c, None, &limited);
     let server = server_context(&e, &c, true);
-    let mut kept = Vec::new();
-    for _ in 0..2 {
-        let mut conn = client.connect_with("localhost", None).unwrap();
-        run(&mut conn, &server);
-        kept.push(conn.session().expect("within the limit"));
-    }
-    assert_eq!(limited.live_sessions(), 2);
     let mut conn = client.connect_with("localhost", None).unwrap();
     run(&mut conn, &server);
+    // Every session handed out holds a place, even the same one asked twice.
+    let kept: Vec<_> = (0..2).map(|_| conn.session().unwrap().unwrap()).collect();
+    assert_eq!(limited.live_sessions(), 2);
+    let err = conn.session().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::ResourceLimit, "{}", err.message);
     assert!(
-        conn.session().is_none(),
-        "over the limit the connection works but keeps no session"
+        err.message.contains("at most 2 live sessions"),
+        "{}",
+        err.message
     );
-    drop(conn);
-    kept.clear();
+    drop(kept);
     assert_eq!(limited.live_sessions(), 0, "dropped sessions give back");
+    assert!(conn.session().unwrap().is_some());
+}
+
+/// Feeds everything `client` has queued to `acceptor` until the ClientHello is
+/// read.
+fn read_hello(client: &mut Connection, acceptor: &mut Acceptor) -> ClientHello {
+    let hello = client.take(u32::MAX);
+    // Byte by byte: a hello split anywhere is read all the same.
+    for (i, byte) in hello.iter().enumerate() {
+        assert_eq!(acceptor.feed(&[*byte]).unwrap(), 1, "byte {i}");
+    }
+    acceptor
+        .client_hello()
+        .cloned()
+        .expect("the ClientHello is complete")
+}
+
+#[test]
+fn an_acceptor_lets_the_caller_choose_the_server_context_by_the_hello() {
+    let e = engine();
+    let (trusted, other) = (certs(), certs());
+    let alpn = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let client = client_context_with(&e, &trusted, &admission(), |config| {
+        config.alpn_protocols = alpn.clone();
+    });
+    let a = admission();
+    for (chosen, works) in [(&trusted, true), (&other, false)] {
+        let mut c = client.connect("localhost").unwrap();
+        let mut acceptor = Acceptor::start(&a).unwrap();
+        let e2 = acceptor
+            .accept(&server_context(&e, chosen, false))
+            .err()
+            .expect("refused");
+        assert_eq!(e2.kind, ErrorKind::Misuse, "{}", e2.message);
+        let hello = read_hello(&mut c, &mut acceptor);
+        assert_eq!(hello.server_name.as_deref(), Some("localhost"));
+        assert_eq!(hello.alpn_protocols, alpn);
+        assert!(hello.cipher_suites.contains(&0x1301), "{hello:?}");
+        assert_eq!(
+            acceptor.feed(b"more").unwrap(),
+            0,
+            "the rest goes to the connection"
+        );
+        let mut s = acceptor.accept(&server_context(&e, chosen, false)).unwrap();
+        assert_eq!(
+            a.live_connections(),
+            1,
+            "the connection took the acceptor's place"
+        );
+        let again = acceptor
+            .accept(&server_context(&e, chosen, false))
+            .err()
+            .expect("refused");
+        assert_eq!(again.kind, ErrorKind::Misuse, "{}", again.message);
+        drop(acceptor);
+        assert_eq!(s.server_name().as_deref(), Some("localhost"));
+        let mut outcome = Ok(0);
+        for _ in 0..10 {
+            outcome = move_all(&mut s, &mut c).and_then(|_| move_all(&mut c, &mut s));
+            if outcome.is_err() {
+                break;
+            }
+        }
+        assert_eq!(
+            outcome.is_ok() && c.is_handshake_complete(),
+            works,
+            "{outcome:?}"
+        );
+        if !works {
+            let err = outcome.unwrap_err();
+            assert!(
+                matches!(err.kind, ErrorKind::CertificateRejected(_)),
+                "the other CA's certificate was chosen: {err:?}"
+            );
+        }
+    }
+    assert_eq!(a.live_connections(), 0);
+}
+
+#[test]
+fn an_acceptor_refuses_garbage_early_ends_and_what_the_caller_refuses() {
+    let e = engine();
+    let c = certs();
+    let a = limited(1);
+    let mut garbage = Acceptor::start(&a).unwrap();
+    let err = Acceptor::start(&a).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::ResourceLimit, "{}", err.message);
+    let err = garbage.feed(b"GET / HTTP/1.1\r\n\r\n").unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Protocol, "{}", err.message);
+    assert_eq!(
+        garbage.take(100).first(),
+        Some(&21),
+        "an alert for the peer"
+    );
+    assert_eq!(garbage.feed(b"x").unwrap_err(), err, "the error is sticky");
+    drop(garbage);
+
+    let mut early = Acceptor::start(&a).unwrap();
+    let hello = client_context(&e, &c, None)
+        .connect("localhost")
+        .unwrap()
+        .take(u32::MAX);
+    early.feed(&hello[..10]).unwrap();
+    let err = early.eof().unwrap_err();
+    assert_eq!(err.kind, ErrorKind::RaggedEof, "{}", err.message);
+    drop(early);
+
+    // The caller refuses: the client hears the alert it chose.
+    let mut refusing = Acceptor::start(&a).unwrap();
+    let mut client = client_context(&e, &c, None).connect("localhost").unwrap();
+    read_hello(&mut client, &mut refusing);
+    refusing.refuse(112).unwrap();
+    let alert = refusing.take(u32::MAX);
+    let err = client
+        .feed(&alert)
+        .map(|_| ())
+        .and_then(|_| client.handshake().map(|_| ()));
+    assert_eq!(err.unwrap_err().kind, ErrorKind::AlertReceived(112));
+    assert!(refusing.accept(&server_context(&e, &c, false)).is_err());
+
+    // A context that cannot serve the client: the error comes with an alert.
+    let mut client = client_context_with(&e, &c, &admission(), |config| {
+        config.alpn_protocols = vec![b"h2".to_vec()];
+    })
+    .connect("localhost")
+    .unwrap();
+    drop(refusing);
+    let mut acceptor = Acceptor::start(&a).unwrap();
+    read_hello(&mut client, &mut acceptor);
+    let server = server_context_with(&e, &c, |config| {
+        config.alpn_protocols = vec![b"imap".to_vec()];
+    });
+    let err = acceptor.accept(&server).err().expect("refused");
+    assert_eq!(err.kind, ErrorKind::AlertSent(120), "{}", err.message);
+    let alert = acceptor.take(u32::MAX);
+    let heard = client
+        .feed(&alert)
+        .and_then(|_| client.handshake().map(|_| 0));
+    assert_eq!(heard.unwrap_err().kind, ErrorKind::AlertReceived(120));
 }

@@ -33,9 +33,9 @@ use bindings::memtls::tls::policy::BaseRoots;
 
 use exports::memtls::tls::insecure::Guest as InsecureGuest;
 use exports::memtls::tls::tls::{
-    self as wit, CipherSuite, ClientConfig, Error, Guest, GuestClientContext, GuestConnection,
-    GuestServerContext, GuestSession, ImplementationInfo, ProtocolVersion, ReadOutcome,
-    ServerConfig, SessionInfo, TrustStore, WriteOutcome,
+    self as wit, CipherSuite, ClientConfig, Error, Guest, GuestAcceptor, GuestClientContext,
+    GuestConnection, GuestServerContext, GuestSession, ImplementationInfo, ProtocolVersion,
+    ReadOutcome, ServerConfig, SessionInfo, TrustStore, WriteOutcome,
 };
 
 /// The exported component.
@@ -100,12 +100,15 @@ pub struct ServerContext(engine::ServerContext);
 pub struct Connection(RefCell<engine::Connection>);
 /// A client session resource.
 pub struct Session(engine::Session);
+/// An acceptor resource.
+pub struct Acceptor(RefCell<engine::Acceptor>);
 
 impl Guest for Provider {
     type ClientContext = ClientContext;
     type ServerContext = ServerContext;
     type Connection = Connection;
     type Session = Session;
+    type Acceptor = Acceptor;
 
     fn implementation() -> ImplementationInfo {
         let (name, version) = engine().implementation();
@@ -165,6 +168,38 @@ impl GuestClientContext for ClientContext {
     ) -> R<wit::Connection> {
         let resume = resume.map(|s| &s.get::<Session>().0);
         new_connection(self.0.connect_with(&server_name, resume))
+    }
+}
+
+impl GuestAcceptor for Acceptor {
+    fn create() -> R<wit::Acceptor> {
+        let a = lift(engine::Acceptor::start(admission()))?;
+        Ok(wit::Acceptor::new(Acceptor(RefCell::new(a))))
+    }
+    fn feed(&self, data: Vec<u8>) -> R<u32> {
+        lift(self.0.borrow_mut().feed(&data))
+    }
+    fn eof(&self) -> R<()> {
+        lift(self.0.borrow_mut().eof())
+    }
+    fn client_hello(&self) -> Option<wit::ClientHello> {
+        self.0
+            .borrow()
+            .client_hello()
+            .map(convert::from_client_hello)
+    }
+    fn accept(&self, context: wit::ServerContextBorrow<'_>) -> R<wit::Connection> {
+        let context = &context.get::<ServerContext>().0;
+        new_connection(self.0.borrow_mut().accept(context))
+    }
+    fn refuse(&self, description: u8) -> R<()> {
+        lift(self.0.borrow_mut().refuse(description))
+    }
+    fn take(&self, max: u32) -> Vec<u8> {
+        self.0.borrow_mut().take(max)
+    }
+    fn pending_ciphertext(&self) -> u32 {
+        self.0.borrow().pending_ciphertext()
     }
 }
 
@@ -246,11 +281,8 @@ impl GuestConnection for Connection {
     fn resumed(&self) -> bool {
         self.0.borrow().resumed()
     }
-    fn session(&self) -> Option<wit::Session> {
-        self.0
-            .borrow()
-            .session()
-            .map(|s| wit::Session::new(Session(s)))
+    fn session(&self) -> R<Option<wit::Session>> {
+        Ok(lift(self.0.borrow().session())?.map(|s| wit::Session::new(Session(s))))
     }
     fn export_keying_material(
         &self,

@@ -82,8 +82,8 @@ mod native;
 #[cfg(feature = "guest-provider")]
 pub use compose::{compose_with_guest, guest_component, policy_component};
 pub use native::{
-    ClientContext, Connection, MemtlsCtx, MemtlsCtxView, MemtlsView, ServerContext, Session,
-    add_to_linker,
+    Acceptor, ClientContext, Connection, MemtlsCtx, MemtlsCtxView, MemtlsView, ServerContext,
+    Session, add_to_linker,
 };
 
 /// Bindings generated from the `memtls:tls` WIT package (the `application`
@@ -99,6 +99,7 @@ pub mod bindings {
             "memtls:tls/tls.server-context": crate::native::ServerContext,
             "memtls:tls/tls.connection": crate::native::Connection,
             "memtls:tls/tls.session": crate::native::Session,
+            "memtls:tls/tls.acceptor": crate::native::Acceptor,
         },
     });
 }

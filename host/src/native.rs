@@ -89,6 +89,8 @@ pub struct ServerContext(engine::ServerContext);
 pub struct Connection(engine::Connection);
 /// Host side of the `session` resource.
 pub struct Session(engine::Session);
+/// Host side of the `acceptor` resource.
+pub struct Acceptor(engine::Acceptor);
 
 type WitResult<T> = wasmtime::Result<Result<T, wit::Error>>;
 
@@ -368,10 +370,13 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
         self.guard("connection.resumed", |s| Ok(s.conn(&c)?.resumed()))
     }
 
-    fn session(&mut self, c: Resource<Connection>) -> wasmtime::Result<Option<Resource<Session>>> {
-        self.guard("connection.session", |s| match s.conn(&c)?.session() {
-            Some(session) => Ok(Some(s.table.push(Session(session))?)),
-            None => Ok(None),
+    fn session(&mut self, c: Resource<Connection>) -> WitResult<Option<Resource<Session>>> {
+        self.guard("connection.session", |s| {
+            match lift(s.conn(&c)?.session()) {
+                Ok(Some(session)) => Ok(Ok(Some(s.table.push(Session(session))?))),
+                Ok(None) => Ok(Ok(None)),
+                Err(e) => Ok(Err(e)),
+            }
         })
     }
 
@@ -400,6 +405,79 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
     fn drop(&mut self, c: Resource<Connection>) -> wasmtime::Result<()> {
         self.guard("connection.drop", |s| {
             s.table.delete(c)?;
+            Ok(())
+        })
+    }
+}
+
+impl MemtlsCtxView<'_> {
+    fn acceptor(&mut self, a: &Resource<Acceptor>) -> wasmtime::Result<&mut engine::Acceptor> {
+        Ok(&mut self.table.get_mut(a)?.0)
+    }
+}
+
+impl wit::HostAcceptor for MemtlsCtxView<'_> {
+    fn create(&mut self) -> WitResult<Resource<Acceptor>> {
+        self.guard("acceptor.create", |s| {
+            match lift(engine::Acceptor::start(&s.ctx.admission)) {
+                Ok(a) => Ok(Ok(s.table.push(Acceptor(a))?)),
+                Err(e) => Ok(Err(e)),
+            }
+        })
+    }
+
+    fn feed(&mut self, a: Resource<Acceptor>, data: Vec<u8>) -> WitResult<u32> {
+        self.guard("acceptor.feed", |s| Ok(lift(s.acceptor(&a)?.feed(&data))))
+    }
+
+    fn eof(&mut self, a: Resource<Acceptor>) -> WitResult<()> {
+        self.guard("acceptor.eof", |s| Ok(lift(s.acceptor(&a)?.eof())))
+    }
+
+    fn client_hello(
+        &mut self,
+        a: Resource<Acceptor>,
+    ) -> wasmtime::Result<Option<wit::ClientHello>> {
+        self.guard("acceptor.client-hello", |s| {
+            Ok(s.acceptor(&a)?
+                .client_hello()
+                .map(convert::from_client_hello))
+        })
+    }
+
+    fn accept(
+        &mut self,
+        a: Resource<Acceptor>,
+        context: Resource<ServerContext>,
+    ) -> WitResult<Resource<Connection>> {
+        self.guard("acceptor.accept", |s| {
+            // Both live in the table: a clone of the context (shared
+            // configuration) lets the acceptor be borrowed mutably.
+            let context = s.table.get(&context)?.0.clone();
+            let c = s.acceptor(&a)?.accept(&context);
+            s.new_connection(c)
+        })
+    }
+
+    fn refuse(&mut self, a: Resource<Acceptor>, description: u8) -> WitResult<()> {
+        self.guard("acceptor.refuse", |s| {
+            Ok(lift(s.acceptor(&a)?.refuse(description)))
+        })
+    }
+
+    fn take(&mut self, a: Resource<Acceptor>, max: u32) -> wasmtime::Result<Vec<u8>> {
+        self.guard("acceptor.take", |s| Ok(s.acceptor(&a)?.take(max)))
+    }
+
+    fn pending_ciphertext(&mut self, a: Resource<Acceptor>) -> wasmtime::Result<u32> {
+        self.guard("acceptor.pending-ciphertext", |s| {
+            Ok(s.acceptor(&a)?.pending_ciphertext())
+        })
+    }
+
+    fn drop(&mut self, a: Resource<Acceptor>) -> wasmtime::Result<()> {
+        self.guard("acceptor.drop", |s| {
+            s.table.delete(a)?;
             Ok(())
         })
     }

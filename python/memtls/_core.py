@@ -238,8 +238,24 @@ class Channel:
                              "before waiting for more from the peer")
         self._incoming = self._incoming[accepted:]
 
-    def _flush_quietly(self):
-        # An error may have queued an alert for the peer: send it if we can.
+    def read_hello(self):
+        """With an acceptor in place of the connection: feeds it until the
+        ClientHello is complete, and returns it."""
+        acceptor = self.connection
+        while True:
+            hello = acceptor.client_hello()
+            if hello is not None:
+                return hello
+            try:
+                self._fill()
+            except TLSFailure:
+                # Not a ClientHello: the peer hears the alert that says so.
+                self.flush_quietly()
+                raise
+
+    def flush_quietly(self):
+        """Sends what is waiting (an alert explaining an error) if the transport
+        takes it now."""
         try:
             self.flush()
         except (OSError, WouldBlock, TLSFailure):
@@ -257,7 +273,7 @@ class Channel:
                 problem = None
             if problem is not None:
                 # Outside the handler: see `call`.
-                self._flush_quietly()
+                self.flush_quietly()
                 raise problem
             want = _want(result)
             if want == "write":
@@ -275,7 +291,7 @@ class Channel:
                 except TLSFailure:
                     # The provider refused the peer's bytes and queued the alert
                     # that says why: the peer hears it before the transport closes.
-                    self._flush_quietly()
+                    self.flush_quietly()
                     raise
                 continue
             if not flushed and isinstance(result, tls.Progress):

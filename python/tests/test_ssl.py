@@ -274,8 +274,6 @@ class MemoryBIOTests(unittest.TestCase):
             context.load_verify_locations(cadata=b"\x30\x03\x02\x01")
         with self.assertRaises(FileNotFoundError):
             context.load_verify_locations(fixture("missing"))
-        with self.assertRaises(NotImplementedError):
-            context.sni_callback = lambda *args: None
         with self.assertRaises(ValueError):
             ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).verify_mode = ssl.CERT_NONE
         with self.assertRaises(ssl.SSLError) as caught:
@@ -345,6 +343,46 @@ class MemoryBIOTests(unittest.TestCase):
             self.assertEqual((reused, said), (False, "reused=False"), f"{name}: no session=")
             _, reused, (_, said, _, _) = connect(first)
             self.assertEqual((reused, said), (True, "reused=True"), f"{name}: session=")
+
+    def test_sni_callback(self):
+        seen = []
+        other = server_context("b")
+
+        def choose(sslobj, name, context):
+            seen.append((type(sslobj).__name__, name, context))
+            if name == "b.test":
+                sslobj.context = other
+
+        server = server_context()
+        server.sni_callback = choose
+        self.assertIs(server.sni_callback, choose)
+        for name, chain in (("localhost", "server"), ("b.test", "b")):
+            pair = Pair(client_context(), server, hostname=name)
+            pair.handshake()
+            self.assertEqual(seen[-1], ("SSLObject", name, server))
+            self.assertEqual(pair.client.getpeercert(True), der_of(chain + ".chain"))
+            self.assertIs(pair.server.context, other if name == "b.test" else server)
+        # The legacy setter ssl.py builds on it; IDNA names arrive decoded there.
+        names = []
+        server.set_servername_callback(lambda sslobj, name, ctx: names.append(name))
+        Pair(client_context(), server).handshake()
+        self.assertEqual(names, ["localhost"])
+        # A callback returning something else than None or an alert refuses
+        # the client with internal_error.
+        server.sni_callback = lambda sslobj, name, ctx: "nonsense"
+        pair = Pair(client_context(), server)
+        with self.assertRaises(ssl.SSLError) as caught:
+            pair.handshake()
+        self.assertIn(caught.exception.reason,
+                      ("CALLBACK_FAILED", "TLSV1_ALERT_INTERNAL_ERROR"))
+        with self.assertRaises(TypeError):
+            server.sni_callback = "not callable"
+        with self.assertRaises(ValueError):
+            client_context().sni_callback = choose
+        with self.assertRaises(TypeError):
+            pair.server.context = "not a context"
+        server.sni_callback = None
+        Pair(client_context(), server).handshake()
 
     def unwrap_both_sides(self, unread_by_client=b""):
         """Client unwraps first (with ``unread_by_client`` in flight to it), then

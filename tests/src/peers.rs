@@ -162,6 +162,60 @@ pub fn wait_listening(port: u16, peer: &Peer) {
     panic!("{} did not listen on {port}: {}", peer.what, peer.text());
 }
 
+/// A component serving on loopback from a thread of this process.
+pub struct WasmServer {
+    thread: std::thread::JoinHandle<wasmtime::Result<i32>>,
+    out: MemoryOutputPipe,
+}
+
+/// Runs the component `bytes` under `provider` and `policy` as a server: its
+/// environment is `env` plus `MEMTLS_PORT` (the port it is to listen on), with
+/// `files` preopened at /f and the host's network. Returns once it listens.
+pub fn wasm_server(
+    bytes: &[u8],
+    (provider, policy): (Provider, &Policy),
+    label: &str,
+    mut env: Vec<(String, String)>,
+    files: &Files,
+) -> (WasmServer, u16) {
+    let port = free_port();
+    let loaded = load(bytes, provider, policy, label).expect("load the server component");
+    let out = MemoryOutputPipe::new(1 << 20);
+    env.push(("MEMTLS_PORT".into(), port.to_string()));
+    let options = RunOptions {
+        args: vec![label.into()],
+        env,
+        dirs: vec![(files.dir.clone(), "/f".into())],
+        inherit_network: true,
+        capture_stdout: Some(out.clone()),
+        capture_stderr: Some(out.clone()),
+        ..RunOptions::default()
+    };
+    let thread = std::thread::spawn(move || run(&loaded, &options));
+    let start = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60) && !thread.is_finished(),
+            "{label} under {provider} did not listen on {port}: {}",
+            String::from_utf8_lossy(&out.contents())
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (WasmServer { thread, out }, port)
+}
+
+impl WasmServer {
+    /// Waits for the component to exit; returns its exit code and output.
+    pub fn finish(self) -> (i32, String) {
+        let result = self.thread.join().expect("the server thread");
+        let said = String::from_utf8_lossy(&self.out.contents()).into_owned();
+        match result {
+            Ok(code) => (code, said),
+            Err(e) => panic!("the server trapped: {e:#}\n{said}"),
+        }
+    }
+}
+
 /// Starts `peer` (`openssl`, `gnutls` or `tlslite`) as an HTTPS server on loopback
 /// with fixture chain `key` (e.g. `server`, `rsa`); `extra` options are appended.
 /// Returns the peer and its port once it listens.

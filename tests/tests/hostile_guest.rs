@@ -12,12 +12,14 @@ use memtls_tests::{Fixtures, Scenarios, resident_memory};
 const MIB: usize = 1 << 20;
 
 /// The most host memory one store may cost under `policy` (SECURITY.md): the
-/// configuration budget parsed (three copies at most), the contexts, and per
-/// connection its ciphertext buffer plus rustls's buffers (about 100 KiB).
+/// configuration budget parsed (three copies at most), the contexts, per
+/// connection its ciphertext buffer plus rustls's buffers (about 100 KiB), and
+/// per session handed out at most a 64 KiB ticket and a 64 KiB server chain.
 fn host_budget(policy: &Policy) -> usize {
     3 * policy.max_config_bytes
         + policy.max_contexts * 8 * 1024
         + policy.max_connections * (policy.max_buffered_bytes + 100 * 1024)
+        + policy.max_connections * 128 * 1024
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use memtls_cli::{RunOptions, load, run};
 use memtls_host::{Policy, Provider};
-use memtls_tests::peers::{Files, https_server, python_tls_server, smtp_server};
+use memtls_tests::peers::{Files, https_server, python_tls_server, smtp_server, wasm_server};
 use memtls_tests::{python_component as component, python_component_with, workspace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -77,6 +77,36 @@ for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
         native[tls.version()] = (f"has_ticket={s.has_ticket} hint={s.ticket_lifetime_hint} "
                                  f"timeout={s.timeout} id_len={len(s.id)}")
 accept(socket.create_server(("127.0.0.1", port)))
+"#;
+
+/// CPython clients (OpenSSL) against `python/tests/sni_server.py`: what each
+/// receives for each server name, and the alerts of the refusals.
+const SNI_CLIENTS: &str = r#"
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+def hello(name, check=True):
+    context = ssl.create_default_context(cafile=ca)
+    if not check:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        try:
+            with context.wrap_socket(raw, server_hostname=name) as tls:
+                line = tls.recv(200).decode().strip()
+                return line
+        except ssl.SSLError as exc:
+            return f"refused {exc.reason}"
+        except OSError as exc:
+            return f"failed {exc!r}"
+print("localhost:", hello("localhost"))
+print("b.test:", hello("b.test"))
+print("none:", hello(None, check=False))
+print("refuse.test:", hello("refuse.test"))
+print("raise.test:", hello("raise.test"))
+with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+    raw.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    print("garbage:", raw.recv(100).hex())
+print("stop.test:", hello("stop.test", check=False))
 "#;
 
 /// The policy the suites run under: the `insecure` interface allowed (so
@@ -170,6 +200,62 @@ fn stdlib_ssl_in_wasm() {
         let policy = test_policy(Vec::new());
         let (ran, _) = run_suite(&bytes, "test_ssl", (provider, &policy), &files, &env);
         assert!(ran >= 25, "only {ran} tests ran");
+    }
+}
+
+#[test]
+fn sni_callback_in_wasm_as_cpython_clients_see_it() {
+    let files = Files::new("python-sni");
+    let bytes = component("sni_server.py", Vec::new());
+    for provider in Provider::ALL {
+        let policy = Policy::default();
+        let (server, port) = wasm_server(
+            &bytes,
+            (provider, &policy),
+            "sni_server",
+            Vec::new(),
+            &files,
+        );
+        let clients = Command::new("python3")
+            .args(["-c", SNI_CLIENTS, &port.to_string(), &files.path("ca")])
+            .output()
+            .expect("python3");
+        let (code, said) = server.finish();
+        let seen = String::from_utf8_lossy(&clients.stdout);
+        println!("{provider}: clients saw\n{seen}server said\n{said}");
+        assert!(
+            clients.status.success(),
+            "{provider}: {}",
+            String::from_utf8_lossy(&clients.stderr)
+        );
+        assert_eq!(code, 0, "{provider}: {said}");
+        let expected = [
+            // The callback gets the SSLSocket itself and the context.
+            "localhost: sni=localhost socket=SSLSocket same=True",
+            // Verified against b.test: the callback's switch chose the b chain.
+            "b.test: sni=b.test socket=SSLSocket same=True",
+            "none: sni=None socket=SSLSocket same=True",
+            // What OpenSSL's client reports for the alerts it received.
+            "refuse.test: refused TLSV1_UNRECOGNIZED_NAME",
+            "raise.test: refused SSLV3_ALERT_HANDSHAKE_FAILURE",
+            "stop.test: sni=stop.test socket=SSLSocket same=True",
+        ];
+        for line in expected {
+            assert!(
+                seen.lines().any(|l| l == line),
+                "{provider}: no {line:?} in\n{seen}"
+            );
+        }
+        // Not a ClientHello: a fatal alert record (content type 21) comes back.
+        assert!(seen.contains("garbage: 150303000202"), "{provider}: {seen}");
+        for line in [
+            "refused refuse.test: CALLBACK_FAILED",
+            "refused raise.test: CALLBACK_FAILED",
+            "ZeroDivisionError: the callback failed on purpose",
+            "stopped",
+        ] {
+            assert!(said.contains(line), "{provider}: no {line:?} in\n{said}");
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use memtls_cli::{RunOptions, load, run};
 use memtls_host::{Policy, Provider};
-use memtls_tests::peers::{Files, free_port, python_tls_server};
+use memtls_tests::peers::{Files, python_tls_server, wasm_server};
 use memtls_tests::{python_component, resident_memory};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -159,34 +159,17 @@ fn an_asyncio_server_serves_many_connections_with_flat_memory() {
     let files = Files::new("python-asyncio-server");
     let bytes = python_component("asyncio_echo_server.py", Vec::new());
     for provider in Provider::ALL {
-        let port = free_port();
-        let loaded =
-            load(&bytes, provider, &Policy::default(), "asyncio_echo_server").expect("load");
-        let out = MemoryOutputPipe::new(1 << 16);
-        let options = RunOptions {
-            args: vec!["asyncio_echo_server".into()],
-            env: vec![
-                ("MEMTLS_PORT".into(), port.to_string()),
-                (
-                    "MEMTLS_CONNECTIONS".into(),
-                    (ROUNDS * CONCURRENCY).to_string(),
-                ),
-            ],
-            dirs: vec![(files.dir.clone(), "/f".into())],
-            inherit_network: true,
-            capture_stdout: Some(out.clone()),
-            capture_stderr: Some(out.clone()),
-            ..RunOptions::default()
-        };
-        let server = std::thread::spawn(move || run(&loaded, &options));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "{provider}: the server did not listen"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        let env = vec![(
+            "MEMTLS_CONNECTIONS".into(),
+            (ROUNDS * CONCURRENCY).to_string(),
+        )];
+        let (server, port) = wasm_server(
+            &bytes,
+            (provider, &Policy::default()),
+            "asyncio_echo_server",
+            env,
+            &files,
+        );
         let mut clients = std::process::Command::new("python3")
             .args(["-c", CLIENT_POOL, &port.to_string(), &ROUNDS.to_string()])
             .args([&CONCURRENCY.to_string(), &files.path("ca")])
@@ -204,8 +187,7 @@ fn an_asyncio_server_serves_many_connections_with_flat_memory() {
             clients.wait().unwrap().success(),
             "{provider}: a client failed"
         );
-        let code = server.join().unwrap().expect("the server must not trap");
-        let said = String::from_utf8_lossy(&out.contents()).into_owned();
+        let (code, said) = server.finish();
         assert_eq!(code, 0, "{provider}: {said}");
         assert!(
             said.contains(&format!("served {} connections", ROUNDS * CONCURRENCY)),

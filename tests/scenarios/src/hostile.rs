@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use super::{
     Error, Fixtures, Outcome, ProtocolVersion, WriteOutcome, anchors, client_config, connect,
-    contexts, ensure, err, fx, kind, pattern, server_config,
+    contexts, ensure, err, fx, handshake, kind, pattern, server_config,
 };
 use memtls_stream::tls::{self, ClientContext, ServerContext, TrustStore};
 
@@ -26,6 +26,8 @@ pub const ATTACKS: &[(&str, super::Scenario)] = &[
     ("calls-after-error", calls_after_error),
     ("drop-out-of-order", drop_out_of_order),
     ("huge-arguments", huge_arguments),
+    ("session-flood", session_flood),
+    ("acceptor-abuse", acceptor_abuse),
     ("use-after-drop", use_after_drop),
 ];
 
@@ -433,6 +435,112 @@ fn huge_arguments(f: &Fixtures) -> Outcome {
             Some(u64::MAX),
         ))
     ));
+    Ok(out.join(" "))
+}
+
+/// Sessions asked for again and again (the same one each time): every one
+/// handed out holds a place under the policy, so the flood meets
+/// `resource-limit`, and dropping them gives the places back.
+fn session_flood(f: &Fixtures) -> Outcome {
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let client = cc.connect_with("localhost", None).map_err(err)?;
+    let server = sc.accept().map_err(err)?;
+    handshake(&client, &server, u32::MAX).ok()?;
+    // TLS 1.3 tickets follow the handshake: carry them over with some data.
+    server.write(b"x").map_err(err)?;
+    client.feed(&server.take(u32::MAX)).map_err(err)?;
+    client.read(16).map_err(err)?;
+    let mut held = Vec::new();
+    let refusal = loop {
+        match client.session() {
+            Ok(Some(s)) => held.push(s),
+            Ok(None) => return Err("no session after the tickets arrived".into()),
+            Err(e) => break e,
+        }
+        ensure(held.len() <= 1 << 20, || "no cap on sessions".into())?;
+    };
+    let cap = held.len();
+    let refusal = refused(Err::<(), _>(refusal), "resource-limit", "session flood")?;
+    // The same session offered by many connections at once.
+    let offered: Vec<_> = (0..100)
+        .map(|_| cc.connect_with("localhost", Some(&held[0])))
+        .collect::<Result<_, _>>()
+        .map_err(err)?;
+    drop(offered);
+    held.truncate(1);
+    let again = outcome(client.session());
+    Ok(format!(
+        "cap={cap} refusal={refusal} offered-100=ok after-drop={again}"
+    ))
+}
+
+/// The acceptor at its extremes: accepting before a hello, garbage, a hello
+/// that claims 16 MiB, every alert value, a flood of acceptors.
+fn acceptor_abuse(f: &Fixtures) -> Outcome {
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let mut out = Vec::new();
+    let a = tls::Acceptor::create().map_err(err)?;
+    out.push(format!("accept-early={}", outcome(a.accept(&sc))));
+    out.push(format!(
+        "feed-64mib-garbage={}",
+        outcome(a.feed(&pattern(64 << 20)))
+    ));
+    ensure(a.pending_ciphertext() <= 64, || {
+        format!("{} bytes queued for garbage", a.pending_ciphertext())
+    })?;
+    out.push(format!("accept-after-error={}", outcome(a.accept(&sc))));
+    drop(a);
+    // A ClientHello that says it is 16 MiB long, followed by full records.
+    let mut huge = vec![22, 3, 1, 0x40, 0x00, 1, 0xff, 0xff, 0xff];
+    huge.resize(5 + 0x4000, 0);
+    for _ in 0..64 {
+        huge.extend_from_slice(&[22, 3, 3, 0x40, 0x00]);
+        huge.resize(huge.len() + 0x4000, 0);
+    }
+    let a = tls::Acceptor::create().map_err(err)?;
+    let mut fed = 0usize;
+    let endless = loop {
+        match a.feed(&huge[fed..]) {
+            Ok(0) => break "stalled".to_string(),
+            Ok(n) => fed += n as usize,
+            Err(e) => break outcome(Err::<(), _>(e)),
+        }
+        if fed == huge.len() {
+            break "all-taken".into();
+        }
+    };
+    out.push(format!("hello-16mib={endless}"));
+    drop(a);
+    for description in [0u8, 255] {
+        let a = tls::Acceptor::create().map_err(err)?;
+        out.push(format!(
+            "refuse-{description}={}+{}",
+            outcome(a.refuse(description)),
+            a.take(u32::MAX).len()
+        ));
+        out.push(format!("refuse-then-accept={}", outcome(a.accept(&sc))));
+    }
+    let mut held = Vec::new();
+    let refusal = loop {
+        match tls::Acceptor::create() {
+            Ok(a) => held.push(a),
+            Err(e) => break e,
+        }
+        ensure(held.len() <= 1 << 20, || "no cap on acceptors".into())?;
+    };
+    out.push(format!(
+        "flood={}",
+        refused(Err::<(), _>(refusal), "resource-limit", "acceptor flood")?
+    ));
+    held.clear();
+    // After all that, an acceptor still serves a client.
+    let client = cc.connect("localhost").map_err(err)?;
+    let a = tls::Acceptor::create().map_err(err)?;
+    a.feed(&client.take(u32::MAX)).map_err(err)?;
+    let name = a.client_hello().and_then(|h| h.server_name);
+    let server = a.accept(&sc).map_err(err)?;
+    handshake(&client, &server, u32::MAX).ok()?;
+    out.push(format!("then-sni={}", name.unwrap_or_default()));
     Ok(out.join(" "))
 }
 
