@@ -20,9 +20,14 @@ import memtls
 from memtls import _core, _x509
 from memtls._core import TLSFailure, WouldBlock
 
-OPENSSL_VERSION = "memtls 0.1.0 (rustls 0.23)"
-OPENSSL_VERSION_INFO = (0, 1, 0, 0, 0)
-OPENSSL_VERSION_NUMBER = 0x00100000
+# Libraries read these to learn what the `ssl` module can do: urllib3 checks
+# hostnames through `ssl` only when the version says "OpenSSL " (LibreSSL does
+# not honour HOSTFLAG_NEVER_CHECK_SUBJECT; memtls never checks the subject) and
+# otherwise turns `check_hostname` off, which under memtls needs the insecure
+# interface. memtls implements OpenSSL 3's `_ssl` semantics, so it says so.
+OPENSSL_VERSION = "OpenSSL 3.0.0 compatible: memtls 0.1.0 (rustls 0.23)"
+OPENSSL_VERSION_INFO = (3, 0, 0, 0, 0)
+OPENSSL_VERSION_NUMBER = 0x30000000
 _OPENSSL_API_VERSION = OPENSSL_VERSION_INFO
 _DEFAULT_CIPHERS = "DEFAULT"
 

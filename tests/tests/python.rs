@@ -288,9 +288,13 @@ fn libraries_in_wasm() {
         Some("requirements-libraries.txt"),
     );
     // The host adds the test CA to system trust, as `memtls run --ca-file` does:
-    // what libraries verify by default (certifi's bundle) must include it.
+    // what libraries verify by default (certifi's bundle) must include it. The
+    // rest is the default policy (no `insecure` interface), as users run them.
     let ca = std::fs::read(files.dir.join("ca")).unwrap();
-    let policy = test_policy(vec![ca]);
+    let policy = Policy {
+        extra_system_anchors: vec![ca],
+        ..Policy::default()
+    };
     for provider in Provider::ALL {
         let (ran, _) = run_suite(&bytes, "test_libraries", (provider, &policy), &files, &env);
         assert!(ran >= 8, "only {ran} tests ran");
