@@ -2,15 +2,18 @@
 //! host provider, exactly as a guest's calls arrive (handles included): bad
 //! handles, use after drop, wrong resource types, zero and huge lengths, TLS 1.2
 //! and 1.3 connections, exporter and key-update arguments at their limits,
-//! context floods. The host must answer with errors, never panic (libFuzzer's
+//! context floods, sessions offered and handed out, acceptors fed anything. The host must answer with errors, never panic (libFuzzer's
 //! panic hook aborts before the host's catch_unwind could hide one).
 #![no_main]
 
 use memtls_host::bindings::memtls::tls::insecure::Host as _;
 use memtls_host::bindings::memtls::tls::tls::{
-    self as wit, Host as _, HostClientContext, HostConnection, HostServerContext,
+    self as wit, Host as _, HostAcceptor, HostClientContext, HostConnection, HostServerContext,
+    HostSession,
 };
-use memtls_host::{ClientContext, Connection, MemtlsCtx, MemtlsCtxView, Policy, ServerContext};
+use memtls_host::{
+    Acceptor, ClientContext, Connection, MemtlsCtx, MemtlsCtxView, Policy, ServerContext, Session,
+};
 use wasmtime::component::{Resource, ResourceTable};
 
 fn configs() -> (wit::ClientConfig, wit::ServerConfig) {
@@ -71,7 +74,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             let n = usize::from(it.next().unwrap_or(0)) * 4;
             it.take(n).collect()
         };
-        match op % 28 {
+        match op % 34 {
             0 => {
                 if let Ok(Ok(r)) = HostClientContext::create(&mut v, client_cfg.clone()) {
                     reps.push(r.rep());
@@ -91,16 +94,18 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 }
             }
             3 => {
-                if let Ok(Ok(r)) = v.accept(Resource::<ServerContext>::new_borrow(rep)) {
+                if let Ok(Ok(r)) =
+                    HostServerContext::accept(&mut v, Resource::<ServerContext>::new_borrow(rep))
+                {
                     reps.push(r.rep());
                 }
             }
             4 => {
                 let b = bytes(&mut it);
-                let _ = v.feed(conn(), b);
+                let _ = HostConnection::feed(&mut v, conn(), b);
             }
             5 => {
-                let _ = v.take(conn(), u32::from(pick) * 257);
+                let _ = HostConnection::take(&mut v, conn(), u32::from(pick) * 257);
             }
             6 => {
                 let _ = v.handshake(conn());
@@ -123,7 +128,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 let _ = v.shutdown(conn());
             }
             10 => {
-                let _ = v.eof(conn());
+                let _ = HostConnection::eof(&mut v, conn());
             }
             11 => {
                 let label = bytes(&mut it);
@@ -147,12 +152,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                     .get(usize::from(it.next().unwrap_or(0)) % reps.len().max(1))
                     .copied()
                     .unwrap_or(0);
-                if let Ok(data) = v.take(conn(), u32::MAX) {
-                    let _ = v.feed(Resource::new_borrow(to), data);
+                if let Ok(data) = HostConnection::take(&mut v, conn(), u32::MAX) {
+                    let _ = HostConnection::feed(&mut v, Resource::new_borrow(to), data);
                 }
             }
             17 => {
-                let _ = v.pending_ciphertext(conn());
+                let _ = HostConnection::pending_ciphertext(&mut v, conn());
                 let _ = v.pending_plaintext(conn());
                 let _ = v.is_handshake_complete(conn());
                 let _ = v.peer_closed(conn());
@@ -234,13 +239,78 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                     }
                 }
             }
+            28 => {
+                // A connection offering whatever handle was picked as a session.
+                let resume = (pick % 2 == 0).then(|| Resource::<Session>::new_borrow(rep));
+                let to = reps.first().copied().unwrap_or(0);
+                if let Ok(Ok(r)) = v.connect_with(
+                    Resource::<ClientContext>::new_borrow(to),
+                    "localhost".into(),
+                    resume,
+                ) {
+                    reps.push(r.rep());
+                }
+            }
+            29 => {
+                if let Ok(Ok(Some(r))) = v.session(conn()) {
+                    reps.push(r.rep());
+                }
+            }
+            30 => {
+                let s = Resource::<Session>::new_borrow(rep);
+                let _ = HostSession::info(&mut v, s);
+                let _ = v.is_usable(Resource::new_borrow(rep));
+                if pick % 3 == 0 {
+                    let _ = HostSession::drop(&mut v, Resource::new_own(rep));
+                }
+            }
+            31 => {
+                if let Ok(Ok(r)) = HostAcceptor::create(&mut v) {
+                    reps.push(r.rep());
+                }
+            }
+            32 => {
+                let a = || Resource::<Acceptor>::new_borrow(rep);
+                let b = bytes(&mut it);
+                let _ = HostAcceptor::feed(&mut v, a(), b);
+                let _ = v.client_hello(a());
+                let _ = HostAcceptor::pending_ciphertext(&mut v, a());
+                let _ = HostAcceptor::take(&mut v, a(), u32::from(pick) * 3);
+                if pick % 5 == 0 {
+                    let _ = v.refuse(a(), pick);
+                }
+                if pick % 7 == 0 {
+                    let _ = HostAcceptor::eof(&mut v, a());
+                }
+            }
+            33 => {
+                // Accept with whatever handle was picked as the context; a
+                // connection's ClientHello moved to an acceptor first.
+                let from = reps.first().copied().unwrap_or(0);
+                if let Ok(hello) =
+                    HostConnection::take(&mut v, Resource::new_borrow(from), u32::MAX)
+                {
+                    let _ = HostAcceptor::feed(&mut v, Resource::new_borrow(rep), hello);
+                }
+                let to = reps.last().copied().unwrap_or(0);
+                if let Ok(Ok(r)) = HostAcceptor::accept(
+                    &mut v,
+                    Resource::new_borrow(rep),
+                    Resource::<ServerContext>::new_borrow(to),
+                ) {
+                    reps.push(r.rep());
+                }
+                if pick % 4 == 0 {
+                    let _ = HostAcceptor::drop(&mut v, Resource::new_own(rep));
+                }
+            }
             _ => {
                 // A connection handle used as a context and the other way round.
                 let _ = v.connect(
                     Resource::<ClientContext>::new_borrow(rep),
                     "localhost".into(),
                 );
-                let _ = v.feed(conn(), vec![22, 3, 3, 0, 1, 1]);
+                let _ = HostConnection::feed(&mut v, conn(), vec![22, 3, 3, 0, 1, 1]);
             }
         }
     }

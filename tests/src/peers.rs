@@ -5,6 +5,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -558,4 +559,92 @@ pub fn gnutls_client(port: u16, files: &Files, version: Version, client_cert: bo
     }
     args.push("localhost");
     spawn("gnutls-cli", &args, "gnutls-cli")
+}
+
+/// A TLS server that reads an 8-byte length, then that many bytes, and answers
+/// with the count: CPython's own `ssl` (OpenSSL).
+const SINK: &str = r#"
+import socket, ssl, struct, sys
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[1], sys.argv[2])
+server = socket.create_server(("127.0.0.1", int(sys.argv[3])))
+def serve(connection):
+    with context.wrap_socket(connection, server_side=True) as tls:
+        header = b""
+        while len(header) < 8:
+            header += tls.recv(8 - len(header))
+        (total,) = struct.unpack(">Q", header)
+        received = 0
+        while received < total:
+            data = tls.recv(1 << 20)
+            if not data:
+                break
+            received += len(data)
+        tls.sendall(f"{received}\n".encode())
+while True:
+    connection, _ = server.accept()
+    try:
+        serve(connection)
+    except OSError:  # the harness's readiness probe, for one
+        pass
+"#;
+
+/// Starts [`SINK`] (CPython's `ssl` on OpenSSL) with the `server` chain; returns
+/// once it listens.
+pub fn python_tls_sink(files: &Files) -> (Peer, u16) {
+    python_tls_server(SINK, files, "python3 as a TLS sink")
+}
+
+/// Runs `python/tests/ssl_sender.py` (built as `bytes`) for `mib` MiB under
+/// `provider` against the sink on `port`; returns the process's peak resident
+/// memory while it ran.
+pub fn peak_while_sending(
+    bytes: &[u8],
+    provider: Provider,
+    files: &Files,
+    port: u16,
+    mib: u32,
+) -> usize {
+    let loaded = load(bytes, provider, &Policy::default(), "ssl_sender").expect("load");
+    let (done, peak) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let sampler = {
+        let (done, peak) = (done.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(crate::resident_memory(), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let out = MemoryOutputPipe::new(1 << 16);
+    let code = run(
+        &loaded,
+        &RunOptions {
+            args: vec!["ssl_sender".into()],
+            env: vec![
+                ("MEMTLS_TEST_SINK".into(), format!("127.0.0.1:{port}")),
+                ("MEMTLS_SEND_MIB".into(), mib.to_string()),
+            ],
+            dirs: vec![(files.dir.clone(), "/f".into())],
+            inherit_network: true,
+            allow_ip_name_lookup: true,
+            capture_stdout: Some(out.clone()),
+            capture_stderr: Some(out.clone()),
+            ..RunOptions::default()
+        },
+    )
+    .expect("the sender must not trap");
+    done.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    let said = String::from_utf8_lossy(&out.contents()).into_owned();
+    assert_eq!(code, 0, "{provider}, {mib} MiB: {said}");
+    println!(
+        "{provider}: {mib} MiB sent, peak resident memory {} MiB: {}",
+        peak.load(Ordering::Relaxed) >> 20,
+        said.trim()
+    );
+    peak.load(Ordering::Relaxed)
 }

@@ -11,14 +11,11 @@
 //! ([`measuring`]).
 
 use std::io::BufRead;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 
-use memtls_cli::{RunOptions, load, run};
 use memtls_host::{Policy, Provider};
-use memtls_tests::peers::{Files, python_tls_server, wasm_server};
+use memtls_tests::peers::{Files, peak_while_sending, python_tls_sink, wasm_server};
 use memtls_tests::{python_component, resident_memory};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 /// Holds the process for one measurement: the tests of this binary run one at a
 /// time, or each would see the other's memory.
@@ -29,92 +26,11 @@ fn measuring() -> MutexGuard<'static, ()> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A TLS server that reads an 8-byte length, then that many bytes, and answers
-/// with the count: CPython's own `ssl` (OpenSSL).
-const SINK: &str = r#"
-import socket, ssl, struct, sys
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-context.load_cert_chain(sys.argv[1], sys.argv[2])
-server = socket.create_server(("127.0.0.1", int(sys.argv[3])))
-def serve(connection):
-    with context.wrap_socket(connection, server_side=True) as tls:
-        header = b""
-        while len(header) < 8:
-            header += tls.recv(8 - len(header))
-        (total,) = struct.unpack(">Q", header)
-        received = 0
-        while received < total:
-            data = tls.recv(1 << 20)
-            if not data:
-                break
-            received += len(data)
-        tls.sendall(f"{received}\n".encode())
-while True:
-    connection, _ = server.accept()
-    try:
-        serve(connection)
-    except OSError:  # the harness's readiness probe, for one
-        pass
-"#;
-
-/// Runs the sender for `mib` MiB under `provider`; returns the process's peak
-/// resident memory while it ran.
-fn peak_while_sending(
-    bytes: &[u8],
-    provider: Provider,
-    files: &Files,
-    port: u16,
-    mib: u32,
-) -> usize {
-    let loaded = load(bytes, provider, &Policy::default(), "ssl_sender").expect("load");
-    let (done, peak) = (
-        Arc::new(AtomicBool::new(false)),
-        Arc::new(AtomicUsize::new(0)),
-    );
-    let sampler = {
-        let (done, peak) = (done.clone(), peak.clone());
-        std::thread::spawn(move || {
-            while !done.load(Ordering::Relaxed) {
-                peak.fetch_max(resident_memory(), Ordering::Relaxed);
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-        })
-    };
-    let out = MemoryOutputPipe::new(1 << 16);
-    let code = run(
-        &loaded,
-        &RunOptions {
-            args: vec!["ssl_sender".into()],
-            env: vec![
-                ("MEMTLS_TEST_SINK".into(), format!("127.0.0.1:{port}")),
-                ("MEMTLS_SEND_MIB".into(), mib.to_string()),
-            ],
-            dirs: vec![(files.dir.clone(), "/f".into())],
-            inherit_network: true,
-            allow_ip_name_lookup: true,
-            capture_stdout: Some(out.clone()),
-            capture_stderr: Some(out.clone()),
-            ..RunOptions::default()
-        },
-    )
-    .expect("the sender must not trap");
-    done.store(true, Ordering::Relaxed);
-    sampler.join().unwrap();
-    let said = String::from_utf8_lossy(&out.contents()).into_owned();
-    assert_eq!(code, 0, "{provider}, {mib} MiB: {said}");
-    println!(
-        "{provider}: {mib} MiB sent, peak resident memory {} MiB: {}",
-        peak.load(Ordering::Relaxed) >> 20,
-        said.trim()
-    );
-    peak.load(Ordering::Relaxed)
-}
-
 #[test]
 fn sending_through_ssl_keeps_memory_flat() {
     let _turn = measuring();
     let files = Files::new("python-memory");
-    let (_sink, port) = python_tls_server(SINK, &files, "python3 as a TLS sink");
+    let (_sink, port) = python_tls_sink(&files);
     let bytes = python_component("ssl_sender.py", Vec::new());
     for provider in Provider::ALL {
         let small = peak_while_sending(&bytes, provider, &files, port, 64);

@@ -99,6 +99,8 @@ fn setup(for_tests: bool) -> Result {
             ("aiosmtpd", "aiosmtpd"),
             ("sslyze", "sslyze"),
             ("tlslite", "tlslite-ng"),
+            // The native column of the Python bench's requests.get row.
+            ("requests", "requests==2.34.2"),
         ] {
             let present = Command::new("python3")
                 .args(["-c", &format!("import {module}")])

@@ -1,10 +1,12 @@
 //! Python in Wasm, measured in one run: component size, start-up (cold, i.e. compiled
-//! from scratch, and with wasmtime's compilation cache), and urllib HTTPS GET latency
-//! inside Wasm on each provider next to native CPython with OpenSSL — the same
-//! script (`python/bench/https_get.py`) against the same loopback server.
+//! from scratch, and with wasmtime's compilation cache), HTTPS GET latency with
+//! urllib and with requests inside Wasm on each provider next to native CPython
+//! with OpenSSL — the same scripts (`python/bench/https_get.py`,
+//! `python/bench/requests_get.py`) against the same loopback server — and the peak
+//! resident memory of sending 1.5 GiB through `ssl` (`python/tests/ssl_sender.py`).
 //!
 //! ```text
-//! cargo run -p memtls-tests --bin bench-python [-- --gets N]
+//! cargo run -p memtls-tests --bin bench-python [-- --gets N] [--send-mib N]
 //! ```
 //!
 //! A benchmark, not a test: it prints figures and asserts nothing about them.
@@ -18,6 +20,8 @@ use memtls_cli::python::{PythonBuild, build};
 use memtls_cli::{RunOptions, load, run};
 use memtls_host::{Policy, Provider};
 use memtls_tests::bench::{key_values, machine};
+use memtls_tests::peers::{Files, peak_while_sending, python_tls_sink};
+use memtls_tests::resident_memory;
 use wasmtime::{Result, bail, format_err};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -28,28 +32,44 @@ fn main() -> Result<()> {
     if args.first().map(String::as_str) == Some("--child") {
         return child(&args[1..]);
     }
-    let gets: usize = match args.iter().position(|a| a == "--gets") {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| format_err!("--gets needs a number"))?,
-        None => 50,
+    let number = |flag: &str, default: usize| -> Result<usize> {
+        match args.iter().position(|a| a == flag) {
+            Some(i) => args
+                .get(i + 1)
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| format_err!("{flag} needs a number")),
+            None => Ok(default),
+        }
     };
+    let gets = number("--gets", 50)?;
+    let send_mib = number("--send-mib", 1536)?;
     let work = TempDir::new()?;
-    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../python/bench");
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../python");
+    let scripts = python.join("bench");
     let mut components = Vec::new();
-    for script in ["hello", "https_get"] {
-        let output = work.0.join(format!("{script}.wasm"));
-        eprintln!("bench: building {script}.py with memtls python build");
+    for (script, requirements) in [
+        (scripts.join("hello.py"), None),
+        (scripts.join("https_get.py"), None),
+        (
+            scripts.join("requests_get.py"),
+            Some(scripts.join("requirements.txt")),
+        ),
+        (python.join("tests/ssl_sender.py"), None),
+    ] {
+        let name = script.file_stem().unwrap().to_string_lossy().into_owned();
+        let output = work.0.join(format!("{name}.wasm"));
+        eprintln!("bench: building {name}.py with memtls python build");
         build(&PythonBuild {
-            script: scripts.join(format!("{script}.py")),
+            script,
             output: output.clone(),
             python_path: Vec::new(),
-            requirements: None,
+            requirements,
         })?;
         components.push(output);
     }
-    let (hello, get) = (&components[0], &components[1]);
+    let [hello, get, requests_get, sender] = &components[..] else {
+        unreachable!("four components")
+    };
     let app_size = std::fs::metadata(get)?.len();
     let composed = memtls_host::compose_with_guest(&std::fs::read(get)?, &Policy::default())?.len();
 
@@ -99,74 +119,130 @@ fn main() -> Result<()> {
         ratio(cached[1], python_start)
     );
 
-    // urllib GET latency against one loopback server (native rustls).
+    // GET latency against one loopback server (native rustls).
     let certs = DemoCerts::generate()?;
     std::fs::write(work.0.join("ca.pem"), &certs.ca_pem)?;
     let port = start_https_server(&certs, 1024)?;
     let url = format!("https://localhost:{port}/");
+    for (label, script, component) in [
+        ("urllib GET", "https_get", get),
+        ("requests.get", "requests_get", requests_get),
+    ] {
+        latency(
+            label,
+            &scripts.join(format!("{script}.py")),
+            component,
+            &url,
+            &work.0,
+            gets,
+        )?;
+    }
+
+    // Memory: the process's peak while a Python client sends through `ssl`.
+    let files = Files::new("bench-python");
+    let (_sink, sink_port) = python_tls_sink(&files);
+    let bytes = std::fs::read(sender)?;
+    let before = resident_memory();
+    let peaks: Vec<usize> = Provider::ALL
+        .iter()
+        .map(|p| peak_while_sending(&bytes, *p, &files, sink_port, send_mib as u32))
+        .collect();
+    println!(
+        "\n{:<28}{:>18}{:>18}{:>18}",
+        format!("send {send_mib} MiB via ssl"),
+        "",
+        "wasm --tls native",
+        "wasm --tls guest"
+    );
+    println!(
+        "{:<28}{:>18}{:>18}{:>18}",
+        "  peak resident memory",
+        format!("(before: {} MiB)", before >> 20),
+        format!("{} MiB", peaks[0] >> 20),
+        format!("{} MiB", peaks[1] >> 20)
+    );
+    println!(
+        "\nratios are to native CPython (lower is better); reproduce with \
+         `cargo run -p memtls-tests --bin bench-python`"
+    );
+    Ok(())
+}
+
+/// One latency table: `script` run natively with python3 and `component` (the
+/// same script built for Wasm) on each provider, `gets` GETs of `url` each.
+fn latency(
+    label: &str,
+    script: &Path,
+    component: &Path,
+    url: &str,
+    work: &Path,
+    gets: usize,
+) -> Result<()> {
     let native = Command::new("python3")
-        .arg(scripts.join("https_get.py"))
-        .arg(&url)
-        .arg(work.0.join("ca.pem"))
+        .arg(script)
+        .arg(url)
+        .arg(work.join("ca.pem"))
         .arg(gets.to_string())
         .output()?;
     if !native.status.success() {
         bail!(
-            "python3 https_get.py: {}",
+            "python3 {}: {} (cargo xtask setup installs what it needs)",
+            script.display(),
             String::from_utf8_lossy(&native.stderr)
         );
     }
     let native = fields(&String::from_utf8_lossy(&native.stdout))?;
     let mut wasm = Vec::new();
-    let bytes = std::fs::read(get)?;
+    let bytes = std::fs::read(component)?;
+    let name = script.file_stem().unwrap_or_default().to_string_lossy();
     for provider in Provider::ALL {
-        let loaded = load(&bytes, provider, &Policy::default(), "https_get")?;
+        let loaded = load(&bytes, provider, &Policy::default(), &name)?;
         let out = MemoryOutputPipe::new(1 << 16);
         let code = run(
             &loaded,
             &RunOptions {
                 args: vec![
-                    "https_get".into(),
-                    url.clone(),
+                    name.to_string(),
+                    url.into(),
                     "/b/ca.pem".into(),
                     gets.to_string(),
                 ],
-                dirs: vec![(work.0.clone(), "/b".into())],
+                dirs: vec![(work.to_path_buf(), "/b".into())],
                 inherit_network: true,
                 allow_ip_name_lookup: true,
                 capture_stdout: Some(out.clone()),
+                capture_stderr: Some(out.clone()),
                 ..RunOptions::default()
             },
         )?;
         if code != 0 {
-            bail!("https_get.py in Wasm (--tls {provider}) exited with {code}");
+            bail!(
+                "{name}.py in Wasm (--tls {provider}) exited with {code}: {}",
+                String::from_utf8_lossy(&out.contents())
+            );
         }
         wasm.push(fields(&String::from_utf8_lossy(&out.contents()))?);
     }
     println!(
         "\n{:<28}{:>18}{:>18}{:>18}",
-        format!("urllib GET, 1 KiB ({gets}x)"),
+        format!("{label}, 1 KiB ({gets}x)"),
         "CPython+OpenSSL",
         "wasm --tls native",
         "wasm --tls guest"
     );
-    for (key, label) in [
+    for (key, row) in [
         ("first_ms", "  first (full handshake)"),
         ("median_ms", "  median of the rest"),
         ("min_ms", "  fastest"),
     ] {
         let base = native[key];
         println!(
-            "{label:<28}{:>18}{:>18}{:>18}",
+            "{row:<28}{:>18}{:>18}{:>18}",
             format!("{base:.2} ms"),
             ratio(wasm[0][key], base),
             ratio(wasm[1][key], base)
         );
     }
-    println!(
-        "\nratios are to native CPython (lower is better); reproduce with \
-         `cargo run -p memtls-tests --bin bench-python`"
-    );
     Ok(())
 }
 
