@@ -4,7 +4,8 @@ Run by ``cargo test -p memtls-tests --test python`` under both providers, with t
 fixtures preopened at /f and ``MEMTLS_TEST_HTTPS`` (``openssl s_server -www``, chain
 ``server``), ``MEMTLS_TEST_SMTP`` (aiosmtpd with STARTTLS) and
 ``MEMTLS_TEST_KEEP_ALIVE`` (an HTTP/1.1 keep-alive server whose responses name the
-connection that carried them) in the environment; the host adds the test CA to system trust (as
+connection that carried them) and ``MEMTLS_TEST_WSS`` (the websockets library's
+wss:// server on CPython's ssl, outside Wasm) in the environment; the host adds the test CA to system trust (as
 ``memtls run --ca-file`` does). The libraries come from
 ``requirements-libraries.txt`` through ``memtls python build --requirements``
 (pure-Python wheels, bundled whole; PyPI's certifi among them, which memtls's
@@ -186,6 +187,20 @@ class WebsocketsTests(unittest.TestCase):
                     return replies
 
         self.assertEqual(asyncio.run(main()), ["HELLO", "MEMTLS"])
+
+
+    def test_wss_client_against_a_native_server(self):
+        # The server is websockets on CPython's ssl (OpenSSL), outside Wasm.
+        host, port = server("MEMTLS_TEST_WSS")
+
+        async def main():
+            async with websockets.asyncio.client.connect(
+                    f"wss://{host}:{port}/", ssl=ssl.create_default_context(
+                        cafile=fixture("ca"))) as client:
+                await client.send("hello")
+                return await client.recv()
+
+        self.assertEqual(asyncio.run(main()), "native hello")
 
 
 class AiosmtplibTests(unittest.TestCase):

@@ -109,6 +109,22 @@ with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
 print("stop.test:", hello("stop.test", check=False))
 "#;
 
+/// A wss:// echo server: the `websockets` library on CPython's `ssl` (OpenSSL),
+/// answering each message with "native <message>".
+const WSS_SERVER: &str = r#"
+import asyncio, ssl, sys
+from websockets.asyncio.server import serve
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[1], sys.argv[2])
+async def echo(connection):
+    async for message in connection:
+        await connection.send(f"native {message}")
+async def main():
+    async with serve(echo, "127.0.0.1", int(sys.argv[3]), ssl=context):
+        await asyncio.get_running_loop().create_future()
+asyncio.run(main())
+"#;
+
 /// The policy the suites run under: the `insecure` interface allowed (so
 /// `CERT_NONE` works), and `extra_anchors` added to system trust.
 fn test_policy(extra_anchors: Vec<Vec<u8>>) -> Policy {
@@ -269,6 +285,12 @@ fn libraries_in_wasm() {
         &files,
         "python3 as an HTTP/1.1 keep-alive server",
     );
+    let (_wss, wss_port) = python_tls_server(
+        WSS_SERVER,
+        &files,
+        "python3 with websockets as a wss:// server (pip install websockets; \
+         `cargo xtask setup` installs it)",
+    );
     let env = vec![
         (
             "MEMTLS_TEST_HTTPS".into(),
@@ -279,6 +301,7 @@ fn libraries_in_wasm() {
             "MEMTLS_TEST_KEEP_ALIVE".into(),
             format!("localhost:{keep_alive_port}"),
         ),
+        ("MEMTLS_TEST_WSS".into(), format!("localhost:{wss_port}")),
     ];
     // memtls python build --requirements: pip installs them (pure-Python wheels
     // for the component's CPython), and they are bundled whole.

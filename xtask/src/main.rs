@@ -93,14 +93,16 @@ fn setup(for_tests: bool) -> Result {
         if !on_path("gnutls-serv") || !on_path("gnutls-cli") {
             packages.push("gnutls-bin");
         }
-        // From PyPI: an SMTP server with STARTTLS, the TLS scanner, and tlslite-ng
-        // (a third, pure-Python TLS peer).
+        // From PyPI: an SMTP server with STARTTLS, the TLS scanner, tlslite-ng
+        // (a third, pure-Python TLS peer), and the native sides of Python tests.
         for (module, package) in [
             ("aiosmtpd", "aiosmtpd"),
             ("sslyze", "sslyze"),
             ("tlslite", "tlslite-ng"),
             // The native column of the Python bench's requests.get row.
             ("requests", "requests==2.34.2"),
+            // A wss:// server nobody here wrote, for websockets in Wasm.
+            ("websockets", "websockets==15.0.1"),
         ] {
             let present = Command::new("python3")
                 .args(["-c", &format!("import {module}")])
