@@ -1,58 +1,115 @@
 //! The parity suite: every scenario of the scenario component runs under the
-//! native provider and under the guest provider; each must pass, and both must
-//! observe the same thing.
+//! native provider and under the guest provider, each as its own test (a module
+//! per scenario, a test per provider); each must pass, and both must observe the
+//! same thing. The list of scenarios is `tests/scenarios/src/list.rs`.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use memtls_host::{Policy, Provider};
 use memtls_tests::{Fixtures, Scenarios};
 
-#[test]
-fn parity() {
-    let fixtures = Fixtures::generate().expect("generating certificates");
-    let policy = Policy {
-        allow_insecure: true,
-        ..Policy::default()
-    };
-    let runners: Vec<Scenarios> = Provider::ALL
-        .iter()
-        .map(|p| Scenarios::load(*p, policy.clone()).expect("loading the scenario component"))
-        .collect();
-    let names = runners[0].list().expect("listing scenarios");
-    assert!(names.len() >= 30, "only {} scenarios", names.len());
-    let mut failures = Vec::new();
-    let mut passed = 0;
-    for name in &names {
-        let mut results = Vec::new();
-        for runner in &runners {
-            let result = runner
-                .run(name, &fixtures)
-                .unwrap_or_else(|trap| Err(format!("trap: {trap:#}")));
-            match &result {
-                Ok(summary) => println!("{name:<24} {:<6} ok    {summary}", runner.provider()),
-                Err(why) => {
-                    println!("{name:<24} {:<6} FAIL  {why}", runner.provider());
-                    failures.push(format!("{name} on {}: {why}", runner.provider()));
-                }
-            }
-            results.push(result);
+/// What one scenario observed under one provider (its summary, or why it failed).
+type Observed = Result<String, String>;
+
+/// The scenario component for each provider, the fixtures, and every result so
+/// far: each scenario runs once per provider, whichever test asks first.
+struct Suite {
+    fixtures: Fixtures,
+    runners: Vec<Scenarios>,
+    results: Mutex<HashMap<(&'static str, Provider), Observed>>,
+}
+
+fn suite() -> &'static Suite {
+    static SUITE: OnceLock<Suite> = OnceLock::new();
+    SUITE.get_or_init(|| {
+        let policy = Policy {
+            allow_insecure: true,
+            ..Policy::default()
+        };
+        Suite {
+            fixtures: Fixtures::generate().expect("generating certificates"),
+            runners: Provider::ALL
+                .iter()
+                .map(|p| {
+                    Scenarios::load(*p, policy.clone()).expect("loading the scenario component")
+                })
+                .collect(),
+            results: Mutex::new(HashMap::new()),
         }
-        if results.iter().all(Result::is_ok) {
-            if results[0] == results[1] {
-                passed += 1;
-            } else {
-                println!("{name:<24} parity FAIL  providers observed different results");
-                failures.push(format!(
-                    "{name}: native {:?} != guest {:?}",
-                    results[0], results[1]
-                ));
-            }
+    })
+}
+
+/// Runs `name` under `provider` (once; later calls get the same result).
+fn observed(name: &'static str, provider: Provider) -> Observed {
+    let suite = suite();
+    if let Some(r) = suite.results.lock().unwrap().get(&(name, provider)) {
+        return r.clone();
+    }
+    let runner = suite
+        .runners
+        .iter()
+        .find(|r| r.provider() == provider)
+        .expect("a runner per provider");
+    let result = runner
+        .run(name, &suite.fixtures)
+        .unwrap_or_else(|trap| Err(format!("trap: {trap:#}")));
+    suite
+        .results
+        .lock()
+        .unwrap()
+        .entry((name, provider))
+        .or_insert(result)
+        .clone()
+}
+
+/// The scenario passes under `provider` and observes what every other provider
+/// observes.
+fn check(name: &'static str, provider: Provider) {
+    let mine = match observed(name, provider) {
+        Ok(summary) => summary,
+        Err(why) => panic!("{name} under {provider}: {why}"),
+    };
+    println!("{name:<24} {provider:<6} ok    {mine}");
+    for other in Provider::ALL.into_iter().filter(|p| *p != provider) {
+        match observed(name, other) {
+            Err(why) => panic!("{name} passes under {provider} but fails under {other}: {why}"),
+            Ok(theirs) => assert_eq!(
+                mine, theirs,
+                "{name}: {provider} and {other} observed different results"
+            ),
         }
     }
-    println!(
-        "parity: {passed} scenarios passed on both providers with equal results, {} failures",
-        failures.len()
-    );
-    assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
 }
+
+include!("../scenarios/src/list.rs");
+
+/// One module per scenario, one test per provider in it
+/// (`cargo test --test parity -- tls13_handshake::guest`).
+macro_rules! parity_tests {
+    ($($function:ident: $name:literal,)*) => {
+        $(
+            mod $function {
+                #[test]
+                fn native() {
+                    super::check($name, memtls_host::Provider::Native);
+                }
+                #[test]
+                fn guest() {
+                    super::check($name, memtls_host::Provider::Guest);
+                }
+            }
+        )*
+
+        /// The component runs exactly the scenarios this suite has tests for.
+        #[test]
+        fn every_scenario_has_its_tests() {
+            let listed = suite().runners[0].list().expect("listing scenarios");
+            assert_eq!(listed, [$($name),*], "the component's list and this suite's differ");
+        }
+    };
+}
+foreach_scenario!(parity_tests);
 
 #[test]
 fn connection_cap_is_enforced_by_both_providers() {

@@ -36,48 +36,14 @@ type Outcome = Result<String, String>;
 /// A scenario: takes the fixtures, returns its observable summary.
 type Scenario = fn(&Fixtures) -> Outcome;
 
-const SCENARIOS: &[(&str, Scenario)] = &[
-    ("introspection", introspection),
-    ("tls13-handshake", tls13_handshake),
-    ("tls12-handshake", tls12_handshake),
-    ("every-cipher-suite", every_cipher_suite),
-    ("alpn-match", alpn_match),
-    ("alpn-no-overlap", alpn_no_overlap),
-    ("sni-chooses-chain", sni_chooses_chain),
-    ("mtls-required", mtls_required),
-    ("mtls-required-missing", mtls_required_missing),
-    ("mtls-optional", mtls_optional),
-    ("mtls-optional-missing", mtls_optional_missing),
-    ("pinned-self-signed", pinned_self_signed),
-    ("pinned-wrong-name", pinned_wrong_name),
-    ("expired", expired),
-    ("not-yet-valid", not_yet_valid),
-    ("wrong-name", wrong_name),
-    ("unknown-issuer", unknown_issuer),
-    ("version-mismatch", version_mismatch),
-    ("transfer-16mib", transfer_16mib),
-    ("byte-at-a-time", byte_at_a_time),
-    ("close-notify", close_notify),
-    ("ragged-eof", ragged_eof),
-    ("resumption-tls13", resumption_tls13),
-    ("resumption-tls12", resumption_tls12),
-    ("exporter", exporter),
-    ("key-update", key_update),
-    ("misuse", misuse),
-    ("garbage-from-peer", garbage_from_peer),
-    ("config-errors", config_errors),
-    ("key-formats", key_formats),
-    ("insecure", insecure_contexts),
-    ("bounded-buffers", bounded_buffers),
-    ("hostile-garbage-flood", hostile_garbage_flood),
-    (
-        "hostile-endless-handshake-message",
-        hostile_endless_handshake_message,
-    ),
-    ("hostile-stalled-handshake", hostile_stalled_handshake),
-    ("argument-extremes", argument_extremes),
-    ("context-dropped-first", context_dropped_first),
-];
+include!("list.rs");
+
+macro_rules! scenario_table {
+    ($($function:ident: $name:literal,)*) => {
+        const SCENARIOS: &[(&str, Scenario)] = &[$(($name, $function)),*];
+    };
+}
+foreach_scenario!(scenario_table);
 
 impl Guest for Runner {
     fn list_scenarios() -> Vec<String> {

@@ -1,0 +1,48 @@
+// The parity scenarios, named once: the scenario component builds its table
+// from this list, and the parity suite (tests/tests/parity.rs) one test per
+// scenario and provider. Adding a scenario is its function and one line here.
+//
+// `foreach_scenario!(m)` calls `m!` with every `function: "name"` pair.
+macro_rules! foreach_scenario {
+    ($m:ident) => {
+        $m! {
+            introspection: "introspection",
+            tls13_handshake: "tls13-handshake",
+            tls12_handshake: "tls12-handshake",
+            every_cipher_suite: "every-cipher-suite",
+            alpn_match: "alpn-match",
+            alpn_no_overlap: "alpn-no-overlap",
+            sni_chooses_chain: "sni-chooses-chain",
+            mtls_required: "mtls-required",
+            mtls_required_missing: "mtls-required-missing",
+            mtls_optional: "mtls-optional",
+            mtls_optional_missing: "mtls-optional-missing",
+            pinned_self_signed: "pinned-self-signed",
+            pinned_wrong_name: "pinned-wrong-name",
+            expired: "expired",
+            not_yet_valid: "not-yet-valid",
+            wrong_name: "wrong-name",
+            unknown_issuer: "unknown-issuer",
+            version_mismatch: "version-mismatch",
+            transfer_16mib: "transfer-16mib",
+            byte_at_a_time: "byte-at-a-time",
+            close_notify: "close-notify",
+            ragged_eof: "ragged-eof",
+            resumption_tls13: "resumption-tls13",
+            resumption_tls12: "resumption-tls12",
+            exporter: "exporter",
+            key_update: "key-update",
+            misuse: "misuse",
+            garbage_from_peer: "garbage-from-peer",
+            config_errors: "config-errors",
+            key_formats: "key-formats",
+            insecure_contexts: "insecure",
+            bounded_buffers: "bounded-buffers",
+            hostile_garbage_flood: "hostile-garbage-flood",
+            hostile_endless_handshake_message: "hostile-endless-handshake-message",
+            hostile_stalled_handshake: "hostile-stalled-handshake",
+            argument_extremes: "argument-extremes",
+            context_dropped_first: "context-dropped-first",
+        }
+    };
+}
