@@ -6,6 +6,8 @@ fn main() {
         "memtls-scenarios",
         &[
             "tests/scenarios",
+            "tests/scenario-suite",
+            "engine",
             "examples/tls-stream",
             "wit",
             "Cargo.lock",

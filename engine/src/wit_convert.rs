@@ -125,6 +125,122 @@ macro_rules! wit_conversions {
                 }
             }
 
+            // The other direction, for an application that drives the
+            // interface with the engine's types (the scenario suite).
+
+            pub(crate) fn from_trust(t: e::TrustStore) -> w::TrustStore {
+                w::TrustStore { system: t.system, anchors: t.anchors, pinned: t.pinned }
+            }
+
+            fn from_chain(c: e::SigningChain) -> w::SigningChain {
+                w::SigningChain { certificates: c.certificates, private_key: c.private_key }
+            }
+
+            pub(crate) fn from_client_config(c: e::ClientConfig) -> w::ClientConfig {
+                w::ClientConfig {
+                    trust: from_trust(c.trust),
+                    certificate_chain: c.certificate_chain.map(from_chain),
+                    alpn_protocols: c.alpn_protocols,
+                    min_version: c.min_version.map(from_version),
+                    max_version: c.max_version.map(from_version),
+                    cipher_suites: c.cipher_suites,
+                    send_sni: c.send_sni,
+                }
+            }
+
+            pub(crate) fn from_server_config(c: e::ServerConfig) -> w::ServerConfig {
+                w::ServerConfig {
+                    certificate_chains: c.certificate_chains.into_iter().map(from_chain).collect(),
+                    client_auth: match c.client_auth {
+                        e::ClientAuth::None => w::ClientAuth::None,
+                        e::ClientAuth::Optional(t) => w::ClientAuth::Optional(from_trust(t)),
+                        e::ClientAuth::Required(t) => w::ClientAuth::Required(from_trust(t)),
+                    },
+                    alpn_protocols: c.alpn_protocols,
+                    min_version: c.min_version.map(from_version),
+                    max_version: c.max_version.map(from_version),
+                    cipher_suites: c.cipher_suites,
+                    session_tickets: c.session_tickets,
+                }
+            }
+
+            pub(crate) fn to_suite(s: w::CipherSuite) -> e::CipherSuite {
+                e::CipherSuite { id: s.id, name: s.name }
+            }
+
+            pub(crate) fn to_progress(p: w::Progress) -> e::Progress {
+                match p {
+                    w::Progress::Done => e::Progress::Done,
+                    w::Progress::WantRead => e::Progress::WantRead,
+                    w::Progress::WantWrite => e::Progress::WantWrite,
+                }
+            }
+
+            pub(crate) fn to_read(o: w::ReadOutcome) -> e::ReadOutcome {
+                match o {
+                    w::ReadOutcome::Data(d) => e::ReadOutcome::Data(d),
+                    w::ReadOutcome::WantRead => e::ReadOutcome::WantRead,
+                    w::ReadOutcome::WantWrite => e::ReadOutcome::WantWrite,
+                }
+            }
+
+            pub(crate) fn to_write(o: w::WriteOutcome) -> e::WriteOutcome {
+                match o {
+                    w::WriteOutcome::Written(n) => e::WriteOutcome::Written(n),
+                    w::WriteOutcome::WantRead => e::WriteOutcome::WantRead,
+                    w::WriteOutcome::WantWrite => e::WriteOutcome::WantWrite,
+                }
+            }
+
+            pub(crate) fn to_session_info(i: w::SessionInfo) -> e::SessionInfo {
+                e::SessionInfo {
+                    id: i.id,
+                    created: i.created,
+                    ticket_lifetime: i.ticket_lifetime,
+                    has_ticket: i.has_ticket,
+                    version: to_version(i.protocol_version),
+                }
+            }
+
+            pub(crate) fn to_client_hello(h: w::ClientHello) -> e::ClientHello {
+                e::ClientHello {
+                    server_name: h.server_name,
+                    alpn_protocols: h.alpn_protocols,
+                    cipher_suites: h.cipher_suites,
+                }
+            }
+
+            fn to_reason(r: w::CertificateReason) -> e::CertificateReason {
+                match r {
+                    w::CertificateReason::Expired => e::CertificateReason::Expired,
+                    w::CertificateReason::NotYetValid => e::CertificateReason::NotYetValid,
+                    w::CertificateReason::UnknownIssuer => e::CertificateReason::UnknownIssuer,
+                    w::CertificateReason::BadSignature => e::CertificateReason::BadSignature,
+                    w::CertificateReason::NameMismatch => e::CertificateReason::NameMismatch,
+                    w::CertificateReason::Revoked => e::CertificateReason::Revoked,
+                    w::CertificateReason::NoCertificate => e::CertificateReason::NoCertificate,
+                    w::CertificateReason::Other => e::CertificateReason::Other,
+                }
+            }
+
+            pub(crate) fn to_engine_error(err: w::Error) -> e::Error {
+                let kind = match err.kind {
+                    w::ErrorKind::Closed => e::ErrorKind::Closed,
+                    w::ErrorKind::RaggedEof => e::ErrorKind::RaggedEof,
+                    w::ErrorKind::CertificateRejected(r) => {
+                        e::ErrorKind::CertificateRejected(to_reason(r))
+                    }
+                    w::ErrorKind::AlertReceived(c) => e::ErrorKind::AlertReceived(c),
+                    w::ErrorKind::AlertSent(c) => e::ErrorKind::AlertSent(c),
+                    w::ErrorKind::Protocol => e::ErrorKind::Protocol,
+                    w::ErrorKind::Configuration => e::ErrorKind::Configuration,
+                    w::ErrorKind::Misuse => e::ErrorKind::Misuse,
+                    w::ErrorKind::ResourceLimit => e::ErrorKind::ResourceLimit,
+                    w::ErrorKind::NotPermitted => e::ErrorKind::NotPermitted,
+                };
+                e::Error { kind, message: err.message }
+            }
+
             pub(crate) fn from_engine_error(err: e::Error) -> w::Error {
                 let kind = match err.kind {
                     e::ErrorKind::Closed => w::ErrorKind::Closed,

@@ -11,18 +11,12 @@ pub mod wasi_tls;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use memtls_cli::{Host, Loaded};
 use memtls_host::{Policy, Provider};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-    PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
-};
-use time::{Duration, OffsetDateTime};
 use wasmtime::component::Instance;
 use wasmtime::error::Context as _;
-use wasmtime::{Result, Store, bail};
+use wasmtime::{Result, Store};
 use wasmtime_wasi::WasiCtx;
 
 /// The scenario component built by this crate's build script.
@@ -215,219 +209,17 @@ impl Verifier {
     }
 }
 
-/// Named certificates and keys for the scenarios, generated fresh.
+/// Named certificates and keys for the scenarios, generated fresh
+/// ([`memtls_scenario_suite::fixtures`]).
 #[derive(Clone, Debug, Default)]
 pub struct Fixtures(pub BTreeMap<String, Vec<u8>>);
-
-struct Leaf {
-    chain_pem: String,
-    der: Vec<u8>,
-    key: KeyPair,
-}
-
-fn leaf(
-    names: &[&str],
-    issuer: &CertifiedIssuer<'_, KeyPair>,
-    key: KeyPair,
-    validity: Option<(OffsetDateTime, OffsetDateTime)>,
-) -> Result<Leaf> {
-    let mut params =
-        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())?;
-    params
-        .distinguished_name
-        .push(DnType::CommonName, names.first().copied().unwrap_or("leaf"));
-    if let Some((from, to)) = validity {
-        params.not_before = from;
-        params.not_after = to;
-    }
-    let cert = params.signed_by(&key, issuer)?;
-    Ok(Leaf {
-        chain_pem: cert.pem(),
-        der: cert.der().to_vec(),
-        key,
-    })
-}
-
-fn new_ca(name: &str) -> Result<CertifiedIssuer<'static, KeyPair>> {
-    let mut params = CertificateParams::new(Vec::<String>::new())?;
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    Ok(CertifiedIssuer::self_signed(params, KeyPair::generate()?)?)
-}
-
-/// Runs `openssl` with `args`, feeding `input`, returning its output.
-fn openssl(args: &[&str], input: &[u8]) -> Result<Vec<u8>> {
-    use std::io::Write;
-    let mut child = Command::new("openssl")
-        .args(args)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .context("running `openssl` (needed to make RSA, SEC1 and PKCS#1 test keys)")?;
-    child.stdin.take().expect("stdin").write_all(input)?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!(
-            "openssl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(out.stdout)
-}
 
 impl Fixtures {
     /// Generates every certificate and key the scenarios use.
     pub fn generate() -> Result<Self> {
-        let mut f = BTreeMap::new();
-        let now = OffsetDateTime::now_utc();
-        let ca = new_ca("memtls test CA")?;
-        let other_ca = new_ca("memtls unknown CA")?;
-        let client_ca = new_ca("memtls client CA")?;
-        f.insert("ca".into(), ca.pem().into_bytes());
-        f.insert("client-ca".into(), client_ca.pem().into_bytes());
-
-        let mut put = |prefix: &str, leaf: Leaf| {
-            f.insert(format!("{prefix}.chain"), leaf.chain_pem.into_bytes());
-            f.insert(format!("{prefix}.der"), leaf.der);
-            f.insert(
-                format!("{prefix}.key"),
-                leaf.key.serialize_pem().into_bytes(),
-            );
-            f.insert(format!("{prefix}.key.pkcs8.der"), leaf.key.serialize_der());
-        };
-        put(
-            "server",
-            leaf(&["localhost", "a.test"], &ca, KeyPair::generate()?, None)?,
-        );
-        put("b", leaf(&["b.test"], &ca, KeyPair::generate()?, None)?);
-        put(
-            "client",
-            leaf(&["client.test"], &client_ca, KeyPair::generate()?, None)?,
-        );
-        put(
-            "expired",
-            leaf(
-                &["localhost"],
-                &ca,
-                KeyPair::generate()?,
-                Some((now - Duration::days(30), now - Duration::days(1))),
-            )?,
-        );
-        put(
-            "notyet",
-            leaf(
-                &["localhost"],
-                &ca,
-                KeyPair::generate()?,
-                Some((now + Duration::days(1), now + Duration::days(30))),
-            )?,
-        );
-        put(
-            "unknown",
-            leaf(&["localhost"], &other_ca, KeyPair::generate()?, None)?,
-        );
-        let p384 = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384)?;
-        put("p384", leaf(&["localhost"], &ca, p384, None)?);
-        // Made by openssl: ring writes Ed25519 keys as PKCS#8 v2, which OpenSSL 3.0
-        // (a peer in the interop tests) does not read.
-        let ed_pem = openssl(&["genpkey", "-algorithm", "ed25519"], b"")?;
-        let ed25519 = KeyPair::from_pem_and_sign_algo(&String::from_utf8(ed_pem)?, &PKCS_ED25519)?;
-        put("ed25519", leaf(&["localhost"], &ca, ed25519, None)?);
-        // An all-Ed25519 chain (CA and leaf), for the Ed25519 handshake benchmark.
-        let ed_ca = {
-            let mut params = CertificateParams::new(Vec::<String>::new())?;
-            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-            params
-                .distinguished_name
-                .push(DnType::CommonName, "memtls Ed25519 CA");
-            CertifiedIssuer::self_signed(params, KeyPair::generate_for(&PKCS_ED25519)?)?
-        };
-        let ed_ca_pem = ed_ca.pem();
-        put(
-            "ed25519-all",
-            leaf(
-                &["localhost"],
-                &ed_ca,
-                KeyPair::generate_for(&PKCS_ED25519)?,
-                None,
-            )?,
-        );
-        // Self-signed leaf for pinning.
-        let self_key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(vec!["pinned.test".to_string()])?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "pinned.test");
-        let self_cert = params.self_signed(&self_key)?;
-        put(
-            "self",
-            Leaf {
-                chain_pem: self_cert.pem(),
-                der: self_cert.der().to_vec(),
-                key: self_key,
-            },
-        );
-        // Self-signed and CA:TRUE, as `openssl req -x509` makes them.
-        let self_ca_key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "localhost");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let self_ca = params.self_signed(&self_ca_key)?;
-        put(
-            "self-ca",
-            Leaf {
-                chain_pem: self_ca.pem(),
-                der: self_ca.der().to_vec(),
-                key: self_ca_key,
-            },
-        );
-        // RSA: ring cannot generate RSA keys, openssl can.
-        let rsa_pem = openssl(
-            &[
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-            ],
-            b"",
-        )?;
-        let rsa_key =
-            KeyPair::from_pem_and_sign_algo(&String::from_utf8(rsa_pem)?, &PKCS_RSA_SHA256)?;
-        put("rsa", leaf(&["localhost"], &ca, rsa_key, None)?);
-
-        // Other encodings of the same keys.
-        f.insert("ed-ca".into(), ed_ca_pem.into_bytes());
-        let server_key = f["server.key"].clone();
-        f.insert(
-            "server.key.sec1.pem".into(),
-            openssl(&["ec", "-outform", "PEM"], &server_key)?,
-        );
-        f.insert(
-            "server.key.sec1.der".into(),
-            openssl(&["ec", "-outform", "DER"], &server_key)?,
-        );
-        let rsa_key = f["rsa.key"].clone();
-        f.insert(
-            "rsa.key.pkcs1.pem".into(),
-            openssl(&["rsa", "-traditional", "-outform", "PEM"], &rsa_key)?,
-        );
-        f.insert(
-            "rsa.key.pkcs1.der".into(),
-            openssl(&["rsa", "-traditional", "-outform", "DER"], &rsa_key)?,
-        );
-        for (name, marker) in [
-            ("server.key.sec1.pem", "BEGIN EC PRIVATE KEY"),
-            ("rsa.key.pkcs1.pem", "BEGIN RSA PRIVATE KEY"),
-        ] {
-            if !String::from_utf8_lossy(&f[name]).contains(marker) {
-                bail!("openssl did not produce a {marker} key for {name}");
-            }
-        }
-        Ok(Self(f))
+        Ok(Self(
+            memtls_scenario_suite::fixtures::generate().map_err(wasmtime::Error::msg)?,
+        ))
     }
 }
 

@@ -1,7 +1,7 @@
 //! The parity suite: every scenario of the scenario component runs under the
 //! native provider and under the guest provider, each as its own test (a module
 //! per scenario, a test per provider); each must pass, and both must observe the
-//! same thing. The list of scenarios is `tests/scenarios/src/list.rs`.
+//! same thing. The list of scenarios is `tests/scenario-suite/src/list.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -82,8 +82,6 @@ fn check(name: &'static str, provider: Provider) {
     }
 }
 
-include!("../scenarios/src/list.rs");
-
 /// One module per scenario, one test per provider in it
 /// (`cargo test --test parity -- tls13_handshake::guest`).
 macro_rules! parity_tests {
@@ -109,7 +107,7 @@ macro_rules! parity_tests {
         }
     };
 }
-foreach_scenario!(parity_tests);
+memtls_scenario_suite::foreach_scenario!(parity_tests);
 
 #[test]
 fn connection_cap_is_enforced_by_both_providers() {

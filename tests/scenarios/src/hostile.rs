@@ -8,14 +8,13 @@
 
 use std::fmt::Write as _;
 
-use super::{
-    Error, Fixtures, Outcome, ProtocolVersion, WriteOutcome, anchors, client_config, connect,
-    contexts, ensure, err, fx, handshake, kind, pattern, server_config,
+use memtls_scenario_suite::harness::{
+    Error, Fixtures, Outcome, ProtocolVersion, TrustStore, WriteOutcome, anchors, client_config,
+    connect, contexts, ensure, err, fx, handshake, kind, pattern, send, server_config, tls,
 };
-use memtls_stream::tls::{self, ClientContext, ServerContext, TrustStore};
 
 /// The hostile attacks, by name. Not part of the parity list.
-pub const ATTACKS: &[(&str, super::Scenario)] = &[
+pub const ATTACKS: &[(&str, memtls_scenario_suite::Scenario)] = &[
     ("exporter-tls12", exporter_tls12),
     ("exporter-tls13", exporter_tls13),
     ("context-flood", context_flood),
@@ -110,7 +109,7 @@ fn exporter_on(f: &Fixtures, v: ProtocolVersion) -> Outcome {
     ensure(a == b, || "exporter outputs differ at the limits".into())?;
     // The connection is still usable after the refusals.
     ensure(
-        super::send(&client, &server, b"still fine")? == b"still fine",
+        send(&client, &server, b"still fine")? == b"still fine",
         || "connection broken after refusals".into(),
     )?;
     Ok(format!("{out} max-args=ok"))
@@ -152,7 +151,7 @@ fn context_flood(f: &Fixtures) -> Outcome {
     let config = system_config(f)?;
     let mut held = Vec::new();
     let refusal = loop {
-        match ClientContext::create(&config) {
+        match tls::client_context(&config) {
             Ok(c) => held.push(c),
             Err(e) => break e,
         }
@@ -165,13 +164,13 @@ fn context_flood(f: &Fixtures) -> Outcome {
     let cap = held.len();
     // Server contexts count against the same cap.
     let server = refused(
-        ServerContext::create(&server_config(f)?),
+        tls::server_context(&server_config(f)?),
         "resource-limit",
         "server context at the cap",
     )?;
     held.clear();
     for i in 0..1_000_000 {
-        ClientContext::create(&config).map_err(|e| format!("cycle {i}: {}", err(e)))?;
+        tls::client_context(&config).map_err(|e| format!("cycle {i}: {}", err(e)))?;
     }
     Ok(format!(
         "cap={cap} refusal=resource-limit server-at-cap={server} cycles=1000000"
@@ -183,18 +182,14 @@ fn context_flood(f: &Fixtures) -> Outcome {
 fn config_budget(f: &Fixtures) -> Outcome {
     let mut c = client_config(f)?;
     c.trust.anchors = vec![vec![b'A'; 17 << 20]];
-    let whole = refused(
-        ClientContext::create(&c),
-        "resource-limit",
-        "a 17 MiB anchor",
-    )?;
+    let whole = refused(tls::client_context(&c), "resource-limit", "a 17 MiB anchor")?;
     // 1 MiB of real anchors (the CA repeated) per context.
     let ca = fx(f, "ca")?;
     let mut c = client_config(f)?;
     c.trust.anchors = vec![ca.repeat((1 << 20) / ca.len())];
     let mut held = Vec::new();
     let refusal = loop {
-        match ClientContext::create(&c) {
+        match tls::client_context(&c) {
             Ok(ctx) => held.push(ctx),
             Err(e) => break e,
         }
@@ -206,13 +201,13 @@ fn config_budget(f: &Fixtures) -> Outcome {
     })?;
     let count = held.len();
     held.clear();
-    ClientContext::create(&c).map_err(|e| format!("after dropping: {}", err(e)))?;
+    tls::client_context(&c).map_err(|e| format!("after dropping: {}", err(e)))?;
     // Server chains and client-auth anchors count too.
     let mut s = server_config(f)?;
     let copies = (17 << 20) / s.certificate_chains[0].certificates[0].len();
     s.certificate_chains = vec![s.certificate_chains[0].clone(); copies];
     let chains = refused(
-        ServerContext::create(&s),
+        tls::server_context(&s),
         "resource-limit",
         "17 MiB of signing chains",
     )?;
@@ -395,17 +390,14 @@ fn huge_arguments(f: &Fixtures) -> Outcome {
     c.alpn_protocols = vec![vec![b'h'; 255]; 60_000];
     out.push(format!(
         "alpn-60000x255={}",
-        outcome(ClientContext::create(&c))
+        outcome(tls::client_context(&c))
     ));
     let mut c = client_config(f)?;
     c.cipher_suites = Some(vec![0x1301; 1_000_000]);
-    out.push(format!("suites-1m={}", outcome(ClientContext::create(&c))));
+    out.push(format!("suites-1m={}", outcome(tls::client_context(&c))));
     let mut c = client_config(f)?;
     c.trust.pinned = vec![vec![0x30; 1]; 100_000];
-    out.push(format!(
-        "pins-100000={}",
-        outcome(ClientContext::create(&c))
-    ));
+    out.push(format!("pins-100000={}", outcome(tls::client_context(&c))));
     let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
     out.push(format!(
         "connect-1mib-name={}",
@@ -479,7 +471,7 @@ fn session_flood(f: &Fixtures) -> Outcome {
 fn acceptor_abuse(f: &Fixtures) -> Outcome {
     let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
     let mut out = Vec::new();
-    let a = tls::Acceptor::create().map_err(err)?;
+    let a = tls::acceptor().map_err(err)?;
     out.push(format!("accept-early={}", outcome(a.accept(&sc))));
     out.push(format!(
         "feed-64mib-garbage={}",
@@ -497,7 +489,7 @@ fn acceptor_abuse(f: &Fixtures) -> Outcome {
         huge.extend_from_slice(&[22, 3, 3, 0x40, 0x00]);
         huge.resize(huge.len() + 0x4000, 0);
     }
-    let a = tls::Acceptor::create().map_err(err)?;
+    let a = tls::acceptor().map_err(err)?;
     let mut fed = 0usize;
     let endless = loop {
         match a.feed(&huge[fed..]) {
@@ -512,7 +504,7 @@ fn acceptor_abuse(f: &Fixtures) -> Outcome {
     out.push(format!("hello-16mib={endless}"));
     drop(a);
     for description in [0u8, 255] {
-        let a = tls::Acceptor::create().map_err(err)?;
+        let a = tls::acceptor().map_err(err)?;
         out.push(format!(
             "refuse-{description}={}+{}",
             outcome(a.refuse(description)),
@@ -522,7 +514,7 @@ fn acceptor_abuse(f: &Fixtures) -> Outcome {
     }
     let mut held = Vec::new();
     let refusal = loop {
-        match tls::Acceptor::create() {
+        match tls::acceptor() {
             Ok(a) => held.push(a),
             Err(e) => break e,
         }
@@ -535,7 +527,7 @@ fn acceptor_abuse(f: &Fixtures) -> Outcome {
     held.clear();
     // After all that, an acceptor still serves a client.
     let client = cc.connect("localhost").map_err(err)?;
-    let a = tls::Acceptor::create().map_err(err)?;
+    let a = tls::acceptor().map_err(err)?;
     a.feed(&client.take(u32::MAX)).map_err(err)?;
     let name = a.client_hello().and_then(|h| h.server_name);
     let server = a.accept(&sc).map_err(err)?;
@@ -547,14 +539,17 @@ fn acceptor_abuse(f: &Fixtures) -> Outcome {
 /// A connection used after it was dropped: the instance traps (the handle is
 /// invalid); the host and other instances go on.
 fn use_after_drop(f: &Fixtures) -> Outcome {
-    let (cc, _sc) = contexts(client_config(f)?, server_config(f)?)?;
-    let conn = cc.connect("localhost").map_err(err)?;
+    // Raw handles exist only on the WIT bindings.
+    use memtls_stream::tls as wit;
+    let config = crate::convert::from_client_config(client_config(f)?);
+    let cc = wit::ClientContext::create(&config).map_err(|e| e.message)?;
+    let conn = cc.connect("localhost").map_err(|e| e.message)?;
     let handle = conn.take_handle();
     // SAFETY: deliberately wrong: the handle is dropped, then reused, to check
     // that the provider traps this instance instead of misbehaving.
     unsafe {
-        drop(tls::Connection::from_handle(handle));
-        let again = tls::Connection::from_handle(handle);
+        drop(wit::Connection::from_handle(handle));
+        let again = wit::Connection::from_handle(handle);
         let _ = again.pending_ciphertext();
         std::mem::forget(again);
     }

@@ -1,14 +1,14 @@
-//! Benchmark workloads, run through the imported interface and timed here (the
-//! host's `memtls-bench` runs the same workloads on rustls directly as the
-//! baseline). Both ends of every connection are in this component, so each figure
-//! covers a client and a server.
+//! Benchmark workloads, run through the interface and timed here (the host's
+//! `memtls-bench` runs the same workloads on rustls directly as the baseline).
+//! Both ends of every connection are on the same side of the interface, so each
+//! figure covers a client and a server.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
-use super::{
-    ClientContext, Connection, Fixtures, ProtocolVersion, ReadOutcome, ServerContext, WriteOutcome,
-    anchors, chain, client_config, connect, err, send, server_config,
+use crate::harness::{
+    Connection, Fixtures, ProtocolVersion, ReadOutcome, WriteOutcome, anchors, chain,
+    client_config, connect, err, send, server_config, tls,
 };
 
 /// Bytes per application write in the bulk workload.
@@ -56,12 +56,12 @@ pub(crate) fn run(f: &Fixtures, workload: &str) -> Result<String, String> {
 fn full(f: &Fixtures, chain_name: &str, n: u32, ca: &str) -> Result<String, String> {
     let mut server = server_config(f)?;
     server.certificate_chains = vec![chain(f, chain_name)?];
-    let server = ServerContext::create(&server).map_err(err)?;
+    let server = tls::server_context(&server).map_err(err)?;
     let mut config = client_config(f)?;
     config.trust = anchors(f, ca)?;
     let start = Instant::now();
     for _ in 0..n {
-        let client = ClientContext::create(&config).map_err(err)?;
+        let client = tls::client_context(&config).map_err(err)?;
         let (_c, _s, pair) = connect(&client, &server, "localhost")?;
         pair.ok()?;
     }
@@ -70,8 +70,8 @@ fn full(f: &Fixtures, chain_name: &str, n: u32, ca: &str) -> Result<String, Stri
 
 /// `n` resumed handshakes (TLS 1.3 tickets) from one client context.
 fn resumed(f: &Fixtures, n: u32) -> Result<String, String> {
-    let server = ServerContext::create(&server_config(f)?).map_err(err)?;
-    let client = ClientContext::create(&client_config(f)?).map_err(err)?;
+    let server = tls::server_context(&server_config(f)?).map_err(err)?;
+    let client = tls::client_context(&client_config(f)?).map_err(err)?;
     let handshake = || -> Result<bool, String> {
         let (c, s, pair) = connect(&client, &server, "localhost")?;
         pair.ok()?;
@@ -103,8 +103,8 @@ fn bulk(f: &Fixtures, suite: u16, records: u32) -> Result<String, String> {
     let mut sc = server_config(f)?;
     sc.cipher_suites = Some(vec![suite]);
     sc.max_version = version;
-    let client = ClientContext::create(&cc).map_err(err)?;
-    let server = ServerContext::create(&sc).map_err(err)?;
+    let client = tls::client_context(&cc).map_err(err)?;
+    let server = tls::server_context(&sc).map_err(err)?;
     let (c, s, pair) = connect(&client, &server, "localhost")?;
     pair.ok()?;
     send(&s, &c, b"t")?;
@@ -161,8 +161,8 @@ fn bulk(f: &Fixtures, suite: u16, records: u32) -> Result<String, String> {
 /// Opens `n` handshaken, drained connection pairs and keeps them until
 /// `idle-release`.
 fn idle_hold(f: &Fixtures, n: u32) -> Result<String, String> {
-    let server = ServerContext::create(&server_config(f)?).map_err(err)?;
-    let client = ClientContext::create(&client_config(f)?).map_err(err)?;
+    let server = tls::server_context(&server_config(f)?).map_err(err)?;
+    let client = tls::client_context(&client_config(f)?).map_err(err)?;
     for _ in 0..n {
         let (c, s, pair) = connect(&client, &server, "localhost")?;
         pair.ok()?;

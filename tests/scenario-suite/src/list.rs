@@ -1,8 +1,9 @@
-// The parity scenarios, named once: the scenario component builds its table
-// from this list, and the parity suite (tests/tests/parity.rs) one test per
-// scenario and provider. Adding a scenario is its function and one line here.
-//
-// `foreach_scenario!(m)` calls `m!` with every `function: "name"` pair.
+/// The parity scenarios, named once: calls `$m!` with every `function: "name",`
+/// pair. The suite builds its table from it ([`crate::SCENARIOS`]), the parity
+/// suite (tests/tests/parity.rs) a test per scenario and provider, and the
+/// engine's tests one native test per scenario. Adding a scenario is its
+/// function and one line here.
+#[macro_export]
 macro_rules! foreach_scenario {
     ($m:ident) => {
         $m! {

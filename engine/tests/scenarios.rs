@@ -1,0 +1,46 @@
+//! Every parity scenario natively on the engine, one test each: the same
+//! scenarios the parity suite runs through both providers, without Wasm in
+//! between (`cargo test -p memtls-engine --test scenarios`). The list is
+//! `tests/scenario-suite/src/list.rs`.
+
+use std::rc::Rc;
+use std::sync::OnceLock;
+
+use memtls_engine::Policy;
+use memtls_scenario_suite::{Fixtures, Native, fixtures, foreach_scenario};
+
+/// The fixtures, made once for the whole run.
+fn fixtures() -> &'static Fixtures {
+    static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        fixtures::generate()
+            .expect("generating fixtures")
+            .into_iter()
+            .collect()
+    })
+}
+
+/// Runs `name` on a fresh engine under the parity suite's policy (the
+/// `insecure` interface allowed, the rest the defaults).
+fn run(name: &str) {
+    let backend = Rc::new(Native::new(Policy {
+        allow_insecure: true,
+        ..Policy::default()
+    }));
+    match memtls_scenario_suite::run(backend, name, fixtures()) {
+        Ok(summary) => println!("{name}: {summary}"),
+        Err(why) => panic!("{name}: {why}"),
+    }
+}
+
+macro_rules! native_tests {
+    ($($function:ident: $name:literal,)*) => {
+        $(
+            #[test]
+            fn $function() {
+                run($name);
+            }
+        )*
+    };
+}
+foreach_scenario!(native_tests);

@@ -1,0 +1,207 @@
+//! Data: transfers, close_notify and ragged EOF, resumption, exporters, key update.
+
+use crate::harness::*;
+
+pub(crate) fn transfer_16mib(f: &Fixtures) -> Outcome {
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    let data = pattern(16 << 20);
+    let got = send(&client, &server, &data)?;
+    ensure(got.len() == data.len(), || {
+        format!("received {} bytes", got.len())
+    })?;
+    let first_diff = got.iter().zip(&data).position(|(a, b)| a != b);
+    ensure(first_diff.is_none(), || {
+        format!("byte {first_diff:?} differs")
+    })?;
+    let back = send(&server, &client, &data[..1 << 20])?;
+    ensure(back == data[..1 << 20], || {
+        "reverse direction corrupted".into()
+    })?;
+    Ok(format!(
+        "client->server={} server->client={} identical",
+        got.len(),
+        back.len()
+    ))
+}
+
+pub(crate) fn byte_at_a_time(f: &Fixtures) -> Outcome {
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let client = cc.connect("localhost").map_err(err)?;
+    let server = sc.accept().map_err(err)?;
+    handshake(&client, &server, 1).ok()?;
+    client.write(b"one byte at a time").map_err(err)?;
+    let mut got = Vec::new();
+    loop {
+        let b = client.take(1);
+        if b.is_empty() {
+            break;
+        }
+        ensure(server.feed(&b).map_err(err)? == 1, || {
+            "a single byte was not accepted".into()
+        })?;
+        drain(&server, &mut got)?;
+    }
+    ensure(got == b"one byte at a time", || format!("got {got:?}"))?;
+    Ok(format!(
+        "version={}",
+        version_name(client.protocol_version())
+    ))
+}
+
+pub(crate) fn close_notify(f: &Fixtures) -> Outcome {
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    send(&client, &server, b"last words")?;
+    let first = client.shutdown().map_err(err)?;
+    ensure(first == Progress::WantWrite, || {
+        format!("first shutdown gave {first:?}")
+    })?;
+    transfer(&client, &server, u32::MAX).map_err(err)?;
+    let again = client.shutdown().map_err(err)?;
+    ensure(again == Progress::WantRead, || {
+        format!("shutdown before peer's gave {again:?}")
+    })?;
+    let read = server.read(100).err().map(|e| kind(&e));
+    ensure(read.as_deref() == Some("closed"), || {
+        format!("server read gave {read:?}")
+    })?;
+    ensure(server.peer_closed(), || {
+        "server did not see close_notify".into()
+    })?;
+    server.shutdown().map_err(err)?;
+    transfer(&server, &client, u32::MAX).map_err(err)?;
+    let done = client.shutdown().map_err(err)?;
+    ensure(done == Progress::Done, || {
+        format!("final shutdown gave {done:?}")
+    })?;
+    let server_done = server.shutdown().map_err(err)?;
+    Ok(format!(
+        "first={first:?} second={again:?} server-read={} final={done:?} server-final={server_done:?}",
+        read.unwrap_or_default()
+    ))
+}
+
+pub(crate) fn ragged_eof(f: &Fixtures) -> Outcome {
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    send(&client, &server, b"truncated?")?;
+    server.eof().map_err(err)?;
+    let read = server.read(100).err().map(|e| kind(&e));
+    ensure(read.as_deref() == Some("ragged-eof"), || {
+        format!("read after eof gave {read:?}")
+    })?;
+    // A handshake cut short by the transport is a ragged EOF too.
+    let c2 = cc.connect("localhost").map_err(err)?;
+    let s2 = sc.accept().map_err(err)?;
+    transfer(&c2, &s2, u32::MAX).map_err(err)?;
+    c2.eof().map_err(err)?;
+    let hs = c2.handshake().err().map(|e| kind(&e));
+    ensure(hs.as_deref() == Some("ragged-eof"), || {
+        format!("handshake after eof gave {hs:?}")
+    })?;
+    Ok(format!(
+        "read={} handshake={}",
+        read.unwrap_or_default(),
+        hs.unwrap_or_default()
+    ))
+}
+
+pub(crate) fn resumption(f: &Fixtures, v: ProtocolVersion, tickets: bool) -> Outcome {
+    let mut c = client_config(f)?;
+    c.min_version = Some(v);
+    c.max_version = Some(v);
+    let mut s = server_config(f)?;
+    s.session_tickets = tickets;
+    let (cc, sc) = contexts(c, s)?;
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+        pair.ok()?;
+        // TLS 1.3 tickets arrive after the handshake: let the client read them.
+        send(&server, &client, b"x")?;
+        ensure(client.resumed() == server.resumed(), || {
+            "sides disagree on resumption".into()
+        })?;
+        seen.push(client.resumed());
+    }
+    ensure(seen == [false, true], || format!("resumed flags {seen:?}"))?;
+    Ok(format!("first={} second={}", seen[0], seen[1]))
+}
+
+pub(crate) fn resumption_tls13(f: &Fixtures) -> Outcome {
+    Ok(format!(
+        "tickets: {}; stateful: {}",
+        resumption(f, ProtocolVersion::Tls13, true)?,
+        resumption(f, ProtocolVersion::Tls13, false)?
+    ))
+}
+
+pub(crate) fn resumption_tls12(f: &Fixtures) -> Outcome {
+    Ok(format!(
+        "tickets: {}; session-ids: {}",
+        resumption(f, ProtocolVersion::Tls12, true)?,
+        resumption(f, ProtocolVersion::Tls12, false)?
+    ))
+}
+
+pub(crate) fn exporter(f: &Fixtures) -> Outcome {
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let client = cc.connect("localhost").map_err(err)?;
+    let server = sc.accept().map_err(err)?;
+    let early = client
+        .export_keying_material(b"EXPORTER-test", None, 32)
+        .err()
+        .map(|e| kind(&e));
+    ensure(early.as_deref() == Some("misuse"), || {
+        format!("export before handshake: {early:?}")
+    })?;
+    handshake(&client, &server, u32::MAX).ok()?;
+    let a = client
+        .export_keying_material(b"EXPORTER-test", Some(b"ctx"), 32)
+        .map_err(err)?;
+    let b = server
+        .export_keying_material(b"EXPORTER-test", Some(b"ctx"), 32)
+        .map_err(err)?;
+    ensure(a == b, || "exporter outputs differ".into())?;
+    let other = client
+        .export_keying_material(b"EXPORTER-other", Some(b"ctx"), 32)
+        .map_err(err)?;
+    ensure(a != other, || {
+        "different labels gave the same output".into()
+    })?;
+    let too_long = client
+        .export_keying_material(b"x", None, 1 << 20)
+        .err()
+        .map(|e| kind(&e));
+    Ok(format!(
+        "len={} equal=true too-long={}",
+        a.len(),
+        too_long.unwrap_or_default()
+    ))
+}
+
+pub(crate) fn key_update(f: &Fixtures) -> Outcome {
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    client.request_key_update().map_err(err)?;
+    ensure(
+        send(&client, &server, b"after update")? == b"after update",
+        || "corrupted".into(),
+    )?;
+    server.request_key_update().map_err(err)?;
+    ensure(send(&server, &client, b"reply")? == b"reply", || {
+        "corrupted".into()
+    })?;
+    let mut c12 = client_config(f)?;
+    c12.max_version = Some(ProtocolVersion::Tls12);
+    let (cc, sc) = contexts(c12, server_config(f)?)?;
+    let (client, _server, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    let on12 = client.request_key_update().err().map(|e| kind(&e));
+    Ok(format!("tls13=ok tls12={}", on12.unwrap_or_default()))
+}

@@ -1,0 +1,198 @@
+//! Handshakes: versions, every cipher suite, ALPN, SNI choosing the chain, version mismatch.
+
+use std::fmt::Write as _;
+
+use crate::harness::*;
+
+pub(crate) fn introspection(_: &Fixtures) -> Outcome {
+    let info = tls::implementation();
+    ensure(!info.name.is_empty() && !info.version.is_empty(), || {
+        "implementation info is empty".into()
+    })?;
+    let versions: Vec<_> = tls::supported_versions()
+        .into_iter()
+        .map(|v| version_name(Some(v)))
+        .collect();
+    let mut suites: Vec<_> = tls::supported_cipher_suites()
+        .into_iter()
+        .map(|s| format!("{:04x}:{}", s.id, s.name))
+        .collect();
+    suites.sort();
+    Ok(format!("versions={versions:?} suites={suites:?}"))
+}
+
+pub(crate) fn handshake_with(f: &Fixtures, v: ProtocolVersion) -> Outcome {
+    let mut c = client_config(f)?;
+    c.min_version = Some(v);
+    c.max_version = Some(v);
+    let (cc, sc) = contexts(c, server_config(f)?)?;
+    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    let version = sorted_versions_summary(&client, &server)?;
+    ensure(
+        client.is_handshake_complete() && server.is_handshake_complete(),
+        || "handshake not complete".into(),
+    )?;
+    let cs = client.cipher_suite().ok_or("client has no cipher suite")?;
+    let ss = server.cipher_suite().ok_or("server has no cipher suite")?;
+    ensure(cs.id == ss.id, || {
+        format!("suites differ: {cs:?} vs {ss:?}")
+    })?;
+    let peer = client.peer_certificates();
+    ensure(peer.len() == 1, || {
+        format!("client saw {} peer certificates", peer.len())
+    })?;
+    // The path runs from the leaf the server sent to the CA it did not send.
+    let verified = client.verified_chain();
+    ensure(verified.len() == 2 && verified[0] == peer[0], || {
+        format!("client verified a path of {} certificates", verified.len())
+    })?;
+    ensure(server.peer_certificates().is_empty(), || {
+        "server saw a client certificate".into()
+    })?;
+    let echoed = send(&client, &server, b"ping")?;
+    ensure(echoed == b"ping", || "payload corrupted".into())?;
+    Ok(format!(
+        "version={version} sni={:?} client-name={:?} resumed={} alpn={}",
+        server.server_name(),
+        client.server_name(),
+        client.resumed(),
+        alpn_name(client.alpn_protocol())
+    ))
+}
+
+pub(crate) fn tls13_handshake(f: &Fixtures) -> Outcome {
+    handshake_with(f, ProtocolVersion::Tls13)
+}
+
+pub(crate) fn tls12_handshake(f: &Fixtures) -> Outcome {
+    handshake_with(f, ProtocolVersion::Tls12)
+}
+
+pub(crate) fn every_cipher_suite(f: &Fixtures) -> Outcome {
+    let mut suites = tls::supported_cipher_suites();
+    suites.sort_by_key(|s| s.id);
+    let mut out = String::new();
+    for suite in suites {
+        let tls13 = suite.id >> 8 == 0x13;
+        let version = if tls13 {
+            ProtocolVersion::Tls13
+        } else {
+            ProtocolVersion::Tls12
+        };
+        // TLS 1.2 suites name the certificate's key type.
+        let server_chain = if !tls13 && suite.name.contains("_RSA_") {
+            "rsa"
+        } else {
+            "server"
+        };
+        let mut c = client_config(f)?;
+        c.cipher_suites = Some(vec![suite.id]);
+        c.min_version = Some(version);
+        c.max_version = Some(version);
+        let mut s = server_config(f)?;
+        s.certificate_chains = vec![chain(f, server_chain)?];
+        s.cipher_suites = Some(vec![suite.id]);
+        let (cc, sc) = contexts(c, s)?;
+        let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+        pair.ok().map_err(|e| format!("{}: {e}", suite.name))?;
+        let got = client.cipher_suite().ok_or("no suite")?;
+        ensure(
+            got.id == suite.id && server.cipher_suite().map(|s| s.id) == Some(suite.id),
+            || format!("{} negotiated {:?}", suite.name, got),
+        )?;
+        let data = pattern(100_000);
+        ensure(send(&client, &server, &data)? == data, || {
+            format!("{}: data corrupted", suite.name)
+        })?;
+        ensure(send(&server, &client, &data)? == data, || {
+            format!("{}: data corrupted", suite.name)
+        })?;
+        let _ = write!(
+            out,
+            "{:04x}/{}/{} ",
+            suite.id,
+            got.name,
+            version_name(client.protocol_version())
+        );
+    }
+    Ok(out.trim_end().to_string())
+}
+
+pub(crate) fn alpn_match(f: &Fixtures) -> Outcome {
+    let mut c = client_config(f)?;
+    c.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let mut s = server_config(f)?;
+    s.alpn_protocols = vec![b"http/1.1".to_vec(), b"h2".to_vec()];
+    let (cc, sc) = contexts(c, s)?;
+    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    let (ca, sa) = (
+        alpn_name(client.alpn_protocol()),
+        alpn_name(server.alpn_protocol()),
+    );
+    ensure(ca == sa, || format!("ALPN differs: {ca} vs {sa}"))?;
+    Ok(format!("alpn={ca}"))
+}
+
+pub(crate) fn alpn_no_overlap(f: &Fixtures) -> Outcome {
+    let mut c = client_config(f)?;
+    c.alpn_protocols = vec![b"h2".to_vec()];
+    let mut s = server_config(f)?;
+    s.alpn_protocols = vec![b"imap".to_vec()];
+    let (cc, sc) = contexts(c, s)?;
+    let (_c, _s, pair) = connect(&cc, &sc, "localhost")?;
+    let out = pair.outcome();
+    ensure(
+        out == "client=alert-received(120) server=alert-sent(120)",
+        || out.clone(),
+    )?;
+    Ok(out)
+}
+
+pub(crate) fn sni_chooses_chain(f: &Fixtures) -> Outcome {
+    let mut s = server_config(f)?;
+    s.certificate_chains = vec![chain(f, "server")?, chain(f, "b")?];
+    let (cc, sc) = contexts(client_config(f)?, s)?;
+    let mut out = String::new();
+    for name in ["localhost", "b.test"] {
+        let (client, server, pair) = connect(&cc, &sc, name)?;
+        pair.ok().map_err(|e| format!("{name}: {e}"))?;
+        ensure(server.server_name().as_deref() == Some(name), || {
+            format!("server saw SNI {:?}", server.server_name())
+        })?;
+        let leaf = client
+            .peer_certificates()
+            .into_iter()
+            .next()
+            .ok_or("no peer cert")?;
+        let expected = fx(
+            f,
+            if name == "b.test" {
+                "b.der"
+            } else {
+                "server.der"
+            },
+        )?;
+        ensure(leaf == expected, || {
+            format!("{name}: wrong certificate presented")
+        })?;
+        let _ = write!(out, "{name}:ok ");
+    }
+    Ok(out.trim_end().into())
+}
+
+pub(crate) fn version_mismatch(f: &Fixtures) -> Outcome {
+    let mut c = client_config(f)?;
+    c.max_version = Some(ProtocolVersion::Tls12);
+    let mut s = server_config(f)?;
+    s.min_version = Some(ProtocolVersion::Tls13);
+    let (cc, sc) = contexts(c, s)?;
+    let (_c, _s, pair) = connect(&cc, &sc, "localhost")?;
+    let out = pair.outcome();
+    ensure(
+        out == "client=alert-received(70) server=alert-sent(70)",
+        || out.clone(),
+    )?;
+    Ok(out)
+}

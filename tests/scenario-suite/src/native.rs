@@ -1,0 +1,238 @@
+//! The scenarios' backend on the engine directly, natively: what both providers
+//! wrap, without Wasm in between.
+
+use std::any::Any;
+use std::cell::RefCell;
+
+use memtls_engine as engine;
+
+use crate::tls::{
+    Acceptor, AcceptorApi, Backend, CipherSuite, ClientConfig, ClientContext, ClientContextApi,
+    ClientHello, Connection, ConnectionApi, ImplementationInfo, Progress, ProtocolVersion,
+    ReadOutcome, Result, ServerConfig, ServerContext, ServerContextApi, Session, SessionApi,
+    SessionInfo, TrustStore, Verification, WriteOutcome,
+};
+
+/// The engine with ring, the Mozilla roots and an instance's admission under a
+/// policy: what the native provider builds for one store.
+pub struct Native {
+    engine: engine::Engine,
+    admission: engine::Admission,
+}
+
+impl Native {
+    /// An engine admitting under `policy`.
+    pub fn new(policy: engine::Policy) -> Self {
+        let engine = engine::Engine::new(engine::EngineOptions {
+            name: "memtls-engine (rustls, ring; natively, for the scenarios)".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            crypto: engine::rustls::crypto::ring::default_provider(),
+            platform_trust: None,
+            base_roots: engine::BaseRoots::Mozilla,
+            extra_system_anchors: policy.extra_system_anchors.clone(),
+            prefer_chacha20: false,
+        });
+        Self {
+            engine,
+            admission: engine::Admission::new(policy),
+        }
+    }
+}
+
+impl Backend for Native {
+    fn implementation(&self) -> ImplementationInfo {
+        let (name, version) = self.engine.implementation();
+        ImplementationInfo { name, version }
+    }
+
+    fn supported_versions(&self) -> Vec<ProtocolVersion> {
+        self.engine.supported_versions()
+    }
+
+    fn supported_cipher_suites(&self) -> Vec<CipherSuite> {
+        self.engine.supported_cipher_suites()
+    }
+
+    fn verify_server_chain(
+        &self,
+        trust: &TrustStore,
+        chain: &[Vec<u8>],
+        server_name: &str,
+        at_time: Option<u64>,
+    ) -> Result<()> {
+        self.engine
+            .verify_server_chain(trust, chain, server_name, at_time, &self.admission)
+    }
+
+    fn client_context(
+        &self,
+        config: &ClientConfig,
+        verification: Verification,
+    ) -> Result<ClientContext> {
+        let ctx = self
+            .engine
+            .client_context(config, verification, &self.admission)?;
+        Ok(Box::new(NativeClient(ctx)))
+    }
+
+    fn server_context(&self, config: &ServerConfig) -> Result<ServerContext> {
+        let ctx = self.engine.server_context(config, &self.admission)?;
+        Ok(Box::new(NativeServer(ctx)))
+    }
+
+    fn acceptor(&self) -> Result<Acceptor> {
+        let a = engine::Acceptor::start(&self.admission)?;
+        Ok(Box::new(NativeAcceptor(RefCell::new(a))))
+    }
+}
+
+struct NativeClient(engine::ClientContext);
+struct NativeServer(engine::ServerContext);
+struct NativeConnection(RefCell<engine::Connection>);
+struct NativeSession(engine::Session);
+struct NativeAcceptor(RefCell<engine::Acceptor>);
+
+fn connection(c: Result<engine::Connection>) -> Result<Connection> {
+    Ok(Box::new(NativeConnection(RefCell::new(c?))))
+}
+
+impl ClientContextApi for NativeClient {
+    fn connect(&self, server_name: &str) -> Result<Connection> {
+        connection(self.0.connect(server_name))
+    }
+
+    fn connect_with(&self, server_name: &str, resume: Option<&Session>) -> Result<Connection> {
+        let resume = resume
+            .and_then(|s| s.as_any().downcast_ref::<NativeSession>())
+            .map(|s| &s.0);
+        connection(self.0.connect_with(server_name, resume))
+    }
+}
+
+impl ServerContextApi for NativeServer {
+    fn accept(&self) -> Result<Connection> {
+        connection(self.0.accept())
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl ConnectionApi for NativeConnection {
+    fn feed(&self, data: &[u8]) -> Result<u32> {
+        self.0.borrow_mut().feed(data)
+    }
+    fn eof(&self) -> Result<()> {
+        self.0.borrow_mut().eof()
+    }
+    fn take(&self, max: u32) -> Vec<u8> {
+        self.0.borrow_mut().take(max)
+    }
+    fn pending_ciphertext(&self) -> u32 {
+        self.0.borrow().pending_ciphertext()
+    }
+    fn handshake(&self) -> Result<Progress> {
+        self.0.borrow_mut().handshake()
+    }
+    fn is_handshake_complete(&self) -> bool {
+        self.0.borrow().is_handshake_complete()
+    }
+    fn read(&self, max: u32) -> Result<ReadOutcome> {
+        self.0.borrow_mut().read(max)
+    }
+    fn write(&self, data: &[u8]) -> Result<WriteOutcome> {
+        self.0.borrow_mut().write(data)
+    }
+    fn pending_plaintext(&self) -> u32 {
+        self.0.borrow().pending_plaintext()
+    }
+    fn shutdown(&self) -> Result<Progress> {
+        self.0.borrow_mut().shutdown()
+    }
+    fn peer_closed(&self) -> bool {
+        self.0.borrow().peer_closed()
+    }
+    fn protocol_version(&self) -> Option<ProtocolVersion> {
+        self.0.borrow().protocol_version()
+    }
+    fn cipher_suite(&self) -> Option<CipherSuite> {
+        self.0.borrow().cipher_suite()
+    }
+    fn alpn_protocol(&self) -> Option<Vec<u8>> {
+        self.0.borrow().alpn_protocol()
+    }
+    fn peer_certificates(&self) -> Vec<Vec<u8>> {
+        self.0.borrow().peer_certificates()
+    }
+    fn verified_chain(&self) -> Vec<Vec<u8>> {
+        self.0.borrow().verified_chain()
+    }
+    fn server_name(&self) -> Option<String> {
+        self.0.borrow().server_name()
+    }
+    fn resumed(&self) -> bool {
+        self.0.borrow().resumed()
+    }
+    fn session(&self) -> Result<Option<Session>> {
+        Ok(self
+            .0
+            .borrow()
+            .session()?
+            .map(|s| Box::new(NativeSession(s)) as Session))
+    }
+    fn export_keying_material(
+        &self,
+        label: &[u8],
+        context: Option<&[u8]>,
+        length: u32,
+    ) -> Result<Vec<u8>> {
+        self.0
+            .borrow()
+            .export_keying_material(label, context, length)
+    }
+    fn request_key_update(&self) -> Result<()> {
+        self.0.borrow_mut().request_key_update()
+    }
+}
+
+impl SessionApi for NativeSession {
+    fn info(&self) -> SessionInfo {
+        self.0.info().clone()
+    }
+    fn is_usable(&self) -> bool {
+        self.0.is_usable()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl AcceptorApi for NativeAcceptor {
+    fn feed(&self, data: &[u8]) -> Result<u32> {
+        self.0.borrow_mut().feed(data)
+    }
+    fn eof(&self) -> Result<()> {
+        self.0.borrow_mut().eof()
+    }
+    fn client_hello(&self) -> Option<ClientHello> {
+        self.0.borrow().client_hello().cloned()
+    }
+    fn accept(&self, context: &ServerContext) -> Result<Connection> {
+        let Some(context) = context.as_any().downcast_ref::<NativeServer>() else {
+            return Err(engine::Error::misuse(
+                "that server context belongs to another provider",
+            ));
+        };
+        connection(self.0.borrow_mut().accept(&context.0))
+    }
+    fn refuse(&self, description: u8) -> Result<()> {
+        self.0.borrow_mut().refuse(description)
+    }
+    fn take(&self, max: u32) -> Vec<u8> {
+        self.0.borrow_mut().take(max)
+    }
+    fn pending_ciphertext(&self) -> u32 {
+        self.0.borrow().pending_ciphertext()
+    }
+}
