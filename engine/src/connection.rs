@@ -136,10 +136,10 @@ impl Connection {
     }
 
     fn process(&mut self) -> Result<()> {
-        crate::config::clear_notes();
+        crate::verify::clear_notes();
         match self.tls.process_new_packets() {
             Ok(state) => {
-                if let Some(path) = crate::config::take_verified() {
+                if let Some(path) = crate::verify::take_verified() {
                     self.verified_chain = path.into_iter().map(|c| c.to_vec()).collect();
                 }
                 self.plaintext_pending = state.plaintext_bytes_to_read();
@@ -149,7 +149,7 @@ impl Connection {
                 self.flush_tls();
                 Ok(())
             }
-            Err(e) => Err(self.fail(Error::from_rustls_about(&e, crate::config::take_rejected()))),
+            Err(e) => Err(self.fail(Error::from_rustls_about(&e, crate::verify::take_rejected()))),
         }
     }
 

@@ -14,8 +14,13 @@ mod config;
 mod connection;
 mod error;
 mod names;
+mod pem;
 mod policy;
+mod resolve;
 mod session;
+#[macro_use]
+mod verify;
+mod danger;
 mod wit_convert;
 
 use std::sync::{Arc, OnceLock};
@@ -27,13 +32,14 @@ use rustls::pki_types::{ServerName, UnixTime};
 pub use acceptor::{Acceptor, ClientHello};
 pub use config::{
     CipherSuite, ClientAuth, ClientConfig, PlatformTrust, ProtocolVersion, ServerConfig,
-    SigningChain, SystemRoots, TrustStore, Verification, parse_certificates, parse_private_key,
+    SigningChain, SystemRoots, TrustStore, Verification,
 };
 pub use connection::{
     Connection, MAX_EXPORT_CONTEXT_LEN, MAX_EXPORT_LABEL_LEN, MAX_EXPORT_LEN, Progress,
     ReadOutcome, WriteOutcome,
 };
 pub use error::{CertificateReason, Error, ErrorKind, Result, alert_name};
+pub use pem::{parse_certificates, parse_private_key};
 pub use policy::{Admission, BaseRoots, DEFAULT_MAX_BUFFERED, Permit, Policy};
 pub use rustls;
 pub use session::{Session, SessionInfo};
@@ -59,7 +65,15 @@ pub struct EngineOptions {
     /// Put ChaCha20-Poly1305 suites first in the defaults (for Wasm, which has no
     /// AES instructions).
     pub prefer_chacha20: bool,
+    /// Makes the session-ticket encrypter of a server context that issues
+    /// tickets, from the same crypto library as `crypto` (e.g.
+    /// `rustls::crypto::ring::Ticketer::new`).
+    pub ticketer: Ticketer,
 }
+
+/// Makes a server context's session-ticket encrypter ([`EngineOptions::ticketer`]).
+pub type Ticketer =
+    fn() -> std::result::Result<Arc<dyn rustls::server::ProducesTickets>, rustls::Error>;
 
 /// The engine: a crypto provider and a trust source, from which contexts are
 /// built. The `system` verifier is built once, on first use, and shared by every
@@ -71,6 +85,7 @@ pub struct Engine {
     platform_trust: Option<Arc<dyn PlatformTrust>>,
     base_roots: BaseRoots,
     extra_system_anchors: Vec<Vec<u8>>,
+    ticketer: Ticketer,
     system_verifier: OnceLock<Result<Arc<dyn ServerCertVerifier>>>,
 }
 
@@ -91,6 +106,7 @@ impl Engine {
             platform_trust: options.platform_trust,
             base_roots: options.base_roots,
             extra_system_anchors: options.extra_system_anchors,
+            ticketer: options.ticketer,
             system_verifier: OnceLock::new(),
         }
     }
@@ -101,7 +117,7 @@ impl Engine {
         self.system_verifier
             .get_or_init(|| {
                 let what = "extra system anchors";
-                let mut roots = config::Roots::default();
+                let mut roots = verify::Roots::default();
                 let platform = match (self.base_roots, &self.platform_trust) {
                     (BaseRoots::None, _) => None,
                     (BaseRoots::Platform, Some(platform)) => match platform
@@ -126,14 +142,14 @@ impl Engine {
                 let chains = if roots.is_empty() {
                     None
                 } else {
-                    Some(config::chains_verifier(
+                    Some(verify::chains_verifier(
                         roots,
                         &self.crypto,
                         "system trust",
                     )?)
                 };
                 match (chains, platform) {
-                    (Some(chains), Some(platform)) => Ok(config::any_of(chains, platform)),
+                    (Some(chains), Some(platform)) => Ok(verify::any_of(chains, platform)),
                     (Some(verifier), None) | (None, Some(verifier)) => Ok(verifier),
                     (None, None) if self.base_roots == BaseRoots::None => Err(Error::config(
                         "system trust is empty: the host's policy chose no base roots \
@@ -160,7 +176,7 @@ impl Engine {
         } else {
             None
         };
-        config::server_verifier(trust, &self.crypto, system, mode)
+        verify::server_verifier(trust, &self.crypto, system, mode)
     }
 
     /// Implementation name and version.
@@ -206,7 +222,7 @@ impl Engine {
             None => builder.with_no_client_auth(),
             Some(chain) => {
                 let ck = config::certified_key(chain, &provider, "certificate-chain")?;
-                builder.with_client_cert_resolver(Arc::new(config::ClientChain(ck)))
+                builder.with_client_cert_resolver(Arc::new(resolve::ClientChain(ck)))
             }
         };
         tls.alpn_protocols = checked_alpn(&config.alpn_protocols)?;
@@ -243,16 +259,16 @@ impl Engine {
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
             .map_err(|e| Error::from_rustls_config("cipher-suites / versions", e))?;
-        let builder = match config::client_verifier(&config.client_auth, &provider)? {
+        let builder = match verify::client_verifier(&config.client_auth, &provider)? {
             Some(v) => builder.with_client_cert_verifier(v),
             None => builder.with_no_client_auth(),
         };
-        let mut tls = builder.with_cert_resolver(Arc::new(config::SniChains(keys)));
+        let mut tls = builder.with_cert_resolver(Arc::new(resolve::SniChains(keys)));
         tls.alpn_protocols = checked_alpn(&config.alpn_protocols)?;
         tls.require_ems = true;
         if config.session_tickets {
-            tls.ticketer = rustls::crypto::ring::Ticketer::new()
-                .map_err(|e| Error::from_rustls_config("session tickets", e))?;
+            tls.ticketer =
+                (self.ticketer)().map_err(|e| Error::from_rustls_config("session tickets", e))?;
         }
         Ok(ServerContext {
             tls: Arc::new(tls),
@@ -283,11 +299,11 @@ impl Engine {
             Some(secs) => UnixTime::since_unix_epoch(Duration::from_secs(secs)),
             None => UnixTime::now(),
         };
-        config::clear_notes();
+        verify::clear_notes();
         verifier
             .verify_server_cert(end_entity, intermediates, &name, &[], now)
             .map(|_| ())
-            .map_err(|e| Error::from_rustls_about(&e, config::take_rejected()))
+            .map_err(|e| Error::from_rustls_about(&e, verify::take_rejected()))
     }
 }
 

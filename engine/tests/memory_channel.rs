@@ -39,6 +39,7 @@ fn engine() -> Engine {
         base_roots: BaseRoots::Mozilla,
         extra_system_anchors: Vec::new(),
         prefer_chacha20: false,
+        ticketer: rustls::crypto::ring::Ticketer::new,
     })
 }
 
@@ -600,6 +601,7 @@ fn system_trust_starts_from_the_base_roots_the_policy_chose() {
             base_roots,
             extra_system_anchors,
             prefer_chacha20: false,
+            ticketer: rustls::crypto::ring::Ticketer::new,
         })
     };
     let h = hierarchy();

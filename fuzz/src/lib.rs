@@ -51,6 +51,7 @@ pub fn engine() -> &'static Engine {
             base_roots: BaseRoots::Mozilla,
             extra_system_anchors: Vec::new(),
             prefer_chacha20: false,
+            ticketer: rustls::crypto::ring::Ticketer::new,
         })
     })
 }

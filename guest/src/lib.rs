@@ -75,6 +75,7 @@ fn engine() -> &'static engine::Engine {
             base_roots: admission().policy().base_roots,
             extra_system_anchors: admission().policy().extra_system_anchors.clone(),
             prefer_chacha20: true,
+            ticketer: engine::rustls::crypto::ring::Ticketer::new,
         })
     })
 }

@@ -156,6 +156,7 @@ pub fn native_engine(policy: &Policy) -> Result<Arc<engine::Engine>, engine::Err
         base_roots: policy.base_roots,
         extra_system_anchors: policy.extra_system_anchors.clone(),
         prefer_chacha20: false,
+        ticketer: rustls::crypto::ring::Ticketer::new,
     })))
 }
 

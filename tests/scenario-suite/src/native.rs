@@ -31,6 +31,7 @@ impl Native {
             base_roots: engine::BaseRoots::Mozilla,
             extra_system_anchors: policy.extra_system_anchors.clone(),
             prefer_chacha20: false,
+            ticketer: engine::rustls::crypto::ring::Ticketer::new,
         });
         Self {
             engine,

@@ -1,0 +1,580 @@
+//! Verification: the trust anchors, the chain, pin and client verifiers the
+//! engine builds from a trust store, and the notes they leave for the engine
+//! (the certificate rejected, the path verified).
+
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::config::{ClientAuth, TrustStore, Verification};
+use crate::danger::{IgnoreHostname, NoVerification};
+use crate::pem::parse_certificates;
+use crate::{Error, Result};
+
+/// The most bytes the certificate authorities' names may take in a server's
+/// CertificateRequest (a list with a 16-bit length).
+const MAX_CA_NAMES_LEN: usize = 0xffff - 16;
+
+/// The handshake-signature methods of a verifier wrapper, passed to the wrapped
+/// verifier in field `$field` (`0`, or `0[0]`).
+macro_rules! delegate_signatures {
+    // Checked directly with the provider's algorithms in field `$field`.
+    (algorithms $field:tt) => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.$field)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.$field)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.$field.supported_schemes()
+        }
+    };
+    ($($field:tt)+) => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+            self.$($field)+.verify_tls12_signature(message, cert, dss)
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+            self.$($field)+.verify_tls13_signature(message, cert, dss)
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.$($field)+.supported_verify_schemes()
+        }
+    };
+}
+
+std::thread_local! {
+    /// The name of the certificate the last verification on this thread
+    /// rejected. Verification runs inside the engine's call into rustls, on the
+    /// caller's thread, so the engine reads it right after that call fails.
+    static REJECTED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// The path the last successful chain verification on this thread built,
+    /// end-entity first, read by the engine after the call into rustls.
+    static VERIFIED: std::cell::RefCell<Option<Vec<CertificateDer<'static>>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Forgets any earlier rejection and verified path (before a call into rustls).
+pub(crate) fn clear_notes() {
+    REJECTED.with(|r| r.borrow_mut().take());
+    VERIFIED.with(|v| v.borrow_mut().take());
+}
+
+/// The name of the certificate the last failed verification rejected.
+pub(crate) fn take_rejected() -> Option<String> {
+    REJECTED.with(|r| r.borrow_mut().take())
+}
+
+/// The path the last successful verification built.
+pub(crate) fn take_verified() -> Option<Vec<CertificateDer<'static>>> {
+    VERIFIED.with(|v| v.borrow_mut().take())
+}
+
+fn note_rejected(end_entity: &CertificateDer<'_>) {
+    let name = crate::names::certificate_name(end_entity);
+    REJECTED.with(|r| *r.borrow_mut() = name);
+}
+
+fn note_verified(path: Vec<CertificateDer<'static>>) {
+    VERIFIED.with(|v| *v.borrow_mut() = Some(path));
+}
+
+/// Trust anchors with the certificates they came from, index for index, so
+/// that a verified path can be reported up to its anchor's certificate.
+#[derive(Debug)]
+pub(crate) struct Roots {
+    store: Arc<RootCertStore>,
+    certificates: Vec<CertificateDer<'static>>,
+}
+
+/// The refusal of a trust store with nothing in it.
+const EMPTY_TRUST: &str =
+    "trust store is empty: set system, or give anchors or pinned certificates";
+
+impl Default for Roots {
+    fn default() -> Self {
+        Self {
+            store: Arc::new(RootCertStore::empty()),
+            certificates: Vec::new(),
+        }
+    }
+}
+
+impl Roots {
+    /// Roots from `certificates`, each of which must be usable as an anchor
+    /// (an error names the one that is not, within `what`).
+    pub(crate) fn new(certificates: Vec<CertificateDer<'static>>, what: &str) -> Result<Self> {
+        let mut roots = Self::default();
+        roots.add(certificates, Some(what))?;
+        Ok(roots)
+    }
+
+    /// Adds `certificates`. With `what`, one that cannot be an anchor is an
+    /// error naming it; without, it is skipped (platform stores hold the odd
+    /// unusable certificate).
+    pub(crate) fn add(
+        &mut self,
+        certificates: Vec<CertificateDer<'static>>,
+        what: Option<&str>,
+    ) -> Result<()> {
+        let store = Arc::make_mut(&mut self.store);
+        for (i, cert) in certificates.into_iter().enumerate() {
+            match (store.add(cert.clone()), what) {
+                (Ok(()), _) => self.certificates.push(cert),
+                (Err(e), Some(what)) => {
+                    return Err(Error::from_rustls_config(
+                        &format!("{what}: certificate {i} cannot be a trust anchor"),
+                        e,
+                    ));
+                }
+                (Err(_), None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether there is no root at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.certificates.is_empty()
+    }
+
+    /// The path from `end_entity` to one of the roots, end-entity first and
+    /// ending with the anchor's certificate, for `usage`; none when there is no
+    /// valid path (the rustls verifier then words the reason).
+    fn path(
+        &self,
+        algorithms: &WebPkiSupportedAlgorithms,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+        usage: webpki::KeyUsage,
+    ) -> Option<Vec<CertificateDer<'static>>> {
+        let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
+        let path = cert
+            .verify_for_usage(
+                algorithms.all,
+                &self.store.roots,
+                intermediates,
+                now,
+                usage,
+                None,
+                None,
+            )
+            .ok()?;
+        let anchor = self
+            .store
+            .roots
+            .iter()
+            .position(|a| std::ptr::eq(a, path.anchor()))?;
+        let mut chain = vec![end_entity.clone().into_owned()];
+        chain.extend(
+            path.intermediate_certificates()
+                .map(|c| c.der().into_owned()),
+        );
+        chain.push(self.certificates[anchor].clone());
+        Some(chain)
+    }
+}
+
+/// Verifies servers' chains against [`Roots`] and notes the path it built.
+/// Decisions are webpki's, exactly as rustls's own verifier makes them; when
+/// there is no path, rustls's verifier is asked again so that the refusal is
+/// worded (and alerted) as rustls does.
+#[derive(Debug)]
+struct Chains {
+    roots: Arc<Roots>,
+    inner: Arc<WebPkiServerVerifier>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Chains {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let usage = webpki::KeyUsage::server_auth();
+        match self
+            .roots
+            .path(&self.algorithms, end_entity, intermediates, now, usage)
+        {
+            Some(path) => {
+                // The chain is good; the name is checked after it (see
+                // `IgnoreHostname`).
+                note_verified(path);
+                let parsed = ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&parsed, server_name)
+                    .map(|()| ServerCertVerified::assertion())
+            }
+            None => {
+                self.inner
+                    .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            }
+        }
+    }
+
+    delegate_signatures!(inner);
+}
+
+/// Notes which certificate a verification rejected, for the message.
+#[derive(Debug)]
+struct Naming(Arc<dyn ServerCertVerifier>);
+
+impl ServerCertVerifier for Naming {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let result = self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now);
+        if result.is_err() {
+            note_rejected(end_entity);
+        }
+        result
+    }
+
+    delegate_signatures!(0);
+}
+
+/// A server's verifier of client certificates: like [`Chains`] (webpki's
+/// decision, the path noted, rustls's wording of refusals), and the rejected
+/// certificate named.
+#[derive(Debug)]
+struct Clients {
+    roots: Arc<Roots>,
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl rustls::server::danger::ClientCertVerifier for Clients {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> std::result::Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        let usage = webpki::KeyUsage::client_auth();
+        if let Some(path) = self
+            .roots
+            .path(&self.algorithms, end_entity, intermediates, now, usage)
+        {
+            note_verified(path);
+            return Ok(rustls::server::danger::ClientCertVerified::assertion());
+        }
+        let result = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now);
+        if result.is_err() {
+            note_rejected(end_entity);
+        }
+        result
+    }
+
+    delegate_signatures!(inner);
+}
+
+/// Builds the verifier for a trust store used to verify servers; `system` is the
+/// shared `system` verifier when the trust store asks for it. Anchors and
+/// `system` vouch for chains; pins accept exactly themselves (see [`Pinned`]).
+pub(crate) fn server_verifier(
+    trust: &TrustStore,
+    provider: &Arc<CryptoProvider>,
+    system: Option<Arc<dyn ServerCertVerifier>>,
+    mode: Verification,
+) -> Result<Arc<dyn ServerCertVerifier>> {
+    if mode == Verification::None {
+        return Ok(Arc::new(NoVerification(
+            provider.signature_verification_algorithms,
+        )));
+    }
+    let anchors = parse_certificates(&trust.anchors, "trust.anchors")?;
+    let mut pins = parse_certificates(&trust.pinned, "trust.pinned")?;
+    // An anchor presented as the end-entity certificate itself is trusted
+    // directly, as OpenSSL (and so CPython's default context) trusts a
+    // self-signed certificate in its store.
+    pins.extend(anchors.iter().cloned());
+    let chains = match (system, anchors.is_empty()) {
+        (Some(system), true) => Some(system),
+        (Some(system), false) => Some(any_of(
+            anchors_verifier(anchors, provider, "trust store")?,
+            system,
+        )),
+        (None, false) => Some(anchors_verifier(anchors, provider, "trust store")?),
+        (None, true) if pins.is_empty() => {
+            return Err(Error::config(EMPTY_TRUST));
+        }
+        (None, true) => None,
+    };
+    let verifier = match (chains, pins.is_empty()) {
+        (Some(chains), true) => chains,
+        (chains, _) => Arc::new(Pinned {
+            pins,
+            chains,
+            algorithms: provider.signature_verification_algorithms,
+        }),
+    };
+    Ok(Arc::new(Naming(match mode {
+        Verification::WithoutHostname => Arc::new(IgnoreHostname(verifier)),
+        _ => verifier,
+    })))
+}
+
+/// Pinned certificates: the peer's end-entity certificate is accepted when it is
+/// byte for byte one of the pins, whatever its CA flag or issuer, once its name,
+/// validity period and extended key usage check out; a pin never vouches for
+/// any other certificate.
+/// Anything else goes to the chain verifier (anchors, `system`), if any.
+#[derive(Debug)]
+struct Pinned {
+    pins: Vec<CertificateDer<'static>>,
+    chains: Option<Arc<dyn ServerCertVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+/// The refusal when only pins were given and the certificate is none of them.
+#[derive(Debug)]
+struct NotPinned;
+
+impl std::fmt::Display for NotPinned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the certificate is none of the pinned certificates")
+    }
+}
+
+impl std::error::Error for NotPinned {}
+
+fn check_pinned(
+    end_entity: &CertificateDer<'_>,
+    server_name: &ServerName<'_>,
+    now: UnixTime,
+) -> std::result::Result<(), rustls::Error> {
+    let (not_before, not_after) = crate::names::validity(end_entity).ok_or(
+        rustls::Error::InvalidCertificate(CertificateError::BadEncoding),
+    )?;
+    let now = now.as_secs();
+    if now < not_before {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::NotValidYet,
+        ));
+    }
+    if now > not_after {
+        return Err(rustls::Error::InvalidCertificate(CertificateError::Expired));
+    }
+    if crate::names::allows_server_auth(end_entity) != Some(true) {
+        return Err(rustls::Error::InvalidCertificate(
+            CertificateError::InvalidPurpose,
+        ));
+    }
+    let parsed = ParsedCertificate::try_from(end_entity)?;
+    rustls::client::verify_server_name(&parsed, server_name)
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        if self
+            .pins
+            .iter()
+            .any(|pin| pin.as_ref() == end_entity.as_ref())
+        {
+            check_pinned(end_entity, server_name, now)?;
+            note_verified(vec![end_entity.clone().into_owned()]);
+            return Ok(ServerCertVerified::assertion());
+        }
+        match &self.chains {
+            Some(chains) => {
+                chains.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            }
+            None => Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                rustls::OtherError(Arc::new(NotPinned)),
+            ))),
+        }
+    }
+
+    delegate_signatures!(algorithms algorithms);
+}
+
+/// A WebPKI verifier over `roots` (not empty) that reports the paths it
+/// verifies.
+pub(crate) fn chains_verifier(
+    roots: Roots,
+    provider: &Arc<CryptoProvider>,
+    what: &str,
+) -> Result<Arc<dyn ServerCertVerifier>> {
+    if roots.is_empty() {
+        return Err(Error::config(EMPTY_TRUST));
+    }
+    let inner = WebPkiServerVerifier::builder_with_provider(roots.store.clone(), provider.clone())
+        .build()
+        .map_err(|e| Error::config(format!("{what}: {e}")))?;
+    Ok(Arc::new(Chains {
+        roots: Arc::new(roots),
+        inner,
+        algorithms: provider.signature_verification_algorithms,
+    }))
+}
+
+/// A verifier over the trust store's `anchors` (refused when there are none).
+fn anchors_verifier(
+    anchors: Vec<CertificateDer<'static>>,
+    provider: &Arc<CryptoProvider>,
+    what: &str,
+) -> Result<Arc<dyn ServerCertVerifier>> {
+    chains_verifier(Roots::new(anchors, what)?, provider, what)
+}
+
+/// A verifier that accepts what either verifier accepts (trust sources add up).
+/// When both refuse, the more specific refusal is reported: an unknown issuer
+/// from one source says less than, say, an expiry found by the other.
+pub(crate) fn any_of(
+    first: Arc<dyn ServerCertVerifier>,
+    second: Arc<dyn ServerCertVerifier>,
+) -> Arc<dyn ServerCertVerifier> {
+    Arc::new(AnyOf([first, second]))
+}
+
+#[derive(Debug)]
+struct AnyOf([Arc<dyn ServerCertVerifier>; 2]);
+
+impl ServerCertVerifier for AnyOf {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let mut refusal = None;
+        for v in self.0.iter() {
+            // Only the path of the verifier that accepts counts.
+            take_verified();
+            match v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+                Ok(ok) => return Ok(ok),
+                Err(e) => {
+                    let unknown_issuer = matches!(
+                        e,
+                        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
+                    );
+                    if refusal.is_none() || !unknown_issuer {
+                        refusal = Some(e);
+                    }
+                }
+            }
+        }
+        Err(refusal.unwrap_or(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        )))
+    }
+
+    delegate_signatures!(0[0]);
+}
+
+/// The client-certificate verifier for a server's client-auth setting.
+pub(crate) fn client_verifier(
+    auth: &ClientAuth,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>> {
+    let (trust, optional) = match auth {
+        ClientAuth::None => return Ok(None),
+        ClientAuth::Optional(t) => (t, true),
+        ClientAuth::Required(t) => (t, false),
+    };
+    if trust.system {
+        return Err(Error::config(
+            "client-auth: system trust cannot verify client certificates (the system's roots \
+             vouch for servers, and would accept anyone holding a publicly issued \
+             certificate); give the CA that issues the clients' certificates as anchors",
+        ));
+    }
+    let mut anchors = parse_certificates(&trust.anchors, "client-auth.anchors")?;
+    anchors.extend(parse_certificates(&trust.pinned, "client-auth.pinned")?);
+    if anchors.is_empty() {
+        return Err(Error::config(
+            "client-auth: no anchors or pinned certificates to verify clients against \
+             (system trust cannot verify clients: give the CA that issues their certificates)",
+        ));
+    }
+    let roots = Roots::new(anchors, "client-auth")?;
+    let names: usize = roots
+        .store
+        .subjects()
+        .iter()
+        .map(|n| 2 + n.as_ref().len())
+        .sum();
+    if names > MAX_CA_NAMES_LEN {
+        return Err(Error::config(format!(
+            "client-auth: the anchors' names take {names} bytes in the CertificateRequest; \
+             at most {MAX_CA_NAMES_LEN} fit ({} anchors): give fewer anchors",
+            roots.certificates.len()
+        )));
+    }
+    let mut builder =
+        WebPkiClientVerifier::builder_with_provider(roots.store.clone(), provider.clone());
+    if optional {
+        builder = builder.allow_unauthenticated();
+    }
+    let inner = builder
+        .build()
+        .map_err(|e| Error::config(format!("client-auth: {e}")))?;
+    Ok(Some(Arc::new(Clients {
+        roots: Arc::new(roots),
+        inner,
+        algorithms: provider.signature_verification_algorithms,
+    })))
+}
