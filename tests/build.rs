@@ -16,7 +16,7 @@ fn main() {
     println!("cargo:rustc-env=MEMTLS_SCENARIOS_WASM={}", path.display());
     let paths = memtls_wasm_build::build_command_components(
         &["memtls-wasi-tls-client"],
-        &["tests/wasi-tls-client", "Cargo.lock"],
+        &["tests/wasi-tls-client", "examples/report", "Cargo.lock"],
     );
     println!(
         "cargo:rustc-env=MEMTLS_WASI_TLS_CLIENT_WASM={}",

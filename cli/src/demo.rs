@@ -113,17 +113,6 @@ struct Column {
     fields: Vec<(String, String)>,
 }
 
-fn parse_result(stdout: &str) -> Option<Vec<(String, String)>> {
-    let line = stdout.lines().find(|l| l.starts_with("memtls-result "))?;
-    Some(
-        line.split_whitespace()
-            .skip(1)
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
-}
-
 struct TempDir(PathBuf);
 
 impl Drop for TempDir {
@@ -179,15 +168,10 @@ pub fn demo() -> wasmtime::Result<()> {
         let code = run(&loaded, &opts)?;
         let run_ms = start.elapsed().as_secs_f64() * 1e3;
         let out = String::from_utf8_lossy(&pipe.contents()).into_owned();
-        let fields = parse_result(&out).ok_or_else(|| {
+        let report = memtls_report::first(memtls_report::Tag::Result, &out).ok_or_else(|| {
             wasmtime::format_err!("https-get ({provider}) exited with {code} and printed:\n{out}")
         })?;
-        let get = |k: &str| {
-            fields
-                .iter()
-                .find(|(key, _)| key == k)
-                .map_or("?".to_string(), |(_, v)| v.clone())
-        };
+        let get = |k: &str| report.text(k).unwrap_or_else(|| "?".to_string());
         let bytes: f64 = get("body_bytes").parse().unwrap_or(0.0);
         let transfer_ms: f64 = get("transfer_ms").parse().unwrap_or(f64::NAN);
         columns.push(Column {

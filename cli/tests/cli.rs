@@ -5,6 +5,11 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+/// The HTTP status in https-get's `memtls-result` report.
+fn status(output: &str) -> Option<String> {
+    memtls_report::first(memtls_report::Tag::Result, output)?.text("status")
+}
+
 use memtls_cli::demo::{DemoCerts, start_https_server};
 use memtls_cli::examples;
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -92,7 +97,7 @@ fn run_https_get_with_each_provider() {
         ]);
         let t = text(&out);
         assert!(out.status.success(), "{provider}: {t}");
-        assert!(t.contains("memtls-result status=200"), "{provider}: {t}");
+        assert_eq!(status(&t).as_deref(), Some("200"), "{provider}: {t}");
         println!("memtls run --tls {provider}: ok");
     }
     // The host's --ca-file adds to system trust: no --ca-file for the component.
@@ -100,7 +105,7 @@ fn run_https_get_with_each_provider() {
     for provider in ["native", "guest"] {
         let (out, t) = run_with_host_ca(provider, &ca, &app, &url);
         assert!(
-            out.status.success() && t.contains("status=200"),
+            out.status.success() && status(&t).as_deref() == Some("200"),
             "{provider} with host --ca-file: {t}"
         );
         // Without it the system roots do not know the demo CA.
@@ -131,7 +136,7 @@ fn run_https_get_with_each_provider() {
     };
     let (ok, t) = platform_trust(&["--ca-file", &ca]);
     assert!(
-        ok && t.contains("status=200"),
+        ok && status(&t).as_deref() == Some("200"),
         "empty host store, --ca-file: {t}"
     );
     let (ok, t) = platform_trust(&[]);
@@ -168,7 +173,10 @@ fn policy_cannot_be_forged_from_the_environment() {
         );
         assert!(!t.contains("MEMTLS_"), "{provider} names a variable: {t}");
         let (ok, t) = insecure_get(&["--tls", provider, "--allow-insecure"], &app);
-        assert!(ok && t.contains("status=200"), "{provider}: {t}");
+        assert!(
+            ok && status(&t).as_deref() == Some("200"),
+            "{provider}: {t}"
+        );
         println!("{provider}: environment ignored, --allow-insecure honoured");
     }
     // compose: secure by default, --allow-insecure baked in.
@@ -180,7 +188,7 @@ fn policy_cannot_be_forged_from_the_environment() {
         assert!(out.status.success(), "{}", text(&out));
         let (ok, t) = insecure_get(&["--env", forged], &out_path);
         if allowed {
-            assert!(ok && t.contains("status=200"), "{t}");
+            assert!(ok && status(&t).as_deref() == Some("200"), "{t}");
         } else {
             assert!(!ok && t.contains("insecure interface is disabled"), "{t}");
         }
@@ -246,7 +254,7 @@ fn composed_component_runs_without_memtls_host_functions() {
     let result = command.wasi_cli_run().call_run(&mut store).expect("run");
     let t = String::from_utf8_lossy(&stdout.contents()).into_owned();
     assert!(
-        result.is_ok() && t.contains("memtls-result status=200"),
+        result.is_ok() && status(&t).as_deref() == Some("200"),
         "{t}"
     );
 }

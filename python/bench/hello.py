@@ -2,4 +2,4 @@
 
 import ssl
 
-print("memtls-bench hello", ssl.OPENSSL_VERSION)
+print("hello from", ssl.OPENSSL_VERSION)

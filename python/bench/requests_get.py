@@ -3,9 +3,10 @@ and inside Wasm (CPython + memtls): ``requests_get.py URL CAFILE COUNT``.
 
 Each call is what a program that calls ``requests.get(url, verify=CAFILE)``
 does: a new connection (and a new ``ssl`` context) every time. Prints
-``memtls-bench first_ms=... median_ms=... min_ms=...``.
+a ``memtls-bench`` report: ``memtls-bench {"first_ms": ..., "median_ms": ..., "min_ms": ...}``.
 """
 
+import json
 import sys
 import time
 
@@ -19,5 +20,5 @@ for _ in range(count):
     response.raise_for_status()
     times.append((time.perf_counter() - start) * 1000)
 rest = sorted(times[1:]) or times
-print(f"memtls-bench first_ms={times[0]:.3f} median_ms={rest[len(rest) // 2]:.3f} "
-      f"min_ms={rest[0]:.3f} count={count}")
+print("memtls-bench", json.dumps({"first_ms": times[0], "median_ms": rest[len(rest) // 2],
+                                  "min_ms": rest[0], "count": count}))

@@ -429,12 +429,15 @@ pub fn key_values(text: &str) -> HashMap<String, f64> {
         .collect()
 }
 
-/// The numeric fields of every `memtls-result` line (one per round).
+/// The numeric fields of every `memtls-result` report (one per round).
 fn result_lines(stdout: &str) -> Vec<HashMap<String, f64>> {
-    stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("memtls-result "))
-        .map(key_values)
+    memtls_report::all(memtls_report::Tag::Result, stdout)
+        .iter()
+        .map(|r| {
+            r.0.keys()
+                .filter_map(|k| Some((k.clone(), r.number(k)?)))
+                .collect()
+        })
         .collect()
 }
 

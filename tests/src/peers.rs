@@ -338,13 +338,9 @@ pub fn https_get_under(
     )
 }
 
-/// A `key=value` field of the `memtls-result` line.
+/// A field of the first `memtls-result` report in `stdout`.
 pub fn result_field(stdout: &str, key: &str) -> Option<String> {
-    stdout
-        .lines()
-        .find(|l| l.starts_with("memtls-result "))?
-        .split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{key}=")).map(str::to_string))
+    memtls_report::first(memtls_report::Tag::Result, stdout)?.text(key)
 }
 
 #[derive(Clone, Copy, Debug)]

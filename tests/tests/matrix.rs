@@ -299,13 +299,9 @@ fn features(files: &Files, m: &mut Matrix) {
         ] {
             let (_s, port) = https_server("openssl", files, "server", extra);
             let (code, out, _) = get(provider, files, port, &["--repeat", "2", version]);
-            let resumed: Vec<&str> = out
-                .lines()
-                .filter(|l| l.starts_with("memtls-result "))
-                .filter_map(|l| {
-                    l.split_whitespace()
-                        .find_map(|kv| kv.strip_prefix("resumed="))
-                })
+            let resumed: Vec<String> = memtls_report::all(memtls_report::Tag::Result, &out)
+                .iter()
+                .filter_map(|r| r.text("resumed"))
                 .collect();
             m.cell(
                 code == 0 && resumed == ["false", "true"],
@@ -441,13 +437,9 @@ fn features(files: &Files, m: &mut Matrix) {
             }
             let log = server.log();
             let _ = server.finish();
-            let flags: Vec<&str> = log
-                .lines()
-                .filter(|l| l.starts_with("memtls-accepted"))
-                .filter_map(|l| {
-                    l.split_whitespace()
-                        .find_map(|kv| kv.strip_prefix("resumed="))
-                })
+            let flags: Vec<String> = memtls_report::all(memtls_report::Tag::Accepted, &log)
+                .iter()
+                .filter_map(|r| r.text("resumed"))
                 .collect();
             m.cell(
                 flags == ["false", "true"],

@@ -14,17 +14,11 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 const BODY: usize = 1 << 20;
 const REPEAT: usize = 3;
 
-/// The fields of each `memtls-result` line.
+/// The fields of each `memtls-result` report, as text.
 fn results(stdout: &str) -> Vec<BTreeMap<String, String>> {
-    stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("memtls-result "))
-        .map(|l| {
-            l.split_whitespace()
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
+    memtls_report::all(memtls_report::Tag::Result, stdout)
+        .iter()
+        .map(|r| r.fields().into_iter().collect())
         .collect()
 }
 
@@ -215,5 +209,11 @@ fn wasi_tls_client_reports_bad_arguments_and_failures() {
     )
     .expect("no trap");
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("body_bytes=10 "), "{out}");
+    assert_eq!(
+        results(&out)
+            .first()
+            .and_then(|r| r.get("body_bytes").cloned()),
+        Some("10".to_string()),
+        "{out}"
+    );
 }

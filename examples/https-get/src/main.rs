@@ -21,7 +21,7 @@
 //! ```
 //!
 //! Prints the status line, headers, what TLS negotiated, and a last line
-//! `memtls-result key=value ...` for programs that drive it.
+//! a `memtls-result` report (`memtls-report`) for programs that drive it.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -267,12 +267,15 @@ fn run(args: Args) -> Result<(), String> {
         } else {
             println!("({body_len} bytes of body)");
         }
-        println!(
-            "memtls-result status={status} version={version} cipher={cipher} alpn={alpn} \
-             connect_ms={connect_ms:.2} handshake_ms={handshake_ms:.2} body_bytes={} \
-             transfer_ms={transfer_ms:.2} eof={eof} \
-             resumed={resumed} round={round}",
-            body_len
+        let ms = |v: f64| (v * 100.0).round() / 100.0;
+        report::print(
+            report::Tag::Result,
+            &report::json!({
+                "status": status, "version": version, "cipher": cipher, "alpn": alpn,
+                "connect_ms": ms(connect_ms), "handshake_ms": ms(handshake_ms),
+                "body_bytes": body_len, "transfer_ms": ms(transfer_ms), "eof": eof,
+                "resumed": resumed, "round": round,
+            }),
         );
     }
     Ok(())

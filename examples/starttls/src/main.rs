@@ -6,7 +6,7 @@
 //! starttls HOST:PORT [--ca-file PATH] [--name SERVER-NAME]
 //! ```
 //!
-//! Prints the dialogue and a last line `memtls-result key=value ...`.
+//! Prints the dialogue and a last line, a `memtls-result` report (`memtls-report`).
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -137,8 +137,12 @@ fn run() -> Result<(), String> {
     send(&mut tls, "QUIT")?;
     let (quit, _) = reply(&mut tls)?;
     let _ = tls.close();
-    println!(
-        "memtls-result starttls=ok version={version} cipher={cipher} ehlo_after_tls={ehlo} quit={quit}"
+    report::print(
+        report::Tag::Result,
+        &report::json!({
+            "starttls": "ok", "version": version, "cipher": cipher,
+            "ehlo_after_tls": ehlo, "quit": quit,
+        }),
     );
     let _ = io::stdout().flush();
     Ok(())

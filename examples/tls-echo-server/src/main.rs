@@ -15,7 +15,7 @@
 //!   --smtp-starttls        speak SMTP and upgrade with STARTTLS before echoing
 //! ```
 //!
-//! One connection at a time. For each it prints `memtls-accepted key=value ...`
+//! One connection at a time. For each it prints a `memtls-accepted` report (`memtls-report`)
 //! or `memtls-error kind=... message=...` on stdout.
 
 use std::io::{self, Read, Write};
@@ -230,20 +230,20 @@ fn serve(
     let conn = context.accept()?;
     let mut tls = TlsStream::handshake(conn, stream)?;
     let c = tls.connection();
-    println!(
-        "memtls-accepted version={} cipher={} alpn={} sni={} client_cert={} resumed={} smtp={smtp}",
-        version_name(c.protocol_version()),
-        c.cipher_suite().map(|s| s.name).unwrap_or_default(),
-        c.alpn_protocol()
-            .map(|p| String::from_utf8_lossy(&p).into_owned())
-            .unwrap_or_else(|| "none".into()),
-        c.server_name().unwrap_or_else(|| "none".into()),
-        if c.peer_certificates().is_empty() {
-            "no"
-        } else {
-            "yes"
-        },
-        c.resumed(),
+    report::print(
+        report::Tag::Accepted,
+        &report::json!({
+            "version": version_name(c.protocol_version()),
+            "cipher": c.cipher_suite().map(|s| s.name).unwrap_or_default(),
+            "alpn": c
+                .alpn_protocol()
+                .map(|p| String::from_utf8_lossy(&p).into_owned())
+                .unwrap_or_else(|| "none".into()),
+            "sni": c.server_name().unwrap_or_else(|| "none".into()),
+            "client_cert": if c.peer_certificates().is_empty() { "no" } else { "yes" },
+            "resumed": c.resumed(),
+            "smtp": smtp,
+        }),
     );
     let _ = io::stdout().flush();
     if key_update {

@@ -19,7 +19,7 @@ use memtls_cli::demo::{DemoCerts, start_https_server};
 use memtls_cli::python::{PythonBuild, build};
 use memtls_cli::{RunOptions, load, run};
 use memtls_host::{Policy, Provider};
-use memtls_tests::bench::{key_values, machine};
+use memtls_tests::bench::machine;
 use memtls_tests::peers::{Files, peak_while_sending, python_tls_sink};
 use memtls_tests::resident_memory;
 use wasmtime::{Result, bail, format_err};
@@ -289,13 +289,15 @@ fn ratio(value: f64, base: f64) -> String {
     format!("{value:.2} ms ({:.1}x)", value / base)
 }
 
-/// The `key=value` figures of the `memtls-bench` line.
+/// The figures of the `memtls-bench` report.
 fn fields(stdout: &str) -> Result<std::collections::HashMap<String, f64>> {
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("memtls-bench "))
-        .ok_or_else(|| format_err!("no memtls-bench line in: {stdout}"))?;
-    Ok(key_values(line))
+    let report = memtls_report::first(memtls_report::Tag::Bench, stdout)
+        .ok_or_else(|| format_err!("no memtls-bench report in: {stdout}"))?;
+    Ok(report
+        .0
+        .keys()
+        .filter_map(|k| Some((k.clone(), report.number(k)?)))
+        .collect())
 }
 
 struct TempDir(PathBuf);

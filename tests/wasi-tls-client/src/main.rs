@@ -12,7 +12,7 @@
 //! response read to its end, then close_notify. It prints one line
 //!
 //! ```text
-//! memtls-result status=200 handshake_ms=<median> transfer_ms=<median> first_byte_ms=<median> body_bytes=<n> mbps=<MB/s> eof=clean repeat=<n>
+//! memtls-result {"status":"200","handshake_ms":<median>,"transfer_ms":<median>,"first_byte_ms":<median>,"body_bytes":<n>,"mbps":<MB/s>,"eof":"clean","repeat":<n>}
 //! ```
 //!
 //! with the keys `https-get` uses and their meanings: `handshake_ms` runs from
@@ -139,10 +139,15 @@ fn run(args: &Args) -> Result<String, String> {
     } else {
         0.0
     };
-    Ok(format!(
-        "memtls-result status={} handshake_ms={handshake_ms:.2} transfer_ms={transfer_ms:.2} \
-         first_byte_ms={first_byte_ms:.2} body_bytes={} mbps={mbps:.1} eof=clean repeat={}",
-        first.status, first.body_bytes, args.repeat
+    let ms = |v: f64| (v * 100.0).round() / 100.0;
+    Ok(report::line(
+        report::Tag::Result,
+        &report::json!({
+            "status": first.status.clone(), "handshake_ms": ms(handshake_ms),
+            "transfer_ms": ms(transfer_ms), "first_byte_ms": ms(first_byte_ms),
+            "body_bytes": first.body_bytes, "mbps": (mbps * 10.0).round() / 10.0,
+            "eof": "clean", "repeat": args.repeat,
+        }),
     ))
 }
 
