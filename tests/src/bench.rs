@@ -20,7 +20,7 @@ use memtls_host::{Policy, Provider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
-use wasmtime::component::TypedFunc;
+use wasmtime::component::{ComponentType, Lift, Lower, TypedFunc};
 use wasmtime::{Result, Store, bail, format_err};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -53,7 +53,94 @@ pub type WasiTlsRunner = fn(&[&str], &str) -> Result<String>;
 
 /// The scenario component's `bench` export.
 type BenchFunc =
-    TypedFunc<(Vec<(String, Vec<u8>)>, String), (std::result::Result<String, String>,)>;
+    TypedFunc<(Vec<(String, Vec<u8>)>, Workload), (std::result::Result<Figures, String>,)>;
+
+/// The runner's `workload` (tests/scenarios/wit/runner.wit).
+#[derive(ComponentType, Lower, Clone, Debug)]
+#[component(variant)]
+pub enum Workload {
+    /// Full handshakes, a new client context each time.
+    #[component(name = "full")]
+    Full(FullHandshakes),
+    /// Resumed handshakes from one client context.
+    #[component(name = "resumed")]
+    Resumed(u32),
+    /// 16 KiB writes with one cipher suite.
+    #[component(name = "bulk")]
+    Bulk(BulkTransfer),
+    /// Opens connection pairs and keeps them.
+    #[component(name = "idle-hold")]
+    IdleHold(u32),
+    /// Drops the pairs kept.
+    #[component(name = "idle-release")]
+    IdleRelease,
+}
+
+/// The runner's `full-handshakes`.
+#[derive(ComponentType, Lower, Clone, Debug)]
+#[component(record)]
+pub struct FullHandshakes {
+    /// The fixture prefix of the server's signing chain.
+    pub chain: String,
+    /// How many handshakes.
+    pub count: u32,
+    /// The fixture name of the CA the client trusts.
+    pub ca: String,
+}
+
+/// The runner's `bulk-transfer`.
+#[derive(ComponentType, Lower, Clone, Debug)]
+#[component(record)]
+pub struct BulkTransfer {
+    /// The IANA id of the cipher suite.
+    pub suite: u16,
+    /// How many 16 KiB writes.
+    pub records: u32,
+}
+
+/// The runner's `figures`.
+#[derive(ComponentType, Lift, Clone, Debug)]
+#[component(variant)]
+pub enum Figures {
+    /// Of `full` and `resumed`.
+    #[component(name = "handshakes")]
+    Handshakes(HandshakeFigures),
+    /// Of `bulk`.
+    #[component(name = "bulk")]
+    Bulk(BulkFigures),
+    /// Connection pairs held now.
+    #[component(name = "held")]
+    Held(u32),
+}
+
+/// The runner's `handshake-figures`.
+#[derive(ComponentType, Lift, Clone, Debug)]
+#[component(record)]
+pub struct HandshakeFigures {
+    /// Wall time of all the handshakes, in nanoseconds.
+    #[component(name = "elapsed-ns")]
+    pub elapsed_ns: u64,
+    /// How many resumed.
+    pub resumed: u32,
+}
+
+/// The runner's `bulk-figures`.
+#[derive(ComponentType, Lift, Clone, Debug)]
+#[component(record)]
+pub struct BulkFigures {
+    /// Time spent encrypting, in nanoseconds.
+    #[component(name = "encrypt-ns")]
+    pub encrypt_ns: u64,
+    /// Time spent decrypting, in nanoseconds.
+    #[component(name = "decrypt-ns")]
+    pub decrypt_ns: u64,
+    /// Plaintext bytes sent.
+    pub bytes: u64,
+    /// Bytes that crossed the interface.
+    pub boundary: u64,
+    /// Writes made.
+    pub records: u32,
+}
 
 /// [`WasiTlsRunner`] on [`crate::wasi_tls::run_client`].
 pub fn wasi_tls_runner(args: &[&str], ca_pem: &str) -> Result<String> {
@@ -156,7 +243,15 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
             let medians = interleaved(reps, |column| {
                 let ns = match column {
                     0 => native.full(chain, ca, n_full)?,
-                    i => sessions[i - 1].call(&format!("full {chain} {n_full} {ca}"))?["ns"],
+                    i => {
+                        sessions[i - 1]
+                            .handshakes(Workload::Full(FullHandshakes {
+                                chain: chain.into(),
+                                count: n_full,
+                                ca: ca.into(),
+                            }))?
+                            .elapsed_ns as f64
+                    }
                 };
                 Ok([per_s(ns)])
             })?;
@@ -176,11 +271,11 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
             let ns = match column {
                 0 => native.resumed(n_resumed)?,
                 i => {
-                    let r = sessions[i - 1].call(&format!("resumed {n_resumed}"))?;
-                    if r["resumed"] as u32 != n_resumed {
-                        bail!("only {} of {n_resumed} resumed", r["resumed"]);
+                    let r = sessions[i - 1].handshakes(Workload::Resumed(n_resumed))?;
+                    if r.resumed != n_resumed {
+                        bail!("only {} of {n_resumed} resumed", r.resumed);
                     }
-                    r["ns"]
+                    r.elapsed_ns as f64
                 }
             };
             Ok([per_s(ns)])
@@ -205,11 +300,15 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
                     Ok([mb_s(e), mb_s(d), 0.0])
                 }
                 i => {
-                    let r = sessions[i - 1].call(&format!("bulk {suite:04x} {records}"))?;
+                    let Figures::Bulk(r) =
+                        sessions[i - 1].call(Workload::Bulk(BulkTransfer { suite, records }))?
+                    else {
+                        bail!("bulk answered with other figures");
+                    };
                     Ok([
-                        mb_s(r["encrypt_ns"]),
-                        mb_s(r["decrypt_ns"]),
-                        r["boundary"] / r["records"],
+                        mb_s(r.encrypt_ns as f64),
+                        mb_s(r.decrypt_ns as f64),
+                        r.boundary as f64 / f64::from(r.records),
                     ])
                 }
             })?;
@@ -233,12 +332,12 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
         }
         for (i, s) in providers.iter().enumerate() {
             let mut session = s.bench_session(&fixtures)?;
-            session.call("idle-hold 1")?;
-            session.call("idle-release")?;
+            session.call(Workload::IdleHold(1))?;
+            session.call(Workload::IdleRelease)?;
             let (heap0, lin0) = (heap(), session.linear_memory());
-            session.call(&format!("idle-hold {n_idle}"))?;
+            session.call(Workload::IdleHold(n_idle))?;
             let grown = (heap().saturating_sub(heap0) + session.linear_memory() - lin0) as f64;
-            session.call("idle-release")?;
+            session.call(Workload::IdleRelease)?;
             if opts.heap_bytes.is_some() || s.provider() == Provider::Guest {
                 fig.values[i + 1] = Some(grown / f64::from(2 * n_idle) / 1024.0);
             }
@@ -330,7 +429,11 @@ pub fn first_handshake_child(provider: Provider) -> Result<f64> {
     let start = Instant::now();
     let scenarios = Scenarios::load(provider, Policy::default())?;
     let mut session = scenarios.bench_session(&fixtures)?;
-    session.call("full server 1")?;
+    session.call(Workload::Full(FullHandshakes {
+        chain: "server".into(),
+        count: 1,
+        ca: "ca".into(),
+    }))?;
     Ok(start.elapsed().as_secs_f64() * 1e3)
 }
 
@@ -421,14 +524,6 @@ fn mb_per_s(f: &HashMap<String, f64>) -> f64 {
     f["body_bytes"] / 1e6 / (f["transfer_ms"] / 1e3)
 }
 
-/// The numeric fields of space-separated `key=value` text (others are skipped).
-pub fn key_values(text: &str) -> HashMap<String, f64> {
-    text.split_whitespace()
-        .filter_map(|kv| kv.split_once('='))
-        .filter_map(|(k, v)| Some((k.to_string(), v.parse().ok()?)))
-        .collect()
-}
-
 /// The numeric fields of every `memtls-result` report (one per round).
 fn result_lines(stdout: &str) -> Vec<HashMap<String, f64>> {
     memtls_report::all(memtls_report::Tag::Result, stdout)
@@ -489,17 +584,21 @@ pub struct BenchSession {
 }
 
 impl BenchSession {
-    /// Runs one workload; returns its `key=value` figures.
-    pub fn call(&mut self, workload: &str) -> Result<HashMap<String, f64>> {
-        let out = self
-            .func
-            .call(
-                &mut self.store,
-                (self.fixtures.clone(), workload.to_string()),
-            )?
+    /// Runs one workload; returns its figures.
+    pub fn call(&mut self, workload: Workload) -> Result<Figures> {
+        let what = format!("{workload:?}");
+        self.func
+            .call(&mut self.store, (self.fixtures.clone(), workload))?
             .0
-            .map_err(|e| format_err!("bench {workload:?}: {e}"))?;
-        Ok(key_values(&out))
+            .map_err(|e| format_err!("bench {what}: {e}"))
+    }
+
+    /// Runs a handshake workload; returns its figures.
+    pub fn handshakes(&mut self, workload: Workload) -> Result<HandshakeFigures> {
+        match self.call(workload)? {
+            Figures::Handshakes(f) => Ok(f),
+            other => bail!("a handshake workload answered {other:?}"),
+        }
     }
 
     /// The store's linear memory now (application and guest), in bytes.

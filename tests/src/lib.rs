@@ -179,7 +179,7 @@ type VerifyFunc = wasmtime::component::TypedFunc<
         String,
         Option<u64>,
     ),
-    (Result<(), String>,),
+    (std::result::Result<(), String>,),
 >;
 
 /// Chain verification through the interface of one provider.
@@ -190,14 +190,15 @@ pub struct Verifier {
 
 impl Verifier {
     /// Verifies `chain` (end-entity first) against the anchors and pins of
-    /// `trust` (not `system`) for `name` at `time`. Err holds "kind message".
+    /// `trust` (not `system`) for `name` at `time`. Err holds the error's kind
+    /// and message, as `kind message`.
     pub fn verify(
         &mut self,
         trust: &memtls_engine::TrustStore,
         chain: &[Vec<u8>],
         name: &str,
         time: Option<u64>,
-    ) -> Result<Result<(), String>> {
+    ) -> Result<std::result::Result<(), String>> {
         let args = (
             trust.anchors.clone(),
             trust.pinned.clone(),

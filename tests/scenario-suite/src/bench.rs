@@ -19,41 +19,81 @@ thread_local! {
     static IDLE: RefCell<Vec<(Connection, Connection)>> = const { RefCell::new(Vec::new()) };
 }
 
-pub(crate) fn run(f: &Fixtures, workload: &str) -> Result<String, String> {
-    let words: Vec<&str> = workload.split_whitespace().collect();
-    let number = |i: usize| -> Result<u32, String> {
-        words
-            .get(i)
-            .and_then(|w| w.parse().ok())
-            .ok_or_else(|| format!("bench {workload:?}: argument {i} must be a number"))
-    };
-    match words.first().copied() {
-        Some("full") => full(
-            f,
-            words.get(1).copied().unwrap_or("server"),
-            number(2)?,
-            words.get(3).copied().unwrap_or("ca"),
-        ),
-        Some("resumed") => resumed(f, number(1)?),
-        Some("bulk") => {
-            let suite = words
-                .get(1)
-                .and_then(|w| u16::from_str_radix(w.trim_start_matches("0x"), 16).ok())
-                .ok_or("bulk needs a suite id in hex")?;
-            bulk(f, suite, number(2)?)
-        }
-        Some("idle-hold") => idle_hold(f, number(1)?),
-        Some("idle-release") => {
+/// A benchmark workload (the runner's `workload`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Workload {
+    /// `count` full handshakes with server chain `chain` issued by fixture CA
+    /// `ca`, a new client context each time.
+    Full {
+        /// The fixture prefix of the server's signing chain.
+        chain: String,
+        /// How many handshakes.
+        count: u32,
+        /// The fixture name of the CA the client trusts.
+        ca: String,
+    },
+    /// This many resumed handshakes (TLS 1.3 tickets) from one client context.
+    Resumed(u32),
+    /// `records` 16 KiB writes with cipher suite `suite`.
+    Bulk {
+        /// The IANA id of the suite.
+        suite: u16,
+        /// How many writes.
+        records: u32,
+    },
+    /// Opens this many connection pairs and keeps them.
+    IdleHold(u32),
+    /// Drops the pairs kept.
+    IdleRelease,
+}
+
+/// What a workload measured (the runner's `figures`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Figures {
+    /// Of `Full` and `Resumed`.
+    Handshakes {
+        /// Wall time of all the handshakes, in nanoseconds.
+        elapsed_ns: u64,
+        /// How many resumed.
+        resumed: u32,
+    },
+    /// Of `Bulk`.
+    Bulk {
+        /// Time spent encrypting, in nanoseconds.
+        encrypt_ns: u64,
+        /// Time spent decrypting, in nanoseconds.
+        decrypt_ns: u64,
+        /// Plaintext bytes sent.
+        bytes: u64,
+        /// Bytes that crossed the interface as arguments and results.
+        boundary: u64,
+        /// Writes made.
+        records: u32,
+    },
+    /// Connection pairs held now.
+    Held(u32),
+}
+
+pub(crate) fn run(f: &Fixtures, workload: &Workload) -> Result<Figures, String> {
+    match workload {
+        Workload::Full { chain, count, ca } => full(f, chain, *count, ca),
+        Workload::Resumed(n) => resumed(f, *n),
+        Workload::Bulk { suite, records } => bulk(f, *suite, *records),
+        Workload::IdleHold(n) => idle_hold(f, *n),
+        Workload::IdleRelease => {
             IDLE.with(|idle| idle.borrow_mut().clear());
-            Ok("released=1".into())
+            Ok(Figures::Held(0))
         }
-        _ => Err(format!("unknown bench workload {workload:?}")),
     }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// `n` full handshakes with server chain `chain_name` issued by fixture CA `ca`: a
 /// new client context each time (no session to resume).
-fn full(f: &Fixtures, chain_name: &str, n: u32, ca: &str) -> Result<String, String> {
+fn full(f: &Fixtures, chain_name: &str, n: u32, ca: &str) -> Result<Figures, String> {
     let mut server = server_config(f)?;
     server.certificate_chains = vec![chain(f, chain_name)?];
     let server = tls::server_context(&server).map_err(err)?;
@@ -65,11 +105,14 @@ fn full(f: &Fixtures, chain_name: &str, n: u32, ca: &str) -> Result<String, Stri
         let (_c, _s, pair) = connect(&client, &server, "localhost")?;
         pair.ok()?;
     }
-    Ok(format!("ns={}", start.elapsed().as_nanos()))
+    Ok(Figures::Handshakes {
+        elapsed_ns: nanos(start.elapsed()),
+        resumed: 0,
+    })
 }
 
 /// `n` resumed handshakes (TLS 1.3 tickets) from one client context.
-fn resumed(f: &Fixtures, n: u32) -> Result<String, String> {
+fn resumed(f: &Fixtures, n: u32) -> Result<Figures, String> {
     let server = tls::server_context(&server_config(f)?).map_err(err)?;
     let client = tls::client_context(&client_config(f)?).map_err(err)?;
     let handshake = || -> Result<bool, String> {
@@ -85,16 +128,16 @@ fn resumed(f: &Fixtures, n: u32) -> Result<String, String> {
     for _ in 0..n {
         resumed += u32::from(handshake()?);
     }
-    Ok(format!(
-        "ns={} resumed={resumed}",
-        start.elapsed().as_nanos()
-    ))
+    Ok(Figures::Handshakes {
+        elapsed_ns: nanos(start.elapsed()),
+        resumed,
+    })
 }
 
 /// `records` writes of 16 KiB with `suite`, each encrypted by the client and then
 /// decrypted by the server, the two timed apart. Also counts the bytes that crossed
 /// the interface boundary as list arguments and results.
-fn bulk(f: &Fixtures, suite: u16, records: u32) -> Result<String, String> {
+fn bulk(f: &Fixtures, suite: u16, records: u32) -> Result<Figures, String> {
     let tls12 = suite >> 8 != 0x13;
     let version = tls12.then_some(ProtocolVersion::Tls12);
     let mut cc = client_config(f)?;
@@ -151,16 +194,18 @@ fn bulk(f: &Fixtures, suite: u16, records: u32) -> Result<String, String> {
     if received != sent {
         return Err(format!("received {received} of {sent} bytes"));
     }
-    Ok(format!(
-        "encrypt_ns={} decrypt_ns={} bytes={sent} boundary={boundary} records={records}",
-        encrypt.as_nanos(),
-        decrypt.as_nanos()
-    ))
+    Ok(Figures::Bulk {
+        encrypt_ns: nanos(encrypt),
+        decrypt_ns: nanos(decrypt),
+        bytes: sent as u64,
+        boundary,
+        records,
+    })
 }
 
 /// Opens `n` handshaken, drained connection pairs and keeps them until
 /// `idle-release`.
-fn idle_hold(f: &Fixtures, n: u32) -> Result<String, String> {
+fn idle_hold(f: &Fixtures, n: u32) -> Result<Figures, String> {
     let server = tls::server_context(&server_config(f)?).map_err(err)?;
     let client = tls::client_context(&client_config(f)?).map_err(err)?;
     for _ in 0..n {
@@ -169,5 +214,7 @@ fn idle_hold(f: &Fixtures, n: u32) -> Result<String, String> {
         send(&s, &c, b"t")?;
         IDLE.with(|idle| idle.borrow_mut().push((c, s)));
     }
-    Ok(format!("held={}", IDLE.with(|idle| idle.borrow().len())))
+    Ok(Figures::Held(IDLE.with(|idle| {
+        u32::try_from(idle.borrow().len()).unwrap_or(u32::MAX)
+    })))
 }

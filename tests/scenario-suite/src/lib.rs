@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 
-mod bench;
+pub mod bench;
 mod data;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fixtures;
@@ -76,8 +76,12 @@ pub fn run(backend: std::rc::Rc<dyn Backend>, name: &str, fixtures: &Fixtures) -
     with_backend(backend, || f(fixtures))
 }
 
-/// The benchmark workloads (see `bench`), on `backend`.
-pub fn bench(backend: std::rc::Rc<dyn Backend>, fixtures: &Fixtures, workload: &str) -> Outcome {
+/// Runs a benchmark workload ([`bench::Workload`]) on `backend`.
+pub fn bench(
+    backend: std::rc::Rc<dyn Backend>,
+    fixtures: &Fixtures,
+    workload: &bench::Workload,
+) -> Result<bench::Figures, String> {
     with_backend(backend, || bench::run(fixtures, workload))
 }
 

@@ -34,7 +34,8 @@ use convert::{
     to_progress, to_read, to_session_info, to_suite, to_version, to_write,
 };
 
-use exports::memtls::test::runner::Guest;
+use exports::memtls::test::runner::{self, Guest};
+use memtls_scenario_suite::bench;
 
 struct Runner;
 
@@ -292,8 +293,49 @@ impl Guest for Runner {
         memtls_scenario_suite::cycles(backend(), &fixtures.into_iter().collect(), count)
     }
 
-    fn bench(fixtures: Vec<(String, Vec<u8>)>, workload: String) -> Outcome {
-        memtls_scenario_suite::bench(backend(), &fixtures.into_iter().collect(), &workload)
+    fn bench(
+        fixtures: Vec<(String, Vec<u8>)>,
+        workload: runner::Workload,
+    ) -> Result<runner::Figures, String> {
+        let workload = match workload {
+            runner::Workload::Full(w) => bench::Workload::Full {
+                chain: w.chain,
+                count: w.count,
+                ca: w.ca,
+            },
+            runner::Workload::Resumed(n) => bench::Workload::Resumed(n),
+            runner::Workload::Bulk(w) => bench::Workload::Bulk {
+                suite: w.suite,
+                records: w.records,
+            },
+            runner::Workload::IdleHold(n) => bench::Workload::IdleHold(n),
+            runner::Workload::IdleRelease => bench::Workload::IdleRelease,
+        };
+        let figures =
+            memtls_scenario_suite::bench(backend(), &fixtures.into_iter().collect(), &workload)?;
+        Ok(match figures {
+            bench::Figures::Handshakes {
+                elapsed_ns,
+                resumed,
+            } => runner::Figures::Handshakes(runner::HandshakeFigures {
+                elapsed_ns,
+                resumed,
+            }),
+            bench::Figures::Bulk {
+                encrypt_ns,
+                decrypt_ns,
+                bytes,
+                boundary,
+                records,
+            } => runner::Figures::Bulk(runner::BulkFigures {
+                encrypt_ns,
+                decrypt_ns,
+                bytes,
+                boundary,
+                records,
+            }),
+            bench::Figures::Held(n) => runner::Figures::Held(n),
+        })
     }
 
     fn verify(
@@ -309,7 +351,8 @@ impl Guest for Runner {
             pinned,
         };
         tls::verify_server_chain(&trust, &chain, &server_name, at_time)
-            .map_err(|e| format!("{} {}", memtls_stream::kind_name(&e.kind), e.message))
+            .map_err(to_engine_error)
+            .map_err(|e| format!("{} {}", e.kind, e.message))
     }
 }
 
