@@ -1,7 +1,9 @@
 //! The interop matrix: our client (`https-get`) and our server (`tls-echo-server`)
 //! against OpenSSL, GnuTLS and tlslite-ng, on loopback, with both providers.
-//! One line per cell and a summary count. Cells a side does not support are listed
-//! with the reason and not run.
+//! One line per cell and a summary count per part; each part (a peer, a provider,
+//! the feature cells) is its own test, so a failure names its part and lists its
+//! failed cells. Cells a side does not support are listed with the reason and not
+//! run.
 //!
 //! Dimensions: TLS 1.2 / 1.3 × certificate keys (P-256, P-384, RSA-2048, Ed25519)
 //! × peer, in both roles; every cipher suite rustls offers against OpenSSL and
@@ -41,9 +43,9 @@ impl Matrix {
         self.unsupported.push(format!("{what}: {why}"));
     }
 
-    fn finish(self) {
+    fn finish(self, part: &str) {
         println!(
-            "matrix: {} cells, {} passed, {} failed, {} unsupported",
+            "matrix {part}: {} cells, {} passed, {} failed, {} unsupported",
             self.ran,
             self.ran - self.failures.len(),
             self.failures.len(),
@@ -51,7 +53,7 @@ impl Matrix {
         );
         assert!(
             self.failures.is_empty(),
-            "failed cells:\n{}",
+            "{part}: failed cells:\n{}",
             self.failures.join("\n")
         );
     }
@@ -80,43 +82,57 @@ fn version_flag(v: Version) -> &'static str {
     }
 }
 
-#[test]
-fn matrix() {
+/// The matrix's tests take turns: each starts peers on fresh ports and times
+/// them, and two at once would share two cores.
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static MATRIX: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    MATRIX
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs one part of the matrix with fresh fixtures; its failed cells fail it.
+fn part(name: &str, cells: impl FnOnce(&Files, &mut Matrix)) {
+    let _turn = turn();
     require("openssl", "openssl");
     require("gnutls-serv", "gnutls-bin");
     require("tls.py", "tlslite-ng (PyPI)");
-    let files = Files::new("matrix");
+    let files = Files::new(&format!("matrix-{}", name.replace(' ', "-")));
     let mut m = Matrix::new();
+    cells(&files, &mut m);
+    m.finish(name);
+}
 
-    // 1. Our client × peer servers × keys × versions.
-    for peer in PEERS {
-        for (key, key_name) in KEYS {
-            let (server, port) = https_server(peer, &files, key, &[]);
-            for version in Version::ALL {
-                for provider in Provider::ALL {
-                    let (code, out, err) = get(provider, &files, port, &[version_flag(version)]);
-                    let ok = code == 0
-                        && result_field(&out, "status").is_some_and(|s| s.starts_with('2'))
-                        && result_field(&out, "version").as_deref() == Some(version.name());
-                    if !ok {
-                        eprintln!(
-                            "{peer} {key_name} {version:?} {provider}: {code}\n{out}\n{err}\n{}",
-                            server.text()
-                        );
-                    }
-                    m.cell(
-                        ok,
-                        format!(
-                            "client {provider:<6} -> {peer:<7} server {key_name:<8} {}",
-                            version.name()
-                        ),
+/// Our client against `peer`'s server × keys × versions.
+fn client_against(peer: &str, files: &Files, m: &mut Matrix) {
+    for (key, key_name) in KEYS {
+        let (server, port) = https_server(peer, files, key, &[]);
+        for version in Version::ALL {
+            for provider in Provider::ALL {
+                let (code, out, err) = get(provider, files, port, &[version_flag(version)]);
+                let ok = code == 0
+                    && result_field(&out, "status").is_some_and(|s| s.starts_with('2'))
+                    && result_field(&out, "version").as_deref() == Some(version.name());
+                if !ok {
+                    eprintln!(
+                        "{peer} {key_name} {version:?} {provider}: {code}\n{out}\n{err}\n{}",
+                        server.text()
                     );
                 }
+                m.cell(
+                    ok,
+                    format!(
+                        "client {provider:<6} -> {peer:<7} server {key_name:<8} {}",
+                        version.name()
+                    ),
+                );
             }
         }
     }
+}
 
-    // 2. Every cipher suite, our client against OpenSSL and GnuTLS servers.
+/// Every cipher suite, our client against `peer`'s server.
+fn every_suite_against(peer: &str, files: &Files, m: &mut Matrix) {
     let suites: [(&str, &str, &str); 9] = [
         ("1301", "TLS13_AES_128_GCM_SHA256", "server"),
         ("1302", "TLS13_AES_256_GCM_SHA384", "server"),
@@ -132,105 +148,163 @@ fn matrix() {
         ("c030", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "rsa"),
         ("cca8", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "rsa"),
     ];
-    for peer in ["openssl", "gnutls"] {
-        for key in ["server", "rsa"] {
-            let (server, port) = https_server(peer, &files, key, &[]);
-            for (id, name, _) in suites.iter().filter(|s| s.2 == key) {
-                let v = if id.starts_with("13") {
-                    "--tls13"
-                } else {
-                    "--tls12"
-                };
-                for provider in Provider::ALL {
-                    let (code, out, err) = get(provider, &files, port, &["--cipher", id, v]);
-                    let ok = code == 0 && result_field(&out, "cipher").as_deref() == Some(*name);
-                    if !ok {
-                        eprintln!(
-                            "{peer} {name} {provider}: {code}\n{out}\n{err}\n{}",
-                            server.text()
-                        );
-                    }
-                    m.cell(
-                        ok,
-                        format!("client {provider:<6} -> {peer:<7} suite {name}"),
+    for key in ["server", "rsa"] {
+        let (server, port) = https_server(peer, files, key, &[]);
+        for (id, name, _) in suites.iter().filter(|s| s.2 == key) {
+            let v = if id.starts_with("13") {
+                "--tls13"
+            } else {
+                "--tls12"
+            };
+            for provider in Provider::ALL {
+                let (code, out, err) = get(provider, files, port, &["--cipher", id, v]);
+                let ok = code == 0 && result_field(&out, "cipher").as_deref() == Some(*name);
+                if !ok {
+                    eprintln!(
+                        "{peer} {name} {provider}: {code}\n{out}\n{err}\n{}",
+                        server.text()
                     );
                 }
-            }
-        }
-    }
-    m.unsupported(
-        "client -> tlslite every suite",
-        "tls.py server has no cipher selection option; its default suites are covered in part 1",
-    );
-
-    // 3. Our server × peer clients × keys × versions.
-    for provider in Provider::ALL {
-        for (key, key_name) in KEYS {
-            let cells: Vec<(&str, Version)> = PEERS
-                .iter()
-                .flat_map(|p| Version::ALL.into_iter().map(move |v| (*p, v)))
-                .collect();
-            let chain = format!("/f/{key}.chain");
-            let keyf = format!("/f/{key}.key");
-            let server = EchoServer::start_with(
-                provider,
-                &files,
-                &["--cert", &chain, "--key", &keyf],
-                cells.len(),
-            );
-            for (peer, version) in cells {
-                let msg = format!("ping {peer} {}", version.name());
-                let ok = match peer {
-                    "openssl" | "gnutls" => {
-                        let mut c = if peer == "openssl" {
-                            openssl_client(server.port, &files, version, false, false)
-                        } else {
-                            gnutls_client(server.port, &files, version, false)
-                        };
-                        let ready = if peer == "openssl" {
-                            "Verify return code: 0"
-                        } else {
-                            "Handshake was completed"
-                        };
-                        let hs = c.wait_for(ready, Duration::from_secs(30));
-                        c.send(format!("{msg}\n").as_bytes());
-                        hs && c.wait_for(&msg, Duration::from_secs(30))
-                    }
-                    _ => {
-                        let host = format!("localhost:{}", server.port);
-                        let maxv = match version {
-                            Version::Tls12 => "tls1.2",
-                            Version::Tls13 => "tls1.3",
-                        };
-                        let c = spawn(
-                            "tls.py",
-                            &["client", "--max-ver", maxv, &host],
-                            "tls.py client",
-                        );
-                        let want = match version {
-                            Version::Tls12 => "Version: TLS 1.2",
-                            Version::Tls13 => "Version: TLS 1.3",
-                        };
-                        c.wait_for("Handshake success", Duration::from_secs(60))
-                            && c.wait_for(want, Duration::from_secs(5))
-                    }
-                };
                 m.cell(
                     ok,
-                    format!(
-                        "server {provider:<6} <- {peer:<7} client {key_name:<8} {}",
-                        version.name()
-                    ),
+                    format!("client {provider:<6} -> {peer:<7} suite {name}"),
                 );
             }
-            let _ = server.finish();
         }
     }
+}
 
-    // 4. Feature cells against OpenSSL.
-    features(&files, &mut m);
-    m.unsupported("RSA-PSS certificate keys (id-RSASSA-PSS)", "rustls-webpki and ring verify RSA-PSS signatures only with rsaEncryption keys; RSA-2048 cells use PSS signatures in TLS 1.3");
-    m.finish();
+/// Our server under `provider` against every peer's client × keys × versions.
+fn server_under(provider: Provider, files: &Files, m: &mut Matrix) {
+    for (key, key_name) in KEYS {
+        let cells: Vec<(&str, Version)> = PEERS
+            .iter()
+            .flat_map(|p| Version::ALL.into_iter().map(move |v| (*p, v)))
+            .collect();
+        let chain = format!("/f/{key}.chain");
+        let keyf = format!("/f/{key}.key");
+        let server = EchoServer::start_with(
+            provider,
+            files,
+            &["--cert", &chain, "--key", &keyf],
+            cells.len(),
+        );
+        for (peer, version) in cells {
+            let msg = format!("ping {peer} {}", version.name());
+            let ok = match peer {
+                "openssl" | "gnutls" => {
+                    let mut c = if peer == "openssl" {
+                        openssl_client(server.port, files, version, false, false)
+                    } else {
+                        gnutls_client(server.port, files, version, false)
+                    };
+                    let ready = if peer == "openssl" {
+                        "Verify return code: 0"
+                    } else {
+                        "Handshake was completed"
+                    };
+                    let hs = c.wait_for(ready, Duration::from_secs(30));
+                    c.send(format!("{msg}\n").as_bytes());
+                    hs && c.wait_for(&msg, Duration::from_secs(30))
+                }
+                _ => {
+                    let host = format!("localhost:{}", server.port);
+                    let maxv = match version {
+                        Version::Tls12 => "tls1.2",
+                        Version::Tls13 => "tls1.3",
+                    };
+                    let c = spawn(
+                        "tls.py",
+                        &["client", "--max-ver", maxv, &host],
+                        "tls.py client",
+                    );
+                    let want = match version {
+                        Version::Tls12 => "Version: TLS 1.2",
+                        Version::Tls13 => "Version: TLS 1.3",
+                    };
+                    c.wait_for("Handshake success", Duration::from_secs(60))
+                        && c.wait_for(want, Duration::from_secs(5))
+                }
+            };
+            m.cell(
+                ok,
+                format!(
+                    "server {provider:<6} <- {peer:<7} client {key_name:<8} {}",
+                    version.name()
+                ),
+            );
+        }
+        let _ = server.finish();
+    }
+}
+
+/// Our client against each peer's server (keys × versions), one test per peer.
+mod client_against_server {
+    use super::*;
+
+    #[test]
+    fn openssl() {
+        part("client -> openssl", |f, m| client_against("openssl", f, m));
+    }
+
+    #[test]
+    fn gnutls() {
+        part("client -> gnutls", |f, m| client_against("gnutls", f, m));
+    }
+
+    #[test]
+    fn tlslite() {
+        part("client -> tlslite", |f, m| {
+            client_against("tlslite", f, m);
+            m.unsupported(
+                "client -> tlslite every suite",
+                "tls.py server has no cipher selection option; its default suites are covered here",
+            );
+        });
+    }
+}
+
+/// Every cipher suite against OpenSSL's and GnuTLS's servers.
+mod every_suite {
+    use super::*;
+
+    #[test]
+    fn openssl() {
+        part("suites -> openssl", |f, m| {
+            every_suite_against("openssl", f, m)
+        });
+    }
+
+    #[test]
+    fn gnutls() {
+        part("suites -> gnutls", |f, m| {
+            every_suite_against("gnutls", f, m)
+        });
+    }
+}
+
+/// Our server under each provider against every peer's client.
+mod server_under_provider {
+    use super::*;
+
+    #[test]
+    fn native() {
+        part("server native", |f, m| server_under(Provider::Native, f, m));
+    }
+
+    #[test]
+    fn guest() {
+        part("server guest", |f, m| server_under(Provider::Guest, f, m));
+    }
+}
+
+/// Feature cells against OpenSSL.
+#[test]
+fn features_against_openssl() {
+    part("features", |f, m| {
+        features(f, m);
+        m.unsupported("RSA-PSS certificate keys (id-RSASSA-PSS)", "rustls-webpki and ring verify RSA-PSS signatures only with rsaEncryption keys; RSA-2048 cells use PSS signatures in TLS 1.3");
+    });
 }
 
 fn features(files: &Files, m: &mut Matrix) {
