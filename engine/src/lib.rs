@@ -71,6 +71,25 @@ pub struct EngineOptions {
     pub ticketer: Ticketer,
 }
 
+impl EngineOptions {
+    /// Options on ring (crypto and ticketer) with the Mozilla roots as `system`
+    /// trust, no platform trust, no extra anchors and the provider's suite
+    /// order: what tests and simple embedders start from (change fields with
+    /// struct update syntax).
+    pub fn ring(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            crypto: rustls::crypto::ring::default_provider(),
+            platform_trust: None,
+            base_roots: BaseRoots::Mozilla,
+            extra_system_anchors: Vec::new(),
+            prefer_chacha20: false,
+            ticketer: rustls::crypto::ring::Ticketer::new,
+        }
+    }
+}
+
 /// Makes a server context's session-ticket encrypter ([`EngineOptions::ticketer`]).
 pub type Ticketer =
     fn() -> std::result::Result<Arc<dyn rustls::server::ProducesTickets>, rustls::Error>;

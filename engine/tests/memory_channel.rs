@@ -14,33 +14,14 @@ struct Certs {
     key: Vec<u8>,
 }
 
+/// A fresh CA and a `localhost` leaf it issued, from the scenario fixtures.
 fn certs() -> Certs {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    Certs {
-        ca: ca.pem().into_bytes(),
-        chain: leaf.pem().into_bytes(),
-        key: key.serialize_pem().into_bytes(),
-    }
+    let (ca, chain, key) = memtls_scenario_suite::fixtures::server().expect("fixtures");
+    Certs { ca, chain, key }
 }
 
 fn engine() -> Engine {
-    Engine::new(EngineOptions {
-        name: "test".into(),
-        version: "0".into(),
-        crypto: rustls::crypto::ring::default_provider(),
-        platform_trust: None,
-        base_roots: BaseRoots::Mozilla,
-        extra_system_anchors: Vec::new(),
-        prefer_chacha20: false,
-        ticketer: rustls::crypto::ring::Ticketer::new,
-    })
+    Engine::new(EngineOptions::ring("test"))
 }
 
 fn admission() -> Admission {
@@ -594,14 +575,9 @@ fn servers_report_the_clients_verified_chain() {
 fn system_trust_starts_from_the_base_roots_the_policy_chose() {
     let engine_with = |base_roots, extra_system_anchors| {
         Engine::new(EngineOptions {
-            name: "test".into(),
-            version: "0".into(),
-            crypto: rustls::crypto::ring::default_provider(),
-            platform_trust: None,
             base_roots,
             extra_system_anchors,
-            prefer_chacha20: false,
-            ticketer: rustls::crypto::ring::Ticketer::new,
+            ..EngineOptions::ring("test")
         })
     };
     let h = hierarchy();

@@ -4,8 +4,8 @@
 use std::sync::OnceLock;
 
 use memtls_engine::{
-    Admission, BaseRoots, ClientConfig, ClientContext, Connection, Engine, EngineOptions, Policy,
-    Progress, ServerConfig, ServerContext, SigningChain, TrustStore, Verification,
+    Admission, ClientConfig, ClientContext, Connection, Engine, EngineOptions, Policy, Progress,
+    ServerConfig, ServerContext, SigningChain, TrustStore, Verification,
 };
 
 /// Certificates generated once per fuzzing process.
@@ -18,42 +18,20 @@ pub struct Certs {
     pub key: Vec<u8>,
 }
 
-/// The process-wide certificates.
+/// The process-wide certificates (the scenario fixtures' CA and `localhost`
+/// server chain).
 pub fn certs() -> &'static Certs {
     static C: OnceLock<Certs> = OnceLock::new();
     C.get_or_init(|| {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let leaf = CertificateParams::new(vec!["localhost".to_string()])
-            .unwrap()
-            .signed_by(&key, &ca)
-            .unwrap();
-        Certs {
-            ca: ca.pem().into_bytes(),
-            chain: leaf.pem().into_bytes(),
-            key: key.serialize_pem().into_bytes(),
-        }
+        let (ca, chain, key) = memtls_scenario_suite::fixtures::server().expect("fixtures");
+        Certs { ca, chain, key }
     })
 }
 
 /// The process-wide engine.
 pub fn engine() -> &'static Engine {
     static E: OnceLock<Engine> = OnceLock::new();
-    E.get_or_init(|| {
-        Engine::new(EngineOptions {
-            name: "fuzz".into(),
-            version: "0".into(),
-            crypto: rustls::crypto::ring::default_provider(),
-            platform_trust: None,
-            base_roots: BaseRoots::Mozilla,
-            extra_system_anchors: Vec::new(),
-            prefer_chacha20: false,
-            ticketer: rustls::crypto::ring::Ticketer::new,
-        })
-    })
+    E.get_or_init(|| Engine::new(EngineOptions::ring("fuzz")))
 }
 
 /// The process-wide admission: no caps that would stop a fuzz run early.

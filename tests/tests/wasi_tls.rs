@@ -3,11 +3,11 @@
 //! against the same loopback demo server, side by side.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use memtls_cli::demo::{DemoCerts, start_https_server};
 use memtls_cli::{RunOptions, examples, load, run};
 use memtls_host::Provider;
+use memtls_tests::peers::Files;
 use memtls_tests::wasi_tls::run_client;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -37,14 +37,6 @@ fn median(mut v: Vec<f64>) -> f64 {
         v[n / 2]
     } else {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -91,9 +83,8 @@ fn same_workload_through_wasi_tls_and_both_memtls_providers() {
 
     // https-get with each provider: one line per round (resumption after the
     // first, as with the wasi:tls client's shared configuration).
-    let dir = Scratch(std::env::temp_dir().join(format!("memtls-wasi-tls-{}", std::process::id())));
-    std::fs::create_dir_all(&dir.0).expect("scratch dir");
-    std::fs::write(dir.0.join("ca.pem"), &certs.ca_pem).expect("ca.pem");
+    let dir = Files::scratch("wasi-tls");
+    std::fs::write(dir.dir.join("ca.pem"), &certs.ca_pem).expect("ca.pem");
     for provider in Provider::ALL {
         let loaded = load(
             examples::https_get(),
@@ -116,7 +107,7 @@ fn same_workload_through_wasi_tls_and_both_memtls_providers() {
                     repeat_arg.clone(),
                     format!("https://127.0.0.1:{port}/"),
                 ],
-                dirs: vec![(dir.0.clone(), "/certs".into())],
+                dirs: vec![(dir.dir.clone(), "/certs".into())],
                 inherit_network: true,
                 capture_stdout: Some(pipe.clone()),
                 ..RunOptions::default()

@@ -172,3 +172,11 @@ pub fn generate() -> Result<BTreeMap<String, Vec<u8>>> {
     f.insert("rsa.key.pkcs1.der".into(), keys::RSA_PKCS1_DER.to_vec());
     Ok(f)
 }
+
+/// A fresh CA and the `localhost` server chain it issued, with the chain's key
+/// (PEM each): `(ca, chain, key)`, for tests that need no more.
+pub fn server() -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+    let mut f = generate()?;
+    let mut take = |name: &str| f.remove(name).ok_or_else(|| format!("no fixture {name}"));
+    Ok((take("ca")?, take("server.chain")?, take("server.key")?))
+}

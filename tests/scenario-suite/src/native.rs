@@ -24,14 +24,10 @@ impl Native {
     /// An engine admitting under `policy`.
     pub fn new(policy: engine::Policy) -> Self {
         let engine = engine::Engine::new(engine::EngineOptions {
-            name: "memtls-engine (rustls, ring; natively, for the scenarios)".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
-            crypto: engine::rustls::crypto::ring::default_provider(),
-            platform_trust: None,
-            base_roots: engine::BaseRoots::Mozilla,
             extra_system_anchors: policy.extra_system_anchors.clone(),
-            prefer_chacha20: false,
-            ticketer: engine::rustls::crypto::ring::Ticketer::new,
+            ..engine::EngineOptions::ring(
+                "memtls-engine (rustls, ring; natively, for the scenarios)",
+            )
         });
         Self {
             engine,

@@ -11,7 +11,7 @@
 //!
 //! A benchmark, not a test: it prints figures and asserts nothing about them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -43,7 +43,7 @@ fn main() -> Result<()> {
     };
     let gets = number("--gets", 50)?;
     let send_mib = number("--send-mib", 1536)?;
-    let work = TempDir::new()?;
+    let work = Files::scratch("bench-python");
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../python");
     let scripts = python.join("bench");
     let mut components = Vec::new();
@@ -57,7 +57,7 @@ fn main() -> Result<()> {
         (python.join("tests/ssl_sender.py"), None),
     ] {
         let name = script.file_stem().unwrap().to_string_lossy().into_owned();
-        let output = work.0.join(format!("{name}.wasm"));
+        let output = work.dir.join(format!("{name}.wasm"));
         eprintln!("bench: building {name}.py with memtls python build");
         build(&PythonBuild {
             script,
@@ -91,7 +91,7 @@ fn main() -> Result<()> {
     let mut cold = Vec::new();
     let mut cached = Vec::new();
     for provider in Provider::ALL {
-        let cache = work.0.join(format!("cache-{provider}"));
+        let cache = work.dir.join(format!("cache-{provider}"));
         let me = std::env::current_exe()?;
         let start = |cache: &Path| {
             process(
@@ -121,7 +121,7 @@ fn main() -> Result<()> {
 
     // GET latency against one loopback server (native rustls).
     let certs = DemoCerts::generate()?;
-    std::fs::write(work.0.join("ca.pem"), &certs.ca_pem)?;
+    std::fs::write(work.dir.join("ca.pem"), &certs.ca_pem)?;
     let port = start_https_server(&certs, 1024)?;
     let url = format!("https://localhost:{port}/");
     for (label, script, component) in [
@@ -133,7 +133,7 @@ fn main() -> Result<()> {
             &scripts.join(format!("{script}.py")),
             component,
             &url,
-            &work.0,
+            &work.dir,
             gets,
         )?;
     }
@@ -298,20 +298,4 @@ fn fields(stdout: &str) -> Result<std::collections::HashMap<String, f64>> {
         .keys()
         .filter_map(|k| Some((k.clone(), report.number(k)?)))
         .collect())
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("memtls-bench-python-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        Ok(Self(dir))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
