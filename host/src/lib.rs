@@ -63,6 +63,26 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! With the `runtime` feature, [`runtime`] does all of that for `wasi:cli`
+//! command components — compiling with wasmtime's compilation cache, metering
+//! linear memory, capturing output — as the `memtls` command does:
+//!
+//! ```no_run
+//! # #[cfg(feature = "runtime")]
+//! # fn main() -> wasmtime::Result<()> {
+//! use memtls_host::runtime::{RunOptions, load, run};
+//! use memtls_host::{Policy, Provider};
+//!
+//! let app_wasm = std::fs::read("app.wasm")?;
+//! let loaded = load(&app_wasm, Provider::Guest, &Policy::default(), "app")?;
+//! let code = run(&loaded, &RunOptions { args: vec!["app".into()], ..RunOptions::default() })?;
+//! # let _ = code;
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "runtime"))]
+//! # fn main() {}
+//! ```
 
 #![warn(missing_docs)]
 
@@ -78,6 +98,8 @@ use wasmtime::component::Linker;
 #[cfg(feature = "guest-provider")]
 mod compose;
 mod native;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 
 #[cfg(feature = "guest-provider")]
 pub use compose::{compose_with_guest, guest_component, policy_component};

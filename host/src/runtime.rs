@@ -1,0 +1,300 @@
+//! The embedding runtime: load a `wasi:cli` command component for a provider
+//! (composing the guest in with the policy baked in, when needed), compile it
+//! with wasmtime's compilation cache, link WASI and `memtls:tls`, instantiate
+//! it in a store that meters linear memory, and run it. The `memtls` command is
+//! argument parsing and presentation on top of this (feature `runtime`).
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, Instance, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::p2::bindings::sync::Command;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::{MemtlsCtx, MemtlsCtxView, MemtlsView, Policy, Provider};
+
+/// A wasmtime engine with the compilation cache (wasmtime's own, in the user's
+/// cache directory), shared by the process. With `MEMTLS_PERFMAP` set, compiled
+/// functions are named for `perf` (a perf map in /tmp).
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        if std::env::var_os("MEMTLS_PERFMAP").is_some() {
+            // For `perf record`: name compiled Wasm functions in /tmp/perf-PID.map.
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        match wasmtime::Cache::from_file(None) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => eprintln!("memtls: compilation cache unavailable: {e:#}"),
+        }
+        Engine::new(&config).expect("a default wasmtime configuration is valid")
+    })
+}
+
+/// Store data of a running command: WASI, the native provider, and a meter of
+/// the store's linear memory.
+pub struct Host {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    memtls: MemtlsCtx,
+    memory: MemoryMeter,
+}
+
+impl Host {
+    /// The linear memory of every instance in the store (the application and, with
+    /// the guest provider, the guest), in bytes: now and at its peak.
+    pub fn linear_memory(&self) -> (usize, usize) {
+        (self.memory.total, self.memory.peak)
+    }
+
+    /// Connections the native provider holds for this store.
+    pub fn native_connections(&self) -> usize {
+        self.memtls.live_connections()
+    }
+}
+
+/// Counts the linear memory of all instances of a store as they grow.
+#[derive(Debug, Default)]
+struct MemoryMeter {
+    total: usize,
+    peak: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryMeter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.total = self.total.saturating_add(desired.saturating_sub(current));
+        self.peak = self.peak.max(self.total);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
+}
+
+impl WasiView for Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl MemtlsView for Host {
+    fn memtls(&mut self) -> MemtlsCtxView<'_> {
+        MemtlsCtxView {
+            ctx: &mut self.memtls,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A component compiled and linked for one provider.
+pub struct Loaded {
+    provider: Provider,
+    pre: wasmtime::component::InstancePre<Host>,
+    policy: Policy,
+    /// The native provider's engine, shared by every instance (its `system`
+    /// verifier is built once).
+    native: Arc<crate::engine::Engine>,
+}
+
+impl Loaded {
+    /// The provider it was prepared for.
+    pub fn provider(&self) -> Provider {
+        self.provider
+    }
+
+    /// Instantiates it in a new store with `wasi`, under the policy it was
+    /// loaded with: the native provider enforces it in the host, the guest
+    /// provider has it baked in.
+    pub fn instantiate(
+        &self,
+        mut wasi: WasiCtxBuilder,
+    ) -> wasmtime::Result<(Store<Host>, Instance)> {
+        let memtls = MemtlsCtx::new(self.native.clone(), self.policy.clone());
+        let mut store = Store::new(
+            engine(),
+            Host {
+                wasi: wasi.build(),
+                table: ResourceTable::new(),
+                memtls,
+                memory: MemoryMeter::default(),
+            },
+        );
+        store.limiter(|host| &mut host.memory);
+        let instance = self.pre.instantiate(&mut store)?;
+        Ok((store, instance))
+    }
+}
+
+/// Compiles `bytes` for `provider` under `policy` (composing the guest in, with
+/// the policy baked in, when needed) and links it. A component whose imports
+/// memtls cannot satisfy gets an error naming them. Compilation prints progress
+/// to stderr when it takes a while (`label` names the component); results are
+/// cached across runs.
+pub fn load(
+    bytes: &[u8],
+    provider: Provider,
+    policy: &Policy,
+    label: &str,
+) -> wasmtime::Result<Loaded> {
+    let native = crate::native_engine(policy)
+        .map_err(|e| wasmtime::format_err!("policy: {}", e.message))?;
+    let prepared = crate::prepare_component(bytes, provider, policy)?;
+    let component = with_progress(label, prepared.len(), || {
+        Component::new(engine(), &prepared)
+    })?;
+    let missing = unsupported_imports(&component, provider);
+    if !missing.is_empty() {
+        wasmtime::bail!(
+            "{label} imports what memtls cannot provide: {}\n(memtls serves WASI 0.2 and \
+             memtls:tls@0.1.0)",
+            missing.join(", ")
+        );
+    }
+    let mut linker = Linker::<Host>::new(engine());
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    crate::add_provider_to_linker(&mut linker, provider)?;
+    let pre = linker.instantiate_pre(&component)?;
+    Ok(Loaded {
+        provider,
+        pre,
+        policy: policy.clone(),
+        native,
+    })
+}
+
+fn unsupported_imports(component: &Component, provider: Provider) -> Vec<String> {
+    component
+        .component_type()
+        .imports(engine())
+        .map(|(name, _)| name.to_string())
+        .filter(|name| {
+            !(name.starts_with("wasi:")
+                || (provider == Provider::Native && name.starts_with("memtls:tls/")))
+        })
+        .collect()
+}
+
+fn with_progress<T>(label: &str, size: usize, f: impl FnOnce() -> T) -> T {
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let done = done.clone();
+        let label = label.to_string();
+        std::thread::spawn(move || {
+            // A terminal gets a live counter; a log gets one line before and after.
+            let live = std::io::stderr().is_terminal();
+            let start = Instant::now();
+            let mut shown = false;
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(100));
+                let secs = start.elapsed().as_secs_f64();
+                if secs >= 1.0 && !done.load(Ordering::Relaxed) && (live || !shown) {
+                    let line = format!(
+                        "memtls: compiling {label} ({:.1} MB) ...",
+                        size as f64 / 1e6
+                    );
+                    if live {
+                        eprint!("\r{line} {secs:.0} s");
+                    } else {
+                        eprintln!("{line}");
+                    }
+                    let _ = std::io::stderr().flush();
+                    shown = true;
+                }
+            }
+            if shown {
+                let secs = start.elapsed().as_secs_f64();
+                if live {
+                    eprintln!(" done (cached for next time)");
+                } else {
+                    eprintln!("memtls: compiled {label} in {secs:.1} s (cached for next time)");
+                }
+            }
+        })
+    };
+    let result = f();
+    done.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
+    result
+}
+
+/// How to run a command component.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Program arguments (the first is the program name).
+    pub args: Vec<String>,
+    /// Environment variables.
+    pub env: Vec<(String, String)>,
+    /// Preopened directories: (host path, guest path).
+    pub dirs: Vec<(PathBuf, String)>,
+    /// Allow the component to use the host's network.
+    pub inherit_network: bool,
+    /// Allow DNS lookups.
+    pub allow_ip_name_lookup: bool,
+    /// Deny TCP altogether (wasmtime's `-S tcp=n`; allowed by default, to the
+    /// addresses `inherit_network` permits).
+    pub deny_tcp: bool,
+    /// Deny UDP altogether (wasmtime's `-S udp=n`; allowed by default, to the
+    /// addresses `inherit_network` permits).
+    pub deny_udp: bool,
+    /// Capture stdout into this pipe instead of inheriting it.
+    pub capture_stdout: Option<MemoryOutputPipe>,
+    /// Capture stderr into this pipe instead of inheriting it.
+    pub capture_stderr: Option<MemoryOutputPipe>,
+}
+
+/// Runs a loaded command component to completion; returns its exit code.
+pub fn run(loaded: &Loaded, opts: &RunOptions) -> wasmtime::Result<i32> {
+    let mut wasi = WasiCtx::builder();
+    wasi.args(&opts.args).envs(&opts.env).inherit_stdin();
+    match &opts.capture_stdout {
+        Some(pipe) => wasi.stdout(pipe.clone()),
+        None => wasi.inherit_stdout(),
+    };
+    match &opts.capture_stderr {
+        Some(pipe) => wasi.stderr(pipe.clone()),
+        None => wasi.inherit_stderr(),
+    };
+    for (host, guest) in &opts.dirs {
+        wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
+            .map_err(|e| wasmtime::format_err!("cannot preopen {}: {e:#}", host.display()))?;
+    }
+    if opts.inherit_network {
+        wasi.inherit_network();
+    }
+    wasi.allow_ip_name_lookup(opts.allow_ip_name_lookup);
+    wasi.allow_tcp(!opts.deny_tcp);
+    wasi.allow_udp(!opts.deny_udp);
+    let (mut store, instance) = loaded.instantiate(wasi)?;
+    let command = Command::new(&mut store, &instance)
+        .map_err(|e| wasmtime::format_err!("not a wasi:cli command component: {e:#}"))?;
+    match command.wasi_cli_run().call_run(&mut store) {
+        Ok(Ok(())) => Ok(0),
+        Ok(Err(())) => Ok(1),
+        Err(e) => match e.downcast_ref::<I32Exit>() {
+            Some(exit) => Ok(exit.0),
+            None => Err(e),
+        },
+    }
+}
