@@ -4,7 +4,7 @@
 fn main() {
     let paths = memtls_wasm_build::build_command_components(
         &["https-get", "tls-echo-server", "starttls"],
-        &["examples", "wit", "Cargo.lock"],
+        &["examples", "stream", "wit", "Cargo.lock"],
     );
     for (name, path) in ["HTTPS_GET", "TLS_ECHO_SERVER", "STARTTLS"]
         .iter()

@@ -8,7 +8,7 @@ fn main() {
             "tests/scenarios",
             "tests/scenario-suite",
             "engine",
-            "examples/tls-stream",
+            "stream",
             "wit",
             "Cargo.lock",
         ],

@@ -158,8 +158,8 @@ pub fn load(
     policy: &Policy,
     label: &str,
 ) -> wasmtime::Result<Loaded> {
-    let native = crate::native_engine(policy)
-        .map_err(|e| wasmtime::format_err!("policy: {}", e.message))?;
+    let native =
+        crate::native_engine(policy).map_err(|e| wasmtime::format_err!("policy: {}", e.message))?;
     let prepared = crate::prepare_component(bytes, provider, policy)?;
     let component = with_progress(label, prepared.len(), || {
         Component::new(engine(), &prepared)

@@ -156,21 +156,17 @@ fn run(args: Args) -> Result<(), String> {
         trust.pinned.push(read_file(f)?);
     }
     let certificate_chain = match (&args.client_cert, &args.client_key) {
-        (Some(c), Some(k)) => Some(SigningChain {
-            certificates: vec![read_file(c)?],
-            private_key: read_file(k)?,
-        }),
+        (Some(c), Some(k)) => Some(SigningChain::new(vec![read_file(c)?], read_file(k)?)),
         (None, None) => None,
         _ => return Err("--client-cert and --client-key go together".into()),
     };
     let config = ClientConfig {
-        trust,
         certificate_chain,
         alpn_protocols: args.alpn.clone(),
         min_version: args.version,
         max_version: args.version,
         cipher_suites: args.ciphers.clone(),
-        send_sni: true,
+        ..ClientConfig::new(trust)
     };
     let context = if args.insecure {
         insecure::client_context_without_verification(&config)

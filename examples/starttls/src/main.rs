@@ -81,27 +81,11 @@ fn run() -> Result<(), String> {
         .to_string();
     let name = name.unwrap_or(host);
     let trust = match &ca_file {
-        Some(f) => TrustStore {
-            system: false,
-            anchors: vec![read_file(f)?],
-            pinned: vec![],
-        },
-        None => TrustStore {
-            system: true,
-            anchors: vec![],
-            pinned: vec![],
-        },
+        Some(f) => TrustStore::anchors(vec![read_file(f)?]),
+        None => TrustStore::system(),
     };
-    let context = ClientContext::create(&ClientConfig {
-        trust,
-        certificate_chain: None,
-        alpn_protocols: vec![],
-        min_version: None,
-        max_version: None,
-        cipher_suites: None,
-        send_sni: true,
-    })
-    .map_err(|e| format!("configuration refused: {}", e.message))?;
+    let context = ClientContext::create(&ClientConfig::new(trust))
+        .map_err(|e| format!("configuration refused: {}", e.message))?;
 
     let mut tcp =
         TcpStream::connect(&addr).map_err(|e| format!("cannot connect to {addr}: {e}"))?;

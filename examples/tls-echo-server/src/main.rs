@@ -106,11 +106,7 @@ fn run() -> Result<(), String> {
     let client_auth = match &args.client_ca {
         None => ClientAuth::None,
         Some(path) => {
-            let trust = TrustStore {
-                system: false,
-                anchors: vec![read_file(path)?],
-                pinned: vec![],
-            };
+            let trust = TrustStore::anchors(vec![read_file(path)?]);
             if args.optional_client_auth {
                 ClientAuth::Optional(trust)
             } else {
@@ -119,16 +115,16 @@ fn run() -> Result<(), String> {
         }
     };
     let config = ServerConfig {
-        certificate_chains: vec![SigningChain {
-            certificates: vec![read_file(&args.cert)?],
-            private_key: read_file(&args.key)?,
-        }],
         client_auth,
         alpn_protocols: args.alpn.clone(),
         min_version: args.version,
         max_version: args.version,
         cipher_suites: args.ciphers.clone(),
         session_tickets: args.tickets,
+        ..ServerConfig::new(SigningChain::new(
+            vec![read_file(&args.cert)?],
+            read_file(&args.key)?,
+        ))
     };
     let context = ServerContext::create(&config)
         .map_err(|e| format!("configuration refused: {}", e.message))?;

@@ -4,7 +4,10 @@
 //!
 //! [`TlsStream`] implements `Read` and `Write`. It moves ciphertext between the
 //! connection and the transport and nothing else; all TLS semantics are the
-//! provider's.
+//! provider's. WIT records have no defaults, so this crate gives the
+//! configurations constructors with the sensible ones ([`tls::ClientConfig::new`],
+//! [`tls::ServerConfig::new`], [`tls::TrustStore::system`], …): change what you
+//! need with struct update syntax.
 
 #![warn(missing_docs)]
 
@@ -16,7 +19,7 @@ use std::io::{self, Read, Write};
 pub mod bindings {
     wit_bindgen::generate!({
         world: "memtls:tls/application",
-        path: "../../wit",
+        path: "../wit",
     });
 }
 
@@ -105,6 +108,78 @@ pub fn reason_name(r: tls::CertificateReason) -> &'static str {
         R::Revoked => "revoked",
         R::NoCertificate => "no-certificate",
         R::Other => "other",
+    }
+}
+
+impl tls::TrustStore {
+    /// The system's trust (what the embedder's policy makes of it).
+    pub fn system() -> Self {
+        Self {
+            system: true,
+            anchors: Vec::new(),
+            pinned: Vec::new(),
+        }
+    }
+
+    /// Only these anchors (each PEM text, possibly several certificates, or
+    /// one DER certificate).
+    pub fn anchors(anchors: Vec<Vec<u8>>) -> Self {
+        Self {
+            system: false,
+            anchors,
+            pinned: Vec::new(),
+        }
+    }
+
+    /// Only these pinned certificates (the server's end-entity certificate).
+    pub fn pinned(pinned: Vec<Vec<u8>>) -> Self {
+        Self {
+            system: false,
+            anchors: Vec::new(),
+            pinned,
+        }
+    }
+}
+
+impl tls::SigningChain {
+    /// A chain (PEM or DER certificates, end-entity first) and its private key.
+    pub fn new(certificates: Vec<Vec<u8>>, private_key: Vec<u8>) -> Self {
+        Self {
+            certificates,
+            private_key,
+        }
+    }
+}
+
+impl tls::ClientConfig {
+    /// A client trusting `trust`: no client certificate, no ALPN, TLS 1.2 and
+    /// 1.3, the provider's suites, SNI sent.
+    pub fn new(trust: tls::TrustStore) -> Self {
+        Self {
+            trust,
+            certificate_chain: None,
+            alpn_protocols: Vec::new(),
+            min_version: None,
+            max_version: None,
+            cipher_suites: None,
+            send_sni: true,
+        }
+    }
+}
+
+impl tls::ServerConfig {
+    /// A server presenting `chain`: no client authentication, no ALPN, TLS 1.2
+    /// and 1.3, the provider's suites, session tickets issued.
+    pub fn new(chain: tls::SigningChain) -> Self {
+        Self {
+            certificate_chains: vec![chain],
+            client_auth: tls::ClientAuth::None,
+            alpn_protocols: Vec::new(),
+            min_version: None,
+            max_version: None,
+            cipher_suites: None,
+            session_tickets: true,
+        }
     }
 }
 
