@@ -163,6 +163,28 @@ pub fn wait_listening(port: u16, peer: &Peer) {
     panic!("{} did not listen on {port}: {}", peer.what, peer.text());
 }
 
+/// How the tests run a component: `args` (the first is its name), `env`,
+/// `files` preopened at /f, the host's network and name lookups, stdout and
+/// stderr captured into `out` and `err` (which may be the same pipe).
+pub fn run_options(
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    files: &Files,
+    out: &MemoryOutputPipe,
+    err: &MemoryOutputPipe,
+) -> RunOptions {
+    RunOptions {
+        args,
+        env,
+        dirs: vec![(files.dir.clone(), "/f".into())],
+        inherit_network: true,
+        allow_ip_name_lookup: true,
+        capture_stdout: Some(out.clone()),
+        capture_stderr: Some(err.clone()),
+        ..RunOptions::default()
+    }
+}
+
 /// A component serving on loopback from a thread of this process.
 pub struct WasmServer {
     thread: std::thread::JoinHandle<wasmtime::Result<i32>>,
@@ -183,15 +205,7 @@ pub fn wasm_server(
     let loaded = load(bytes, provider, policy, label).expect("load the server component");
     let out = MemoryOutputPipe::new(1 << 20);
     env.push(("MEMTLS_PORT".into(), port.to_string()));
-    let options = RunOptions {
-        args: vec![label.into()],
-        env,
-        dirs: vec![(files.dir.clone(), "/f".into())],
-        inherit_network: true,
-        capture_stdout: Some(out.clone()),
-        capture_stderr: Some(out.clone()),
-        ..RunOptions::default()
-    };
+    let options = run_options(vec![label.into()], env, files, &out, &out);
     let thread = std::thread::spawn(move || run(&loaded, &options));
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -318,18 +332,11 @@ pub fn https_get_under(
         MemoryOutputPipe::new(1 << 20),
         MemoryOutputPipe::new(1 << 20),
     );
-    let opts = RunOptions {
-        args: std::iter::once("https-get")
-            .chain(args.iter().copied())
-            .map(String::from)
-            .collect(),
-        dirs: vec![(files.dir.clone(), "/f".into())],
-        inherit_network: true,
-        allow_ip_name_lookup: true,
-        capture_stdout: Some(out.clone()),
-        capture_stderr: Some(err.clone()),
-        ..RunOptions::default()
-    };
+    let args = std::iter::once("https-get")
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect();
+    let opts = run_options(args, Vec::new(), files, &out, &err);
     let code = run(&loaded, &opts).expect("https-get must not trap");
     (
         code,
@@ -618,19 +625,16 @@ pub fn peak_while_sending(
     let out = MemoryOutputPipe::new(1 << 16);
     let code = run(
         &loaded,
-        &RunOptions {
-            args: vec!["ssl_sender".into()],
-            env: vec![
+        &run_options(
+            vec!["ssl_sender".into()],
+            vec![
                 ("MEMTLS_TEST_SINK".into(), format!("127.0.0.1:{port}")),
                 ("MEMTLS_SEND_MIB".into(), mib.to_string()),
             ],
-            dirs: vec![(files.dir.clone(), "/f".into())],
-            inherit_network: true,
-            allow_ip_name_lookup: true,
-            capture_stdout: Some(out.clone()),
-            capture_stderr: Some(out.clone()),
-            ..RunOptions::default()
-        },
+            files,
+            &out,
+            &out,
+        ),
     )
     .expect("the sender must not trap");
     done.store(true, Ordering::Relaxed);

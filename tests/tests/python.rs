@@ -11,9 +11,11 @@
 
 use std::process::Command;
 
-use memtls_cli::{RunOptions, load, run};
+use memtls_cli::{load, run};
 use memtls_host::{Policy, Provider};
-use memtls_tests::peers::{Files, https_server, python_tls_server, smtp_server, wasm_server};
+use memtls_tests::peers::{
+    Files, https_server, python_tls_server, run_options, smtp_server, wasm_server,
+};
 use memtls_tests::{python_component as component, python_component_with, workspace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -151,16 +153,7 @@ fn run_suite(
     );
     let code = run(
         &loaded,
-        &RunOptions {
-            args: vec![label.into()],
-            env: env.to_vec(),
-            dirs: vec![(files.dir.clone(), "/f".into())],
-            inherit_network: true,
-            allow_ip_name_lookup: true,
-            capture_stdout: Some(out.clone()),
-            capture_stderr: Some(err.clone()),
-            ..RunOptions::default()
-        },
+        &run_options(vec![label.into()], env.to_vec(), files, &out, &err),
     )
     .expect("the Python component must not trap");
     let report = format!(
