@@ -161,7 +161,11 @@ fn export_of(
 }
 
 /// Plugs the guest provider, with `policy` baked in, into `app`'s `memtls:tls`
-/// imports and returns the encoded composition.
+/// imports and returns the encoded composition. It exports what `app` exports;
+/// when that is more than `wasi:*` interfaces (a library component whose
+/// functions may use `memtls:tls` types, such as an `error`), it also exports
+/// the guest's interfaces it plugged in, which those types belong to (without
+/// them the composition is not a valid component).
 pub fn compose_with_guest(app: &[u8], policy: &Policy) -> wasmtime::Result<Vec<u8>> {
     let mut graph = CompositionGraph::new();
     let app_id = register(
@@ -221,6 +225,19 @@ pub fn compose_with_guest(app: &[u8], policy: &Policy) -> wasmtime::Result<Vec<u
         .keys()
         .cloned()
         .collect();
+    // An application whose own exports use memtls:tls types (beyond a
+    // command's wasi:cli/run) needs those types to be exported too: the
+    // composition re-exports the guest's interfaces it plugged in.
+    if app_exports.iter().any(|e| !e.starts_with("wasi:")) {
+        for name in PROVIDED {
+            if app_imports.iter().any(|i| i == name) {
+                let export = export_of(&mut graph, guest, name)?;
+                graph
+                    .export(export, name)
+                    .map_err(|e| wasmtime::format_err!("{e:#}"))?;
+            }
+        }
+    }
     for name in app_exports {
         let export = export_of(&mut graph, application, &name)?;
         graph

@@ -179,8 +179,10 @@ type VerifyFunc = wasmtime::component::TypedFunc<
         String,
         Option<u64>,
     ),
-    (std::result::Result<(), String>,),
+    (std::result::Result<(), memtls_host::bindings::memtls::tls::tls::Error>,),
 >;
+
+memtls_engine::wit_conversions!(memtls_host::bindings::memtls::tls::tls);
 
 /// Chain verification through the interface of one provider.
 pub struct Verifier {
@@ -190,15 +192,15 @@ pub struct Verifier {
 
 impl Verifier {
     /// Verifies `chain` (end-entity first) against the anchors and pins of
-    /// `trust` (not `system`) for `name` at `time`. Err holds the error's kind
-    /// and message, as `kind message`.
+    /// `trust` (not `system`) for `name` at `time`: the provider's answer, its
+    /// error as the engine's.
     pub fn verify(
         &mut self,
         trust: &memtls_engine::TrustStore,
         chain: &[Vec<u8>],
         name: &str,
         time: Option<u64>,
-    ) -> Result<std::result::Result<(), String>> {
+    ) -> Result<std::result::Result<(), memtls_engine::Error>> {
         let args = (
             trust.anchors.clone(),
             trust.pinned.clone(),
@@ -206,7 +208,11 @@ impl Verifier {
             name.to_owned(),
             time,
         );
-        Ok(self.func.call(&mut self.store, args)?.0)
+        Ok(self
+            .func
+            .call(&mut self.store, args)?
+            .0
+            .map_err(convert::to_engine_error))
     }
 }
 

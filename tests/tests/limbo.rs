@@ -256,7 +256,8 @@ fn limbo() {
             for (provider, verifier) in &mut verifiers {
                 let r = verifier
                     .verify(&trust, &chain, &case.name, case.time)
-                    .expect("verify call must not trap");
+                    .expect("verify call must not trap")
+                    .map_err(|e| format!("{} {}", e.kind, e.message));
                 outcomes.push((provider.to_string(), outcome(&r)));
             }
             if outcomes.iter().any(|(_, o)| *o != outcomes[0].1) {

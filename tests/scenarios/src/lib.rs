@@ -344,15 +344,13 @@ impl Guest for Runner {
         chain: Vec<Vec<u8>>,
         server_name: String,
         at_time: Option<u64>,
-    ) -> Result<(), String> {
+    ) -> Result<(), tls::Error> {
         let trust = tls::TrustStore {
             system: false,
             anchors,
             pinned,
         };
         tls::verify_server_chain(&trust, &chain, &server_name, at_time)
-            .map_err(to_engine_error)
-            .map_err(|e| format!("{} {}", e.kind, e.message))
     }
 }
 
