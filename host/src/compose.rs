@@ -17,7 +17,9 @@ use crate::Policy;
 /// The interface the policy component exports and the guest imports.
 const POLICY: &str = "memtls:tls/policy@0.1.0";
 /// The interfaces an application imports from the guest.
-const PROVIDED: [&str; 2] = ["memtls:tls/tls@0.1.0", "memtls:tls/insecure@0.1.0"];
+const PROVIDED: [&str; 2] = [TLS, "memtls:tls/insecure@0.1.0"];
+/// The interface whose types the others use.
+const TLS: &str = "memtls:tls/tls@0.1.0";
 
 /// The guest provider component, built by this crate's build script. It imports
 /// `memtls:tls/policy`: compose it with [`compose_with_guest`], or satisfy that
@@ -164,8 +166,8 @@ fn export_of(
 /// imports and returns the encoded composition. It exports what `app` exports;
 /// when that is more than `wasi:*` interfaces (a library component whose
 /// functions may use `memtls:tls` types, such as an `error`), it also exports
-/// the guest's interfaces it plugged in, which those types belong to (without
-/// them the composition is not a valid component).
+/// the guest's `memtls:tls/tls`, which those types belong to (without it the
+/// composition is not a valid component).
 pub fn compose_with_guest(app: &[u8], policy: &Policy) -> wasmtime::Result<Vec<u8>> {
     let mut graph = CompositionGraph::new();
     let app_id = register(
@@ -225,18 +227,15 @@ pub fn compose_with_guest(app: &[u8], policy: &Policy) -> wasmtime::Result<Vec<u
         .keys()
         .cloned()
         .collect();
-    // An application whose own exports use memtls:tls types (beyond a
-    // command's wasi:cli/run) needs those types to be exported too: the
-    // composition re-exports the guest's interfaces it plugged in.
-    if app_exports.iter().any(|e| !e.starts_with("wasi:")) {
-        for name in PROVIDED {
-            if app_imports.iter().any(|i| i == name) {
-                let export = export_of(&mut graph, guest, name)?;
-                graph
-                    .export(export, name)
-                    .map_err(|e| wasmtime::format_err!("{e:#}"))?;
-            }
-        }
+    // An application whose own exports may use memtls:tls types (beyond a
+    // command's wasi:cli/run) needs the interface those types belong to
+    // exported too: the composition re-exports the guest's `tls` (`insecure`
+    // defines no types).
+    if app_exports.iter().any(|e| !e.starts_with("wasi:")) && app_imports.iter().any(|i| i == TLS) {
+        let export = export_of(&mut graph, guest, TLS)?;
+        graph
+            .export(export, TLS)
+            .map_err(|e| wasmtime::format_err!("{e:#}"))?;
     }
     for name in app_exports {
         let export = export_of(&mut graph, application, &name)?;
