@@ -26,9 +26,8 @@ pub struct Acceptor {
     /// The alert for a refused hello, waiting to be taken.
     outgoing: Vec<u8>,
     failed: Option<Error>,
-    done: bool,
     max_buffered: usize,
-    /// Handed to the connection `accept` makes.
+    /// Handed to the connection `accept` makes (none once it has).
     permit: Option<Permit>,
 }
 
@@ -42,7 +41,6 @@ impl Acceptor {
             accepted: None,
             outgoing: Vec::new(),
             failed: None,
-            done: false,
             max_buffered: admission.policy().max_buffered_bytes,
             permit: Some(permit),
         })
@@ -51,7 +49,7 @@ impl Acceptor {
     fn check(&self) -> Result<()> {
         match &self.failed {
             Some(e) => Err(e.clone()),
-            None if self.done => Err(Error::misuse(
+            None if self.permit.is_none() => Err(Error::misuse(
                 "this acceptor has already become a connection: use that connection",
             )),
             None => Ok(()),
@@ -153,8 +151,7 @@ impl Acceptor {
         };
         match accepted.into_connection(Arc::clone(&context.tls)) {
             Ok(tls) => {
-                self.done = true;
-                let permit = self.permit.take().expect("an acceptor accepts once");
+                let permit = self.permit.take().expect("checked: not yet accepted");
                 Ok(Connection::new(tls.into(), self.max_buffered, None, permit))
             }
             Err((e, mut alert)) => {

@@ -126,6 +126,17 @@ struct Counters {
     config_bytes: AtomicUsize,
 }
 
+impl Counters {
+    /// The counter of what `kind` admits.
+    fn of(&self, kind: Held) -> &AtomicUsize {
+        match kind {
+            Held::Context => &self.contexts,
+            Held::Connection => &self.connections,
+            Held::Session => &self.sessions,
+        }
+    }
+}
+
 /// What a [`Permit`] admits.
 #[derive(Debug, Clone, Copy)]
 enum Held {
@@ -151,12 +162,7 @@ pub struct Permit {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let counter = match self.kind {
-            Held::Context => &self.held.contexts,
-            Held::Connection => &self.held.connections,
-            Held::Session => &self.held.sessions,
-        };
-        counter.fetch_sub(1, Ordering::Relaxed);
+        self.held.of(self.kind).fetch_sub(1, Ordering::Relaxed);
         self.held
             .config_bytes
             .fetch_sub(self.config_bytes, Ordering::Relaxed);
@@ -233,34 +239,32 @@ impl Admission {
 
     /// Admits a connection.
     pub fn connection(&self) -> Result<Permit> {
-        let max = self.policy.max_connections;
-        if !reserve(&self.held.connections, 1, max) {
-            return Err(Error::limit(format!(
-                "the policy allows at most {max} live connections per instance \
-                 (max-connections)"
-            )));
-        }
-        Ok(Permit {
-            held: self.held.clone(),
-            kind: Held::Connection,
-            config_bytes: 0,
-        })
+        self.counted(Held::Connection, "connections", "")
     }
 
     /// Admits a client session kept for the application (it holds a secret, a
     /// ticket and the server's chain). Sessions are bounded like connections:
     /// at most `max_connections` at once.
     pub fn session(&self) -> Result<Permit> {
+        self.counted(
+            Held::Session,
+            "sessions",
+            "; max-connections bounds sessions too: drop sessions that are no longer needed",
+        )
+    }
+
+    /// Admits one more of `kind`, counted against `max_connections`.
+    fn counted(&self, kind: Held, what: &str, advice: &str) -> Result<Permit> {
         let max = self.policy.max_connections;
-        if !reserve(&self.held.sessions, 1, max) {
+        if !reserve(self.held.of(kind), 1, max) {
             return Err(Error::limit(format!(
-                "the policy allows at most {max} live sessions per instance \
-                 (max-connections bounds sessions too); drop sessions that are no longer needed"
+                "the policy allows at most {max} live {what} per instance \
+                 (max-connections){advice}"
             )));
         }
         Ok(Permit {
             held: self.held.clone(),
-            kind: Held::Session,
+            kind,
             config_bytes: 0,
         })
     }

@@ -13,7 +13,7 @@
 //! again and again, like a session id.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls::NamedGroup;
@@ -50,9 +50,19 @@ enum Value {
 struct Record {
     server_name: ServerName<'static>,
     kx_hint: Option<NamedGroup>,
-    info: SessionInfo,
+    version: ProtocolVersion,
+    /// Read from the value when the session is first handed out (not for
+    /// every ticket a connection receives), before its ticket can be used.
+    info: OnceLock<SessionInfo>,
     /// The resumption secret and ticket; a TLS 1.3 ticket leaves when used.
     value: Mutex<Option<Value>>,
+}
+
+impl Record {
+    fn info(&self) -> &SessionInfo {
+        self.info
+            .get_or_init(|| describe(lock(&self.value).as_ref(), self.version))
+    }
 }
 
 /// A client session handed to the application: the secret and ticket with which
@@ -69,7 +79,7 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
             .field("server_name", &self.record.server_name)
-            .field("info", &self.record.info)
+            .field("info", self.record.info())
             .finish_non_exhaustive()
     }
 }
@@ -77,7 +87,7 @@ impl fmt::Debug for Session {
 impl Session {
     /// The session's attributes.
     pub fn info(&self) -> &SessionInfo {
-        &self.record.info
+        self.record.info()
     }
 
     /// Whether the session can still be offered (a TLS 1.3 ticket is gone once
@@ -104,7 +114,7 @@ pub(crate) struct ConnectionSessions {
 impl fmt::Debug for ConnectionSessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConnectionSessions")
-            .field("offered", &self.offered.as_ref().map(|r| &r.info))
+            .field("offered", &self.offered.as_ref().map(|r| r.info()))
             .finish_non_exhaustive()
     }
 }
@@ -125,6 +135,7 @@ impl ConnectionSessions {
         let Some(record) = lock(&self.newest).clone() else {
             return Ok(None);
         };
+        record.info();
         Ok(Some(Session {
             record,
             _permit: self.admission.session()?,
@@ -139,7 +150,11 @@ impl ConnectionSessions {
         let record = Record {
             server_name,
             kx_hint: *lock(&self.kx_hint),
-            info: describe(&value),
+            version: match value {
+                Value::Tls13(_) => ProtocolVersion::Tls13,
+                Value::Tls12(_) => ProtocolVersion::Tls12,
+            },
+            info: OnceLock::new(),
             value: Mutex::new(Some(value)),
         };
         *lock(&self.newest) = Some(Arc::new(record));
@@ -197,12 +212,16 @@ impl ClientSessionStore for ConnectionSessions {
 /// Reads a session's attributes. rustls 0.23 keeps the ticket, its lifetime
 /// and the creation time private and shows them only in its `Debug` output
 /// (hex bytes and decimal numbers; never the secret), so that is where they
-/// are read; `session_attributes_follow_the_server` in the tests pins the
-/// format, and a value that cannot be read leaves the attribute empty.
-fn describe(value: &Value) -> SessionInfo {
-    let (shown, version) = match value {
-        Value::Tls13(v) => (format!("{v:?}"), ProtocolVersion::Tls13),
-        Value::Tls12(v) => (format!("{v:?}"), ProtocolVersion::Tls12),
+/// are read; `sessions_resume_only_when_offered_and_say_what_they_are`
+/// (engine/tests/memory_channel.rs) and `test_sessions_with_a_cpython_server`
+/// (python/tests/test_ssl.py) pin the format, and a value that cannot be read
+/// leaves the attribute empty (as does a value already used, which
+/// `Record::info` never meets: it reads the value before handing it out).
+fn describe(value: Option<&Value>, version: ProtocolVersion) -> SessionInfo {
+    let shown = match value {
+        Some(Value::Tls13(v)) => format!("{v:?}"),
+        Some(Value::Tls12(v)) => format!("{v:?}"),
+        None => String::new(),
     };
     let common = shown.find("ClientSessionCommon {").unwrap_or(shown.len());
     let ticket = field(&shown[common..], "ticket").and_then(unhex);
