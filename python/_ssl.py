@@ -1018,9 +1018,10 @@ class _SSLSocket:
                                       "not None or an ALERT_DESCRIPTION_* int"), callback)
                 alert = ALERT_DESCRIPTION_INTERNAL_ERROR
         if alert is not None:
-            _core.call(acceptor.refuse, int(alert) & 0xFF)
+            code = int(alert) & 0xFF
+            _core.call(acceptor.refuse, code)
             channel.flush_quietly()
-            name = _ALERTS.get(int(alert) & 0xFF, str(int(alert))).lower()
+            name = _ALERTS.get(code, str(code)).lower()
             raise _make(SSLError, SSL_ERROR_SSL, "CALLBACK_FAILED",
                         f"[SSL: CALLBACK_FAILED] callback failed (sni_callback refused "
                         f"the client with the {name} alert)")

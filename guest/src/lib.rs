@@ -66,16 +66,14 @@ fn admission() -> &'static engine::Admission {
 fn engine() -> &'static engine::Engine {
     static ENGINE: OnceLock<engine::Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
+        // No platform inside the sandbox (ring's default has none): `platform`
+        // means the Mozilla roots.
         engine::Engine::new(engine::EngineOptions {
-            name: "memtls-guest (rustls, ring, Mozilla roots; inside Wasm)".into(),
             version: format!("{} (rustls 0.23)", env!("CARGO_PKG_VERSION")),
-            crypto: engine::rustls::crypto::ring::default_provider(),
-            // No platform inside the sandbox: `platform` means the Mozilla roots.
-            platform_trust: None,
             base_roots: admission().policy().base_roots,
             extra_system_anchors: admission().policy().extra_system_anchors.clone(),
             prefer_chacha20: true,
-            ticketer: engine::rustls::crypto::ring::Ticketer::new,
+            ..engine::EngineOptions::ring("memtls-guest (rustls, ring, Mozilla roots; inside Wasm)")
         })
     })
 }

@@ -171,14 +171,11 @@ impl engine::PlatformTrust for PlatformTrust {
 pub fn native_engine(policy: &Policy) -> Result<Arc<engine::Engine>, engine::Error> {
     engine::parse_certificates(&policy.extra_system_anchors, "extra system anchors")?;
     Ok(Arc::new(engine::Engine::new(engine::EngineOptions {
-        name: "memtls-host (rustls, ring, platform trust; native)".into(),
         version: format!("{} (rustls 0.23)", env!("CARGO_PKG_VERSION")),
-        crypto: rustls::crypto::ring::default_provider(),
         platform_trust: Some(Arc::new(PlatformTrust)),
         base_roots: policy.base_roots,
         extra_system_anchors: policy.extra_system_anchors.clone(),
-        prefer_chacha20: false,
-        ticketer: rustls::crypto::ring::Ticketer::new,
+        ..engine::EngineOptions::ring("memtls-host (rustls, ring, platform trust; native)")
     })))
 }
 
