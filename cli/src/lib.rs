@@ -1,27 +1,42 @@
 //! The `memtls` command's library: the example components, the demo, and
 //! `memtls python build`. Loading and running components is `memtls-host`'s
-//! embedding runtime ([`memtls_host::runtime`]), re-exported here.
+//! embedding runtime ([`memtls_host::runtime`]), re-exported here with the
+//! guest provider the command embeds.
 
 #![warn(missing_docs)]
 
-pub use memtls_host::runtime::{Host, Loaded, RunOptions, engine, load, run};
+use std::sync::Once;
+
+pub use memtls_host::runtime::{Host, Loaded, RunOptions, engine, run};
+use memtls_host::{GuestComponent, Policy, Provider};
 
 pub mod demo;
 mod leak_fix;
 pub mod python;
 
-/// The example components, built by this crate's build script.
+/// The example components the command embeds (built by `memtls-artifacts`).
 pub mod examples {
-    /// `https-get`: HTTP/1.1 GET over TLS.
-    pub fn https_get() -> &'static [u8] {
-        include_bytes!(env!("MEMTLS_EXAMPLE_HTTPS_GET"))
-    }
-    /// `tls-echo-server`: a TLS echo server (and SMTP STARTTLS server).
-    pub fn tls_echo_server() -> &'static [u8] {
-        include_bytes!(env!("MEMTLS_EXAMPLE_TLS_ECHO_SERVER"))
-    }
-    /// `starttls`: an SMTP STARTTLS client.
-    pub fn starttls() -> &'static [u8] {
-        include_bytes!(env!("MEMTLS_EXAMPLE_STARTTLS"))
-    }
+    pub use memtls_artifacts::{https_get, starttls, tls_echo_server};
+}
+
+/// The guest provider: the one the command embeds, installed as
+/// `memtls-host`'s default on first use (unless the process installed its own
+/// before, which then stays).
+pub fn guest() -> &'static GuestComponent {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let _ = GuestComponent::new(memtls_artifacts::guest()).install_default();
+    });
+    GuestComponent::get_default().expect("a guest provider was installed just above")
+}
+
+/// [`memtls_host::runtime::load`] with the embedded guest provider installed.
+pub fn load(
+    bytes: &[u8],
+    provider: Provider,
+    policy: &Policy,
+    label: &str,
+) -> wasmtime::Result<Loaded> {
+    guest();
+    memtls_host::runtime::load(bytes, provider, policy, label)
 }

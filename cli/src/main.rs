@@ -246,7 +246,7 @@ fn run_command(a: RunArgs) -> wasmtime::Result<i32> {
 fn compose(component: &PathBuf, output: &PathBuf, policy: &Policy) -> wasmtime::Result<()> {
     let bytes = std::fs::read(component)
         .map_err(|e| wasmtime::format_err!("cannot read {}: {e}", component.display()))?;
-    let composed = memtls_host::compose_with_guest(&bytes, policy)?;
+    let composed = memtls_host::compose_with_guest(&bytes, memtls_cli::guest(), policy)?;
     std::fs::write(output, &composed)
         .map_err(|e| wasmtime::format_err!("cannot write {}: {e}", output.display()))?;
     eprintln!(

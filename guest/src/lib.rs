@@ -5,7 +5,7 @@
 //! `memtls-engine`; here WIT types are converted to engine types and back.
 //!
 //! Building it for `wasm32-wasip2` needs `clang` (ring compiles C and assembly for
-//! the target); the workspace builds it automatically (see `memtls-wasm-build`).
+//! the target); the workspace builds it automatically (see `memtls-artifacts`).
 //!
 //! Policy: the guest imports `memtls:tls/policy`, which the host satisfies with a
 //! small component it generates when it composes the guest into an application,

@@ -12,6 +12,9 @@ use wasm_encoder::{
     Instruction, MemorySection, MemoryType, Module, TypeSection, ValType,
 };
 
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
 use crate::Policy;
 
 /// The interface the policy component exports and the guest imports.
@@ -21,11 +24,55 @@ const PROVIDED: [&str; 2] = [TLS, "memtls:tls/insecure@0.1.0"];
 /// The interface whose types the others use.
 const TLS: &str = "memtls:tls/tls@0.1.0";
 
-/// The guest provider component, built by this crate's build script. It imports
-/// `memtls:tls/policy`: compose it with [`compose_with_guest`], or satisfy that
-/// import with [`policy_component`].
-pub fn guest_component() -> &'static [u8] {
-    include_bytes!(env!("MEMTLS_GUEST_WASM"))
+/// The guest provider component: a `wasm32-wasip2` build of `memtls-guest`
+/// (`cargo rustc -p memtls-guest --lib --crate-type cdylib --release --target
+/// wasm32-wasip2`; this workspace's `memtls-artifacts` builds it). It exports
+/// `memtls:tls` and imports `memtls:tls/policy`: [`compose_with_guest`] plugs
+/// it into an application with the policy baked in ([`policy_component`]).
+///
+/// [`crate::prepare_component`] and the embedding runtime use the one
+/// installed with [`GuestComponent::install_default`], as rustls does with its
+/// process-wide crypto provider.
+#[derive(Clone, Debug)]
+pub struct GuestComponent {
+    bytes: Cow<'static, [u8]>,
+}
+
+static DEFAULT: OnceLock<GuestComponent> = OnceLock::new();
+
+impl GuestComponent {
+    /// The component in `bytes` (checked when it is composed).
+    pub fn new(bytes: impl Into<Cow<'static, [u8]>>) -> Self {
+        Self {
+            bytes: bytes.into(),
+        }
+    }
+
+    /// Its encoded bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Makes this the process's guest provider; fails, handing it back, when
+    /// one is installed already.
+    pub fn install_default(self) -> Result<(), Self> {
+        DEFAULT.set(self)
+    }
+
+    /// The process's guest provider, if one was installed.
+    pub fn get_default() -> Option<&'static Self> {
+        DEFAULT.get()
+    }
+
+    /// The installed guest provider, or an error saying how to install one.
+    pub(crate) fn installed() -> wasmtime::Result<&'static Self> {
+        Self::get_default().ok_or_else(|| {
+            wasmtime::format_err!(
+                "the guest provider needs its component: install a wasm32-wasip2 build of \
+                 memtls-guest with memtls_host::GuestComponent::install_default"
+            )
+        })
+    }
 }
 
 /// Where the `settings` record sits in the policy component's memory; the list
@@ -121,7 +168,7 @@ pub fn policy_component(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
 
     let mut resolve = wit_parser::Resolve::default();
     let package = resolve
-        .push_str("tls.wit", include_str!("../../wit/tls.wit"))
+        .push_str("tls.wit", include_str!("../wit/tls.wit"))
         .map_err(|e| wasmtime::format_err!("the memtls WIT does not parse: {e:#}"))?;
     let world = resolve
         .select_world(&[package], Some("policy-source"))
@@ -162,13 +209,17 @@ fn export_of(
         .map_err(|e| wasmtime::format_err!("{e:#}"))
 }
 
-/// Plugs the guest provider, with `policy` baked in, into `app`'s `memtls:tls`
+/// Plugs `guest`, with `policy` baked in, into `app`'s `memtls:tls`
 /// imports and returns the encoded composition. It exports what `app` exports;
 /// when that is more than `wasi:*` interfaces (a library component whose
 /// functions may use `memtls:tls` types, such as an `error`), it also exports
 /// the guest's `memtls:tls/tls`, which those types belong to (without it the
 /// composition is not a valid component).
-pub fn compose_with_guest(app: &[u8], policy: &Policy) -> wasmtime::Result<Vec<u8>> {
+pub fn compose_with_guest(
+    app: &[u8],
+    guest: &GuestComponent,
+    policy: &Policy,
+) -> wasmtime::Result<Vec<u8>> {
     let mut graph = CompositionGraph::new();
     let app_id = register(
         &mut graph,
@@ -179,7 +230,7 @@ pub fn compose_with_guest(app: &[u8], policy: &Policy) -> wasmtime::Result<Vec<u
     let guest_id = register(
         &mut graph,
         "memtls:guest",
-        guest_component().to_vec(),
+        guest.bytes().to_vec(),
         "the guest provider",
     )?;
     let policy_id = register(

@@ -7,11 +7,12 @@
 //!   the platform's trust (or the Mozilla roots), under the embedder's
 //!   [`Policy`]. Add it with [`add_to_linker`] and give the store data a
 //!   [`MemtlsView`].
-//! - [`Provider::Guest`]: the embedded guest component (rustls + ring inside Wasm,
-//!   Mozilla roots) is composed into the application at load time
-//!   ([`compose_with_guest`]) together with a small generated component that
-//!   carries the [`Policy`]; the result needs only WASI from the host, and the
-//!   application cannot reach or change the policy.
+//! - [`Provider::Guest`]: the guest provider component (rustls + ring inside
+//!   Wasm, Mozilla roots; the embedder supplies it as a [`GuestComponent`]) is
+//!   composed into the application at load time ([`compose_with_guest`])
+//!   together with a small generated component that carries the [`Policy`]; the
+//!   result needs only WASI from the host, and the application cannot reach or
+//!   change the policy.
 //!
 //! [`prepare_component`] and [`add_provider_to_linker`] do the right thing for
 //! either choice, so switching provider is a one-value change.
@@ -40,6 +41,11 @@
 //!
 //! # fn main() -> wasmtime::Result<()> {
 //! let app_wasm = std::fs::read("app.wasm")?;
+//! // The guest provider's component, once per process (a wasm32-wasip2 build
+//! // of memtls-guest); the native provider needs none.
+//! memtls_host::GuestComponent::new(std::fs::read("memtls_guest.wasm")?)
+//!     .install_default()
+//!     .ok();
 //! let provider: Provider = "guest".parse().map_err(wasmtime::Error::msg)?; // or "native"
 //! let policy = Policy { max_connections: 64, ..Policy::default() };
 //!
@@ -75,6 +81,7 @@
 //! use memtls_host::{Policy, Provider};
 //!
 //! let app_wasm = std::fs::read("app.wasm")?;
+//! # memtls_host::GuestComponent::new(std::fs::read("memtls_guest.wasm")?).install_default().ok();
 //! let loaded = load(&app_wasm, Provider::Guest, &Policy::default(), "app")?;
 //! let code = run(&loaded, &RunOptions { args: vec!["app".into()], ..RunOptions::default() })?;
 //! # let _ = code;
@@ -102,7 +109,7 @@ mod native;
 pub mod runtime;
 
 #[cfg(feature = "guest-provider")]
-pub use compose::{compose_with_guest, guest_component, policy_component};
+pub use compose::{GuestComponent, compose_with_guest, policy_component};
 pub use native::{
     Acceptor, ClientContext, Connection, MemtlsCtx, MemtlsCtxView, MemtlsView, ServerContext,
     Session, add_to_linker,
@@ -114,7 +121,7 @@ pub use native::{
 pub mod bindings {
     wasmtime::component::bindgen!({
         world: "application",
-        path: "../wit",
+        path: "wit",
         imports: { default: trappable },
         with: {
             "memtls:tls/tls.client-context": crate::native::ClientContext,
@@ -240,7 +247,11 @@ pub fn prepare_component<'a>(
     match provider {
         Provider::Native => Ok(Cow::Borrowed(app)),
         #[cfg(feature = "guest-provider")]
-        Provider::Guest => Ok(Cow::Owned(compose_with_guest(app, policy)?)),
+        Provider::Guest => Ok(Cow::Owned(compose_with_guest(
+            app,
+            GuestComponent::installed()?,
+            policy,
+        )?)),
         #[cfg(not(feature = "guest-provider"))]
         Provider::Guest => Err({
             let _ = policy;

@@ -19,9 +19,9 @@ use wasmtime::error::Context as _;
 use wasmtime::{Result, Store};
 use wasmtime_wasi::WasiCtx;
 
-/// The scenario component built by this crate's build script.
+/// The scenario component (built by `memtls-artifacts`).
 pub fn scenarios_component() -> &'static [u8] {
-    include_bytes!(env!("MEMTLS_SCENARIOS_WASM"))
+    memtls_artifacts::scenarios()
 }
 
 /// The scenario component prepared (composed if needed, compiled, linked) for

@@ -31,10 +31,10 @@ use wasmtime_wasi_tls::{
     WasiTlsView,
 };
 
-/// The wasi:tls client component built by this crate's build script
-/// (`memtls-wasi-tls-client HOST PORT SERVER_NAME REPEAT`).
+/// The wasi:tls client component (built by `memtls-artifacts`;
+/// `memtls-wasi-tls-client HOST PORT SERVER_NAME REPEAT`).
 pub fn wasi_tls_client_component() -> &'static [u8] {
-    include_bytes!(env!("MEMTLS_WASI_TLS_CLIENT_WASM"))
+    memtls_artifacts::wasi_tls_client()
 }
 
 /// A `wasmtime_wasi_tls::TlsProvider` like the crate's `RustlsProvider` (rustls

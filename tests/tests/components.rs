@@ -12,8 +12,7 @@ fn names(it: impl Iterator<Item = String>) -> Vec<String> {
 
 #[test]
 fn guest_component_exports_memtls_tls() {
-    let component =
-        Component::new(engine(), memtls_host::guest_component()).expect("compile guest");
+    let component = Component::new(engine(), memtls_artifacts::guest()).expect("compile guest");
     let ty = component.component_type();
     let exports = names(ty.exports(engine()).map(|(n, _)| n.to_string()));
     println!("guest exports: {exports:?}");
@@ -35,9 +34,12 @@ fn guest_component_exports_memtls_tls() {
 
 #[test]
 fn composition_leaves_only_wasi_imports() {
-    let composed =
-        memtls_host::compose_with_guest(memtls_tests::scenarios_component(), &Policy::default())
-            .expect("compose");
+    let composed = memtls_host::compose_with_guest(
+        memtls_tests::scenarios_component(),
+        memtls_cli::guest(),
+        &Policy::default(),
+    )
+    .expect("compose");
     let component = Component::new(engine(), &composed).expect("compile composition");
     let ty = component.component_type();
     let imports = names(ty.imports(engine()).map(|(n, _)| n.to_string()));
@@ -56,7 +58,12 @@ fn composition_leaves_only_wasi_imports() {
 
 #[test]
 fn composing_a_non_component_is_a_clear_error() {
-    let err = memtls_host::compose_with_guest(b"\0asm\x01\0\0\0", &Policy::default()).unwrap_err();
+    let err = memtls_host::compose_with_guest(
+        b"\0asm\x01\0\0\0",
+        memtls_cli::guest(),
+        &Policy::default(),
+    )
+    .unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("not a usable component"), "{msg}");
 }

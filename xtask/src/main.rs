@@ -234,6 +234,16 @@ fn test(args: &[String]) -> Result {
         ]))?;
     }
     run(cargo().args(["test", "--workspace", "--", "--show-output"]))?;
+    // The libraries an embedder takes from crates.io package on their own (no
+    // Wasm build, the WIT inside): packaged and built as a user would get them.
+    run(cargo().args([
+        "package",
+        "--package",
+        "memtls-engine",
+        "--package",
+        "memtls-host",
+        "--allow-dirty",
+    ]))?;
     // The README's other command must keep working too.
     demo(&[])
 }

@@ -71,7 +71,12 @@ fn main() -> Result<()> {
         unreachable!("four components")
     };
     let app_size = std::fs::metadata(get)?.len();
-    let composed = memtls_host::compose_with_guest(&std::fs::read(get)?, &Policy::default())?.len();
+    let composed = memtls_host::compose_with_guest(
+        &std::fs::read(get)?,
+        memtls_cli::guest(),
+        &Policy::default(),
+    )?
+    .len();
 
     println!("memtls Python bench: {}", machine());
     println!(

@@ -1,20 +1,59 @@
-//! Build-script helper: compiles a crate of this workspace to a `wasm32-wasip2`
-//! component, so that `cargo build` / `cargo test` build the Wasm pieces
-//! themselves and nobody runs a separate Wasm build by hand.
+//! Builds every Wasm component of the workspace for `wasm32-wasip2`, so that
+//! `cargo build` / `cargo test` build the Wasm pieces themselves and nobody runs
+//! a separate Wasm build by hand; `src/lib.rs` embeds them.
 //!
 //! The nested cargo uses its own target directory under the workspace's `target/`
 //! (`target/wasm`): the outer build holds the lock on its own profile directory,
 //! and sharing it would deadlock. Components are always built with the release
 //! profile: they are what gets measured and shipped.
 
-#![warn(missing_docs)]
-
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The command components (`wasi:cli` programs) and the environment variable
+/// `src/lib.rs` finds each under.
+const COMMANDS: [(&str, &str); 4] = [
+    ("https-get", "MEMTLS_HTTPS_GET"),
+    ("tls-echo-server", "MEMTLS_TLS_ECHO_SERVER"),
+    ("starttls", "MEMTLS_STARTTLS"),
+    ("memtls-wasi-tls-client", "MEMTLS_WASI_TLS_CLIENT"),
+];
+
+fn main() {
+    // Everything the components are built from (one list: a change to any of
+    // them reruns the nested builds, which cargo keeps incremental).
+    let root = workspace_root();
+    for watched in [
+        "guest",
+        "engine",
+        "wit",
+        "stream",
+        "examples",
+        "tests/scenarios",
+        "tests/scenario-suite",
+        "tests/wasi-tls-client",
+        "Cargo.lock",
+    ] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+    println!("cargo:rerun-if-env-changed=CC_wasm32_wasip2");
+    check_prerequisites();
+    for (package, var) in [
+        ("memtls-guest", "MEMTLS_GUEST"),
+        ("memtls-scenarios", "MEMTLS_SCENARIOS"),
+    ] {
+        let path = build_library_component(package);
+        println!("cargo:rustc-env={var}={}", path.display());
+    }
+    let packages = COMMANDS.map(|(package, _)| package);
+    for ((_, var), path) in COMMANDS.iter().zip(build_command_components(&packages)) {
+        println!("cargo:rustc-env={var}={}", path.display());
+    }
+}
+
 /// The Wasm target every component is built for.
-pub const TARGET: &str = "wasm32-wasip2";
+const TARGET: &str = "wasm32-wasip2";
 
 /// Environment variables of the outer build that must not leak into the nested
 /// one (they name the outer target, wrap rustc with clippy, or change flags).
@@ -38,8 +77,9 @@ const SCRUB: &[&str] = &[
 ];
 
 /// The workspace root, found from the calling crate's manifest directory.
-pub fn workspace_root() -> PathBuf {
-    let mut dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("run from a build script"));
+fn workspace_root() -> PathBuf {
+    let mut dir =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     loop {
         let manifest = dir.join("Cargo.toml");
         if std::fs::read_to_string(&manifest).is_ok_and(|s| s.contains("[workspace]")) {
@@ -53,37 +93,30 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// Builds the library of workspace package `package` as a `cdylib` for
-/// `wasm32-wasip2` and returns the path of the component. Tells cargo to rerun
-/// when `watch` (paths relative to the workspace root) change.
+/// `wasm32-wasip2` and returns the path of the component.
 ///
 /// The package declares its library as an `rlib` (so native workspace builds and
 /// tests link); the `cdylib` is requested here, for Wasm only.
-///
-/// Fails the build with an actionable message when the target or clang is
-/// missing.
-pub fn build_library_component(package: &str, watch: &[&str]) -> PathBuf {
-    let out = nested_cargo(
-        &[
-            "rustc",
-            "--lib",
-            "--crate-type",
-            "cdylib",
-            "--package",
-            package,
-        ],
-        watch,
-    );
+fn build_library_component(package: &str) -> PathBuf {
+    let out = nested_cargo(&[
+        "rustc",
+        "--lib",
+        "--crate-type",
+        "cdylib",
+        "--package",
+        package,
+    ]);
     find(&out, &format!("{}.wasm", package.replace('-', "_")))
 }
 
 /// Builds the binaries of several workspace packages (`wasi:cli` command
 /// components) in one nested cargo run; returns their components in order.
-pub fn build_command_components(packages: &[&str], watch: &[&str]) -> Vec<PathBuf> {
+fn build_command_components(packages: &[&str]) -> Vec<PathBuf> {
     let mut args = vec!["build", "--bins"];
     for package in packages {
         args.extend(["--package", package]);
     }
-    let out = nested_cargo(&args, watch);
+    let out = nested_cargo(&args);
     packages
         .iter()
         .map(|p| find(&out, &format!("{p}.wasm")))
@@ -98,13 +131,8 @@ fn find(dir: &Path, file: &str) -> PathBuf {
 
 /// Runs cargo with `args` for the Wasm target in `target/wasm`; returns the
 /// output directory.
-fn nested_cargo(args: &[&str], watch: &[&str]) -> PathBuf {
+fn nested_cargo(args: &[&str]) -> PathBuf {
     let root = workspace_root();
-    for w in watch {
-        println!("cargo:rerun-if-changed={}", root.join(w).display());
-    }
-    println!("cargo:rerun-if-env-changed=CC_wasm32_wasip2");
-    check_prerequisites();
     let target_dir = root.join("target").join("wasm");
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -141,6 +169,8 @@ fn nested_cargo(args: &[&str], watch: &[&str]) -> PathBuf {
     target_dir.join(TARGET).join("release")
 }
 
+/// Fails the build with an actionable message when the target or clang is
+/// missing.
 fn check_prerequisites() {
     let sysroot = Command::new(env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
         .args(["--print", "sysroot"])
