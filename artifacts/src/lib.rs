@@ -8,35 +8,46 @@
 
 #![warn(missing_docs)]
 
-/// The guest provider (`memtls-guest`): exports `memtls:tls`, imports
-/// `memtls:tls/policy` and WASI.
-pub fn guest() -> &'static [u8] {
-    include_bytes!(env!("MEMTLS_GUEST"))
+/// Declares `$name()`, the component the build script left in `$var`.
+macro_rules! component {
+    ($(#[$doc:meta])* $name:ident, $var:literal) => {
+        $(#[$doc])*
+        pub fn $name() -> &'static [u8] {
+            include_bytes!(env!($var))
+        }
+    };
 }
 
-/// The parity suite's scenario component (`tests/scenarios`): exports
-/// `memtls:test/runner`, imports `memtls:tls`.
-pub fn scenarios() -> &'static [u8] {
-    include_bytes!(env!("MEMTLS_SCENARIOS"))
-}
-
-/// `https-get`: HTTP/1.1 GET over TLS (the demo's client).
-pub fn https_get() -> &'static [u8] {
-    include_bytes!(env!("MEMTLS_HTTPS_GET"))
-}
-
-/// `tls-echo-server`: a TLS echo server (and SMTP STARTTLS server).
-pub fn tls_echo_server() -> &'static [u8] {
-    include_bytes!(env!("MEMTLS_TLS_ECHO_SERVER"))
-}
-
-/// `starttls`: an SMTP STARTTLS client.
-pub fn starttls() -> &'static [u8] {
-    include_bytes!(env!("MEMTLS_STARTTLS"))
-}
-
-/// The wasi:tls 0.2 client the benchmarks compare
-/// (`memtls-wasi-tls-client HOST PORT SERVER_NAME REPEAT`).
-pub fn wasi_tls_client() -> &'static [u8] {
-    include_bytes!(env!("MEMTLS_WASI_TLS_CLIENT"))
-}
+component!(
+    /// The guest provider (`memtls-guest`): exports `memtls:tls`, imports
+    /// `memtls:tls/policy` and WASI.
+    guest,
+    "MEMTLS_GUEST"
+);
+component!(
+    /// The parity suite's scenario component (`tests/scenarios`): exports
+    /// `memtls:test/runner`, imports `memtls:tls`.
+    scenarios,
+    "MEMTLS_SCENARIOS"
+);
+component!(
+    /// `https-get`: HTTP/1.1 GET over TLS (the demo's client).
+    https_get,
+    "MEMTLS_HTTPS_GET"
+);
+component!(
+    /// `tls-echo-server`: a TLS echo server (and SMTP STARTTLS server).
+    tls_echo_server,
+    "MEMTLS_TLS_ECHO_SERVER"
+);
+component!(
+    /// `starttls`: an SMTP STARTTLS client.
+    starttls,
+    "MEMTLS_STARTTLS"
+);
+component!(
+    /// The wasi:tls 0.2 client the benchmarks compare
+    /// (`memtls-wasi-tls-client HOST PORT SERVER_NAME REPEAT`).
+    wasi_tls_client,
+    "MEMTLS_WASI_TLS_CLIENT"
+);

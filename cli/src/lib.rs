@@ -9,6 +9,7 @@ use std::sync::Once;
 
 pub use memtls_host::runtime::{Host, Loaded, RunOptions, engine, run};
 use memtls_host::{GuestComponent, Policy, Provider};
+use wasmtime::Result;
 
 pub mod demo;
 mod leak_fix;
@@ -31,12 +32,7 @@ pub fn guest() -> &'static GuestComponent {
 }
 
 /// [`memtls_host::runtime::load`] with the embedded guest provider installed.
-pub fn load(
-    bytes: &[u8],
-    provider: Provider,
-    policy: &Policy,
-    label: &str,
-) -> wasmtime::Result<Loaded> {
+pub fn load(app: &[u8], provider: Provider, policy: &Policy, label: &str) -> Result<Loaded> {
     guest();
-    memtls_host::runtime::load(bytes, provider, policy, label)
+    memtls_host::runtime::load(app, provider, policy, label)
 }

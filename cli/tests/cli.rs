@@ -33,22 +33,32 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// `memtls run --tls PROVIDER --ca-file CA -S network APP URL`: the CA added to the
-/// host's "system" trust. Returns the output and its text.
-fn run_with_host_ca(provider: &str, ca: &str, app: &str, url: &str) -> (Output, String) {
-    let out = memtls(&[
-        "run",
-        "--tls",
-        provider,
-        "--ca-file",
-        ca,
-        "-S",
-        "network",
-        app,
-        url,
-    ]);
+/// `memtls run --tls PROVIDER -S network` with `args` (options, the component and
+/// its arguments). Returns the output and its text.
+fn run(provider: &str, args: &[&str]) -> (Output, String) {
+    let out = memtls(&[&["run", "--tls", provider, "-S", "network"], args].concat());
     let t = text(&out);
     (out, t)
+}
+
+/// A loopback HTTPS server with a fresh CA, and a scratch directory holding
+/// `https-get.wasm` and the CA as `ca.pem`.
+struct HttpsGet {
+    dir: Scratch,
+    app: String,
+    url: String,
+}
+
+impl HttpsGet {
+    fn new(tag: &str) -> Self {
+        let certs = DemoCerts::generate().unwrap();
+        let port = start_https_server(&certs, 1000).unwrap();
+        let dir = Scratch::new(tag);
+        let app = dir.file("https-get.wasm", examples::https_get());
+        dir.file("ca.pem", certs.ca_pem.as_bytes());
+        let url = format!("https://localhost:{port}/");
+        Self { dir, app, url }
+    }
 }
 
 struct Scratch(PathBuf);
@@ -74,28 +84,11 @@ impl Drop for Scratch {
 
 #[test]
 fn run_https_get_with_each_provider() {
-    let certs = DemoCerts::generate().unwrap();
-    let port = start_https_server(&certs, 1000).unwrap();
-    let dir = Scratch::new("run");
-    let app = dir.file("https-get.wasm", examples::https_get());
-    dir.file("ca.pem", certs.ca_pem.as_bytes());
+    let HttpsGet { dir, app, url } = HttpsGet::new("run");
     let dir_arg = format!("{}::/certs", dir.0.display());
-    let url = format!("https://localhost:{port}/");
     for provider in ["native", "guest"] {
-        let out = memtls(&[
-            "run",
-            "--tls",
-            provider,
-            "--dir",
-            &dir_arg,
-            "-S",
-            "network",
-            &app,
-            "--ca-file",
-            "/certs/ca.pem",
-            &url,
-        ]);
-        let t = text(&out);
+        let component_ca = ["--dir", &dir_arg, &app, "--ca-file", "/certs/ca.pem", &url];
+        let (out, t) = run(provider, &component_ca);
         assert!(out.status.success(), "{provider}: {t}");
         assert_eq!(status(&t).as_deref(), Some("200"), "{provider}: {t}");
         println!("memtls run --tls {provider}: ok");
@@ -103,14 +96,13 @@ fn run_https_get_with_each_provider() {
     // The host's --ca-file adds to system trust: no --ca-file for the component.
     let ca = dir.0.join("ca.pem").display().to_string();
     for provider in ["native", "guest"] {
-        let (out, t) = run_with_host_ca(provider, &ca, &app, &url);
+        let (out, t) = run(provider, &["--ca-file", &ca, &app, &url]);
         assert!(
             out.status.success() && status(&t).as_deref() == Some("200"),
             "{provider} with host --ca-file: {t}"
         );
         // Without it the system roots do not know the demo CA.
-        let out = memtls(&["run", "--tls", provider, "-S", "network", &app, &url]);
-        let t = text(&out);
+        let (out, t) = run(provider, &[&app, &url]);
         assert!(
             !out.status.success() && t.contains("unknown-issuer"),
             "{provider} without: {t}"
@@ -151,11 +143,7 @@ fn run_https_get_with_each_provider() {
 /// composed component; `--allow-insecure` (run) or baked in by `compose` does.
 #[test]
 fn policy_cannot_be_forged_from_the_environment() {
-    let certs = DemoCerts::generate().unwrap();
-    let port = start_https_server(&certs, 1000).unwrap();
-    let dir = Scratch::new("policy");
-    let app = dir.file("https-get.wasm", examples::https_get());
-    let url = format!("https://localhost:{port}/");
+    let HttpsGet { dir, app, url } = HttpsGet::new("policy");
     let forged = "MEMTLS_ALLOW_INSECURE=1";
     // `memtls run OPTIONS -S network APP --insecure URL`: (succeeded, output).
     let insecure_get = |options: &[&str], app: &str| {
@@ -212,36 +200,27 @@ impl WasiView for Plain {
 
 #[test]
 fn composed_component_runs_without_memtls_host_functions() {
-    let dir = Scratch::new("compose");
-    let app = dir.file("https-get.wasm", examples::https_get());
+    let HttpsGet { dir, app, url } = HttpsGet::new("compose");
     let out_path = dir.0.join("composed.wasm").display().to_string();
     let out = memtls(&["compose", &app, "-o", &out_path]);
     assert!(out.status.success(), "{}", text(&out));
     let composed = std::fs::read(&out_path).unwrap();
 
     // A plain wasmtime host of the same version: WASI only, no memtls.
-    let certs = DemoCerts::generate().unwrap();
-    let port = start_https_server(&certs, 1000).unwrap();
-    dir.file("ca.pem", certs.ca_pem.as_bytes());
     let engine = Engine::default();
     let component = Component::new(&engine, &composed).expect("compile composed component");
     let mut linker = Linker::<Plain>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
     let stdout = MemoryOutputPipe::new(1 << 20);
     let mut wasi = WasiCtx::builder();
-    wasi.args(&[
-        "https-get",
-        "--ca-file",
-        "/c/ca.pem",
-        &format!("https://localhost:{port}/"),
-    ])
-    .stdout(stdout.clone())
-    .inherit_stderr()
-    .inherit_network()
-    .allow_tcp(true)
-    .allow_ip_name_lookup(true)
-    .preopened_dir(&dir.0, "/c", FsPerms::ReadOnly)
-    .unwrap();
+    wasi.args(&["https-get", "--ca-file", "/c/ca.pem", &url])
+        .stdout(stdout.clone())
+        .inherit_stderr()
+        .inherit_network()
+        .allow_tcp(true)
+        .allow_ip_name_lookup(true)
+        .preopened_dir(&dir.0, "/c", FsPerms::ReadOnly)
+        .unwrap();
     let mut store = Store::new(
         &engine,
         Plain {
@@ -343,7 +322,7 @@ fn python_example_from_the_readme() {
     assert!(out.status.success(), "memtls python build: {}", text(&out));
     let url = format!("https://localhost:{port}/");
     for provider in ["native", "guest"] {
-        let (out, t) = run_with_host_ca(provider, &ca, &app, &url);
+        let (out, t) = run(provider, &["--ca-file", &ca, &app, &url]);
         assert!(out.status.success(), "--tls {provider}: {t}");
         assert!(
             t.contains("200 text/plain 1000 bytes"),

@@ -3,28 +3,19 @@
 
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::CertificateError;
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+
+use crate::verify::{Check, Presented, Signatures, Verdict};
 
 /// Verifies the chain, accepts any name (the `insecure` interface).
 #[derive(Debug)]
 pub(crate) struct IgnoreHostname(pub(crate) Arc<dyn ServerCertVerifier>);
 
-impl ServerCertVerifier for IgnoreHostname {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-        {
+impl Check for IgnoreHostname {
+    fn check(&self, presented: &Presented<'_>) -> Verdict {
+        match presented.to(self.0.as_ref()) {
             // The name is checked after the chain: a name error means the chain
             // itself verified.
             Err(rustls::Error::InvalidCertificate(
@@ -34,24 +25,21 @@ impl ServerCertVerifier for IgnoreHostname {
         }
     }
 
-    delegate_signatures!(0);
+    fn signatures(&self) -> Signatures<'_> {
+        Signatures::By(self.0.as_ref())
+    }
 }
 
 /// Accepts any certificate; still checks the handshake signature against it.
 #[derive(Debug)]
 pub(crate) struct NoVerification(pub(crate) WebPkiSupportedAlgorithms);
 
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+impl Check for NoVerification {
+    fn check(&self, _: &Presented<'_>) -> Verdict {
         Ok(ServerCertVerified::assertion())
     }
 
-    delegate_signatures!(algorithms 0);
+    fn signatures(&self) -> Signatures<'_> {
+        Signatures::With(&self.0)
+    }
 }

@@ -20,56 +20,134 @@ use crate::{Error, Result};
 /// CertificateRequest (a list with a 16-bit length).
 const MAX_CA_NAMES_LEN: usize = 0xffff - 16;
 
-/// The handshake-signature methods of a verifier wrapper, passed to the wrapped
-/// verifier in field `$field` (`0`, or `0[0]`).
-macro_rules! delegate_signatures {
-    // Checked directly with the provider's algorithms in field `$field`.
-    (algorithms $field:tt) => {
-        fn verify_tls12_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls12_signature(message, cert, dss, &self.$field)
-        }
+/// What a server presented, as rustls hands it to a verifier.
+pub(crate) struct Presented<'a> {
+    pub(crate) end_entity: &'a CertificateDer<'a>,
+    pub(crate) intermediates: &'a [CertificateDer<'a>],
+    pub(crate) server_name: &'a ServerName<'a>,
+    pub(crate) ocsp: &'a [u8],
+    pub(crate) now: UnixTime,
+}
 
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-            rustls::crypto::verify_tls13_signature(message, cert, dss, &self.$field)
+impl Presented<'_> {
+    /// Hands it to another verifier.
+    pub(crate) fn to(&self, verifier: &dyn ServerCertVerifier) -> Verdict {
+        verifier.verify_server_cert(
+            self.end_entity,
+            self.intermediates,
+            self.server_name,
+            self.ocsp,
+            self.now,
+        )
+    }
+}
+
+/// A server-certificate verifier's answer.
+pub(crate) type Verdict = std::result::Result<ServerCertVerified, rustls::Error>;
+
+/// Who checks handshake signatures for a verifier.
+pub(crate) enum Signatures<'a> {
+    /// The provider's algorithms, directly.
+    With(&'a WebPkiSupportedAlgorithms),
+    /// The verifier a wrapper wraps.
+    By(&'a dyn ServerCertVerifier),
+}
+
+impl Signatures<'_> {
+    /// Checks a TLS 1.3 (`tls13`) or TLS 1.2 handshake signature.
+    fn verify(
+        &self,
+        tls13: bool,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Signed {
+        use rustls::crypto::{verify_tls12_signature, verify_tls13_signature};
+        match (self, tls13) {
+            (Self::With(algorithms), false) => {
+                verify_tls12_signature(message, cert, dss, algorithms)
+            }
+            (Self::With(algorithms), true) => {
+                verify_tls13_signature(message, cert, dss, algorithms)
+            }
+            (Self::By(verifier), false) => verifier.verify_tls12_signature(message, cert, dss),
+            (Self::By(verifier), true) => verifier.verify_tls13_signature(message, cert, dss),
         }
+    }
+
+    fn schemes(&self) -> Vec<SignatureScheme> {
+        match self {
+            Self::With(algorithms) => algorithms.supported_schemes(),
+            Self::By(verifier) => verifier.supported_verify_schemes(),
+        }
+    }
+}
+
+type Signed = std::result::Result<HandshakeSignatureValid, rustls::Error>;
+
+/// The handshake-signature methods of a verifier, answered by
+/// `self.signatures()`.
+macro_rules! signature_methods {
+    () => {
+        signature_methods!(verify_tls12_signature: false, verify_tls13_signature: true);
 
         fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.$field.supported_schemes()
+            self.signatures().schemes()
         }
     };
-    ($($field:tt)+) => {
-        fn verify_tls12_signature(
+    ($($name:ident: $tls13:literal),*) => {
+        $(fn $name(
             &self,
             message: &[u8],
             cert: &CertificateDer<'_>,
             dss: &DigitallySignedStruct,
-        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-            self.$($field)+.verify_tls12_signature(message, cert, dss)
-        }
-
-        fn verify_tls13_signature(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-            self.$($field)+.verify_tls13_signature(message, cert, dss)
-        }
-
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.$($field)+.supported_verify_schemes()
-        }
+        ) -> Signed {
+            self.signatures().verify($tls13, message, cert, dss)
+        })*
     };
+}
+
+/// One step of server verification; [`verifier`] makes it a rustls verifier.
+pub(crate) trait Check: std::fmt::Debug + Send + Sync + 'static {
+    /// The verdict on what the server presented.
+    fn check(&self, presented: &Presented<'_>) -> Verdict;
+    /// Who checks handshake signatures.
+    fn signatures(&self) -> Signatures<'_>;
+}
+
+/// `check` as a rustls server-certificate verifier.
+pub(crate) fn verifier(check: impl Check) -> Arc<dyn ServerCertVerifier> {
+    Arc::new(Verifier(check))
+}
+
+#[derive(Debug)]
+struct Verifier<C>(C);
+
+impl<C: Check> Verifier<C> {
+    fn signatures(&self) -> Signatures<'_> {
+        self.0.signatures()
+    }
+}
+
+impl<C: Check> ServerCertVerifier for Verifier<C> {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Verdict {
+        self.0.check(&Presented {
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp,
+            now,
+        })
+    }
+
+    signature_methods!();
 }
 
 std::thread_local! {
@@ -216,61 +294,49 @@ struct Chains {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for Chains {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+impl Check for Chains {
+    fn check(&self, p: &Presented<'_>) -> Verdict {
         let usage = webpki::KeyUsage::server_auth();
-        match self
-            .roots
-            .path(&self.algorithms, end_entity, intermediates, now, usage)
-        {
+        match self.roots.path(
+            &self.algorithms,
+            p.end_entity,
+            p.intermediates,
+            p.now,
+            usage,
+        ) {
             Some(path) => {
                 // The chain is good; the name is checked after it (see
                 // `IgnoreHostname`).
                 note_verified(path);
-                let parsed = ParsedCertificate::try_from(end_entity)?;
-                rustls::client::verify_server_name(&parsed, server_name)
+                let parsed = ParsedCertificate::try_from(p.end_entity)?;
+                rustls::client::verify_server_name(&parsed, p.server_name)
                     .map(|()| ServerCertVerified::assertion())
             }
-            None => {
-                self.inner
-                    .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-            }
+            None => p.to(self.inner.as_ref()),
         }
     }
 
-    delegate_signatures!(inner);
+    fn signatures(&self) -> Signatures<'_> {
+        Signatures::With(&self.algorithms)
+    }
 }
 
 /// Notes which certificate a verification rejected, for the message.
 #[derive(Debug)]
 struct Naming(Arc<dyn ServerCertVerifier>);
 
-impl ServerCertVerifier for Naming {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let result = self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now);
+impl Check for Naming {
+    fn check(&self, p: &Presented<'_>) -> Verdict {
+        let result = p.to(self.0.as_ref());
         if result.is_err() {
-            note_rejected(end_entity);
+            note_rejected(p.end_entity);
         }
         result
     }
 
-    delegate_signatures!(0);
+    fn signatures(&self) -> Signatures<'_> {
+        Signatures::By(self.0.as_ref())
+    }
 }
 
 /// A server's verifier of client certificates: like [`Chains`] (webpki's
@@ -319,7 +385,13 @@ impl rustls::server::danger::ClientCertVerifier for Clients {
         result
     }
 
-    delegate_signatures!(inner);
+    signature_methods!();
+}
+
+impl Clients {
+    fn signatures(&self) -> Signatures<'_> {
+        Signatures::With(&self.algorithms)
+    }
 }
 
 /// Builds the verifier for a trust store used to verify servers; `system` is the
@@ -332,7 +404,7 @@ pub(crate) fn server_verifier(
     mode: Verification,
 ) -> Result<Arc<dyn ServerCertVerifier>> {
     if mode == Verification::None {
-        return Ok(Arc::new(NoVerification(
+        return Ok(verifier(NoVerification(
             provider.signature_verification_algorithms,
         )));
     }
@@ -354,17 +426,17 @@ pub(crate) fn server_verifier(
         }
         (None, true) => None,
     };
-    let verifier = match (chains, pins.is_empty()) {
+    let chosen = match (chains, pins.is_empty()) {
         (Some(chains), true) => chains,
-        (chains, _) => Arc::new(Pinned {
+        (chains, _) => verifier(Pinned {
             pins,
             chains,
             algorithms: provider.signature_verification_algorithms,
         }),
     };
-    Ok(Arc::new(Naming(match mode {
-        Verification::WithoutHostname => Arc::new(IgnoreHostname(verifier)),
-        _ => verifier,
+    Ok(verifier(Naming(match mode {
+        Verification::WithoutHostname => verifier(IgnoreHostname(chosen)),
+        _ => chosen,
     })))
 }
 
@@ -418,35 +490,28 @@ fn check_pinned(
     rustls::client::verify_server_name(&parsed, server_name)
 }
 
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+impl Check for Pinned {
+    fn check(&self, p: &Presented<'_>) -> Verdict {
         if self
             .pins
             .iter()
-            .any(|pin| pin.as_ref() == end_entity.as_ref())
+            .any(|pin| pin.as_ref() == p.end_entity.as_ref())
         {
-            check_pinned(end_entity, server_name, now)?;
-            note_verified(vec![end_entity.clone().into_owned()]);
+            check_pinned(p.end_entity, p.server_name, p.now)?;
+            note_verified(vec![p.end_entity.clone().into_owned()]);
             return Ok(ServerCertVerified::assertion());
         }
         match &self.chains {
-            Some(chains) => {
-                chains.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
-            }
+            Some(chains) => p.to(chains.as_ref()),
             None => Err(rustls::Error::InvalidCertificate(CertificateError::Other(
                 rustls::OtherError(Arc::new(NotPinned)),
             ))),
         }
     }
 
-    delegate_signatures!(algorithms algorithms);
+    fn signatures(&self) -> Signatures<'_> {
+        Signatures::With(&self.algorithms)
+    }
 }
 
 /// A WebPKI verifier over `roots` (not empty) that reports the paths it
@@ -462,7 +527,7 @@ pub(crate) fn chains_verifier(
     let inner = WebPkiServerVerifier::builder_with_provider(roots.store.clone(), provider.clone())
         .build()
         .map_err(|e| Error::config(format!("{what}: {e}")))?;
-    Ok(Arc::new(Chains {
+    Ok(verifier(Chains {
         roots: Arc::new(roots),
         inner,
         algorithms: provider.signature_verification_algorithms,
@@ -485,26 +550,19 @@ pub(crate) fn any_of(
     first: Arc<dyn ServerCertVerifier>,
     second: Arc<dyn ServerCertVerifier>,
 ) -> Arc<dyn ServerCertVerifier> {
-    Arc::new(AnyOf([first, second]))
+    verifier(AnyOf([first, second]))
 }
 
 #[derive(Debug)]
 struct AnyOf([Arc<dyn ServerCertVerifier>; 2]);
 
-impl ServerCertVerifier for AnyOf {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+impl Check for AnyOf {
+    fn check(&self, p: &Presented<'_>) -> Verdict {
         let mut refusal = None;
         for v in self.0.iter() {
             // Only the path of the verifier that accepts counts.
             take_verified();
-            match v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+            match p.to(v.as_ref()) {
                 Ok(ok) => return Ok(ok),
                 Err(e) => {
                     let unknown_issuer = matches!(
@@ -522,7 +580,9 @@ impl ServerCertVerifier for AnyOf {
         )))
     }
 
-    delegate_signatures!(0[0]);
+    fn signatures(&self) -> Signatures<'_> {
+        Signatures::By(self.0[0].as_ref())
+    }
 }
 
 /// The client-certificate verifier for a server's client-auth setting.

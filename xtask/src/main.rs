@@ -224,26 +224,12 @@ fn test(args: &[String]) -> Result {
     let lint = !args.iter().any(|a| a == "--no-lint");
     if lint {
         run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-        run(cargo().args([
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--",
-            "-D",
-            "warnings",
-        ]))?;
+        run(cargo().args("clippy --workspace --all-targets -- -D warnings".split(' ')))?;
     }
     run(cargo().args(["test", "--workspace", "--", "--show-output"]))?;
     // The libraries an embedder takes from crates.io package on their own (no
     // Wasm build, the WIT inside): packaged and built as a user would get them.
-    run(cargo().args([
-        "package",
-        "--package",
-        "memtls-engine",
-        "--package",
-        "memtls-host",
-        "--allow-dirty",
-    ]))?;
+    run(cargo().args("package -p memtls-engine -p memtls-host --allow-dirty".split(' ')))?;
     // The README's other command must keep working too.
     demo(&[])
 }

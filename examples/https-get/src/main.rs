@@ -250,12 +250,8 @@ fn run(args: Args) -> Result<(), String> {
         let split = head_end.ok_or("the response has no header end")?;
         let head = String::from_utf8_lossy(&response[..split]);
         let body = &response[split + 4..];
-        let status = head
-            .lines()
-            .next()
-            .and_then(|l| l.split_whitespace().nth(1))
-            .unwrap_or("?")
-            .to_string();
+        // The status line's second word.
+        let status = head.split_whitespace().nth(1).unwrap_or("?").to_string();
         println!("{head}");
         println!();
         if args.body {

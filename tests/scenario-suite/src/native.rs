@@ -7,10 +7,10 @@ use std::cell::RefCell;
 use memtls_engine as engine;
 
 use crate::tls::{
-    Acceptor, AcceptorApi, Backend, CipherSuite, ClientConfig, ClientContext, ClientContextApi,
-    ClientHello, Connection, ConnectionApi, ImplementationInfo, Progress, ProtocolVersion,
-    ReadOutcome, Result, ServerConfig, ServerContext, ServerContextApi, Session, SessionApi,
-    SessionInfo, TrustStore, Verification, WriteOutcome,
+    Acceptor, AcceptorApi, Backend, ChainCall, CipherSuite, ClientConfig, ClientContext,
+    ClientContextApi, ClientHello, Connection, ConnectionApi, ImplementationInfo, Progress,
+    ProtocolVersion, ReadOutcome, Result, ServerConfig, ServerContext, ServerContextApi, Session,
+    SessionApi, SessionInfo, Verification, WriteOutcome,
 };
 
 /// The engine with ring, the Mozilla roots and an instance's admission under a
@@ -50,15 +50,9 @@ impl Backend for Native {
         self.engine.supported_cipher_suites()
     }
 
-    fn verify_server_chain(
-        &self,
-        trust: &TrustStore,
-        chain: &[Vec<u8>],
-        server_name: &str,
-        at_time: Option<u64>,
-    ) -> Result<()> {
+    fn verify_server_chain(&self, c: &ChainCall<'_>) -> Result<()> {
         self.engine
-            .verify_server_chain(trust, chain, server_name, at_time, &self.admission)
+            .verify_server_chain(c.trust, c.chain, c.server_name, c.at_time, &self.admission)
     }
 
     fn client_context(
@@ -116,60 +110,40 @@ impl ServerContextApi for NativeServer {
     }
 }
 
+/// Methods that hand their arguments to the engine's object in `self.0` (a
+/// `RefCell`), borrowed with `$borrow`.
+macro_rules! forward {
+    ($borrow:ident: $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(&self, $($arg: $ty),*) -> $ret {
+            self.0.$borrow().$name($($arg),*)
+        })*
+    };
+}
+
 impl ConnectionApi for NativeConnection {
-    fn feed(&self, data: &[u8]) -> Result<u32> {
-        self.0.borrow_mut().feed(data)
+    forward! { borrow_mut:
+        feed(data: &[u8]) -> Result<u32>;
+        eof() -> Result<()>;
+        take(max: u32) -> Vec<u8>;
+        handshake() -> Result<Progress>;
+        read(max: u32) -> Result<ReadOutcome>;
+        write(data: &[u8]) -> Result<WriteOutcome>;
+        shutdown() -> Result<Progress>;
+        request_key_update() -> Result<()>;
     }
-    fn eof(&self) -> Result<()> {
-        self.0.borrow_mut().eof()
-    }
-    fn take(&self, max: u32) -> Vec<u8> {
-        self.0.borrow_mut().take(max)
-    }
-    fn pending_ciphertext(&self) -> u32 {
-        self.0.borrow().pending_ciphertext()
-    }
-    fn handshake(&self) -> Result<Progress> {
-        self.0.borrow_mut().handshake()
-    }
-    fn is_handshake_complete(&self) -> bool {
-        self.0.borrow().is_handshake_complete()
-    }
-    fn read(&self, max: u32) -> Result<ReadOutcome> {
-        self.0.borrow_mut().read(max)
-    }
-    fn write(&self, data: &[u8]) -> Result<WriteOutcome> {
-        self.0.borrow_mut().write(data)
-    }
-    fn pending_plaintext(&self) -> u32 {
-        self.0.borrow().pending_plaintext()
-    }
-    fn shutdown(&self) -> Result<Progress> {
-        self.0.borrow_mut().shutdown()
-    }
-    fn peer_closed(&self) -> bool {
-        self.0.borrow().peer_closed()
-    }
-    fn protocol_version(&self) -> Option<ProtocolVersion> {
-        self.0.borrow().protocol_version()
-    }
-    fn cipher_suite(&self) -> Option<CipherSuite> {
-        self.0.borrow().cipher_suite()
-    }
-    fn alpn_protocol(&self) -> Option<Vec<u8>> {
-        self.0.borrow().alpn_protocol()
-    }
-    fn peer_certificates(&self) -> Vec<Vec<u8>> {
-        self.0.borrow().peer_certificates()
-    }
-    fn verified_chain(&self) -> Vec<Vec<u8>> {
-        self.0.borrow().verified_chain()
-    }
-    fn server_name(&self) -> Option<String> {
-        self.0.borrow().server_name()
-    }
-    fn resumed(&self) -> bool {
-        self.0.borrow().resumed()
+    forward! { borrow:
+        pending_ciphertext() -> u32;
+        is_handshake_complete() -> bool;
+        pending_plaintext() -> u32;
+        peer_closed() -> bool;
+        protocol_version() -> Option<ProtocolVersion>;
+        cipher_suite() -> Option<CipherSuite>;
+        alpn_protocol() -> Option<Vec<u8>>;
+        peer_certificates() -> Vec<Vec<u8>>;
+        verified_chain() -> Vec<Vec<u8>>;
+        server_name() -> Option<String>;
+        resumed() -> bool;
+        export_keying_material(label: &[u8], context: Option<&[u8]>, length: u32) -> Result<Vec<u8>>;
     }
     fn session(&self) -> Result<Option<Session>> {
         Ok(self
@@ -177,19 +151,6 @@ impl ConnectionApi for NativeConnection {
             .borrow()
             .session()?
             .map(|s| Box::new(NativeSession(s)) as Session))
-    }
-    fn export_keying_material(
-        &self,
-        label: &[u8],
-        context: Option<&[u8]>,
-        length: u32,
-    ) -> Result<Vec<u8>> {
-        self.0
-            .borrow()
-            .export_keying_material(label, context, length)
-    }
-    fn request_key_update(&self) -> Result<()> {
-        self.0.borrow_mut().request_key_update()
     }
 }
 
@@ -206,11 +167,9 @@ impl SessionApi for NativeSession {
 }
 
 impl AcceptorApi for NativeAcceptor {
-    fn feed(&self, data: &[u8]) -> Result<u32> {
-        self.0.borrow_mut().feed(data)
-    }
-    fn eof(&self) -> Result<()> {
-        self.0.borrow_mut().eof()
+    forward! { borrow_mut:
+        feed(data: &[u8]) -> Result<u32>;
+        eof() -> Result<()>;
     }
     fn client_hello(&self) -> Option<ClientHello> {
         self.0.borrow().client_hello().cloned()

@@ -27,6 +27,18 @@ pub struct ImplementationInfo {
     pub version: String,
 }
 
+/// The arguments of `verify-server-chain`.
+pub struct ChainCall<'a> {
+    /// What to trust.
+    pub trust: &'a TrustStore,
+    /// The chain, end-entity first (DER).
+    pub chain: &'a [Vec<u8>],
+    /// The name to verify it for.
+    pub server_name: &'a str,
+    /// The time to verify at (seconds since the epoch), or now.
+    pub at_time: Option<u64>,
+}
+
 /// A provider of the interface: the functions and the constructors of its
 /// resources.
 pub trait Backend {
@@ -37,13 +49,7 @@ pub trait Backend {
     /// `supported-cipher-suites`.
     fn supported_cipher_suites(&self) -> Vec<CipherSuite>;
     /// `verify-server-chain`.
-    fn verify_server_chain(
-        &self,
-        trust: &TrustStore,
-        chain: &[Vec<u8>],
-        server_name: &str,
-        at_time: Option<u64>,
-    ) -> Result<()>;
+    fn verify_server_chain(&self, call: &ChainCall<'_>) -> Result<()>;
     /// `client-context.create`, or with less verification the `insecure`
     /// interface's constructors.
     fn client_context(
@@ -209,7 +215,12 @@ pub fn verify_server_chain(
     server_name: &str,
     at_time: Option<u64>,
 ) -> Result<()> {
-    backend().verify_server_chain(trust, chain, server_name, at_time)
+    backend().verify_server_chain(&ChainCall {
+        trust,
+        chain,
+        server_name,
+        at_time,
+    })
 }
 
 /// `client-context.create`.

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use memtls_scenario_suite::tls::{
     self as suite, Acceptor, AcceptorApi, Backend, ClientConfig, ClientContext, ClientContextApi,
     ClientHello, Connection, ConnectionApi, ImplementationInfo, ServerConfig, ServerContext,
-    ServerContextApi, Session, SessionApi, SessionInfo, TrustStore, Verification,
+    ServerContextApi, Session, SessionApi, SessionInfo, Verification,
 };
 use memtls_scenario_suite::{Fixtures, Outcome};
 use memtls_stream::{insecure, tls};
@@ -79,18 +79,12 @@ impl Backend for Wit {
             .collect()
     }
 
-    fn verify_server_chain(
-        &self,
-        trust: &TrustStore,
-        chain: &[Vec<u8>],
-        server_name: &str,
-        at_time: Option<u64>,
-    ) -> suite::Result<()> {
+    fn verify_server_chain(&self, c: &suite::ChainCall<'_>) -> suite::Result<()> {
         lift(tls::verify_server_chain(
-            &from_trust(trust.clone()),
-            chain,
-            server_name,
-            at_time,
+            &from_trust(c.trust.clone()),
+            c.chain,
+            c.server_name,
+            c.at_time,
         ))
     }
 

@@ -369,12 +369,8 @@ fn fetch(network: &Network, addresses: &[IpAddress], args: &Args) -> Result<Roun
             )
         })?;
     let head = String::from_utf8_lossy(&response[..split]);
-    let status = head
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("?")
-        .to_string();
+    // The status line's second word.
+    let status = head.split_whitespace().nth(1).unwrap_or("?").to_string();
     Ok(Round {
         handshake_ms,
         transfer_ms,
