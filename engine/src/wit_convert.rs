@@ -3,6 +3,18 @@
 //! `memtls:tls/tls` interface. Both generators produce types with the same names
 //! and shapes, so one macro writes the conversions for both providers.
 
+/// Methods (of a trait the glue implements) that hand their arguments to the
+/// engine object in `self.0`, a `RefCell`, borrowed with `$borrow` (`borrow` or
+/// `borrow_mut`), and return what it returns.
+#[macro_export]
+macro_rules! forward_to_cell {
+    ($borrow:ident: $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(&self, $($arg: $ty),*) -> $ret {
+            self.0.$borrow().$name($($arg),*)
+        })*
+    };
+}
+
 /// Writes a module `convert` of conversion functions between the engine and the
 /// generated bindings found at the given module path (the generated `tls`
 /// interface module), e.g.

@@ -115,19 +115,13 @@ impl Guest for Provider {
     }
 
     fn supported_versions() -> Vec<ProtocolVersion> {
-        engine()
-            .supported_versions()
-            .into_iter()
-            .map(convert::from_version)
-            .collect()
+        let versions = engine().supported_versions();
+        versions.into_iter().map(convert::from_version).collect()
     }
 
     fn supported_cipher_suites() -> Vec<CipherSuite> {
-        engine()
-            .supported_cipher_suites()
-            .into_iter()
-            .map(convert::from_suite)
-            .collect()
+        let suites = engine().supported_cipher_suites();
+        suites.into_iter().map(convert::from_suite).collect()
     }
 
     fn verify_server_chain(
@@ -194,12 +188,8 @@ impl GuestAcceptor for Acceptor {
     fn refuse(&self, description: u8) -> R<()> {
         lift(self.0.borrow_mut().refuse(description))
     }
-    fn take(&self, max: u32) -> Vec<u8> {
-        self.0.borrow_mut().take(max)
-    }
-    fn pending_ciphertext(&self) -> u32 {
-        self.0.borrow().pending_ciphertext()
-    }
+    memtls_engine::forward_to_cell! { borrow_mut: take(max: u32) -> Vec<u8>; }
+    memtls_engine::forward_to_cell! { borrow: pending_ciphertext() -> u32; }
 }
 
 impl GuestSession for Session {
@@ -223,23 +213,28 @@ impl GuestServerContext for ServerContext {
 }
 
 impl GuestConnection for Connection {
+    memtls_engine::forward_to_cell! { borrow_mut:
+        take(max: u32) -> Vec<u8>;
+    }
+    memtls_engine::forward_to_cell! { borrow:
+        pending_ciphertext() -> u32;
+        is_handshake_complete() -> bool;
+        pending_plaintext() -> u32;
+        peer_closed() -> bool;
+        alpn_protocol() -> Option<Vec<u8>>;
+        peer_certificates() -> Vec<Vec<u8>>;
+        verified_chain() -> Vec<Vec<u8>>;
+        server_name() -> Option<String>;
+        resumed() -> bool;
+    }
     fn feed(&self, data: Vec<u8>) -> R<u32> {
         lift(self.0.borrow_mut().feed(&data))
     }
     fn eof(&self) -> R<()> {
         lift(self.0.borrow_mut().eof())
     }
-    fn take(&self, max: u32) -> Vec<u8> {
-        self.0.borrow_mut().take(max)
-    }
-    fn pending_ciphertext(&self) -> u32 {
-        self.0.borrow().pending_ciphertext()
-    }
     fn handshake(&self) -> R<wit::Progress> {
         lift(self.0.borrow_mut().handshake()).map(convert::from_progress)
-    }
-    fn is_handshake_complete(&self) -> bool {
-        self.0.borrow().is_handshake_complete()
     }
     fn read(&self, max: u32) -> R<ReadOutcome> {
         lift(self.0.borrow_mut().read(max)).map(convert::from_read)
@@ -247,14 +242,8 @@ impl GuestConnection for Connection {
     fn write(&self, data: Vec<u8>) -> R<WriteOutcome> {
         lift(self.0.borrow_mut().write(&data)).map(convert::from_write)
     }
-    fn pending_plaintext(&self) -> u32 {
-        self.0.borrow().pending_plaintext()
-    }
     fn shutdown(&self) -> R<wit::Progress> {
         lift(self.0.borrow_mut().shutdown()).map(convert::from_progress)
-    }
-    fn peer_closed(&self) -> bool {
-        self.0.borrow().peer_closed()
     }
     fn protocol_version(&self) -> Option<ProtocolVersion> {
         self.0
@@ -264,21 +253,6 @@ impl GuestConnection for Connection {
     }
     fn cipher_suite(&self) -> Option<CipherSuite> {
         self.0.borrow().cipher_suite().map(convert::from_suite)
-    }
-    fn alpn_protocol(&self) -> Option<Vec<u8>> {
-        self.0.borrow().alpn_protocol()
-    }
-    fn peer_certificates(&self) -> Vec<Vec<u8>> {
-        self.0.borrow().peer_certificates()
-    }
-    fn verified_chain(&self) -> Vec<Vec<u8>> {
-        self.0.borrow().verified_chain()
-    }
-    fn server_name(&self) -> Option<String> {
-        self.0.borrow().server_name()
-    }
-    fn resumed(&self) -> bool {
-        self.0.borrow().resumed()
     }
     fn session(&self) -> R<Option<wit::Session>> {
         Ok(lift(self.0.borrow().session())?.map(|s| wit::Session::new(Session(s))))

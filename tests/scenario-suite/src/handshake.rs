@@ -143,11 +143,7 @@ pub(crate) fn alpn_no_overlap(f: &Fixtures) -> Outcome {
     let (cc, sc) = contexts(c, s)?;
     let (_c, _s, pair) = connect(&cc, &sc, "localhost")?;
     let out = pair.outcome();
-    ensure(
-        out == "client=alert-received(120) server=alert-sent(120)",
-        || out.clone(),
-    )?;
-    Ok(out)
+    exactly(out, "client=alert-received(120) server=alert-sent(120)")
 }
 
 pub(crate) fn sni_chooses_chain(f: &Fixtures) -> Outcome {
@@ -190,9 +186,5 @@ pub(crate) fn version_mismatch(f: &Fixtures) -> Outcome {
     let (cc, sc) = contexts(c, s)?;
     let (_c, _s, pair) = connect(&cc, &sc, "localhost")?;
     let out = pair.outcome();
-    ensure(
-        out == "client=alert-received(70) server=alert-sent(70)",
-        || out.clone(),
-    )?;
-    Ok(out)
+    exactly(out, "client=alert-received(70) server=alert-sent(70)")
 }

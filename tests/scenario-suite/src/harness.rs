@@ -30,6 +30,13 @@ pub fn ensure(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if cond { Ok(()) } else { Err(what()) }
 }
 
+/// The scenario's summary `out` when it is `expected`; otherwise the failure
+/// shows both.
+pub fn exactly(out: String, expected: &str) -> crate::Outcome {
+    ensure(out == expected, || format!("{out} (expected {expected})"))?;
+    Ok(out)
+}
+
 /// A trust store of the fixture certificate `name` alone.
 pub fn anchors(f: &Fixtures, name: &str) -> Result<TrustStore, String> {
     Ok(TrustStore {

@@ -110,18 +110,8 @@ impl ServerContextApi for NativeServer {
     }
 }
 
-/// Methods that hand their arguments to the engine's object in `self.0` (a
-/// `RefCell`), borrowed with `$borrow`.
-macro_rules! forward {
-    ($borrow:ident: $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-        $(fn $name(&self, $($arg: $ty),*) -> $ret {
-            self.0.$borrow().$name($($arg),*)
-        })*
-    };
-}
-
 impl ConnectionApi for NativeConnection {
-    forward! { borrow_mut:
+    memtls_engine::forward_to_cell! { borrow_mut:
         feed(data: &[u8]) -> Result<u32>;
         eof() -> Result<()>;
         take(max: u32) -> Vec<u8>;
@@ -131,7 +121,7 @@ impl ConnectionApi for NativeConnection {
         shutdown() -> Result<Progress>;
         request_key_update() -> Result<()>;
     }
-    forward! { borrow:
+    memtls_engine::forward_to_cell! { borrow:
         pending_ciphertext() -> u32;
         is_handshake_complete() -> bool;
         pending_plaintext() -> u32;
@@ -167,10 +157,7 @@ impl SessionApi for NativeSession {
 }
 
 impl AcceptorApi for NativeAcceptor {
-    forward! { borrow_mut:
-        feed(data: &[u8]) -> Result<u32>;
-        eof() -> Result<()>;
-    }
+    memtls_engine::forward_to_cell! { borrow_mut: feed(data: &[u8]) -> Result<u32>; eof() -> Result<()>; }
     fn client_hello(&self) -> Option<ClientHello> {
         self.0.borrow().client_hello().cloned()
     }

@@ -240,7 +240,18 @@ pub(crate) fn flood(conn: &Connection, chunk: &[u8], limit: u64) -> (u64, String
     (fed, "accepted-all".into())
 }
 
-const GIB: u64 = 1 << 30;
+/// Floods `conn` with `chunk` (up to 1 GiB) and requires it to refuse with an
+/// error within the first MiB; returns (bytes accepted, the error kind).
+fn refused_flood(conn: &Connection, chunk: &[u8], what: &str) -> Result<(u64, String), String> {
+    let (fed, outcome) = flood(conn, chunk, 1 << 30);
+    ensure(outcome != "accepted-all" && outcome != "stalled", || {
+        format!("{what}: {fed} bytes fed, {outcome}")
+    })?;
+    ensure(fed < 1 << 20, || {
+        format!("{what}: {fed} bytes accepted before the error")
+    })?;
+    Ok((fed, outcome))
+}
 
 pub(crate) fn hostile_garbage_flood(f: &Fixtures) -> Outcome {
     // Well-framed records of nonsense, 1 GiB of them if the engine let it go on.
@@ -256,13 +267,7 @@ pub(crate) fn hostile_garbage_flood(f: &Fixtures) -> Outcome {
         let mut record = vec![content_type, 3, 3, 0x40, 0x00];
         record.extend(pattern(16 * 1024));
         let chunk = record.repeat(4);
-        let (fed, outcome) = flood(&server, &chunk, GIB);
-        ensure(outcome != "accepted-all" && outcome != "stalled", || {
-            format!("{what}: {fed} bytes fed, {outcome}")
-        })?;
-        ensure(fed < 1 << 20, || {
-            format!("{what}: {fed} bytes accepted before the error")
-        })?;
+        let (_, outcome) = refused_flood(&server, &chunk, what)?;
         let _ = write!(out, "{what}:{outcome} ");
     }
     Ok(out.trim_end().into())
@@ -281,13 +286,7 @@ pub(crate) fn hostile_endless_handshake_message(f: &Fixtures) -> Outcome {
         .unwrap_or_else(|e| kind(&e));
     let mut record = vec![22, 3, 3, 0x40, 0x00];
     record.extend(pattern(16 * 1024));
-    let (fed, outcome) = flood(&server, &record.repeat(4), GIB);
-    ensure(outcome != "accepted-all" && outcome != "stalled", || {
-        format!("{fed} bytes, {outcome}")
-    })?;
-    ensure(fed < 1 << 20, || {
-        format!("{fed} bytes accepted before the error")
-    })?;
+    let (fed, outcome) = refused_flood(&server, &record.repeat(4), "handshake message")?;
     Ok(format!(
         "first-record={start} then {outcome} after {} KiB",
         fed / 1024

@@ -36,11 +36,10 @@ pub(crate) fn mtls(f: &Fixtures, required: bool, present: bool) -> Outcome {
 
 pub(crate) fn mtls_required(f: &Fixtures) -> Outcome {
     let out = mtls(f, true, true)?;
-    ensure(
-        out == "client=ok server=ok server-saw-certs=1 server-verified=2",
-        || out.clone(),
-    )?;
-    Ok(out)
+    exactly(
+        out,
+        "client=ok server=ok server-saw-certs=1 server-verified=2",
+    )
 }
 
 pub(crate) fn mtls_required_missing(f: &Fixtures) -> Outcome {
@@ -55,20 +54,18 @@ pub(crate) fn mtls_required_missing(f: &Fixtures) -> Outcome {
 
 pub(crate) fn mtls_optional(f: &Fixtures) -> Outcome {
     let out = mtls(f, false, true)?;
-    ensure(
-        out == "client=ok server=ok server-saw-certs=1 server-verified=2",
-        || out.clone(),
-    )?;
-    Ok(out)
+    exactly(
+        out,
+        "client=ok server=ok server-saw-certs=1 server-verified=2",
+    )
 }
 
 pub(crate) fn mtls_optional_missing(f: &Fixtures) -> Outcome {
     let out = mtls(f, false, false)?;
-    ensure(
-        out == "client=ok server=ok server-saw-certs=0 server-verified=0",
-        || out.clone(),
-    )?;
-    Ok(out)
+    exactly(
+        out,
+        "client=ok server=ok server-saw-certs=0 server-verified=0",
+    )
 }
 
 pub(crate) fn pinned(f: &Fixtures, name: &str) -> Result<Pair, String> {
@@ -86,17 +83,15 @@ pub(crate) fn pinned(f: &Fixtures, name: &str) -> Result<Pair, String> {
 
 pub(crate) fn pinned_self_signed(f: &Fixtures) -> Outcome {
     let out = pinned(f, "pinned.test")?.outcome();
-    ensure(out == "client=ok server=ok", || out.clone())?;
-    Ok(out)
+    exactly(out, "client=ok server=ok")
 }
 
 pub(crate) fn pinned_wrong_name(f: &Fixtures) -> Outcome {
     let out = pinned(f, "other.test")?.outcome();
-    ensure(
-        out == "client=certificate-rejected(name-mismatch) server=alert-received(42)",
-        || out.clone(),
-    )?;
-    Ok(out)
+    exactly(
+        out,
+        "client=certificate-rejected(name-mismatch) server=alert-received(42)",
+    )
 }
 
 pub(crate) fn rejected(f: &Fixtures, server_chain: &str, name: &str, expect: &str) -> Outcome {
