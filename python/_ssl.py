@@ -502,6 +502,19 @@ def _version_name(value):
     return {PROTO_TLSv1_2: "TLSv1.2", PROTO_TLSv1_3: "TLSv1.3"}.get(value)
 
 
+def _setting(attribute, doc, convert=lambda context, value: int(value)):
+    """A context property kept in ``attribute``: setting it stores ``convert(context,
+    value)``, which raises to refuse the value, and drops the provider contexts built
+    from the old settings."""
+    def get(self):
+        return getattr(self, attribute)
+
+    def set_(self, value):
+        setattr(self, attribute, convert(self, value))
+        self._changed()
+    return property(get, set_, doc=doc)
+
+
 class _SSLContext:
     """Configuration shared by connections; built into a provider context on first use
     (and rebuilt after any change), so sessions resume across its connections."""
@@ -553,34 +566,27 @@ class _SSLContext:
         """The protocol constant the context was made with."""
         return self._protocol
 
-    @property
-    def verify_mode(self):
-        """CERT_NONE, CERT_OPTIONAL or CERT_REQUIRED."""
-        return self._verify_mode
-
-    @verify_mode.setter
-    def verify_mode(self, value):
+    def _verify_mode_value(self, value):
         value = int(value)
         if value not in (CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED):
             raise ValueError("invalid value for verify_mode")
         if value == CERT_NONE and self._check_hostname:
             raise ValueError("Cannot set verify_mode to CERT_NONE when check_hostname "
                              "is enabled.")
-        self._verify_mode = value
-        self._changed()
+        return value
 
-    @property
-    def check_hostname(self):
-        """Whether the server's name is verified (client side)."""
-        return self._check_hostname
+    verify_mode = _setting("_verify_mode", "CERT_NONE, CERT_OPTIONAL or CERT_REQUIRED.",
+                           _verify_mode_value)
 
-    @check_hostname.setter
-    def check_hostname(self, value):
+    def _check_hostname_value(self, value):
         value = bool(value)
         if value and self._verify_mode == CERT_NONE:
             self._verify_mode = CERT_REQUIRED
-        self._check_hostname = value
-        self._changed()
+        return value
+
+    check_hostname = _setting("_check_hostname",
+                              "Whether the server's name is verified (client side).",
+                              _check_hostname_value)
 
     @property
     def _host_flags(self):
@@ -593,25 +599,7 @@ class _SSLContext:
                              "names come from subjectAltName only")
         self._host_flag_bits = int(value)
 
-    @property
-    def minimum_version(self):
-        """Lowest TLS version (a TLSVersion value)."""
-        return self._min
-
-    @minimum_version.setter
-    def minimum_version(self, value):
-        self._set_version("_min", value)
-
-    @property
-    def maximum_version(self):
-        """Highest TLS version (a TLSVersion value)."""
-        return self._max
-
-    @maximum_version.setter
-    def maximum_version(self, value):
-        self._set_version("_max", value)
-
-    def _set_version(self, attribute, value):
+    def _version_value(self, value, attribute):
         if self._protocol not in (PROTOCOL_TLS, PROTOCOL_TLS_CLIENT, PROTOCOL_TLS_SERVER):
             raise ValueError("The context's protocol doesn't support modification of "
                              "highest and lowest version.")
@@ -624,8 +612,12 @@ class _SSLContext:
             value = PROTO_TLSv1_2
         elif attribute == "_min" and value == PROTO_MAXIMUM_SUPPORTED:
             value = PROTO_TLSv1_3
-        setattr(self, attribute, value)
-        self._changed()
+        return value
+
+    minimum_version = _setting("_min", "Lowest TLS version (a TLSVersion value).",
+                               lambda self, value: self._version_value(value, "_min"))
+    maximum_version = _setting("_max", "Highest TLS version (a TLSVersion value).",
+                               lambda self, value: self._version_value(value, "_max"))
 
     def _versions(self):
         bounds = {PROTO_MINIMUM_SUPPORTED: PROTO_TLSv1_2, PROTO_MAXIMUM_SUPPORTED: PROTO_TLSv1_3}
@@ -645,39 +637,22 @@ class _SSLContext:
                         f"[SSL: NO_PROTOCOLS_AVAILABLE] no protocols available: {why}")
         return _version_name(low), _version_name(high)
 
-    @property
-    def options(self):
-        """OpenSSL-style option bits; OP_NO_TLSv1_2/OP_NO_TLSv1_3 and OP_NO_TICKET act."""
-        return self._options
+    options = _setting("_options", "OpenSSL-style option bits; OP_NO_TLSv1_2/OP_NO_TLSv1_3 "
+                       "and OP_NO_TICKET act.")
+    verify_flags = _setting("_verify_flags", "Verification flags; CRL checking is refused "
+                            "when a connection is made.")
 
-    @options.setter
-    def options(self, value):
-        self._options = int(value)
-        self._changed()
-
-    @property
-    def verify_flags(self):
-        """Verification flags; CRL checking is refused when a connection is made."""
-        return self._verify_flags
-
-    @verify_flags.setter
-    def verify_flags(self, value):
-        self._verify_flags = int(value)
-        self._changed()
-
-    @property
-    def num_tickets(self):
-        """TLS 1.3 tickets a server issues (0 turns session tickets off)."""
-        return self._num_tickets
-
-    @num_tickets.setter
-    def num_tickets(self, value):
+    def _num_tickets_value(self, value):
         if self._protocol == PROTOCOL_TLS_CLIENT:
             raise ValueError("SSLContext is not a server context.")
-        if int(value) < 0:
+        value = int(value)
+        if value < 0:
             raise ValueError("value must be non-negative")
-        self._num_tickets = int(value)
-        self._changed()
+        return value
+
+    num_tickets = _setting("_num_tickets",
+                           "TLS 1.3 tickets a server issues (0 turns session tickets off).",
+                           _num_tickets_value)
 
     @property
     def sni_callback(self):

@@ -80,27 +80,31 @@ def implementation():
     return info.name, info.version
 
 
+def _suite(openssl, iana):
+    """A SUITES row: the two names, then what the IANA name says of the suite."""
+    kx_auth, _, rest = iana.removeprefix("TLS_").rpartition("_WITH_")
+    cipher, digest = rest.rsplit("_", 1)
+    bits = 128 if cipher == "AES_128_GCM" else 256
+    cipher = "ChaCha20-Poly1305" if cipher == "CHACHA20_POLY1305" else cipher.replace("_", "-")
+    if not kx_auth:  # TLS 1.3 suites name no key exchange or authentication
+        return (openssl, iana, "TLSv1.3", bits, "any", "any", cipher, digest)
+    kx, auth = kx_auth.split("_")
+    # OpenSSL calls the ECDHE key exchange ECDH.
+    return (openssl, iana, "TLSv1.2", bits, kx.removesuffix("E"), auth, cipher, digest)
+
+
 # IANA id -> (OpenSSL name, IANA name, protocol, secret bits, kx, auth, cipher, digest)
-SUITES = {
-    0x1301: ("TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256", "TLSv1.3", 128,
-             "any", "any", "AES-128-GCM", "SHA256"),
-    0x1302: ("TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384", "TLSv1.3", 256,
-             "any", "any", "AES-256-GCM", "SHA384"),
-    0x1303: ("TLS_CHACHA20_POLY1305_SHA256", "TLS_CHACHA20_POLY1305_SHA256", "TLSv1.3", 256,
-             "any", "any", "ChaCha20-Poly1305", "SHA256"),
-    0xC02B: ("ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-             "TLSv1.2", 128, "ECDH", "ECDSA", "AES-128-GCM", "SHA256"),
-    0xC02C: ("ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-             "TLSv1.2", 256, "ECDH", "ECDSA", "AES-256-GCM", "SHA384"),
-    0xCCA9: ("ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-             "TLSv1.2", 256, "ECDH", "ECDSA", "ChaCha20-Poly1305", "SHA256"),
-    0xC02F: ("ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-             "TLSv1.2", 128, "ECDH", "RSA", "AES-128-GCM", "SHA256"),
-    0xC030: ("ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-             "TLSv1.2", 256, "ECDH", "RSA", "AES-256-GCM", "SHA384"),
-    0xCCA8: ("ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-             "TLSv1.2", 256, "ECDH", "RSA", "ChaCha20-Poly1305", "SHA256"),
-}
+SUITES = {suite_id: _suite(*names) for suite_id, names in {
+    0x1301: ("TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256"),
+    0x1302: ("TLS_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384"),
+    0x1303: ("TLS_CHACHA20_POLY1305_SHA256", "TLS_CHACHA20_POLY1305_SHA256"),
+    0xC02B: ("ECDHE-ECDSA-AES128-GCM-SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"),
+    0xC02C: ("ECDHE-ECDSA-AES256-GCM-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"),
+    0xCCA9: ("ECDHE-ECDSA-CHACHA20-POLY1305", "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"),
+    0xC02F: ("ECDHE-RSA-AES128-GCM-SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"),
+    0xC030: ("ECDHE-RSA-AES256-GCM-SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"),
+    0xCCA8: ("ECDHE-RSA-CHACHA20-POLY1305", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"),
+}.items()}
 
 VERSION_NAMES = {tls.ProtocolVersion.TLS12: "TLSv1.2", tls.ProtocolVersion.TLS13: "TLSv1.3"}
 VERSIONS = {"TLSv1.2": tls.ProtocolVersion.TLS12, "TLSv1.3": tls.ProtocolVersion.TLS13}

@@ -338,6 +338,14 @@ def validate_config(tls_config):
 
 
 # --- connection state shared by buffers and sockets ---
+def _member(enum, value):
+    """The member of ``enum`` with ``value``, or ``value`` itself if it has none."""
+    try:
+        return enum(value)
+    except ValueError:
+        return value
+
+
 class _Negotiated:
     """What was negotiated on a connection (None before the handshake finished)."""
 
@@ -351,23 +359,13 @@ class _Negotiated:
         """The negotiated suite as a ``CipherSuite`` (its id if tlslib lacks it), or None."""
         conn = self._done()
         suite = conn.cipher_suite() if conn is not None else None
-        if suite is None:
-            return None
-        try:
-            return CipherSuite(suite.id)
-        except ValueError:
-            return suite.id
+        return None if suite is None else _member(CipherSuite, suite.id)
 
     def negotiated_protocol(self):
         """The ALPN protocol agreed on, as a ``NextProtocol`` or bytes, or None."""
         conn = self._connection()
         protocol = conn.alpn_protocol() if conn is not None else None
-        if protocol is None:
-            return None
-        try:
-            return NextProtocol(bytes(protocol))
-        except ValueError:
-            return bytes(protocol)
+        return None if protocol is None else _member(NextProtocol, bytes(protocol))
 
     @property
     def negotiated_tls_version(self):

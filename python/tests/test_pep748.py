@@ -19,29 +19,12 @@ import sys
 import unittest
 
 from tlslib import tlslib
-from tlslib.tlslib import (
-    DEFAULT_CIPHER_LIST,
-    Certificate,
-    CipherSuite,
-    ConfigurationError,
-    NextProtocol,
-    PrivateKey,
-    RaggedEOF,
-    SigningChain,
-    TLSClientConfiguration,
-    TLSError,
-    TLSServerConfiguration,
-    TLSVersion,
-    TrustStore,
-    WantReadError,
-    WantWriteError,
-)
 
 from memtls import pep748
 from memtls.pep748 import MEMTLS_BACKEND as BACKEND
 
 F = "/f"
-WOULD_BLOCK = (WantReadError, WantWriteError)
+WOULD_BLOCK = (tlslib.WantReadError, tlslib.WantWriteError)
 
 
 def path(name):
@@ -62,18 +45,18 @@ def first_der(pem):
 
 def chain(stem):
     """A SigningChain from /f/<stem>.chain and /f/<stem>.key (PEM files)."""
-    return SigningChain((Certificate.from_file(path(stem + ".chain")),
-                         PrivateKey.from_file(path(stem + ".key"))))
+    return tlslib.SigningChain((tlslib.Certificate.from_file(path(stem + ".chain")),
+                         tlslib.PrivateKey.from_file(path(stem + ".key"))))
 
 
 def client_config(**options):
-    options.setdefault("trust_store", TrustStore.from_file(path("ca")))
-    return TLSClientConfiguration(**options)
+    options.setdefault("trust_store", tlslib.TrustStore.from_file(path("ca")))
+    return tlslib.TLSClientConfiguration(**options)
 
 
 def server_config(**options):
     options.setdefault("certificate_chain", (chain("server"),))
-    return TLSServerConfiguration(**options)
+    return tlslib.TLSServerConfiguration(**options)
 
 
 def buffers(client=None, server=None, name="localhost"):
@@ -130,7 +113,7 @@ def failed_handshake(client, server, rounds=20):
                         done[name] = True
                 except WOULD_BLOCK:
                     pass
-                except TLSError as error:
+                except tlslib.TLSError as error:
                     errors[name] = error
             moved += move(side, peer)
         if all(errors.values()) or (any(errors.values()) and not moved):
@@ -158,7 +141,7 @@ def transfer(writer, reader, payload, piece=16 * 1024, rounds=100000):
         if sent < len(payload):
             try:
                 sent += writer.write(memoryview(payload)[sent:])
-            except WantWriteError:
+            except tlslib.WantWriteError:
                 pass
         most_out = max(most_out, writer.outgoing_bytes_buffered())
         if not in_flight:
@@ -167,12 +150,12 @@ def transfer(writer, reader, payload, piece=16 * 1024, rounds=100000):
             try:
                 reader.process_incoming(in_flight)
                 in_flight = b""
-            except WantReadError:
+            except tlslib.WantReadError:
                 pass
         most_in = max(most_in, reader.incoming_bytes_buffered())
         try:
             received += reader.read(64 * 1024)
-        except WantReadError:
+        except tlslib.WantReadError:
             pass
     raise AssertionError(f"transfer stalled after {len(received)} of {len(payload)} bytes")
 
@@ -217,8 +200,8 @@ class HandshakeTests(unittest.TestCase):
     def test_handshake_and_data_both_ways(self):
         client, server = connected()
         for side in (client, server):
-            self.assertEqual(side.negotiated_tls_version, TLSVersion.TLSv1_3)
-            self.assertIsInstance(side.cipher(), CipherSuite)
+            self.assertEqual(side.negotiated_tls_version, tlslib.TLSVersion.TLSv1_3)
+            self.assertIsInstance(side.cipher(), tlslib.CipherSuite)
             self.assertIsNone(side.negotiated_protocol())
         self.assertEqual(client.cipher(), server.cipher())
         self.assertEqual(client.getpeercert(), read("server.der"))
@@ -262,27 +245,27 @@ class HandshakeTests(unittest.TestCase):
 class VersionTests(unittest.TestCase):
     def test_tls12_only(self):
         client, server = connected(
-            client_config(highest_supported_version=TLSVersion.TLSv1_2))
-        self.assertEqual(client.negotiated_tls_version, TLSVersion.TLSv1_2)
-        self.assertEqual(server.negotiated_tls_version, TLSVersion.TLSv1_2)
+            client_config(highest_supported_version=tlslib.TLSVersion.TLSv1_2))
+        self.assertEqual(client.negotiated_tls_version, tlslib.TLSVersion.TLSv1_2)
+        self.assertEqual(server.negotiated_tls_version, tlslib.TLSVersion.TLSv1_2)
 
     def test_tls13_only(self):
         client, server = connected(
-            client_config(lowest_supported_version=TLSVersion.TLSv1_3),
-            server_config(lowest_supported_version=TLSVersion.TLSv1_3,
-                          highest_supported_version=TLSVersion.TLSv1_3))
-        self.assertEqual(client.negotiated_tls_version, TLSVersion.TLSv1_3)
+            client_config(lowest_supported_version=tlslib.TLSVersion.TLSv1_3),
+            server_config(lowest_supported_version=tlslib.TLSVersion.TLSv1_3,
+                          highest_supported_version=tlslib.TLSVersion.TLSv1_3))
+        self.assertEqual(client.negotiated_tls_version, tlslib.TLSVersion.TLSv1_3)
 
     def test_open_ended_values(self):
         client, _ = connected(
-            client_config(lowest_supported_version=TLSVersion.MINIMUM_SUPPORTED,
-                          highest_supported_version=TLSVersion.MAXIMUM_SUPPORTED))
-        self.assertEqual(client.negotiated_tls_version, TLSVersion.TLSv1_3)
+            client_config(lowest_supported_version=tlslib.TLSVersion.MINIMUM_SUPPORTED,
+                          highest_supported_version=tlslib.TLSVersion.MAXIMUM_SUPPORTED))
+        self.assertEqual(client.negotiated_tls_version, tlslib.TLSVersion.TLSv1_3)
 
     def test_version_mismatch_fails_on_both_sides(self):
         errors = failed_handshake(*buffers(
-            client_config(highest_supported_version=TLSVersion.TLSv1_2),
-            server_config(lowest_supported_version=TLSVersion.TLSv1_3)))
+            client_config(highest_supported_version=tlslib.TLSVersion.TLSv1_2),
+            server_config(lowest_supported_version=tlslib.TLSVersion.TLSv1_3)))
         self.assertIsInstance(errors["server"], pep748.MemtlsError)
         self.assertEqual((errors["server"].kind, errors["server"].detail), ("alert-sent", 70))
         self.assertIsInstance(errors["client"], pep748.MemtlsError)
@@ -293,63 +276,65 @@ class VersionTests(unittest.TestCase):
 class CipherTests(unittest.TestCase):
     def test_each_tls12_suite_can_be_chosen(self):
         for stem, suites in (
-                ("server", (CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-                            CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-                            CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)),
-                ("rsa", (CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-                         CipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-                         CipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256))):
+                ("server", (tlslib.CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                            tlslib.CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                            tlslib.CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256)),
+                ("rsa", (tlslib.CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+                         tlslib.CipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+                         tlslib.CipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256))):
             for suite in suites:
                 with self.subTest(suite=suite.name):
                     client, server = connected(
                         client_config(ciphers=(suite,),
-                                      highest_supported_version=TLSVersion.TLSv1_2),
+                                      highest_supported_version=tlslib.TLSVersion.TLSv1_2),
                         server_config(certificate_chain=(chain(stem),)))
                     self.assertEqual(client.cipher(), suite)
                     self.assertEqual(server.cipher(), suite)
-                    self.assertEqual(client.negotiated_tls_version, TLSVersion.TLSv1_2)
+                    self.assertEqual(client.negotiated_tls_version, tlslib.TLSVersion.TLSv1_2)
 
     def test_each_tls13_suite_can_be_chosen(self):
-        for suite in (CipherSuite.TLS_AES_128_GCM_SHA256, CipherSuite.TLS_AES_256_GCM_SHA384,
-                      CipherSuite.TLS_CHACHA20_POLY1305_SHA256):
+        for suite in (tlslib.CipherSuite.TLS_AES_128_GCM_SHA256,
+                      tlslib.CipherSuite.TLS_AES_256_GCM_SHA384,
+                      tlslib.CipherSuite.TLS_CHACHA20_POLY1305_SHA256):
             with self.subTest(suite=suite.name):
                 client, server = connected(client_config(ciphers=(suite,)))
                 self.assertEqual(client.cipher(), suite)
                 self.assertEqual(server.cipher(), suite)
 
     def test_tlslib_default_list_keeps_tls13(self):
-        client, _ = connected(client_config(ciphers=DEFAULT_CIPHER_LIST),
-                              server_config(ciphers=DEFAULT_CIPHER_LIST))
-        self.assertEqual(client.negotiated_tls_version, TLSVersion.TLSv1_3)
+        client, _ = connected(client_config(ciphers=tlslib.DEFAULT_CIPHER_LIST),
+                              server_config(ciphers=tlslib.DEFAULT_CIPHER_LIST))
+        self.assertEqual(client.negotiated_tls_version, tlslib.TLSVersion.TLSv1_3)
 
     def test_no_common_suite_fails(self):
         errors = failed_handshake(*buffers(
-            client_config(ciphers=(CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,),
-                          highest_supported_version=TLSVersion.TLSv1_2),
-            server_config(ciphers=(CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,))))
-        self.assertIsInstance(errors["server"], TLSError)
-        self.assertIsInstance(errors["client"], TLSError)
+            client_config(ciphers=(tlslib.CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,),
+                          highest_supported_version=tlslib.TLSVersion.TLSv1_2),
+            server_config(ciphers=(tlslib.CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,))))
+        self.assertIsInstance(errors["server"], tlslib.TLSError)
+        self.assertIsInstance(errors["client"], tlslib.TLSError)
 
     def test_suite_for_the_wrong_key_type_fails(self):
         errors = failed_handshake(*buffers(
-            client_config(ciphers=(CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,),
-                          highest_supported_version=TLSVersion.TLSv1_2)))
-        self.assertIsInstance(errors["server"], TLSError)
+            client_config(ciphers=(tlslib.CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,),
+                          highest_supported_version=tlslib.TLSVersion.TLSv1_2)))
+        self.assertIsInstance(errors["server"], tlslib.TLSError)
 
 
 class AlpnTests(unittest.TestCase):
     def test_next_protocol_member(self):
         client, server = connected(
-            client_config(inner_protocols=(NextProtocol.H2, NextProtocol.HTTP1)),
-            server_config(inner_protocols=(NextProtocol.H2,)))
-        self.assertIs(client.negotiated_protocol(), NextProtocol.H2)
-        self.assertIs(server.negotiated_protocol(), NextProtocol.H2)
+            client_config(inner_protocols=(tlslib.NextProtocol.H2, tlslib.NextProtocol.HTTP1)),
+            server_config(inner_protocols=(tlslib.NextProtocol.H2,)))
+        self.assertIs(client.negotiated_protocol(), tlslib.NextProtocol.H2)
+        self.assertIs(server.negotiated_protocol(), tlslib.NextProtocol.H2)
 
     def test_every_next_protocol(self):
-        for protocol in NextProtocol:
+        for protocol in tlslib.NextProtocol:
             with self.subTest(protocol=protocol.name):
-                client, server = connected(client_config(inner_protocols=(protocol,)),
-                                           server_config(inner_protocols=tuple(NextProtocol)))
+                client, server = connected(
+                    client_config(inner_protocols=(protocol,)),
+                    server_config(inner_protocols=tuple(tlslib.NextProtocol)))
                 self.assertIs(client.negotiated_protocol(), protocol)
                 self.assertIs(server.negotiated_protocol(), protocol)
 
@@ -360,14 +345,14 @@ class AlpnTests(unittest.TestCase):
         self.assertEqual(server.negotiated_protocol(), b"memtls/1")
 
     def test_only_the_client_offers(self):
-        client, server = connected(client_config(inner_protocols=(NextProtocol.H2,)))
+        client, server = connected(client_config(inner_protocols=(tlslib.NextProtocol.H2,)))
         self.assertIsNone(client.negotiated_protocol())
         self.assertIsNone(server.negotiated_protocol())
 
     def test_no_overlap_fails(self):
         errors = failed_handshake(*buffers(
-            client_config(inner_protocols=(NextProtocol.H2,)),
-            server_config(inner_protocols=(NextProtocol.HTTP1,))))
+            client_config(inner_protocols=(tlslib.NextProtocol.H2,)),
+            server_config(inner_protocols=(tlslib.NextProtocol.HTTP1,))))
         self.assertEqual((errors["server"].kind, errors["server"].detail), ("alert-sent", 120))
         self.assertEqual((errors["client"].kind, errors["client"].detail),
                          ("alert-received", 120))  # no_application_protocol
@@ -375,7 +360,7 @@ class AlpnTests(unittest.TestCase):
 
 class ClientCertificateTests(unittest.TestCase):
     def config(self):
-        return server_config(trust_store=TrustStore.from_file(path("client-ca")))
+        return server_config(trust_store=tlslib.TrustStore.from_file(path("client-ca")))
 
     def test_required_and_present(self):
         client, server = connected(client_config(certificate_chain=chain("client")),
@@ -390,14 +375,14 @@ class ClientCertificateTests(unittest.TestCase):
         self.assertIsInstance(errors["server"], pep748.CertificateVerificationError)
         self.assertEqual(errors["server"].reason, "no-certificate")
         self.assertIn("no certificate", str(errors["server"]))
-        self.assertIsInstance(errors["client"], TLSError)
+        self.assertIsInstance(errors["client"], tlslib.TLSError)
 
     def test_certificate_from_another_ca(self):
         errors = failed_handshake(*buffers(client_config(certificate_chain=chain("server")),
                                            self.config()))
         self.assertIsInstance(errors["server"], pep748.CertificateVerificationError)
         self.assertIn(errors["server"].reason, ("unknown-issuer", "other"))
-        self.assertIsInstance(errors["client"], TLSError)
+        self.assertIsInstance(errors["client"], tlslib.TLSError)
 
 
 class VerificationTests(unittest.TestCase):
@@ -434,47 +419,47 @@ class VerificationTests(unittest.TestCase):
         self.reject("name-mismatch", "no server_hostname", name=None)
 
     def test_system_trust_does_not_know_the_test_ca(self):
-        for store in (TrustStore.system(), TrustStore()):
+        for store in (tlslib.TrustStore.system(), tlslib.TrustStore()):
             with self.subTest(store=store):
                 errors = failed_handshake(*buffers(client_config(trust_store=store)))
                 self.assertIsInstance(errors["client"], pep748.CertificateVerificationError)
 
     def test_self_signed_certificate_as_trust_anchor(self):
         client, _ = connected(
-            client_config(trust_store=TrustStore.from_file(path("self.chain"))),
+            client_config(trust_store=tlslib.TrustStore.from_file(path("self.chain"))),
             server_config(certificate_chain=(chain("self"),)), name="pinned.test")
         self.assertEqual(client.getpeercert(), first_der(read("self.chain")))
 
 
 class ConfigurationSourceTests(unittest.TestCase):
     def test_der_buffers(self):
-        signing = SigningChain((Certificate.from_buffer(read("server.der")),
-                                PrivateKey.from_buffer(read("server.key.pkcs8.der"))))
+        signing = tlslib.SigningChain((tlslib.Certificate.from_buffer(read("server.der")),
+                                tlslib.PrivateKey.from_buffer(read("server.key.pkcs8.der"))))
         client, _ = connected(
-            client_config(trust_store=TrustStore.from_buffer(read("ca"))),
+            client_config(trust_store=tlslib.TrustStore.from_buffer(read("ca"))),
             server_config(certificate_chain=(signing,)))
         self.assertEqual(client.getpeercert(), read("server.der"))
 
     def test_der_files(self):
-        signing = SigningChain((Certificate.from_file(path("server.der")),
-                                PrivateKey.from_file(path("server.key.pkcs8.der"))))
+        signing = tlslib.SigningChain((tlslib.Certificate.from_file(path("server.der")),
+                                tlslib.PrivateKey.from_file(path("server.key.pkcs8.der"))))
         connected(server=server_config(certificate_chain=(signing,)))
 
     def test_pem_buffers(self):
-        signing = SigningChain((Certificate.from_buffer(read("server.chain")),
-                                PrivateKey.from_buffer(read("server.key"))))
+        signing = tlslib.SigningChain((tlslib.Certificate.from_buffer(read("server.chain")),
+                                tlslib.PrivateKey.from_buffer(read("server.key"))))
         connected(server=server_config(certificate_chain=(signing,)))
 
     def test_key_inside_the_certificate_pem(self):
         both = read("server.chain") + read("server.key")
-        signing = SigningChain((Certificate.from_buffer(both), None))
+        signing = tlslib.SigningChain((tlslib.Certificate.from_buffer(both), None))
         client, _ = connected(server=server_config(certificate_chain=(signing,)))
         self.assertEqual(client.getpeercert(), read("server.der"))
 
     def test_extra_chain_certificates(self):
-        signing = SigningChain((Certificate.from_file(path("server.chain")),
-                                PrivateKey.from_file(path("server.key"))),
-                               [Certificate.from_file(path("ca"))])
+        signing = tlslib.SigningChain((tlslib.Certificate.from_file(path("server.chain")),
+                                tlslib.PrivateKey.from_file(path("server.key"))),
+                               [tlslib.Certificate.from_file(path("ca"))])
         connected(server=server_config(certificate_chain=(signing,)))
 
     def test_rsa_and_ed25519_keys(self):
@@ -487,102 +472,104 @@ class ConfigurationSourceTests(unittest.TestCase):
         config = server_config(certificate_chain=(chain("self"), chain("server")))
         client, _ = connected(server=config, name="localhost")
         self.assertEqual(client.getpeercert(), read("server.der"))
-        pinned = client_config(trust_store=TrustStore.from_file(path("self.chain")))
+        pinned = client_config(trust_store=tlslib.TrustStore.from_file(path("self.chain")))
         client, _ = connected(pinned, config, name="pinned.test")
         self.assertEqual(client.getpeercert(), first_der(read("self.chain")))
 
     def test_missing_file(self):
-        signing = SigningChain((Certificate.from_file(path("missing.pem")),
-                                PrivateKey.from_file(path("server.key"))))
+        signing = tlslib.SigningChain((tlslib.Certificate.from_file(path("missing.pem")),
+                                tlslib.PrivateKey.from_file(path("server.key"))))
         context = BACKEND.server_context(server_config(certificate_chain=(signing,)))
-        with self.assertRaises(ConfigurationError) as caught:
+        with self.assertRaises(tlslib.ConfigurationError) as caught:
             context.create_buffer()
         self.assertIn("missing.pem", str(caught.exception))
 
     def test_garbage_key(self):
-        signing = SigningChain((Certificate.from_file(path("server.chain")),
-                                PrivateKey.from_buffer(b"not a key")))
+        signing = tlslib.SigningChain((tlslib.Certificate.from_file(path("server.chain")),
+                                tlslib.PrivateKey.from_buffer(b"not a key")))
         context = BACKEND.server_context(server_config(certificate_chain=(signing,)))
-        with self.assertRaises(ConfigurationError):
+        with self.assertRaises(tlslib.ConfigurationError):
             context.create_buffer()
 
     def test_key_of_another_certificate(self):
-        signing = SigningChain((Certificate.from_file(path("server.chain")),
-                                PrivateKey.from_file(path("client.key"))))
+        signing = tlslib.SigningChain((tlslib.Certificate.from_file(path("server.chain")),
+                                tlslib.PrivateKey.from_file(path("client.key"))))
         context = BACKEND.server_context(server_config(certificate_chain=(signing,)))
-        with self.assertRaises(ConfigurationError):
+        with self.assertRaises(tlslib.ConfigurationError):
             context.create_buffer()
 
     def test_no_key_anywhere(self):
-        signing = SigningChain((Certificate.from_file(path("server.chain")), None))
+        signing = tlslib.SigningChain((tlslib.Certificate.from_file(path("server.chain")), None))
         context = BACKEND.server_context(server_config(certificate_chain=(signing,)))
-        with self.assertRaises(ConfigurationError) as caught:
+        with self.assertRaises(tlslib.ConfigurationError) as caught:
             context.create_buffer()
         self.assertIn("no PrivateKey", str(caught.exception))
 
 
 class ValidateConfigTests(unittest.TestCase):
     def refused(self, config, *words):
-        with self.assertRaises(ConfigurationError) as caught:
+        with self.assertRaises(tlslib.ConfigurationError) as caught:
             BACKEND.validate_config(config)
         for word in words:
             self.assertIn(word, str(caught.exception))
         return caught.exception
 
     def test_valid_configurations_pass(self):
-        for config in (TLSClientConfiguration(), client_config(), server_config(),
-                       server_config(trust_store=TrustStore.from_file(path("client-ca"))),
+        for config in (tlslib.TLSClientConfiguration(), client_config(), server_config(),
+                       server_config(trust_store=tlslib.TrustStore.from_file(path("client-ca"))),
                        client_config(certificate_chain=chain("client"),
-                                     ciphers=list(CipherSuite)[:3],
-                                     inner_protocols=(NextProtocol.H2, b"x"),
-                                     lowest_supported_version=TLSVersion.TLSv1_2,
-                                     highest_supported_version=TLSVersion.TLSv1_3)):
+                                     ciphers=list(tlslib.CipherSuite)[:3],
+                                     inner_protocols=(tlslib.NextProtocol.H2, b"x"),
+                                     lowest_supported_version=tlslib.TLSVersion.TLSv1_2,
+                                     highest_supported_version=tlslib.TLSVersion.TLSv1_3)):
             self.assertIsNone(BACKEND.validate_config(config))
 
     def test_objects_by_identifier(self):
-        self.refused(client_config(trust_store=TrustStore.from_id(b"store")),
+        self.refused(client_config(trust_store=tlslib.TrustStore.from_id(b"store")),
                      "TrustStore.from_id")
-        by_id = Certificate.from_id(b"cert")
-        self.refused(server_config(certificate_chain=(SigningChain((by_id, None)),)),
+        by_id = tlslib.Certificate.from_id(b"cert")
+        self.refused(server_config(certificate_chain=(tlslib.SigningChain((by_id, None)),)),
                      "Certificate.from_id")
-        self.refused(server_config(certificate_chain=(SigningChain(
-            (Certificate.from_file(path("server.chain")), None), [by_id]),)),
+        self.refused(server_config(certificate_chain=(tlslib.SigningChain(
+            (tlslib.Certificate.from_file(path("server.chain")), None), [by_id]),)),
             "Certificate.from_id")
-        self.refused(client_config(certificate_chain=SigningChain(
-            (Certificate.from_file(path("client.chain")), PrivateKey.from_id(b"key")))),
+        self.refused(client_config(certificate_chain=tlslib.SigningChain(
+            (tlslib.Certificate.from_file(path("client.chain")),
+             tlslib.PrivateKey.from_id(b"key")))),
             "PrivateKey.from_id")
 
     def test_empty_certificate(self):
-        certificate = Certificate.from_id(b"x")
+        certificate = tlslib.Certificate.from_id(b"x")
         certificate._id = None
-        self.refused(server_config(certificate_chain=(SigningChain((certificate, None)),)),
+        self.refused(server_config(certificate_chain=(tlslib.SigningChain((certificate, None)),)),
                      "empty")
 
     def test_versions_memtls_cannot_do(self):
-        self.refused(client_config(lowest_supported_version=TLSVersion.MAXIMUM_SUPPORTED),
+        self.refused(client_config(lowest_supported_version=tlslib.TLSVersion.MAXIMUM_SUPPORTED),
                      "MAXIMUM_SUPPORTED")
-        self.refused(client_config(highest_supported_version=TLSVersion.MINIMUM_SUPPORTED),
+        self.refused(client_config(highest_supported_version=tlslib.TLSVersion.MINIMUM_SUPPORTED),
                      "MINIMUM_SUPPORTED")
-        self.refused(client_config(lowest_supported_version=TLSVersion.TLSv1_3,
-                                   highest_supported_version=TLSVersion.TLSv1_2), "above")
+        self.refused(client_config(lowest_supported_version=tlslib.TLSVersion.TLSv1_3,
+                                   highest_supported_version=tlslib.TLSVersion.TLSv1_2), "above")
         self.refused(client_config(lowest_supported_version="TLSv1.1"),
                      "TLS 1.2 and TLS 1.3 only")
 
     def test_cipher_suites_memtls_lacks(self):
-        for suite in (CipherSuite.TLS_AES_128_CCM_SHA256, CipherSuite.TLS_AES_128_CCM_8_SHA256,
-                      CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM):
+        for suite in (tlslib.CipherSuite.TLS_AES_128_CCM_SHA256,
+                      tlslib.CipherSuite.TLS_AES_128_CCM_8_SHA256,
+                      tlslib.CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_CCM):
             with self.subTest(suite=suite.name):
                 self.refused(client_config(ciphers=(suite,)), suite.name, "does not support")
         self.refused(server_config(ciphers=(0x002C,)), "0x002C")
         self.refused(client_config(ciphers=()), "empty")
-        self.refused(client_config(ciphers=(CipherSuite.TLS_AES_128_GCM_SHA256,),
-                                   highest_supported_version=TLSVersion.TLSv1_2),
+        self.refused(client_config(ciphers=(tlslib.CipherSuite.TLS_AES_128_GCM_SHA256,),
+                                   highest_supported_version=tlslib.TLSVersion.TLSv1_2),
                      "none of the given cipher suites")
 
     def test_server_configurations_memtls_refuses(self):
-        self.refused(TLSServerConfiguration(), "at least one SigningChain")
+        self.refused(tlslib.TLSServerConfiguration(), "at least one SigningChain")
         self.refused(server_config(certificate_chain=[]), "at least one SigningChain")
-        self.refused(server_config(trust_store=TrustStore.system()), "system store")
+        self.refused(server_config(trust_store=tlslib.TrustStore.system()), "system store")
 
     def test_bad_protocol_names(self):
         self.refused(client_config(inner_protocols=(b"",)), "1 to 255")
@@ -590,23 +577,24 @@ class ValidateConfigTests(unittest.TestCase):
         self.refused(client_config(inner_protocols=("h2",)), "NextProtocol or bytes")
 
     def test_errors_surface_when_the_context_is_used(self):
-        context = BACKEND.client_context(client_config(trust_store=TrustStore.from_id(b"x")))
-        with self.assertRaises(ConfigurationError):
+        context = BACKEND.client_context(
+            client_config(trust_store=tlslib.TrustStore.from_id(b"x")))
+        with self.assertRaises(tlslib.ConfigurationError):
             context.create_buffer("localhost")
-        context = BACKEND.server_context(TLSServerConfiguration())
-        with self.assertRaises(ConfigurationError):
+        context = BACKEND.server_context(tlslib.TLSServerConfiguration())
+        with self.assertRaises(tlslib.ConfigurationError):
             context.create_buffer()
 
 
 class FlowTests(unittest.TestCase):
     def test_handshake_wants_write_then_read(self):
         client, server = buffers()
-        with self.assertRaises(WantWriteError):  # the ClientHello is waiting
+        with self.assertRaises(tlslib.WantWriteError):  # the ClientHello is waiting
             client.do_handshake()
         move(client, server)
-        with self.assertRaises(WantReadError):
+        with self.assertRaises(tlslib.WantReadError):
             client.do_handshake()
-        with self.assertRaises(WantReadError):
+        with self.assertRaises(tlslib.WantReadError):
             client.read(10)
         handshake(client, server)
 
@@ -624,9 +612,9 @@ class FlowTests(unittest.TestCase):
 
     def test_read_with_nothing_arrived(self):
         client, server = connected()
-        with self.assertRaises(WantReadError):
+        with self.assertRaises(tlslib.WantReadError):
             server.read(10)
-        with self.assertRaises(WantReadError):
+        with self.assertRaises(tlslib.WantReadError):
             server.read(10, bytearray(10))
 
     def test_byte_counts(self):
@@ -650,7 +638,7 @@ class FlowTests(unittest.TestCase):
     def test_write_until_the_outgoing_buffer_is_full(self):
         client, server = connected()
         total = 0
-        with self.assertRaises(WantWriteError):
+        with self.assertRaises(tlslib.WantWriteError):
             for _ in range(1000):
                 total += client.write(b"y" * 100000)
         self.assertGreater(total, 0)
@@ -662,7 +650,7 @@ class FlowTests(unittest.TestCase):
                 server.process_incoming(data)
             try:
                 got += server.read(1 << 20)
-            except WantReadError:  # only part of a record has arrived
+            except tlslib.WantReadError:  # only part of a record has arrived
                 pass
         self.assertEqual(bytes(got), b"y" * total)
         self.assertGreater(client.write(b"more"), 0)
@@ -681,13 +669,13 @@ class FlowTests(unittest.TestCase):
         while view:
             try:
                 view = view[client.write(view):]
-            except WantWriteError:
+            except tlslib.WantWriteError:
                 pass
             wire += client.process_outgoing(-1)
         server.process_incoming(bytes(wire))  # one chunk: the connection takes part
         held = server.incoming_bytes_buffered()
         self.assertGreater(held, 0)
-        with self.assertRaises(WantReadError):
+        with self.assertRaises(tlslib.WantReadError):
             server.process_incoming(b"z" * 10)
         self.assertEqual(server.incoming_bytes_buffered(), held)
         got = bytearray()
@@ -711,7 +699,7 @@ class ShutdownTests(unittest.TestCase):
         client, server = connected()
         write_all(client, b"first ")
         write_all(client, b"second")
-        with self.assertRaises(WantReadError):  # our close_notify is queued
+        with self.assertRaises(tlslib.WantReadError):  # our close_notify is queued
             client.shutdown()
         move(client, server)
         got = b""
@@ -737,7 +725,7 @@ class ShutdownTests(unittest.TestCase):
                     try:
                         side.shutdown()
                         done.add(name)
-                    except WantReadError:
+                    except tlslib.WantReadError:
                         pass
                 move(side, peer)
         self.assertEqual(done, {"client", "server"})
@@ -748,24 +736,24 @@ class ShutdownTests(unittest.TestCase):
         move(client, server)
         server.process_eof()
         self.assertEqual(server.read(100), b"last words")
-        with self.assertRaises(RaggedEOF):
+        with self.assertRaises(tlslib.RaggedEOF):
             server.read(100)
-        with self.assertRaises(TLSError):
+        with self.assertRaises(tlslib.TLSError):
             server.process_incoming(b"more")
 
     def test_ragged_eof_during_handshake(self):
         client, server = buffers()
         move(client, server)
         server.process_eof()
-        with self.assertRaises(WantWriteError):  # its reply to the ClientHello waits
+        with self.assertRaises(tlslib.WantWriteError):  # its reply to the ClientHello waits
             server.do_handshake()
         server.process_outgoing(-1)  # ... and is lost: the transport is gone
-        with self.assertRaises(RaggedEOF):
+        with self.assertRaises(tlslib.RaggedEOF):
             server.do_handshake()
 
     def test_end_of_stream_after_close_notify_is_clean(self):
         client, server = connected()
-        with self.assertRaises(WantReadError):
+        with self.assertRaises(tlslib.WantReadError):
             client.shutdown()
         move(client, server)
         server.process_eof()
@@ -775,29 +763,29 @@ class ShutdownTests(unittest.TestCase):
         client, server = connected()
         payload = os.urandom(200 * 1024)
         view = memoryview(payload)
-        with self.assertRaises(WantReadError):
+        with self.assertRaises(tlslib.WantReadError):
             server.shutdown()
         client_closing = False
         for _ in range(200):
             if view:
                 try:
                     view = view[client.write(view):]
-                except WantWriteError:
+                except tlslib.WantWriteError:
                     pass
             elif not client_closing:
                 client_closing = True
-                with self.assertRaises(WantReadError):
+                with self.assertRaises(tlslib.WantReadError):
                     client.shutdown()
             data = client.process_outgoing(32 * 1024)
             if data:
                 try:
                     server.process_incoming(data)
-                except WantReadError:
+                except tlslib.WantReadError:
                     pass
             try:
                 server.shutdown()
                 break
-            except WantReadError:
+            except tlslib.WantReadError:
                 pass
         else:
             self.fail("the server never saw the client's close_notify")
@@ -827,7 +815,7 @@ class SocketTests(unittest.TestCase):
             self.assertIsNone(listener.cipher())
             self.assertIsNone(listener.negotiated_tls_version)
             self.assertIsNone(listener.getpeercert())
-            with self.assertRaises(TLSError):
+            with self.assertRaises(tlslib.TLSError):
                 listener.recv(10)
         finally:
             listener.close()
@@ -842,8 +830,8 @@ class SocketTests(unittest.TestCase):
             BACKEND.client_context(client_config()).connect(("127.0.0.1", port))
 
     def test_server_configuration_error_at_connect(self):
-        with self.assertRaises(ConfigurationError):
-            BACKEND.server_context(TLSServerConfiguration()).connect(("127.0.0.1", 0))
+        with self.assertRaises(tlslib.ConfigurationError):
+            BACKEND.server_context(tlslib.TLSServerConfiguration()).connect(("127.0.0.1", 0))
 
 
 def main():
