@@ -118,6 +118,14 @@ impl MemtlsCtxView<'_> {
         })
     }
 
+    /// Drops a resource (under [`Self::guard`]: its engine object's `Drop` runs).
+    fn delete<T: Send + 'static>(&mut self, call: &str, r: Resource<T>) -> wasmtime::Result<()> {
+        self.guard(call, |s| {
+            s.table.delete(r)?;
+            Ok(())
+        })
+    }
+
     fn conn(&mut self, c: &Resource<Connection>) -> wasmtime::Result<&mut engine::Connection> {
         Ok(&mut self.table.get_mut(c)?.0)
     }
@@ -159,23 +167,15 @@ impl wit::Host for MemtlsCtxView<'_> {
 
     fn supported_versions(&mut self) -> wasmtime::Result<Vec<wit::ProtocolVersion>> {
         self.guard("supported-versions", |s| {
-            Ok(s.ctx
-                .engine
-                .supported_versions()
-                .into_iter()
-                .map(convert::from_version)
-                .collect())
+            let versions = s.ctx.engine.supported_versions();
+            Ok(versions.into_iter().map(convert::from_version).collect())
         })
     }
 
     fn supported_cipher_suites(&mut self) -> wasmtime::Result<Vec<wit::CipherSuite>> {
         self.guard("supported-cipher-suites", |s| {
-            Ok(s.ctx
-                .engine
-                .supported_cipher_suites()
-                .into_iter()
-                .map(convert::from_suite)
-                .collect())
+            let suites = s.ctx.engine.supported_cipher_suites();
+            Ok(suites.into_iter().map(convert::from_suite).collect())
         })
     }
 
@@ -234,10 +234,7 @@ impl wit::HostClientContext for MemtlsCtxView<'_> {
     }
 
     fn drop(&mut self, ctx: Resource<ClientContext>) -> wasmtime::Result<()> {
-        self.guard("client-context.drop", |s| {
-            s.table.delete(ctx)?;
-            Ok(())
-        })
+        self.delete("client-context.drop", ctx)
     }
 }
 
@@ -260,14 +257,34 @@ impl wit::HostServerContext for MemtlsCtxView<'_> {
     }
 
     fn drop(&mut self, ctx: Resource<ServerContext>) -> wasmtime::Result<()> {
-        self.guard("server-context.drop", |s| {
-            s.table.delete(ctx)?;
-            Ok(())
-        })
+        self.delete("server-context.drop", ctx)
     }
 }
 
+/// `connection` methods that return what the engine's method of the same name
+/// returns, called under `guard` (which names the WIT function).
+macro_rules! connection_getters {
+    ($($name:ident $wit:literal ($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(&mut self, c: Resource<Connection>, $($arg: $ty),*) -> wasmtime::Result<$ret> {
+            self.guard(concat!("connection.", $wit), |s| Ok(s.conn(&c)?.$name($($arg),*)))
+        })*
+    };
+}
+
 impl wit::HostConnection for MemtlsCtxView<'_> {
+    connection_getters! {
+        take "take" (max: u32) -> Vec<u8>;
+        pending_ciphertext "pending-ciphertext" () -> u32;
+        is_handshake_complete "is-handshake-complete" () -> bool;
+        pending_plaintext "pending-plaintext" () -> u32;
+        peer_closed "peer-closed" () -> bool;
+        alpn_protocol "alpn-protocol" () -> Option<Vec<u8>>;
+        peer_certificates "peer-certificates" () -> Vec<Vec<u8>>;
+        verified_chain "verified-chain" () -> Vec<Vec<u8>>;
+        server_name "server-name" () -> Option<String>;
+        resumed "resumed" () -> bool;
+    }
+
     fn feed(&mut self, c: Resource<Connection>, data: Vec<u8>) -> WitResult<u32> {
         self.guard("connection.feed", |s| Ok(lift(s.conn(&c)?.feed(&data))))
     }
@@ -276,25 +293,9 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
         self.guard("connection.eof", |s| Ok(lift(s.conn(&c)?.eof())))
     }
 
-    fn take(&mut self, c: Resource<Connection>, max: u32) -> wasmtime::Result<Vec<u8>> {
-        self.guard("connection.take", |s| Ok(s.conn(&c)?.take(max)))
-    }
-
-    fn pending_ciphertext(&mut self, c: Resource<Connection>) -> wasmtime::Result<u32> {
-        self.guard("connection.pending-ciphertext", |s| {
-            Ok(s.conn(&c)?.pending_ciphertext())
-        })
-    }
-
     fn handshake(&mut self, c: Resource<Connection>) -> WitResult<wit::Progress> {
         self.guard("connection.handshake", |s| {
             Ok(lift(s.conn(&c)?.handshake()).map(convert::from_progress))
-        })
-    }
-
-    fn is_handshake_complete(&mut self, c: Resource<Connection>) -> wasmtime::Result<bool> {
-        self.guard("connection.is-handshake-complete", |s| {
-            Ok(s.conn(&c)?.is_handshake_complete())
         })
     }
 
@@ -310,20 +311,10 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
         })
     }
 
-    fn pending_plaintext(&mut self, c: Resource<Connection>) -> wasmtime::Result<u32> {
-        self.guard("connection.pending-plaintext", |s| {
-            Ok(s.conn(&c)?.pending_plaintext())
-        })
-    }
-
     fn shutdown(&mut self, c: Resource<Connection>) -> WitResult<wit::Progress> {
         self.guard("connection.shutdown", |s| {
             Ok(lift(s.conn(&c)?.shutdown()).map(convert::from_progress))
         })
-    }
-
-    fn peer_closed(&mut self, c: Resource<Connection>) -> wasmtime::Result<bool> {
-        self.guard("connection.peer-closed", |s| Ok(s.conn(&c)?.peer_closed()))
     }
 
     fn protocol_version(
@@ -342,32 +333,6 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
         self.guard("connection.cipher-suite", |s| {
             Ok(s.conn(&c)?.cipher_suite().map(convert::from_suite))
         })
-    }
-
-    fn alpn_protocol(&mut self, c: Resource<Connection>) -> wasmtime::Result<Option<Vec<u8>>> {
-        self.guard("connection.alpn-protocol", |s| {
-            Ok(s.conn(&c)?.alpn_protocol())
-        })
-    }
-
-    fn peer_certificates(&mut self, c: Resource<Connection>) -> wasmtime::Result<Vec<Vec<u8>>> {
-        self.guard("connection.peer-certificates", |s| {
-            Ok(s.conn(&c)?.peer_certificates())
-        })
-    }
-
-    fn verified_chain(&mut self, c: Resource<Connection>) -> wasmtime::Result<Vec<Vec<u8>>> {
-        self.guard("connection.verified-chain", |s| {
-            Ok(s.conn(&c)?.verified_chain())
-        })
-    }
-
-    fn server_name(&mut self, c: Resource<Connection>) -> wasmtime::Result<Option<String>> {
-        self.guard("connection.server-name", |s| Ok(s.conn(&c)?.server_name()))
-    }
-
-    fn resumed(&mut self, c: Resource<Connection>) -> wasmtime::Result<bool> {
-        self.guard("connection.resumed", |s| Ok(s.conn(&c)?.resumed()))
     }
 
     fn session(&mut self, c: Resource<Connection>) -> WitResult<Option<Resource<Session>>> {
@@ -403,10 +368,7 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
     }
 
     fn drop(&mut self, c: Resource<Connection>) -> wasmtime::Result<()> {
-        self.guard("connection.drop", |s| {
-            s.table.delete(c)?;
-            Ok(())
-        })
+        self.delete("connection.drop", c)
     }
 }
 
@@ -476,10 +438,7 @@ impl wit::HostAcceptor for MemtlsCtxView<'_> {
     }
 
     fn drop(&mut self, a: Resource<Acceptor>) -> wasmtime::Result<()> {
-        self.guard("acceptor.drop", |s| {
-            s.table.delete(a)?;
-            Ok(())
-        })
+        self.delete("acceptor.drop", a)
     }
 }
 
@@ -497,10 +456,7 @@ impl wit::HostSession for MemtlsCtxView<'_> {
     }
 
     fn drop(&mut self, session: Resource<Session>) -> wasmtime::Result<()> {
-        self.guard("session.drop", |s| {
-            s.table.delete(session)?;
-            Ok(())
-        })
+        self.delete("session.drop", session)
     }
 }
 

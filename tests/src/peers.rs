@@ -326,23 +326,48 @@ pub fn https_get_under(
     files: &Files,
     args: &[&str],
 ) -> (i32, String, String) {
-    let loaded =
-        load(examples::https_get(), provider, policy, "https-get").expect("load https-get");
-    let (out, err) = (
-        MemoryOutputPipe::new(1 << 20),
-        MemoryOutputPipe::new(1 << 20),
-    );
-    let args = std::iter::once("https-get")
-        .chain(args.iter().copied())
-        .map(String::from)
-        .collect();
-    let opts = run_options(args, Vec::new(), files, &out, &err);
-    let code = run(&loaded, &opts).expect("https-get must not trap");
-    (
-        code,
-        String::from_utf8_lossy(&out.contents()).into_owned(),
-        String::from_utf8_lossy(&err.contents()).into_owned(),
-    )
+    let https_get = Example::new(examples::https_get(), "https-get");
+    https_get.run(provider, policy, files, args)
+}
+
+/// An example component and its command name.
+pub struct Example<'a> {
+    component: &'a [u8],
+    name: &'a str,
+}
+
+impl<'a> Example<'a> {
+    /// `component`, run as `name`.
+    pub fn new(component: &'a [u8], name: &'a str) -> Self {
+        Self { component, name }
+    }
+
+    /// Runs it once with `args` under `provider` and `policy`, with `files` at
+    /// `/f` and the network; returns (exit code, stdout, stderr).
+    pub fn run(
+        &self,
+        provider: Provider,
+        policy: &Policy,
+        files: &Files,
+        args: &[&str],
+    ) -> (i32, String, String) {
+        let loaded = load(self.component, provider, policy, self.name).expect("load");
+        let (out, err) = (
+            MemoryOutputPipe::new(1 << 20),
+            MemoryOutputPipe::new(1 << 20),
+        );
+        let args = std::iter::once(self.name)
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
+        let opts = run_options(args, Vec::new(), files, &out, &err);
+        let code = run(&loaded, &opts).expect("the example must not trap");
+        (
+            code,
+            String::from_utf8_lossy(&out.contents()).into_owned(),
+            String::from_utf8_lossy(&err.contents()).into_owned(),
+        )
+    }
 }
 
 /// A field of the first `memtls-result` report in `stdout`.
@@ -388,11 +413,29 @@ impl Version {
     }
 }
 
-/// Prints one result line and records a failure.
-pub fn line(ok: bool, what: String, failures: &mut Vec<String>) {
-    println!("interop {what:<72} {}", if ok { "ok" } else { "FAIL" });
-    if !ok {
-        failures.push(what);
+/// The named checks of one test, each printed as it is made, so that one run
+/// shows every failure rather than the first.
+#[derive(Default)]
+pub struct Checks(Vec<String>);
+
+impl Checks {
+    /// Records the check `what`, which passed when `ok`.
+    pub fn check(&mut self, ok: bool, what: impl Into<String>) {
+        let what = what.into();
+        println!("interop {what:<72} {}", if ok { "ok" } else { "FAIL" });
+        if !ok {
+            self.0.push(what);
+        }
+    }
+
+    /// How many checks failed so far.
+    pub fn failed(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Fails the test naming every check that failed.
+    pub fn finish(self) {
+        assert!(self.0.is_empty(), "failed: {:?}", self.0);
     }
 }
 
@@ -512,33 +555,55 @@ pub fn openssl_client(
     client_cert: bool,
     starttls: bool,
 ) -> Peer {
-    let connect = format!("127.0.0.1:{port}");
-    let (ca, cert, key) = (
-        files.path("ca"),
-        files.path("client.chain"),
-        files.path("client.key"),
-    );
-    let mut args = vec![
-        "s_client",
-        "-connect",
-        &connect,
-        "-servername",
-        "localhost",
-        "-verify_hostname",
-        "localhost",
-        "-CAfile",
-        &ca,
-        "-verify_return_error",
-        version.openssl(),
-        "-ign_eof",
-    ];
+    let (cert, key) = (files.path("client.chain"), files.path("client.key"));
+    let mut args = vec!["-servername", "localhost", "-verify_hostname", "localhost"];
+    args.extend(["-verify_return_error", version.openssl()]);
     if client_cert {
         args.extend(["-cert", &cert, "-key", &key]);
     }
     if starttls {
         args.extend(["-starttls", "smtp"]);
     }
-    spawn("openssl", &args, "openssl s_client")
+    s_client(port, files, &args, "openssl s_client")
+}
+
+/// `openssl s_client` to our server on loopback `port`, trusting the fixture
+/// CA, reading on after its stdin ends, with `extra` options; `what` names it
+/// in failures.
+pub fn s_client(port: u16, files: &Files, extra: &[&str], what: &str) -> Peer {
+    let connect = format!("127.0.0.1:{port}");
+    let ca = files.path("ca");
+    let mut args = vec!["s_client", "-connect", &connect, "-CAfile", &ca, "-ign_eof"];
+    args.extend_from_slice(extra);
+    spawn("openssl", &args, what)
+}
+
+/// `client` ("openssl" or "gnutls") sends `msg` to our echo server on `port`
+/// once its handshake is done (the clients print that), and hears it back
+/// (they print only what they receive, so the message in their output is the
+/// echo). True when both happened within `wait` each.
+pub fn echoes(
+    client: &str,
+    port: u16,
+    files: &Files,
+    version: Version,
+    with_cert: bool,
+    msg: &str,
+    wait: Duration,
+) -> bool {
+    let (mut peer, ready) = match client {
+        "openssl" => (
+            openssl_client(port, files, version, with_cert, false),
+            "Verify return code: 0",
+        ),
+        _ => (
+            gnutls_client(port, files, version, with_cert),
+            "Handshake was completed",
+        ),
+    };
+    let handshake = peer.wait_for(ready, wait);
+    peer.send(format!("{msg}\n").as_bytes());
+    handshake && peer.wait_for(msg, wait)
 }
 
 /// `gnutls-cli` against our server.

@@ -8,17 +8,16 @@
 use std::process::Command;
 use std::time::Duration;
 
-use memtls_cli::{RunOptions, examples, load, run};
+use memtls_cli::examples;
 use memtls_host::{Policy, Provider};
 use memtls_tests::peers::*;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 #[test]
 fn https_get_against_openssl_and_gnutls_servers() {
     require("openssl", "openssl");
     require("gnutls-serv", "gnutls-bin");
     let files = Files::new("get");
-    let mut failures = Vec::new();
+    let mut checks = Checks::default();
     for version in Version::ALL {
         for server in ["openssl", "gnutls"] {
             let flag = match server {
@@ -38,25 +37,24 @@ fn https_get_against_openssl_and_gnutls_servers() {
                         peer.text()
                     );
                 }
-                line(
+                checks.check(
                     ok,
                     format!(
                         "https-get --tls {provider} vs {server} server {}",
                         version.name()
                     ),
-                    &mut failures,
                 );
             }
         }
     }
-    assert!(failures.is_empty(), "failed: {failures:?}");
+    checks.finish();
 }
 
 #[test]
 fn https_get_client_certificates_and_rejection() {
     require("openssl", "openssl");
     let files = Files::new("mtls");
-    let mut failures = Vec::new();
+    let mut checks = Checks::default();
     // A server that requires a client certificate from client-ca.
     let client_ca = files.path("client-ca");
     let (peer, port) = https_server(
@@ -90,16 +88,14 @@ fn https_get_client_certificates_and_rejection() {
         if !ok {
             eprintln!("{out}\n{err}\n{}", peer.text());
         }
-        line(
+        checks.check(
             ok,
             format!("https-get --tls {provider} with client certificate, required"),
-            &mut failures,
         );
         let (code, _out, err) = https_get(provider, &files, &["--ca-file", "/f/ca", &url]);
-        line(
+        checks.check(
             code != 0 && err.contains("TLS"),
             format!("https-get --tls {provider} without client certificate, refused"),
-            &mut failures,
         );
     }
     drop(peer);
@@ -117,13 +113,12 @@ fn https_get_client_certificates_and_rejection() {
         if !ok {
             eprintln!("code {code}\n{out}\n{err}");
         }
-        line(
+        checks.check(
             ok,
             format!("https-get --tls {provider} rejects an unknown issuer"),
-            &mut failures,
         );
     }
-    assert!(failures.is_empty(), "failed: {failures:?}");
+    checks.finish();
 }
 
 #[test]
@@ -131,7 +126,7 @@ fn echo_server_driven_by_openssl_and_gnutls_clients() {
     require("openssl", "openssl");
     require("gnutls-cli", "gnutls-bin");
     let files = Files::new("echo");
-    let mut failures = Vec::new();
+    let mut checks = Checks::default();
     for provider in Provider::ALL {
         for (auth, extra) in [
             ("no client auth", &[][..]),
@@ -141,30 +136,16 @@ fn echo_server_driven_by_openssl_and_gnutls_clients() {
             let server = EchoServer::start(provider, &files, extra, 4);
             for version in Version::ALL {
                 for client in ["openssl", "gnutls"] {
-                    let mut peer = match client {
-                        "openssl" => openssl_client(server.port, &files, version, with_cert, false),
-                        _ => gnutls_client(server.port, &files, version, with_cert),
-                    };
                     let msg = format!("hello from {client} over {}", version.name());
-                    // Wait for the handshake before typing (the clients print it).
-                    let ready = if client == "openssl" {
-                        "Verify return code: 0"
-                    } else {
-                        "Handshake was completed"
-                    };
-                    let hs = peer.wait_for(ready, Duration::from_secs(20));
-                    peer.send(format!("{msg}\n").as_bytes());
-                    // The clients do not print what they send, only what they
-                    // receive: the message in their output is the echo.
-                    let echoed = hs && peer.wait_for(&msg, Duration::from_secs(20));
-                    drop(peer);
-                    line(
+                    let wait = Duration::from_secs(20);
+                    let echoed =
+                        echoes(client, server.port, &files, version, with_cert, &msg, wait);
+                    checks.check(
                         echoed,
                         format!(
                             "tls-echo-server --tls {provider} ({auth}) <- {client} {}",
                             version.name()
                         ),
-                        &mut failures,
                     );
                 }
             }
@@ -172,32 +153,30 @@ fn echo_server_driven_by_openssl_and_gnutls_clients() {
             let code = server.finish();
             let reports = memtls_report::all(memtls_report::Tag::Accepted, &log);
             let accepted = reports.len();
-            line(
+            checks.check(
                 code == 0 && accepted == 4,
                 format!("tls-echo-server --tls {provider} ({auth}) accepted {accepted}/4"),
-                &mut failures,
             );
             if with_cert {
-                line(
+                checks.check(
                     reports
                         .iter()
                         .filter(|r| r.text("client_cert").as_deref() == Some("yes"))
                         .count()
                         == 4,
                     format!("tls-echo-server --tls {provider} saw 4 client certificates"),
-                    &mut failures,
                 );
             }
         }
     }
-    assert!(failures.is_empty(), "failed: {failures:?}");
+    checks.finish();
 }
 
 #[test]
 fn starttls_smtp_both_directions() {
     require("openssl", "openssl");
     let files = Files::new("smtp");
-    let mut failures = Vec::new();
+    let mut checks = Checks::default();
     for provider in Provider::ALL {
         // Our SMTP server with STARTTLS, driven by openssl s_client -starttls smtp.
         let server = EchoServer::start(provider, &files, &["--smtp-starttls"], 2);
@@ -208,50 +187,30 @@ fn starttls_smtp_both_directions() {
         peer.send(b"QUIT\r\n");
         let _ = peer.wait_for("221", Duration::from_secs(10));
         drop(peer);
-        line(
+        checks.check(
             ok,
             format!(
                 "tls-echo-server --smtp-starttls --tls {provider} <- openssl s_client -starttls smtp"
-            ),
-            &mut failures,
-        );
+            ));
         // Our STARTTLS client against our server (the independent-server check is
         // the next test).
-        let loaded = load(
-            examples::starttls(),
-            provider,
-            &Policy::default(),
-            "starttls",
-        )
-        .expect("load");
-        let out = MemoryOutputPipe::new(1 << 20);
-        let code = run(
-            &loaded,
-            &RunOptions {
-                args: vec![
-                    "starttls".into(),
-                    format!("127.0.0.1:{}", server.port),
-                    "--ca-file".into(),
-                    "/f/ca".into(),
-                    "--name".into(),
-                    "localhost".into(),
-                ],
-                dirs: vec![(files.dir.clone(), "/f".into())],
-                inherit_network: true,
-                capture_stdout: Some(out.clone()),
-                ..RunOptions::default()
-            },
-        )
-        .expect("no trap");
-        let text = String::from_utf8_lossy(&out.contents()).into_owned();
-        line(
+        let starttls = Example::new(examples::starttls(), "starttls");
+        let server_at = format!("127.0.0.1:{}", server.port);
+        let starttls_args = [
+            server_at.as_str(),
+            "--ca-file",
+            "/f/ca",
+            "--name",
+            "localhost",
+        ];
+        let (code, text, _) = starttls.run(provider, &Policy::default(), &files, &starttls_args);
+        checks.check(
             code == 0 && result_field(&text, "starttls").as_deref() == Some("ok"),
             format!("starttls --tls {provider} -> tls-echo-server --smtp-starttls"),
-            &mut failures,
         );
         server.finish();
     }
-    assert!(failures.is_empty(), "failed: {failures:?}");
+    checks.finish();
 }
 
 #[test]
@@ -266,56 +225,22 @@ fn starttls_client_against_aiosmtpd() {
         "aiosmtpd is not installed (pip install aiosmtpd); `cargo xtask setup` installs it"
     );
     let files = Files::new("aiosmtpd");
-    let mut failures = Vec::new();
+    let mut checks = Checks::default();
     let (peer, port) = smtp_server(&files);
     let listen = format!("127.0.0.1:{port}");
     for provider in Provider::ALL {
-        let loaded = load(
-            examples::starttls(),
-            provider,
-            &Policy::default(),
-            "starttls",
-        )
-        .expect("load");
-        let out = MemoryOutputPipe::new(1 << 20);
-        let err = MemoryOutputPipe::new(1 << 20);
-        let code = run(
-            &loaded,
-            &RunOptions {
-                args: vec![
-                    "starttls".into(),
-                    listen.clone(),
-                    "--ca-file".into(),
-                    "/f/ca".into(),
-                    "--name".into(),
-                    "localhost".into(),
-                ],
-                dirs: vec![(files.dir.clone(), "/f".into())],
-                inherit_network: true,
-                capture_stdout: Some(out.clone()),
-                capture_stderr: Some(err.clone()),
-                ..RunOptions::default()
-            },
-        )
-        .expect("no trap");
-        let text = String::from_utf8_lossy(&out.contents()).into_owned();
+        let starttls = Example::new(examples::starttls(), "starttls");
+        let starttls_args = [listen.as_str(), "--ca-file", "/f/ca", "--name", "localhost"];
+        let (code, text, err) = starttls.run(provider, &Policy::default(), &files, &starttls_args);
         let ok = code == 0
             && result_field(&text, "starttls").as_deref() == Some("ok")
             && result_field(&text, "ehlo_after_tls").as_deref() == Some("250");
         if !ok {
-            eprintln!(
-                "{text}\n{}\npeer: {}",
-                String::from_utf8_lossy(&err.contents()),
-                peer.text()
-            );
+            eprintln!("{text}\n{err}\npeer: {}", peer.text());
         }
-        line(
-            ok,
-            format!("starttls --tls {provider} -> aiosmtpd"),
-            &mut failures,
-        );
+        checks.check(ok, format!("starttls --tls {provider} -> aiosmtpd"));
     }
-    assert!(failures.is_empty(), "failed: {failures:?}");
+    checks.finish();
 }
 
 /// TLS 1.2 without the extended master secret is refused by both providers, and
@@ -339,7 +264,7 @@ try:
 except ssl.SSLError as e:
     print("SSLERROR", e)
 "#;
-    let mut failures = Vec::new();
+    let mut checks = Checks::default();
     for provider in Provider::ALL {
         let server = EchoServer::start(provider, &files, &[], 1);
         let out = std::process::Command::new("python3")
@@ -349,16 +274,14 @@ except ssl.SSLError as e:
         let said = String::from_utf8_lossy(&out.stdout).into_owned();
         let log = server.log();
         server.finish();
-        line(
+        checks.check(
             said.contains("SSLERROR") && said.contains("HANDSHAKE_FAILURE"),
             format!("tls-echo-server --tls {provider} <- TLS 1.2 without EMS: peer got {said:?}"),
-            &mut failures,
         );
-        line(
+        checks.check(
             log.contains("extended master secret"),
             format!("tls-echo-server --tls {provider} says why: {log:?}"),
-            &mut failures,
         );
     }
-    assert!(failures.is_empty(), "failed: {failures:?}");
+    checks.finish();
 }

@@ -20,7 +20,7 @@ use memtls_tests::peers::*;
 
 struct Matrix {
     ran: usize,
-    failures: Vec<String>,
+    checks: Checks,
     unsupported: Vec<String>,
 }
 
@@ -28,14 +28,14 @@ impl Matrix {
     fn new() -> Self {
         Self {
             ran: 0,
-            failures: Vec::new(),
+            checks: Checks::default(),
             unsupported: Vec::new(),
         }
     }
 
     fn cell(&mut self, ok: bool, what: String) {
         self.ran += 1;
-        line(ok, what, &mut self.failures);
+        self.checks.check(ok, what);
     }
 
     fn unsupported(&mut self, what: &str, why: &str) {
@@ -47,15 +47,11 @@ impl Matrix {
         println!(
             "matrix {part}: {} cells, {} passed, {} failed, {} unsupported",
             self.ran,
-            self.ran - self.failures.len(),
-            self.failures.len(),
+            self.ran - self.checks.failed(),
+            self.checks.failed(),
             self.unsupported.len()
         );
-        assert!(
-            self.failures.is_empty(),
-            "{part}: failed cells:\n{}",
-            self.failures.join("\n")
-        );
+        self.checks.finish();
     }
 }
 
@@ -193,19 +189,8 @@ fn server_under(provider: Provider, files: &Files, m: &mut Matrix) {
             let msg = format!("ping {peer} {}", version.name());
             let ok = match peer {
                 "openssl" | "gnutls" => {
-                    let mut c = if peer == "openssl" {
-                        openssl_client(server.port, files, version, false, false)
-                    } else {
-                        gnutls_client(server.port, files, version, false)
-                    };
-                    let ready = if peer == "openssl" {
-                        "Verify return code: 0"
-                    } else {
-                        "Handshake was completed"
-                    };
-                    let hs = c.wait_for(ready, Duration::from_secs(30));
-                    c.send(format!("{msg}\n").as_bytes());
-                    hs && c.wait_for(&msg, Duration::from_secs(30))
+                    let wait = Duration::from_secs(30);
+                    echoes(peer, server.port, files, version, false, &msg, wait)
                 }
                 _ => {
                     let host = format!("localhost:{}", server.port);
@@ -429,22 +414,8 @@ fn features(files: &Files, m: &mut Matrix) {
             format!("server {provider:<6} KeyUpdate from each side (openssl s_client 'k')"),
         );
         drop(c);
-        let port_s = format!("127.0.0.1:{}", server.port);
-        let ca = files.path("ca");
-        let mut c = spawn(
-            "openssl",
-            &[
-                "s_client",
-                "-connect",
-                &port_s,
-                "-CAfile",
-                &ca,
-                "-max_send_frag",
-                "512",
-                "-ign_eof",
-            ],
-            "openssl s_client small frags",
-        );
+        let small = ["-max_send_frag", "512"];
+        let mut c = s_client(server.port, files, &small, "openssl s_client small frags");
         let hs = c.wait_for("Verify return code: 0", Duration::from_secs(30));
         let big = "x".repeat(3000);
         c.send(format!("{big}\n").as_bytes());
@@ -484,25 +455,8 @@ fn features(files: &Files, m: &mut Matrix) {
                 .join(format!("sess-{provider}-{}", what.replace(' ', "-")));
             let sess = sess.display().to_string();
             for (i, flag) in ["-sess_out", "-sess_in"].iter().enumerate() {
-                let connect = format!("127.0.0.1:{}", server.port);
-                let ca = files.path("ca");
-                let mut c = spawn(
-                    "openssl",
-                    &[
-                        "s_client",
-                        "-connect",
-                        &connect,
-                        "-servername",
-                        "localhost",
-                        "-CAfile",
-                        &ca,
-                        version.openssl(),
-                        flag,
-                        &sess,
-                        "-ign_eof",
-                    ],
-                    "openssl s_client (resumption)",
-                );
+                let resume = ["-servername", "localhost", version.openssl(), flag, &sess];
+                let mut c = s_client(server.port, files, &resume, "openssl s_client (resumption)");
                 let hs = c.wait_for("Verify return code: 0", Duration::from_secs(30));
                 c.send(format!("round {i}\n").as_bytes());
                 let _ = hs && c.wait_for(&format!("round {i}"), Duration::from_secs(30));
@@ -531,13 +485,7 @@ fn features(files: &Files, m: &mut Matrix) {
         );
         drop(_big);
         let server = EchoServer::start(provider, files, &[], 1);
-        let connect = format!("127.0.0.1:{}", server.port);
-        let ca = files.path("ca");
-        let mut c = spawn(
-            "openssl",
-            &["s_client", "-connect", &connect, "-CAfile", &ca, "-ign_eof"],
-            "openssl s_client (large)",
-        );
+        let mut c = s_client(server.port, files, &[], "openssl s_client (large)");
         let hs = c.wait_for("Verify return code: 0", Duration::from_secs(30));
         let line_64k: String = (0..65536)
             .map(|i| char::from(b'a' + (i % 26) as u8))

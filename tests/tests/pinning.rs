@@ -14,7 +14,7 @@ use std::process::Command;
 
 use memtls_host::{BaseRoots, Policy, Provider};
 use memtls_tests::peers::{
-    Files, https_get, https_get_under, https_server, line, require, result_field,
+    Checks, Files, https_get, https_get_under, https_server, require, result_field,
 };
 
 /// Runs `openssl` with `args` in the fixtures' directory.
@@ -147,7 +147,7 @@ fn pins_accept_exactly_the_pinned_certificate() {
         "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
     );
 
-    let mut failures = Vec::new();
+    let mut checks = Checks::default();
     // (server chain, how the file is trusted, the file, host in the URL, outcome)
     let cases = [
         (
@@ -232,7 +232,7 @@ fn pins_accept_exactly_the_pinned_certificate() {
                 }
                 None => code != 0 && said.contains(expect),
             };
-            line(
+            checks.check(
                 ok,
                 format!(
                     "https-get --tls {provider} {how} {pin} against {server} at {host}: \
@@ -241,11 +241,10 @@ fn pins_accept_exactly_the_pinned_certificate() {
                         .find(|l| l.contains("memtls-result") || l.contains("https-get:"))
                         .unwrap_or_default()
                 ),
-                &mut failures,
             );
         }
     }
-    assert!(failures.is_empty(), "failed: {failures:?}");
+    checks.finish();
 }
 
 #[test]
@@ -371,14 +370,14 @@ fn verified_chains_are_the_path_openssl_builds() {
             full.clone(),
         ),
     ];
-    let mut failures = Vec::new();
+    let mut checks = Checks::default();
     for (what, policy, options, expected) in cases {
         for provider in Provider::ALL {
             let mut args = options.clone();
             args.extend(["--show-chain", &url]);
             let (code, stdout, stderr) = https_get_under(provider, &policy, &files, &args);
             let got = shown(&stdout);
-            line(
+            checks.check(
                 code == 0 && got == expected,
                 format!(
                     "{provider}, {what}: a path of {} certificates (expected {}){}",
@@ -390,7 +389,6 @@ fn verified_chains_are_the_path_openssl_builds() {
                         format!(": {stderr}")
                     }
                 ),
-                &mut failures,
             );
         }
     }
@@ -399,11 +397,10 @@ fn verified_chains_are_the_path_openssl_builds() {
         let policy = under(BaseRoots::None, &[]);
         let (code, stdout, stderr) = https_get_under(provider, &policy, &files, &[&url]);
         let said = format!("{stdout}{stderr}").trim().to_owned();
-        line(
+        checks.check(
             code != 0 && said.contains("system trust is empty") && said.contains("\"none\""),
             format!("{provider}, base roots none without anchors: {said}"),
-            &mut failures,
         );
     }
-    assert!(failures.is_empty(), "failed: {failures:?}");
+    checks.finish();
 }

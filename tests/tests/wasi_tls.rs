@@ -5,11 +5,9 @@
 use std::collections::BTreeMap;
 
 use memtls_cli::demo::{DemoCerts, start_https_server};
-use memtls_cli::{RunOptions, examples, load, run};
 use memtls_host::Provider;
-use memtls_tests::peers::Files;
+use memtls_tests::peers::{Files, https_get};
 use memtls_tests::wasi_tls::run_client;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 const BODY: usize = 1 << 20;
 const REPEAT: usize = 3;
@@ -86,35 +84,17 @@ fn same_workload_through_wasi_tls_and_both_memtls_providers() {
     let dir = Files::scratch("wasi-tls");
     std::fs::write(dir.dir.join("ca.pem"), &certs.ca_pem).expect("ca.pem");
     for provider in Provider::ALL {
-        let loaded = load(
-            examples::https_get(),
-            provider,
-            &memtls_host::Policy::default(),
-            "https-get",
-        )
-        .expect("load https-get");
-        let pipe = MemoryOutputPipe::new(1 << 20);
-        let code = run(
-            &loaded,
-            &RunOptions {
-                args: vec![
-                    "https-get".into(),
-                    "--ca-file".into(),
-                    "/certs/ca.pem".into(),
-                    "--sni".into(),
-                    "localhost".into(),
-                    "--repeat".into(),
-                    repeat_arg.clone(),
-                    format!("https://127.0.0.1:{port}/"),
-                ],
-                dirs: vec![(dir.dir.clone(), "/certs".into())],
-                inherit_network: true,
-                capture_stdout: Some(pipe.clone()),
-                ..RunOptions::default()
-            },
-        )
-        .expect("https-get runs");
-        let out = String::from_utf8_lossy(&pipe.contents()).into_owned();
+        let url = format!("https://127.0.0.1:{port}/");
+        let args = [
+            "--ca-file",
+            "/f/ca.pem",
+            "--sni",
+            "localhost",
+            "--repeat",
+            &repeat_arg,
+            &url,
+        ];
+        let (code, out, _) = https_get(provider, &dir, &args);
         assert_eq!(code, 0, "https-get --tls {provider} failed:\n{out}");
         let lines = results(&out);
         assert_eq!(lines.len(), REPEAT, "{provider}: {out}");

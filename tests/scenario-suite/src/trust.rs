@@ -34,12 +34,12 @@ pub(crate) fn mtls(f: &Fixtures, required: bool, present: bool) -> Outcome {
     ))
 }
 
+/// What mTLS with a client certificate ends in: the server saw the client's
+/// leaf and verified it up to the client CA.
+const CLIENT_VERIFIED: &str = "client=ok server=ok server-saw-certs=1 server-verified=2";
+
 pub(crate) fn mtls_required(f: &Fixtures) -> Outcome {
-    let out = mtls(f, true, true)?;
-    exactly(
-        out,
-        "client=ok server=ok server-saw-certs=1 server-verified=2",
-    )
+    exactly(mtls(f, true, true)?, CLIENT_VERIFIED)
 }
 
 pub(crate) fn mtls_required_missing(f: &Fixtures) -> Outcome {
@@ -53,19 +53,12 @@ pub(crate) fn mtls_required_missing(f: &Fixtures) -> Outcome {
 }
 
 pub(crate) fn mtls_optional(f: &Fixtures) -> Outcome {
-    let out = mtls(f, false, true)?;
-    exactly(
-        out,
-        "client=ok server=ok server-saw-certs=1 server-verified=2",
-    )
+    exactly(mtls(f, false, true)?, CLIENT_VERIFIED)
 }
 
 pub(crate) fn mtls_optional_missing(f: &Fixtures) -> Outcome {
-    let out = mtls(f, false, false)?;
-    exactly(
-        out,
-        "client=ok server=ok server-saw-certs=0 server-verified=0",
-    )
+    let no_certificate = "client=ok server=ok server-saw-certs=0 server-verified=0";
+    exactly(mtls(f, false, false)?, no_certificate)
 }
 
 pub(crate) fn pinned(f: &Fixtures, name: &str) -> Result<Pair, String> {
