@@ -76,6 +76,18 @@ pub fn require(program: &str, package: &str) {
     );
 }
 
+/// Fails the test unless `python3` can import `module` (from PyPI `package`).
+pub fn require_module(module: &str, package: &str) {
+    let found = Command::new("python3")
+        .args(["-c", &format!("import {module}")])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{module} is not installed (pip install {package}); `cargo xtask setup` installs it"
+    );
+}
+
 /// Starts a peer process, collecting its output.
 pub fn spawn(program: &str, args: &[&str], what: &str) -> Peer {
     let mut cmd = Command::new(program);
@@ -368,6 +380,14 @@ impl<'a> Example<'a> {
             String::from_utf8_lossy(&err.contents()).into_owned(),
         )
     }
+}
+
+/// Whether https-get exited with `code` after a 2xx response over `version`,
+/// as its report in `stdout` says.
+pub fn fetched_over(code: i32, stdout: &str, version: Version) -> bool {
+    code == 0
+        && result_field(stdout, "status").is_some_and(|s| s.starts_with('2'))
+        && result_field(stdout, "version").as_deref() == Some(version.name())
 }
 
 /// A field of the first `memtls-result` report in `stdout`.

@@ -5,7 +5,6 @@
 //! certificate the client must reject. The peers must be installed (`.ci/run`
 //! installs them); a missing peer fails the test with a message, it is not skipped.
 
-use std::process::Command;
 use std::time::Duration;
 
 use memtls_cli::examples;
@@ -16,8 +15,7 @@ use memtls_tests::peers::*;
 fn https_get_against_openssl_and_gnutls_servers() {
     require("openssl", "openssl");
     require("gnutls-serv", "gnutls-bin");
-    let files = Files::new("get");
-    let mut checks = Checks::default();
+    let (files, mut checks) = (Files::new("get"), Checks::default());
     for version in Version::ALL {
         for server in ["openssl", "gnutls"] {
             let flag = match server {
@@ -28,9 +26,7 @@ fn https_get_against_openssl_and_gnutls_servers() {
             for provider in Provider::ALL {
                 let url = format!("https://localhost:{port}/");
                 let (code, out, err) = https_get(provider, &files, &["--ca-file", "/f/ca", &url]);
-                let ok = code == 0
-                    && result_field(&out, "status").as_deref() == Some("200")
-                    && result_field(&out, "version").as_deref() == Some(version.name());
+                let ok = fetched_over(code, &out, version);
                 if !ok {
                     eprintln!(
                         "--- {server} {version:?} {provider}: code {code}\n{out}\n{err}\npeer: {}",
@@ -53,8 +49,7 @@ fn https_get_against_openssl_and_gnutls_servers() {
 #[test]
 fn https_get_client_certificates_and_rejection() {
     require("openssl", "openssl");
-    let files = Files::new("mtls");
-    let mut checks = Checks::default();
+    let (files, mut checks) = (Files::new("mtls"), Checks::default());
     // A server that requires a client certificate from client-ca.
     let client_ca = files.path("client-ca");
     let (peer, port) = https_server(
@@ -125,8 +120,7 @@ fn https_get_client_certificates_and_rejection() {
 fn echo_server_driven_by_openssl_and_gnutls_clients() {
     require("openssl", "openssl");
     require("gnutls-cli", "gnutls-bin");
-    let files = Files::new("echo");
-    let mut checks = Checks::default();
+    let (files, mut checks) = (Files::new("echo"), Checks::default());
     for provider in Provider::ALL {
         for (auth, extra) in [
             ("no client auth", &[][..]),
@@ -175,8 +169,7 @@ fn echo_server_driven_by_openssl_and_gnutls_clients() {
 #[test]
 fn starttls_smtp_both_directions() {
     require("openssl", "openssl");
-    let files = Files::new("smtp");
-    let mut checks = Checks::default();
+    let (files, mut checks) = (Files::new("smtp"), Checks::default());
     for provider in Provider::ALL {
         // Our SMTP server with STARTTLS, driven by openssl s_client -starttls smtp.
         let server = EchoServer::start(provider, &files, &["--smtp-starttls"], 2);
@@ -216,16 +209,8 @@ fn starttls_smtp_both_directions() {
 #[test]
 fn starttls_client_against_aiosmtpd() {
     // aiosmtpd (PyPI) is an independent SMTP server with STARTTLS.
-    let has_aiosmtpd = Command::new("python3")
-        .args(["-c", "import aiosmtpd"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        has_aiosmtpd,
-        "aiosmtpd is not installed (pip install aiosmtpd); `cargo xtask setup` installs it"
-    );
-    let files = Files::new("aiosmtpd");
-    let mut checks = Checks::default();
+    require_module("aiosmtpd", "aiosmtpd");
+    let (files, mut checks) = (Files::new("aiosmtpd"), Checks::default());
     let (peer, port) = smtp_server(&files);
     let listen = format!("127.0.0.1:{port}");
     for provider in Provider::ALL {

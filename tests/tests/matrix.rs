@@ -106,9 +106,7 @@ fn client_against(peer: &str, files: &Files, m: &mut Matrix) {
         for version in Version::ALL {
             for provider in Provider::ALL {
                 let (code, out, err) = get(provider, files, port, &[version_flag(version)]);
-                let ok = code == 0
-                    && result_field(&out, "status").is_some_and(|s| s.starts_with('2'))
-                    && result_field(&out, "version").as_deref() == Some(version.name());
+                let ok = fetched_over(code, &out, version);
                 if !ok {
                     eprintln!(
                         "{peer} {key_name} {version:?} {provider}: {code}\n{out}\n{err}\n{}",

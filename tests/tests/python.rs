@@ -14,7 +14,7 @@ use std::process::Command;
 use memtls_cli::{load, run};
 use memtls_host::{Policy, Provider};
 use memtls_tests::peers::{
-    Files, https_server, python_tls_server, run_options, smtp_server, wasm_server,
+    Files, Peer, https_server, python_tls_server, run_options, smtp_server, wasm_server,
 };
 use memtls_tests::{python_component as component, python_component_with, workspace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -183,27 +183,27 @@ fn run_suite(
     (ran, report)
 }
 
+/// The servers every Python suite talks to (OpenSSL's HTTPS test server and an
+/// SMTP server with STARTTLS) and the environment naming them
+/// (`MEMTLS_TEST_HTTPS`, `MEMTLS_TEST_SMTP`), to which `more` servers add.
+fn peers_and_env(files: &Files, more: &[(&str, u16)]) -> (Vec<Peer>, Vec<(String, String)>) {
+    let (https, https_port) = https_server("openssl", files, "server", &[]);
+    let (smtp, smtp_port) = smtp_server(files);
+    let servers = [("HTTPS", https_port), ("SMTP", smtp_port)];
+    let env = servers
+        .iter()
+        .chain(more)
+        .map(|(name, port)| (format!("MEMTLS_TEST_{name}"), format!("localhost:{port}")))
+        .collect();
+    (vec![https, smtp], env)
+}
+
 #[test]
 fn stdlib_ssl_in_wasm() {
     let files = Files::new("python-ssl");
-    let (_https, https_port) = https_server("openssl", &files, "server", &[]);
-    let (_smtp, smtp_port) = smtp_server(&files);
-    let (_sessions, sessions_port) = python_tls_server(
-        SESSION_SERVER,
-        &files,
-        "python3 as a TLS server reporting session resumption",
-    );
-    let env = vec![
-        (
-            "MEMTLS_TEST_HTTPS".into(),
-            format!("localhost:{https_port}"),
-        ),
-        ("MEMTLS_TEST_SMTP".into(), format!("localhost:{smtp_port}")),
-        (
-            "MEMTLS_TEST_SESSIONS".into(),
-            format!("localhost:{sessions_port}"),
-        ),
-    ];
+    let resumption = "python3 as a TLS server reporting session resumption";
+    let (_sessions, sessions_port) = python_tls_server(SESSION_SERVER, &files, resumption);
+    let (_peers, env) = peers_and_env(&files, &[("SESSIONS", sessions_port)]);
     let bytes = component("test_ssl.py", Vec::new());
     for provider in Provider::ALL {
         let policy = test_policy(Vec::new());
@@ -271,31 +271,16 @@ fn sni_callback_in_wasm_as_cpython_clients_see_it() {
 #[test]
 fn libraries_in_wasm() {
     let files = Files::new("python-libraries");
-    let (_https, https_port) = https_server("openssl", &files, "server", &[]);
-    let (_smtp, smtp_port) = smtp_server(&files);
-    let (_keep_alive, keep_alive_port) = python_tls_server(
-        KEEP_ALIVE_SERVER,
-        &files,
-        "python3 as an HTTP/1.1 keep-alive server",
-    );
+    let keep_alive = "python3 as an HTTP/1.1 keep-alive server";
+    let (_keep_alive, keep_alive_port) = python_tls_server(KEEP_ALIVE_SERVER, &files, keep_alive);
     let (_wss, wss_port) = python_tls_server(
         WSS_SERVER,
         &files,
         "python3 with websockets as a wss:// server (pip install websockets; \
          `cargo xtask setup` installs it)",
     );
-    let env = vec![
-        (
-            "MEMTLS_TEST_HTTPS".into(),
-            format!("localhost:{https_port}"),
-        ),
-        ("MEMTLS_TEST_SMTP".into(), format!("localhost:{smtp_port}")),
-        (
-            "MEMTLS_TEST_KEEP_ALIVE".into(),
-            format!("localhost:{keep_alive_port}"),
-        ),
-        ("MEMTLS_TEST_WSS".into(), format!("localhost:{wss_port}")),
-    ];
+    let more = [("KEEP_ALIVE", keep_alive_port), ("WSS", wss_port)];
+    let (_peers, env) = peers_and_env(&files, &more);
     // memtls python build --requirements: pip installs them (pure-Python wheels
     // for the component's CPython), and they are bundled whole.
     let bytes = python_component_with(

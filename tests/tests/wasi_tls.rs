@@ -149,29 +149,28 @@ fn wasi_tls_client_reports_bad_arguments_and_failures() {
         assert_eq!(code, 1, "{args:?}: {out}\n{err}");
         assert!(err.contains("usage:"), "{args:?}: {err}");
     }
+    // A run against 127.0.0.1:`port` that fails (exit code 1) saying `why`.
+    let fails_saying = |port: u16, why: &str| {
+        let port = port.to_string();
+        let args = ["127.0.0.1", &port, "localhost", "1"];
+        let (code, _, err) = run_client(&args, &certs.ca_pem).expect("no trap");
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(why), "{err}");
+        err.trim().to_string()
+    };
     // A server whose certificate is from another CA: the handshake fails cleanly.
     let other = DemoCerts::generate().expect("certificates");
     let port = start_https_server(&other, 10).expect("server");
-    let (code, _, err) = run_client(
-        &["127.0.0.1", &port.to_string(), "localhost", "1"],
-        &certs.ca_pem,
-    )
-    .expect("no trap");
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("TLS handshake for localhost failed"), "{err}");
-    println!("untrusted server: {}", err.trim());
+    let err = fails_saying(port, "TLS handshake for localhost failed");
+    println!("untrusted server: {err}");
     // Nothing listening.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let closed_port = closed.local_addr().expect("addr").port().to_string();
+    let closed_port = closed.local_addr().expect("addr").port();
     drop(closed);
-    let (code, _, err) = run_client(
-        &["127.0.0.1", &closed_port, "localhost", "1"],
-        &certs.ca_pem,
-    )
-    .expect("no trap");
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("cannot connect"), "{err}");
-    println!("closed port: {}", err.trim());
+    println!(
+        "closed port: {}",
+        fails_saying(closed_port, "cannot connect")
+    );
     // A host name goes through wasi:sockets name lookup (every address is tried).
     let port = start_https_server(&certs, 10).expect("server");
     let (code, out, err) = run_client(

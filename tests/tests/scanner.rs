@@ -1,29 +1,12 @@
-//! Scanner check: sslyze (PyPI) against `tls-echo-server` run by `memtls run` on
-//! each provider. Only TLS 1.2 and 1.3 may be accepted, only AEAD suites, only
+//! Scanner check: sslyze (PyPI) against `tls-echo-server` served on each
+//! provider. Only TLS 1.2 and 1.3 may be accepted, only AEAD suites, only
 //! strong groups, and no vulnerability may be flagged.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use memtls_host::Provider;
+use memtls_tests::peers::{Checks, EchoServer, Files, require_module};
 use serde_json::Value;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn accepted(result: &Value, command: &str) -> Vec<String> {
     result[command]["result"]["accepted_cipher_suites"]
@@ -38,61 +21,14 @@ fn accepted(result: &Value, command: &str) -> Vec<String> {
 
 #[test]
 fn sslyze_finds_only_modern_tls() {
-    let has_sslyze = Command::new("python3")
-        .args(["-c", "import sslyze"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        has_sslyze,
-        "sslyze is not installed (pip install sslyze); `cargo xtask setup` installs it"
-    );
-    let certs = memtls_cli::demo::DemoCerts::generate().unwrap();
-    let dir = std::env::temp_dir().join(format!("memtls-sslyze-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("chain.pem"), &certs.chain_pem).unwrap();
-    std::fs::write(dir.join("key.pem"), &certs.key_pem).unwrap();
-    std::fs::write(
-        dir.join("echo.wasm"),
-        memtls_cli::examples::tls_echo_server(),
-    )
-    .unwrap();
-    let mut failures = Vec::new();
-    for provider in ["native", "guest"] {
-        let port = free_port();
-        let listen = format!("127.0.0.1:{port}");
-        let dir_arg = format!("{}::/f", dir.display());
-        let echo = dir.join("echo.wasm").display().to_string();
-        let _server = Killed(
-            Command::new(env!("CARGO_BIN_EXE_memtls"))
-                .args([
-                    "run",
-                    "--tls",
-                    provider,
-                    "--dir",
-                    &dir_arg,
-                    "-S",
-                    "inherit-network",
-                    &echo,
-                    "--cert",
-                    "/f/chain.pem",
-                    "--key",
-                    "/f/key.pem",
-                    "--listen",
-                    &listen,
-                ])
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("start memtls run"),
-        );
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "echo server did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let json = dir.join(format!("sslyze-{provider}.json"));
+    require_module("sslyze", "sslyze");
+    let files = Files::new("sslyze");
+    let mut checks = Checks::default();
+    for provider in Provider::ALL {
+        // Serves for as long as the test runs (sslyze's connections are many).
+        let server = EchoServer::start(provider, &files, &[], u64::MAX as usize);
+        let port = server.port;
+        let json = files.dir.join(format!("sslyze-{provider}.json"));
         let out = Command::new("python3")
             .args([
                 "-m",
@@ -113,15 +49,8 @@ fn sslyze_finds_only_modern_tls() {
         let scan = &report["server_scan_results"][0];
         assert_eq!(scan["scan_status"], "COMPLETED", "{}", scan);
         let r = &scan["scan_result"];
-        let mut check = |ok: bool, what: String| {
-            println!(
-                "sslyze {provider:<6} {what:<70} {}",
-                if ok { "ok" } else { "FAIL" }
-            );
-            if !ok {
-                failures.push(format!("{provider}: {what}"));
-            }
-        };
+        let mut check =
+            |ok: bool, what: String| checks.check(ok, format!("sslyze {provider}: {what}"));
         for old in [
             "ssl_2_0_cipher_suites",
             "ssl_3_0_cipher_suites",
@@ -190,6 +119,5 @@ fn sslyze_finds_only_modern_tls() {
             "fallback SCSV scanned".into(),
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(failures.is_empty(), "failed: {failures:?}");
+    checks.finish();
 }
