@@ -262,11 +262,14 @@ impl wit::HostServerContext for MemtlsCtxView<'_> {
 }
 
 /// `connection` methods that return what the engine's method of the same name
-/// returns, called under `guard` (which names the WIT function).
+/// returns (an option mapped through `$convert`), called under `guard` (which
+/// names the WIT function).
 macro_rules! connection_getters {
-    ($($name:ident $wit:literal ($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+    ($($name:ident $wit:literal ($($arg:ident: $ty:ty),*) -> $ret:ty $(=> $convert:path)?;)*) => {
         $(fn $name(&mut self, c: Resource<Connection>, $($arg: $ty),*) -> wasmtime::Result<$ret> {
-            self.guard(concat!("connection.", $wit), |s| Ok(s.conn(&c)?.$name($($arg),*)))
+            self.guard(concat!("connection.", $wit), |s| {
+                Ok(s.conn(&c)?.$name($($arg),*)$(.map($convert))?)
+            })
         })*
     };
 }
@@ -283,6 +286,8 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
         verified_chain "verified-chain" () -> Vec<Vec<u8>>;
         server_name "server-name" () -> Option<String>;
         resumed "resumed" () -> bool;
+        protocol_version "protocol-version" () -> Option<wit::ProtocolVersion> => convert::from_version;
+        cipher_suite "cipher-suite" () -> Option<wit::CipherSuite> => convert::from_suite;
     }
 
     fn feed(&mut self, c: Resource<Connection>, data: Vec<u8>) -> WitResult<u32> {
@@ -314,24 +319,6 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
     fn shutdown(&mut self, c: Resource<Connection>) -> WitResult<wit::Progress> {
         self.guard("connection.shutdown", |s| {
             Ok(lift(s.conn(&c)?.shutdown()).map(convert::from_progress))
-        })
-    }
-
-    fn protocol_version(
-        &mut self,
-        c: Resource<Connection>,
-    ) -> wasmtime::Result<Option<wit::ProtocolVersion>> {
-        self.guard("connection.protocol-version", |s| {
-            Ok(s.conn(&c)?.protocol_version().map(convert::from_version))
-        })
-    }
-
-    fn cipher_suite(
-        &mut self,
-        c: Resource<Connection>,
-    ) -> wasmtime::Result<Option<wit::CipherSuite>> {
-        self.guard("connection.cipher-suite", |s| {
-            Ok(s.conn(&c)?.cipher_suite().map(convert::from_suite))
         })
     }
 

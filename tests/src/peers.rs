@@ -129,6 +129,15 @@ pub fn spawn_command(mut cmd: Command, what: &str) -> Peer {
 }
 
 impl Peer {
+    /// Once the peer printed `ready` (its handshake is done), sends the line
+    /// `msg` and waits for it to come back (clients print what they receive,
+    /// not what they send); true when both happened within `wait` each.
+    pub fn round_trip(&mut self, ready: &str, msg: &str, wait: Duration) -> bool {
+        let handshake = self.wait_for(ready, wait);
+        self.send(format!("{msg}\n").as_bytes());
+        handshake && self.wait_for(msg, wait)
+    }
+
     /// Everything the peer printed so far (stdout and stderr).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.output.lock().unwrap()).into_owned()
@@ -382,12 +391,18 @@ impl<'a> Example<'a> {
     }
 }
 
-/// Whether https-get exited with `code` after a 2xx response over `version`,
-/// as its report in `stdout` says.
-pub fn fetched_over(code: i32, stdout: &str, version: Version) -> bool {
-    code == 0
-        && result_field(stdout, "status").is_some_and(|s| s.starts_with('2'))
-        && result_field(stdout, "version").as_deref() == Some(version.name())
+/// Whether an https-get run (exit code, stdout, stderr) fetched a 2xx response
+/// over `version`, as its report says; when not, prints the run's output and
+/// what the server `peer` said.
+pub fn fetched_over(run: &(i32, String, String), version: Version, peer: &Peer) -> bool {
+    let (code, out, err) = run;
+    let ok = *code == 0
+        && result_field(out, "status").is_some_and(|s| s.starts_with('2'))
+        && result_field(out, "version").as_deref() == Some(version.name());
+    if !ok {
+        eprintln!("--- exit code {code}\n{out}\n{err}\npeer: {}", peer.text());
+    }
+    ok
 }
 
 /// A field of the first `memtls-result` report in `stdout`.
@@ -621,9 +636,7 @@ pub fn echoes(
             "Handshake was completed",
         ),
     };
-    let handshake = peer.wait_for(ready, wait);
-    peer.send(format!("{msg}\n").as_bytes());
-    handshake && peer.wait_for(msg, wait)
+    peer.round_trip(ready, msg, wait)
 }
 
 /// `gnutls-cli` against our server.

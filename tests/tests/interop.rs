@@ -25,21 +25,10 @@ fn https_get_against_openssl_and_gnutls_servers() {
             let (peer, port) = https_server(server, &files, "server", &flag);
             for provider in Provider::ALL {
                 let url = format!("https://localhost:{port}/");
-                let (code, out, err) = https_get(provider, &files, &["--ca-file", "/f/ca", &url]);
-                let ok = fetched_over(code, &out, version);
-                if !ok {
-                    eprintln!(
-                        "--- {server} {version:?} {provider}: code {code}\n{out}\n{err}\npeer: {}",
-                        peer.text()
-                    );
-                }
-                checks.check(
-                    ok,
-                    format!(
-                        "https-get --tls {provider} vs {server} server {}",
-                        version.name()
-                    ),
-                );
+                let run = https_get(provider, &files, &["--ca-file", "/f/ca", &url]);
+                let v = version.name();
+                let what = format!("https-get --tls {provider} vs {server} server {v}");
+                checks.check(fetched_over(&run, version, &peer), what);
             }
         }
     }

@@ -79,17 +79,3 @@ fn create_handshake_drop_cycles_do_not_leak() {
         rss_growth / MIB
     );
 }
-
-#[test]
-fn context_dropped_before_connections() {
-    // The scenarios keep using connections after their contexts went out of
-    // scope in Rust; here a context resource is dropped explicitly first.
-    let fixtures = Fixtures::generate().expect("fixtures");
-    for provider in Provider::ALL {
-        let runner = Scenarios::load(provider, Policy::default()).expect("load");
-        let result = runner
-            .run("context-dropped-first", &fixtures)
-            .expect("no trap");
-        assert!(result.is_ok(), "{provider}: {result:?}");
-    }
-}

@@ -18,6 +18,9 @@ use std::time::Duration;
 use memtls_host::Provider;
 use memtls_tests::peers::*;
 
+/// What `openssl s_client` prints once it verified the server.
+const VERIFIED: &str = "Verify return code: 0";
+
 struct Matrix {
     ran: usize,
     checks: Checks,
@@ -105,21 +108,10 @@ fn client_against(peer: &str, files: &Files, m: &mut Matrix) {
         let (server, port) = https_server(peer, files, key, &[]);
         for version in Version::ALL {
             for provider in Provider::ALL {
-                let (code, out, err) = get(provider, files, port, &[version_flag(version)]);
-                let ok = fetched_over(code, &out, version);
-                if !ok {
-                    eprintln!(
-                        "{peer} {key_name} {version:?} {provider}: {code}\n{out}\n{err}\n{}",
-                        server.text()
-                    );
-                }
-                m.cell(
-                    ok,
-                    format!(
-                        "client {provider:<6} -> {peer:<7} server {key_name:<8} {}",
-                        version.name()
-                    ),
-                );
+                let run = get(provider, files, port, &[version_flag(version)]);
+                let v = version.name();
+                let what = format!("client {provider:<6} -> {peer:<7} server {key_name:<8} {v}");
+                m.cell(fetched_over(&run, version, &server), what);
             }
         }
     }
@@ -404,7 +396,7 @@ fn features(files: &Files, m: &mut Matrix) {
             2,
         );
         let mut c = openssl_client(server.port, files, Version::Tls13, false, false);
-        let hs = c.wait_for("Verify return code: 0", Duration::from_secs(30));
+        let hs = c.wait_for(VERIFIED, Duration::from_secs(30));
         c.send(b"k\n");
         c.send(b"after key update\n");
         m.cell(
@@ -414,11 +406,9 @@ fn features(files: &Files, m: &mut Matrix) {
         drop(c);
         let small = ["-max_send_frag", "512"];
         let mut c = s_client(server.port, files, &small, "openssl s_client small frags");
-        let hs = c.wait_for("Verify return code: 0", Duration::from_secs(30));
         let big = "x".repeat(3000);
-        c.send(format!("{big}\n").as_bytes());
         m.cell(
-            hs && c.wait_for(&big, Duration::from_secs(30)),
+            c.round_trip(VERIFIED, &big, Duration::from_secs(30)),
             format!("server {provider:<6} <- openssl tiny fragments (512-byte records)"),
         );
         drop(c);
@@ -455,9 +445,7 @@ fn features(files: &Files, m: &mut Matrix) {
             for (i, flag) in ["-sess_out", "-sess_in"].iter().enumerate() {
                 let resume = ["-servername", "localhost", version.openssl(), flag, &sess];
                 let mut c = s_client(server.port, files, &resume, "openssl s_client (resumption)");
-                let hs = c.wait_for("Verify return code: 0", Duration::from_secs(30));
-                c.send(format!("round {i}\n").as_bytes());
-                let _ = hs && c.wait_for(&format!("round {i}"), Duration::from_secs(30));
+                let _ = c.round_trip(VERIFIED, &format!("round {i}"), Duration::from_secs(30));
                 // Give the client time to store the TLS 1.3 ticket before it exits.
                 std::thread::sleep(Duration::from_millis(300));
             }
@@ -484,13 +472,11 @@ fn features(files: &Files, m: &mut Matrix) {
         drop(_big);
         let server = EchoServer::start(provider, files, &[], 1);
         let mut c = s_client(server.port, files, &[], "openssl s_client (large)");
-        let hs = c.wait_for("Verify return code: 0", Duration::from_secs(30));
         let line_64k: String = (0..65536)
             .map(|i| char::from(b'a' + (i % 26) as u8))
             .collect();
-        c.send(format!("{line_64k}\n").as_bytes());
         m.cell(
-            hs && c.wait_for(&line_64k, Duration::from_secs(30)),
+            c.round_trip(VERIFIED, &line_64k, Duration::from_secs(30)),
             format!("server {provider:<6} <- openssl large records (64 KiB line)"),
         );
         drop(c);
