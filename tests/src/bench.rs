@@ -191,6 +191,14 @@ impl Figure {
         }
     }
 
+    /// Fills the columns with `medians`, one value per column (the first of each).
+    fn with<const N: usize>(mut self, medians: &[[f64; N]]) -> Self {
+        for (value, m) in self.values.iter_mut().zip(medians) {
+            *value = Some(m[0]);
+        }
+        self
+    }
+
     /// The value of column `i` relative to the baseline (column 0), if both exist.
     pub fn ratio(&self, i: usize) -> Option<f64> {
         let base = self.values[0]?;
@@ -237,7 +245,7 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
             ("ed25519-all", "ed-ca", "Ed25519"),
             ("rsa", "ca", "RSA-2048"),
         ] {
-            let mut fig = Figure::new(format!("full handshakes, {label}"), "/s", true);
+            let fig = Figure::new(format!("full handshakes, {label}"), "/s", true);
             let per_s = |ns: f64| f64::from(n_full) / (ns / 1e9);
             let mut sessions = sessions(&providers, &fixtures)?;
             let medians = interleaved(reps, |column| {
@@ -255,16 +263,13 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
                 };
                 Ok([per_s(ns)])
             })?;
-            for (i, m) in medians.iter().enumerate() {
-                fig.values[i] = Some(m[0]);
-            }
-            figures.push(fig);
+            figures.push(fig.with(&medians));
         }
     }
 
     // Resumed handshakes per second (TLS 1.3 tickets).
     if want("resumed") {
-        let mut fig = Figure::new("resumed handshakes (TLS 1.3)", "/s", true);
+        let fig = Figure::new("resumed handshakes (TLS 1.3)", "/s", true);
         let per_s = |ns: f64| f64::from(n_resumed) / (ns / 1e9);
         let mut sessions = sessions(&providers, &fixtures)?;
         let medians = interleaved(reps, |column| {
@@ -280,10 +285,7 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
             };
             Ok([per_s(ns)])
         })?;
-        for (i, m) in medians.iter().enumerate() {
-            fig.values[i] = Some(m[0]);
-        }
-        figures.push(fig);
+        figures.push(fig.with(&medians));
     }
 
     // Bulk transfer per suite, each direction; boundary bytes per record.
