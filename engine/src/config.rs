@@ -273,11 +273,12 @@ pub(crate) fn certified_key(
     Ok(Arc::new(ck))
 }
 
-/// The protocol versions selected by `min` and `max`.
-pub(crate) fn versions(
+/// The lowest and highest version `min-version` and `max-version` select
+/// (TLS 1.2 and 1.3 when not given); an error when they cross.
+pub fn version_range(
     min: Option<ProtocolVersion>,
     max: Option<ProtocolVersion>,
-) -> Result<Vec<&'static SupportedProtocolVersion>> {
+) -> Result<(ProtocolVersion, ProtocolVersion)> {
     let min = min.unwrap_or(ProtocolVersion::Tls12);
     let max = max.unwrap_or(ProtocolVersion::Tls13);
     if min > max {
@@ -285,6 +286,15 @@ pub(crate) fn versions(
             "min-version {min:?} is higher than max-version {max:?}"
         )));
     }
+    Ok((min, max))
+}
+
+/// The protocol versions selected by `min` and `max`.
+pub(crate) fn versions(
+    min: Option<ProtocolVersion>,
+    max: Option<ProtocolVersion>,
+) -> Result<Vec<&'static SupportedProtocolVersion>> {
+    let (min, max) = version_range(min, max)?;
     Ok(ProtocolVersion::ALL
         .into_iter()
         .filter(|v| (min..=max).contains(v))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::config::{CipherSuite, ProtocolVersion};
 use crate::session::ConnectionSessions;
-use crate::{Error, ErrorKind, Permit, Result, Session};
+use crate::{Error, ErrorKind, Permit, Result, Session, Stage};
 
 /// Result of a step that may need the caller to move bytes (WIT `progress`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,103 @@ pub enum WriteOutcome {
     WantRead,
     /// The outgoing buffer is full.
     WantWrite,
+}
+
+/// What `request-key-update` depends on.
+pub struct KeyUpdateState {
+    /// The handshake is complete.
+    pub handshake_complete: bool,
+    /// The negotiated version.
+    pub version: Option<ProtocolVersion>,
+    /// Our close_notify was sent.
+    pub close_sent: bool,
+    /// Ciphertext waiting to be taken.
+    pub pending: usize,
+    /// The most ciphertext held before writes stop.
+    pub max_buffered: usize,
+}
+
+/// Checks that a connection in `state` may send a KeyUpdate (TLS 1.3, after
+/// the handshake, before shutdown, with room for it), for every provider.
+pub fn check_key_update(state: &KeyUpdateState) -> Result<()> {
+    if !state.handshake_complete {
+        return Err(Error::misuse(
+            "request-key-update before the handshake is complete",
+        ));
+    }
+    if state.version != Some(ProtocolVersion::Tls13) {
+        return Err(Error::misuse("request-key-update needs TLS 1.3"));
+    }
+    if state.close_sent {
+        return Err(Error::misuse("request-key-update after shutdown"));
+    }
+    if state.pending >= state.max_buffered {
+        return Err(Error::limit(format!(
+            "request-key-update: {} bytes of ciphertext wait to be taken \
+             (max-buffered-bytes is {}); take and send them first",
+            state.pending, state.max_buffered
+        )));
+    }
+    Ok(())
+}
+
+/// Checks `export-keying-material`'s arguments against the interface's bounds
+/// (length 1 to [`MAX_EXPORT_LEN`], label 1 to [`MAX_EXPORT_LABEL_LEN`] bytes,
+/// context at most [`MAX_EXPORT_CONTEXT_LEN`]), for every provider.
+pub fn check_export(label: &[u8], context: Option<&[u8]>, length: u32) -> Result<()> {
+    if length == 0 || length > MAX_EXPORT_LEN {
+        return Err(Error::misuse(format!(
+            "export-keying-material length {length} is outside 1..={MAX_EXPORT_LEN}"
+        )));
+    }
+    if label.is_empty() || label.len() > MAX_EXPORT_LABEL_LEN {
+        return Err(Error::misuse(format!(
+            "export-keying-material label is {} bytes; it must be 1 to \
+             {MAX_EXPORT_LABEL_LEN} bytes (TLS 1.3 puts it in a 255-byte HKDF label)",
+            label.len()
+        )));
+    }
+    if let Some(context) = context.filter(|c| c.len() > MAX_EXPORT_CONTEXT_LEN) {
+        return Err(Error::misuse(format!(
+            "export-keying-material context is {} bytes; it must be at most \
+             {MAX_EXPORT_CONTEXT_LEN} (its length is a 16-bit field)",
+            context.len()
+        )));
+    }
+    Ok(())
+}
+
+impl ReadOutcome {
+    /// What `read` answers while the handshake is at `progress` (`None` once
+    /// it is done).
+    pub fn waiting(progress: Progress) -> Option<Self> {
+        match progress {
+            Progress::Done => None,
+            Progress::WantRead => Some(Self::WantRead),
+            Progress::WantWrite => Some(Self::WantWrite),
+        }
+    }
+}
+
+impl WriteOutcome {
+    /// What `write` answers before taking any of `len` bytes of plaintext
+    /// while the handshake is at `progress` and `pending` bytes of ciphertext
+    /// wait (of at most `max_buffered`): the handshake's progress until it is
+    /// done, then `want-write` while the buffer is full; `None` when the
+    /// plaintext may go.
+    pub fn before_writing(
+        progress: Progress,
+        pending: usize,
+        max_buffered: usize,
+        len: usize,
+    ) -> Option<Self> {
+        match progress {
+            Progress::Done if pending >= max_buffered && len > 0 => Some(Self::WantWrite),
+            Progress::Done => None,
+            Progress::WantRead => Some(Self::WantRead),
+            Progress::WantWrite => Some(Self::WantWrite),
+        }
+    }
 }
 
 /// The most keying material one export may ask for.
@@ -157,9 +254,7 @@ impl Connection {
     pub fn feed(&mut self, mut data: &[u8]) -> Result<u32> {
         self.check()?;
         if self.eof {
-            return Err(Error::misuse(
-                "feed after eof: the transport was already signalled closed",
-            ));
+            return Err(Error::feed_after_eof());
         }
         let total = data.len();
         while !data.is_empty() {
@@ -223,10 +318,7 @@ impl Connection {
             return Ok(Progress::WantWrite);
         }
         if self.eof {
-            return Err(self.fail(Error::new(
-                ErrorKind::RaggedEof,
-                "the transport closed during the handshake",
-            )));
+            return Err(self.fail(Error::ragged(Stage::Handshake)));
         }
         Ok(Progress::WantRead)
     }
@@ -238,10 +330,8 @@ impl Connection {
 
     /// Reads up to `max` bytes of plaintext.
     pub fn read(&mut self, max: u32) -> Result<ReadOutcome> {
-        match self.handshake()? {
-            Progress::Done => {}
-            Progress::WantRead => return Ok(ReadOutcome::WantRead),
-            Progress::WantWrite => return Ok(ReadOutcome::WantWrite),
+        if let Some(waiting) = ReadOutcome::waiting(self.handshake()?) {
+            return Ok(waiting);
         }
         if max == 0 {
             return Ok(ReadOutcome::Data(Vec::new()));
@@ -256,19 +346,15 @@ impl Connection {
             reader.consume(data.len());
         }
         match chunk {
-            Ok(data) if data.is_empty() => Err(Error::new(
-                ErrorKind::Closed,
-                "the peer closed the TLS session (close_notify)",
-            )),
+            Ok(data) if data.is_empty() => Err(Error::closed()),
             Ok(data) => {
                 self.plaintext_pending = self.plaintext_pending.saturating_sub(data.len());
                 Ok(ReadOutcome::Data(data))
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WantRead),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(self.fail(Error::new(
-                ErrorKind::RaggedEof,
-                "the transport closed without the peer's close_notify (possible truncation)",
-            ))),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                Err(self.fail(Error::ragged(Stage::Data)))
+            }
             Err(e) => Err(self.fail(Error::new(ErrorKind::Protocol, e.to_string()))),
         }
     }
@@ -277,19 +363,16 @@ impl Connection {
     pub fn write(&mut self, data: &[u8]) -> Result<WriteOutcome> {
         self.check()?;
         if self.close_sent {
-            return Err(Error::misuse(
-                "write after shutdown: close_notify was already sent",
-            ));
+            return Err(Error::write_after_shutdown());
         }
-        match self.handshake()? {
-            Progress::Done => {}
-            Progress::WantRead => return Ok(WriteOutcome::WantRead),
-            Progress::WantWrite => return Ok(WriteOutcome::WantWrite),
+        let progress = self.handshake()?;
+        let pending = self.outgoing_len();
+        if let Some(early) =
+            WriteOutcome::before_writing(progress, pending, self.max_buffered, data.len())
+        {
+            return Ok(early);
         }
-        let room = self.max_buffered.saturating_sub(self.outgoing_len());
-        if room == 0 && !data.is_empty() {
-            return Ok(WriteOutcome::WantWrite);
-        }
+        let room = self.max_buffered.saturating_sub(pending);
         let n = match self.tls.writer().write(&data[..data.len().min(room)]) {
             Ok(n) => n,
             Err(e) => return Err(self.fail(Error::new(ErrorKind::Protocol, e.to_string()))),
@@ -316,10 +399,7 @@ impl Connection {
         } else if self.peer_closed {
             Ok(Progress::Done)
         } else if self.eof {
-            Err(Error::new(
-                ErrorKind::RaggedEof,
-                "the transport closed before the peer's close_notify arrived",
-            ))
+            Err(Error::ragged(Stage::Shutdown))
         } else {
             Ok(Progress::WantRead)
         }
@@ -409,25 +489,7 @@ impl Connection {
                 "export-keying-material before the handshake is complete",
             ));
         }
-        if length == 0 || length > MAX_EXPORT_LEN {
-            return Err(Error::misuse(format!(
-                "export-keying-material length {length} is outside 1..={MAX_EXPORT_LEN}"
-            )));
-        }
-        if label.is_empty() || label.len() > MAX_EXPORT_LABEL_LEN {
-            return Err(Error::misuse(format!(
-                "export-keying-material label is {} bytes; it must be 1 to \
-                 {MAX_EXPORT_LABEL_LEN} bytes (TLS 1.3 puts it in a 255-byte HKDF label)",
-                label.len()
-            )));
-        }
-        if let Some(context) = context.filter(|c| c.len() > MAX_EXPORT_CONTEXT_LEN) {
-            return Err(Error::misuse(format!(
-                "export-keying-material context is {} bytes; it must be at most \
-                 {MAX_EXPORT_CONTEXT_LEN} (its length is a 16-bit field)",
-                context.len()
-            )));
-        }
+        check_export(label, context, length)?;
         let out = vec![0u8; length as usize];
         self.tls
             .export_keying_material(out, label, context)
@@ -437,25 +499,13 @@ impl Connection {
     /// Sends a TLS 1.3 KeyUpdate.
     pub fn request_key_update(&mut self) -> Result<()> {
         self.check()?;
-        if self.tls.is_handshaking() {
-            return Err(Error::misuse(
-                "request-key-update before the handshake is complete",
-            ));
-        }
-        if self.protocol_version() != Some(ProtocolVersion::Tls13) {
-            return Err(Error::misuse("request-key-update needs TLS 1.3"));
-        }
-        if self.close_sent {
-            return Err(Error::misuse("request-key-update after shutdown"));
-        }
-        if self.outgoing_len() >= self.max_buffered {
-            return Err(Error::limit(format!(
-                "request-key-update: {} bytes of ciphertext wait to be taken \
-                 (max-buffered-bytes is {}); take and send them first",
-                self.outgoing_len(),
-                self.max_buffered
-            )));
-        }
+        check_key_update(&KeyUpdateState {
+            handshake_complete: !self.tls.is_handshaking(),
+            version: self.protocol_version(),
+            close_sent: self.close_sent,
+            pending: self.outgoing_len(),
+            max_buffered: self.max_buffered,
+        })?;
         // rustls refuses a KeyUpdate while a peer's handshake message is half
         // received, and sends a fatal alert when it does: the connection is then
         // failed like any other, the alert takeable.

@@ -62,6 +62,17 @@ pub struct Error {
     pub message: String,
 }
 
+/// Where in a connection's life the transport ended ([`Error::ragged`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Before the handshake completed.
+    Handshake,
+    /// While data was flowing.
+    Data,
+    /// After our close_notify, waiting for the peer's.
+    Shutdown,
+}
+
 /// Result type of the engine.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -92,6 +103,39 @@ impl Error {
     /// A policy refusal.
     pub fn not_permitted(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotPermitted, message)
+    }
+
+    /// The peer's close_notify arrived: the session ended cleanly.
+    pub fn closed() -> Self {
+        Self::new(
+            ErrorKind::Closed,
+            "the peer closed the TLS session (close_notify)",
+        )
+    }
+
+    /// The transport ended without the peer's close_notify: the data may have
+    /// been cut short. `during` says where it ended.
+    pub fn ragged(during: Stage) -> Self {
+        Self::new(
+            ErrorKind::RaggedEof,
+            match during {
+                Stage::Handshake => "the transport closed during the handshake",
+                Stage::Data => {
+                    "the transport closed without the peer's close_notify (possible truncation)"
+                }
+                Stage::Shutdown => "the transport closed before the peer's close_notify arrived",
+            },
+        )
+    }
+
+    /// `feed` after `eof`.
+    pub fn feed_after_eof() -> Self {
+        Self::misuse("feed after eof: the transport was already signalled closed")
+    }
+
+    /// `write` after `shutdown`.
+    pub fn write_after_shutdown() -> Self {
+        Self::misuse("write after shutdown: close_notify was already sent")
     }
 
     /// Maps a rustls error raised while building a configuration: always a

@@ -32,17 +32,18 @@ use rustls::pki_types::{ServerName, UnixTime};
 pub use acceptor::{Acceptor, ClientHello};
 pub use config::{
     CipherSuite, ClientAuth, ClientConfig, PlatformTrust, ProtocolVersion, ServerConfig,
-    SigningChain, SystemRoots, TrustStore, Verification,
+    SigningChain, SystemRoots, TrustStore, Verification, version_range,
 };
 pub use connection::{
-    Connection, MAX_EXPORT_CONTEXT_LEN, MAX_EXPORT_LABEL_LEN, MAX_EXPORT_LEN, Progress,
-    ReadOutcome, WriteOutcome,
+    Connection, KeyUpdateState, MAX_EXPORT_CONTEXT_LEN, MAX_EXPORT_LABEL_LEN, MAX_EXPORT_LEN,
+    Progress, ReadOutcome, WriteOutcome, check_export, check_key_update,
 };
-pub use error::{CertificateReason, Error, ErrorKind, Result, alert_name};
+pub use error::{CertificateReason, Error, ErrorKind, Result, Stage, alert_name};
 pub use pem::{parse_certificates, parse_private_key};
 pub use policy::{Admission, BaseRoots, DEFAULT_MAX_BUFFERED, Permit, Policy};
 pub use rustls;
 pub use session::{Session, SessionInfo};
+pub use verify::client_auth_anchors;
 
 use rustls::client::danger::ServerCertVerifier;
 
@@ -225,10 +226,7 @@ impl Engine {
         verification: Verification,
         admission: &Admission,
     ) -> Result<ClientContext> {
-        if verification != Verification::Full {
-            admission.policy().check_insecure()?;
-        }
-        let permit = admission.context(config.byte_len())?;
+        let permit = admit_client(config, verification, admission)?;
         let versions = config::versions(config.min_version, config.max_version)?;
         let provider = config::provider_with_suites(&self.crypto, config.cipher_suites.as_deref())?;
         let verifier = self.server_verifier(&config.trust, verification)?;
@@ -261,14 +259,9 @@ impl Engine {
         config: &ServerConfig,
         admission: &Admission,
     ) -> Result<ServerContext> {
-        let permit = admission.context(config.byte_len())?;
+        let permit = admit_server(config, admission)?;
         let versions = config::versions(config.min_version, config.max_version)?;
         let provider = config::provider_with_suites(&self.crypto, config.cipher_suites.as_deref())?;
-        if config.certificate_chains.is_empty() {
-            return Err(Error::config(
-                "certificate-chains is empty: a server needs at least one signing chain",
-            ));
-        }
         let keys = config
             .certificate_chains
             .iter()
@@ -331,7 +324,35 @@ fn mozilla_roots() -> Vec<rustls::pki_types::CertificateDer<'static>> {
     webpki_root_certs::TLS_SERVER_ROOT_CERTS.to_vec()
 }
 
-fn parse_server_name(name: &str) -> Result<ServerName<'static>> {
+/// Admits a client context under `admission`'s policy, for every provider: the
+/// `insecure` interface's verifications need the policy's consent, and the
+/// configuration's bytes count against its limits.
+pub fn admit_client(
+    config: &ClientConfig,
+    verification: Verification,
+    admission: &Admission,
+) -> Result<Permit> {
+    if verification != Verification::Full {
+        admission.policy().check_insecure()?;
+    }
+    admission.context(config.byte_len())
+}
+
+/// Admits a server context under `admission`'s policy, for every provider: its
+/// bytes count, and a server needs a signing chain.
+pub fn admit_server(config: &ServerConfig, admission: &Admission) -> Result<Permit> {
+    let permit = admission.context(config.byte_len())?;
+    if config.certificate_chains.is_empty() {
+        return Err(Error::config(
+            "certificate-chains is empty: a server needs at least one signing chain",
+        ));
+    }
+    Ok(permit)
+}
+
+/// Parses the server name a client connects to (a DNS name or an IP address),
+/// refusing anything else with a sentence that shows it.
+pub fn parse_server_name(name: &str) -> Result<ServerName<'static>> {
     ServerName::try_from(name.to_owned()).map_err(|_| {
         let shown: String = name.chars().take(64).collect();
         let more = if shown.len() < name.len() { "..." } else { "" };
@@ -346,7 +367,9 @@ fn parse_server_name(name: &str) -> Result<ServerName<'static>> {
 /// 65,535 bytes of the extensions block with everything else).
 pub const MAX_ALPN_LIST_LEN: usize = 4096;
 
-fn checked_alpn(protocols: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
+/// Checks an `alpn-protocols` list (each 1 to 255 bytes, all of them fitting in
+/// a hello) and returns it.
+pub fn checked_alpn(protocols: &[Vec<u8>]) -> Result<Vec<Vec<u8>>> {
     let mut total = 0usize;
     for (i, p) in protocols.iter().enumerate() {
         if p.is_empty() || p.len() > 255 {

@@ -585,11 +585,13 @@ impl Check for AnyOf {
     }
 }
 
-/// The client-certificate verifier for a server's client-auth setting.
-pub(crate) fn client_verifier(
+/// What a server's client-auth setting verifies clients against: its anchors
+/// and pins (DER; `system` trust is refused, and so is nothing at all), and
+/// whether a client may go without a certificate. `None` when clients are not
+/// asked. Every provider validates client-auth with this.
+pub fn client_auth_anchors(
     auth: &ClientAuth,
-    provider: &Arc<CryptoProvider>,
-) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>> {
+) -> Result<Option<(Vec<CertificateDer<'static>>, bool)>> {
     let (trust, optional) = match auth {
         ClientAuth::None => return Ok(None),
         ClientAuth::Optional(t) => (t, true),
@@ -610,6 +612,17 @@ pub(crate) fn client_verifier(
              (system trust cannot verify clients: give the CA that issues their certificates)",
         ));
     }
+    Ok(Some((anchors, optional)))
+}
+
+/// The client-certificate verifier for a server's client-auth setting.
+pub(crate) fn client_verifier(
+    auth: &ClientAuth,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>> {
+    let Some((anchors, optional)) = client_auth_anchors(auth)? else {
+        return Ok(None);
+    };
     let roots = Roots::new(anchors, "client-auth")?;
     let names: usize = roots
         .store

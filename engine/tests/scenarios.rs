@@ -4,21 +4,9 @@
 //! `tests/scenario-suite/src/list.rs`.
 
 use std::rc::Rc;
-use std::sync::OnceLock;
 
 use memtls_engine::Policy;
-use memtls_scenario_suite::{Fixtures, Native, fixtures, foreach_scenario};
-
-/// The fixtures, made once for the whole run.
-fn fixtures() -> &'static Fixtures {
-    static FIXTURES: OnceLock<Fixtures> = OnceLock::new();
-    FIXTURES.get_or_init(|| {
-        fixtures::generate()
-            .expect("generating fixtures")
-            .into_iter()
-            .collect()
-    })
-}
+use memtls_scenario_suite::{Native, fixtures, foreach_scenario};
 
 /// Runs `name` on a fresh engine under the parity suite's policy (the
 /// `insecure` interface allowed, the rest the defaults).
@@ -27,7 +15,7 @@ fn run(name: &str) {
         allow_insecure: true,
         ..Policy::default()
     }));
-    match memtls_scenario_suite::run(backend, name, fixtures()) {
+    match memtls_scenario_suite::run(backend, name, fixtures::shared()) {
         Ok(summary) => println!("{name}: {summary}"),
         Err(why) => panic!("{name}: {why}"),
     }

@@ -65,6 +65,14 @@ impl Drop for Peer {
     }
 }
 
+/// Fails unless the independent TLS peers are installed: OpenSSL's and GnuTLS's
+/// command-line servers and clients.
+pub fn require_peers() {
+    require("openssl", "openssl");
+    require("gnutls-serv", "gnutls-bin");
+    require("gnutls-cli", "gnutls-bin");
+}
+
 /// Fails with a message naming the Debian package when `program` is missing.
 pub fn require(program: &str, package: &str) {
     let found = std::env::var_os("PATH").is_some_and(|paths| {

@@ -13,8 +13,7 @@ use memtls_tests::peers::*;
 
 #[test]
 fn https_get_against_openssl_and_gnutls_servers() {
-    require("openssl", "openssl");
-    require("gnutls-serv", "gnutls-bin");
+    require_peers();
     let (files, mut checks) = (Files::new("get"), Checks::default());
     for version in Version::ALL {
         for server in ["openssl", "gnutls"] {
@@ -107,8 +106,7 @@ fn https_get_client_certificates_and_rejection() {
 
 #[test]
 fn echo_server_driven_by_openssl_and_gnutls_clients() {
-    require("openssl", "openssl");
-    require("gnutls-cli", "gnutls-bin");
+    require_peers();
     let (files, mut checks) = (Files::new("echo"), Checks::default());
     for provider in Provider::ALL {
         for (auth, extra) in [

@@ -93,8 +93,7 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
 /// Runs one part of the matrix with fresh fixtures; its failed cells fail it.
 fn part(name: &str, cells: impl FnOnce(&Files, &mut Matrix)) {
     let _turn = turn();
-    require("openssl", "openssl");
-    require("gnutls-serv", "gnutls-bin");
+    require_peers();
     require("tls.py", "tlslite-ng (PyPI)");
     let files = Files::new(&format!("matrix-{}", name.replace(' ', "-")));
     let mut m = Matrix::new();

@@ -93,6 +93,14 @@ fn setup(for_tests: bool) -> Result {
         if !on_path("gnutls-serv") || !on_path("gnutls-cli") {
             packages.push("gnutls-bin");
         }
+        // The openssl provider (memtls-openssl) builds on the system's libssl.
+        let libssl = Command::new("pkg-config")
+            .args(["--exists", "openssl"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !libssl {
+            packages.extend(["libssl-dev", "pkg-config"]);
+        }
         // From PyPI: an SMTP server with STARTTLS, the TLS scanner, tlslite-ng
         // (a third, pure-Python TLS peer), and the native sides of Python tests.
         for (module, package) in [
@@ -124,7 +132,8 @@ fn setup(for_tests: bool) -> Result {
     if !(root && Path::new("/usr/bin/apt-get").exists()) {
         return Err(format!(
             "missing {}: install {} (ring needs clang to build for {TARGET}; the tests use \
-             openssl and gnutls-bin as TLS peers), then run this again",
+             openssl and gnutls-bin as TLS peers; the openssl provider builds on libssl-dev \
+             with pkg-config), then run this again",
             packages.join(" and "),
             if packages.len() == 1 { "it" } else { "them" }
         ));

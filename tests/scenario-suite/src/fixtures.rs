@@ -180,3 +180,15 @@ pub fn server() -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
     let mut take = |name: &str| f.remove(name).ok_or_else(|| format!("no fixture {name}"));
     Ok((take("ca")?, take("server.chain")?, take("server.key")?))
 }
+
+/// The fixtures as the scenarios take them, generated once per process (the
+/// native scenario tests share them).
+pub fn shared() -> &'static crate::Fixtures {
+    static FIXTURES: std::sync::OnceLock<crate::Fixtures> = std::sync::OnceLock::new();
+    FIXTURES.get_or_init(|| {
+        generate()
+            .expect("generating fixtures")
+            .into_iter()
+            .collect()
+    })
+}

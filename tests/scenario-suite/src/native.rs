@@ -8,9 +8,9 @@ use memtls_engine as engine;
 
 use crate::tls::{
     Acceptor, AcceptorApi, Backend, ChainCall, CipherSuite, ClientConfig, ClientContext,
-    ClientContextApi, ClientHello, Connection, ConnectionApi, ImplementationInfo, Progress,
-    ProtocolVersion, ReadOutcome, Result, ServerConfig, ServerContext, ServerContextApi, Session,
-    SessionApi, SessionInfo, Verification, WriteOutcome,
+    ClientContextApi, ClientHello, Connection, ConnectionApi, ImplementationInfo, ProtocolVersion,
+    Result, ServerConfig, ServerContext, ServerContextApi, Session, SessionApi, SessionInfo,
+    Verification,
 };
 
 /// The engine with ring, the Mozilla roots and an instance's admission under a
@@ -111,30 +111,7 @@ impl ServerContextApi for NativeServer {
 }
 
 impl ConnectionApi for NativeConnection {
-    memtls_engine::forward_to_cell! { borrow_mut:
-        feed(data: &[u8]) -> Result<u32>;
-        eof() -> Result<()>;
-        take(max: u32) -> Vec<u8>;
-        handshake() -> Result<Progress>;
-        read(max: u32) -> Result<ReadOutcome>;
-        write(data: &[u8]) -> Result<WriteOutcome>;
-        shutdown() -> Result<Progress>;
-        request_key_update() -> Result<()>;
-    }
-    memtls_engine::forward_to_cell! { borrow:
-        pending_ciphertext() -> u32;
-        is_handshake_complete() -> bool;
-        pending_plaintext() -> u32;
-        peer_closed() -> bool;
-        protocol_version() -> Option<ProtocolVersion>;
-        cipher_suite() -> Option<CipherSuite>;
-        alpn_protocol() -> Option<Vec<u8>>;
-        peer_certificates() -> Vec<Vec<u8>>;
-        verified_chain() -> Vec<Vec<u8>>;
-        server_name() -> Option<String>;
-        resumed() -> bool;
-        export_keying_material(label: &[u8], context: Option<&[u8]>, length: u32) -> Result<Vec<u8>>;
-    }
+    crate::connection_forwarders!();
     fn session(&self) -> Result<Option<Session>> {
         Ok(self
             .0

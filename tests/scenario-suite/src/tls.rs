@@ -130,6 +130,42 @@ pub trait ConnectionApi {
     fn request_key_update(&self) -> Result<()>;
 }
 
+/// The [`ConnectionApi`] methods (all but `session`) of a backend whose
+/// connection type wraps its provider's connection in a `RefCell` (`self.0`)
+/// with the same methods: the native engine, the openssl provider.
+#[macro_export]
+macro_rules! connection_forwarders {
+    () => {
+        $crate::tls::forward_to_cell! { borrow_mut:
+            feed(data: &[u8]) -> $crate::tls::Result<u32>;
+            eof() -> $crate::tls::Result<()>;
+            take(max: u32) -> Vec<u8>;
+            handshake() -> $crate::tls::Result<$crate::tls::Progress>;
+            read(max: u32) -> $crate::tls::Result<$crate::tls::ReadOutcome>;
+            write(data: &[u8]) -> $crate::tls::Result<$crate::tls::WriteOutcome>;
+            shutdown() -> $crate::tls::Result<$crate::tls::Progress>;
+            request_key_update() -> $crate::tls::Result<()>;
+        }
+        $crate::tls::forward_to_cell! { borrow:
+            pending_ciphertext() -> u32;
+            is_handshake_complete() -> bool;
+            pending_plaintext() -> u32;
+            peer_closed() -> bool;
+            protocol_version() -> Option<$crate::tls::ProtocolVersion>;
+            cipher_suite() -> Option<$crate::tls::CipherSuite>;
+            alpn_protocol() -> Option<Vec<u8>>;
+            peer_certificates() -> Vec<Vec<u8>>;
+            verified_chain() -> Vec<Vec<u8>>;
+            server_name() -> Option<String>;
+            resumed() -> bool;
+            export_keying_material(label: &[u8], context: Option<&[u8]>, length: u32) -> $crate::tls::Result<Vec<u8>>;
+        }
+    };
+}
+
+#[doc(hidden)]
+pub use memtls_engine::forward_to_cell;
+
 /// A client session.
 pub trait SessionApi {
     /// `info`.

@@ -1,0 +1,179 @@
+//! OpenSSL's errors as the interface's: the error queue, X.509 verify codes
+//! and the alerts OpenSSL sends and receives, mapped once.
+
+use std::cell::Cell;
+use std::ffi::c_int;
+
+use foreign_types::ForeignTypeRef;
+use memtls_engine::{CertificateReason, Error, ErrorKind, Stage, alert_name};
+use openssl::error::ErrorStack;
+use openssl::ssl::{ErrorCode, SslContextBuilder, SslRef};
+use openssl::x509::X509VerifyResult;
+
+unsafe extern "C" {
+    // libssl 1.1.1 and later; the openssl crate does not wrap them.
+    fn SSL_CTX_set_info_callback(
+        ctx: *mut openssl_sys::SSL_CTX,
+        callback: Option<unsafe extern "C" fn(*const openssl_sys::SSL, c_int, c_int)>,
+    );
+    pub(crate) fn SSL_key_update(ssl: *mut openssl_sys::SSL, update_type: c_int) -> c_int;
+}
+
+/// `SSL_key_update`'s "and update yours too".
+pub(crate) const SSL_KEY_UPDATE_REQUESTED: c_int = 1;
+/// The info callback's "an alert was written" (`SSL_CB_ALERT | SSL_CB_WRITE`).
+const SSL_CB_WRITE_ALERT: c_int = 0x4000 | 0x08;
+/// The alerts that answer malformed input (unexpected_message,
+/// bad_record_mac, record_overflow, illegal_parameter, decode_error,
+/// decrypt_error): errors of kind `protocol`, as the rustls providers report them.
+const PROTOCOL_VIOLATIONS: [u8; 6] = [10, 20, 22, 47, 50, 51];
+/// Alerts received show in the error queue as reasons from this offset.
+const ALERT_REASON_OFFSET: c_int = 1000;
+/// `SSL_R_CERTIFICATE_VERIFY_FAILED`.
+const CERTIFICATE_VERIFY_FAILED: c_int = 134;
+/// `SSL_R_UNEXPECTED_EOF_WHILE_READING` (OpenSSL 3).
+const UNEXPECTED_EOF_WHILE_READING: c_int = 294;
+/// `SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE`.
+const PEER_DID_NOT_RETURN_A_CERTIFICATE: c_int = 199;
+
+thread_local! {
+    /// The last fatal alert OpenSSL wrote on this thread (it calls the info
+    /// callback inside our call into it, on this thread).
+    static ALERT_SENT: Cell<Option<u8>> = const { Cell::new(None) };
+}
+
+unsafe extern "C" fn info_callback(_ssl: *const openssl_sys::SSL, event: c_int, value: c_int) {
+    // `value` is (level << 8) | description; level 2 is fatal.
+    if event & SSL_CB_WRITE_ALERT == SSL_CB_WRITE_ALERT && value >> 8 == 2 {
+        ALERT_SENT.with(|a| a.set(Some((value & 0xff) as u8)));
+    }
+}
+
+/// Makes the contexts built by `b` note the fatal alerts they send.
+pub(crate) fn note_alerts(b: &mut SslContextBuilder) {
+    // SAFETY: the pointer is the builder's live `SSL_CTX`; the callback is a
+    // plain function that touches only a thread-local.
+    unsafe { SSL_CTX_set_info_callback(b.as_ptr(), Some(info_callback)) }
+}
+
+/// Forgets the last alert sent (before a call into OpenSSL).
+pub(crate) fn clear_alert() {
+    ALERT_SENT.with(|a| a.set(None));
+}
+
+fn take_alert() -> Option<u8> {
+    ALERT_SENT.with(Cell::take)
+}
+
+/// What OpenSSL's error queue says, as one line.
+pub(crate) fn describe(stack: &ErrorStack) -> String {
+    let reasons: Vec<String> = stack
+        .errors()
+        .iter()
+        .map(|e| e.reason().unwrap_or("unknown reason").to_owned())
+        .collect();
+    if reasons.is_empty() {
+        "no reason given".into()
+    } else {
+        reasons.join("; ")
+    }
+}
+
+/// A configuration that OpenSSL refused, naming the field (`what`).
+pub fn from_stack(what: &str, stack: &ErrorStack) -> Error {
+    Error::config(format!("{what}: OpenSSL refused it ({})", describe(stack)))
+}
+
+/// Whether a verify failure is only about the chain to an anchor (what a pin
+/// vouches for instead).
+pub(crate) fn chain_only(code: X509VerifyResult) -> bool {
+    // UNABLE_TO_GET_ISSUER_CERT, DEPTH_ZERO_SELF_SIGNED_CERT,
+    // SELF_SIGNED_CERT_IN_CHAIN, UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+    // UNABLE_TO_VERIFY_LEAF_SIGNATURE.
+    matches!(code.as_raw(), 2 | 18 | 19 | 20 | 21)
+}
+
+/// A peer certificate rejected with X.509 verify code `code`.
+pub(crate) fn rejected(code: X509VerifyResult, depth: u32) -> Error {
+    let reason = match code.as_raw() {
+        10 => CertificateReason::Expired,
+        9 => CertificateReason::NotYetValid,
+        2 | 18 | 19 | 20 | 21 => CertificateReason::UnknownIssuer,
+        62 | 64 => CertificateReason::NameMismatch,
+        4 | 6 | 7 | 8 => CertificateReason::BadSignature,
+        23 => CertificateReason::Revoked,
+        _ => CertificateReason::Other,
+    };
+    let at = if depth == 0 {
+        "the end-entity certificate".to_owned()
+    } else {
+        format!("the certificate at depth {depth}")
+    };
+    Error::new(
+        ErrorKind::CertificateRejected(reason),
+        format!(
+            "{at} was rejected: {} (OpenSSL verify error {})",
+            code.error_string(),
+            code.as_raw()
+        ),
+    )
+}
+
+/// A failed TLS call as the interface's error: the peer's alert, our
+/// certificate verdict, the alert we sent, or the transport's end (`eof`).
+pub fn from_ssl_error(e: &openssl::ssl::Error, ssl: &SslRef, eof: bool) -> Error {
+    let sent = take_alert();
+    if e.code() == ErrorCode::ZERO_RETURN {
+        return Error::closed();
+    }
+    let Some(stack) = e.ssl_error() else {
+        return match e.io_error() {
+            Some(io) => Error::new(ErrorKind::Protocol, format!("transport: {io}")),
+            None if eof => Error::ragged(Stage::Data),
+            None => Error::new(ErrorKind::Protocol, format!("OpenSSL: {e}")),
+        };
+    };
+    let reasons: Vec<c_int> = stack.errors().iter().map(|e| e.reason_code()).collect();
+    if reasons.contains(&UNEXPECTED_EOF_WHILE_READING) {
+        return Error::ragged(Stage::Data);
+    }
+    if let Some(alert) = reasons
+        .iter()
+        .find(|r| (ALERT_REASON_OFFSET..ALERT_REASON_OFFSET + 256).contains(*r))
+    {
+        let alert = (alert - ALERT_REASON_OFFSET) as u8;
+        return Error::new(
+            ErrorKind::AlertReceived(alert),
+            format!("the peer sent a fatal {} alert", alert_name(alert)),
+        );
+    }
+    if reasons.contains(&CERTIFICATE_VERIFY_FAILED) {
+        return rejected(ssl.verify_result(), 0);
+    }
+    if reasons.contains(&PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+        return Error::new(
+            ErrorKind::CertificateRejected(CertificateReason::NoCertificate),
+            "the client sent no certificate, and one is required",
+        );
+    }
+    let why = describe(stack);
+    match sent {
+        // What the peer sent broke the protocol: the alert only says so.
+        Some(alert) if PROTOCOL_VIOLATIONS.contains(&alert) => Error::new(
+            ErrorKind::Protocol,
+            format!("{why} (sent a fatal {} alert)", alert_name(alert)),
+        ),
+        // The peer is well-formed but cannot be served (no common version,
+        // suite or protocol, …): the alert is the answer.
+        Some(alert) => Error::new(
+            ErrorKind::AlertSent(alert),
+            format!("{why} (sent a fatal {} alert)", alert_name(alert)),
+        ),
+        None => Error::new(ErrorKind::Protocol, why),
+    }
+}
+
+/// The raw pointer of a live `SSL`, for the calls the crate does not wrap.
+pub(crate) fn ssl_ptr(ssl: &SslRef) -> *mut openssl_sys::SSL {
+    ssl.as_ptr()
+}

@@ -1,0 +1,1107 @@
+//! The system's OpenSSL behind `memtls:tls`: the openssl provider's sans-IO
+//! half.
+//!
+//! OpenSSL was designed for memory channels as much as for sockets (memory
+//! BIOs); here each connection's `SslStream` runs over [`Channel`], a pair of
+//! byte buffers, and the interface's calls (`feed`, `take`, `handshake`,
+//! `read`, `write`, `shutdown`, …) drive it. Configurations are the engine's
+//! types, validated with the engine's rules where the rule is the interface's
+//! (ALPN, versions, exporter bounds, PEM/DER parsing, the embedder's
+//! [`Policy`] and its admission); OpenSSL's errors and X.509 verify codes map
+//! to the interface's error kinds in one place ([`error`]).
+//!
+//! Trust: `system` is OpenSSL's default store (its `openssl.cnf`,
+//! `SSL_CERT_FILE` / `SSL_CERT_DIR`, distribution crypto-policies) plus the
+//! policy's extra anchors; anchors and pins mean what they mean on the other
+//! providers (a pin accepts exactly that end-entity certificate, whatever its
+//! issuer, once its name and validity check out).
+
+#![warn(missing_docs)]
+
+mod error;
+
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::sync::{Arc, Mutex};
+
+use memtls_engine::{
+    Admission, BaseRoots, CipherSuite, ClientConfig, Error, ErrorKind, Permit, Policy, Progress,
+    ProtocolVersion, ReadOutcome, Result, ServerConfig, SigningChain, Stage, TrustStore,
+    Verification, WriteOutcome,
+};
+use openssl::pkey::PKey;
+use openssl::ssl::{
+    ErrorCode, NameType, ShutdownResult, ShutdownState, Ssl, SslContext, SslContextBuilder,
+    SslMethod, SslOptions, SslSession, SslSessionCacheMode, SslStream, SslVerifyMode, SslVersion,
+};
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::verify::X509VerifyParam;
+use openssl::x509::{X509, X509StoreContext, X509StoreContextRef};
+
+pub use error::{from_ssl_error, from_stack};
+
+/// The cipher suites the openssl provider offers: the interface's AEAD suites
+/// (IANA id, IANA name as the other providers report it, OpenSSL's name), in
+/// the provider's default preference.
+const SUITES: [(u16, &str, &str); 9] = [
+    (0x1302, "TLS13_AES_256_GCM_SHA384", "TLS_AES_256_GCM_SHA384"),
+    (0x1301, "TLS13_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256"),
+    (
+        0x1303,
+        "TLS13_CHACHA20_POLY1305_SHA256",
+        "TLS_CHACHA20_POLY1305_SHA256",
+    ),
+    (
+        0xc02c,
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+    ),
+    (
+        0xc02b,
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+    ),
+    (
+        0xcca9,
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+    ),
+    (
+        0xc030,
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+        "ECDHE-RSA-AES256-GCM-SHA384",
+    ),
+    (
+        0xc02f,
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+    ),
+    (
+        0xcca8,
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+        "ECDHE-RSA-CHACHA20-POLY1305",
+    ),
+];
+
+/// The refusal of a trust store with nothing in it.
+const EMPTY_TRUST: &str =
+    "trust store is empty: set system, or give anchors or pinned certificates";
+
+/// The provider for one instance: OpenSSL under the embedder's policy (its
+/// `system` trust, its limits through the instance's [`Admission`]).
+pub struct OpenSsl {
+    admission: Admission,
+}
+
+impl OpenSsl {
+    /// The provider for an instance under `policy`.
+    pub fn new(policy: Policy) -> Self {
+        Self {
+            admission: Admission::new(policy),
+        }
+    }
+
+    /// The instance's admission (what it holds under the policy's limits).
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// Name and version, as `implementation` reports them.
+    pub fn implementation(&self) -> (String, String) {
+        (
+            "memtls-openssl (the system's OpenSSL)".into(),
+            openssl::version::version().into(),
+        )
+    }
+
+    /// TLS 1.2 and 1.3.
+    pub fn supported_versions(&self) -> Vec<ProtocolVersion> {
+        ProtocolVersion::ALL.to_vec()
+    }
+
+    /// The suites in [`SUITES`], in default preference.
+    pub fn supported_cipher_suites(&self) -> Vec<CipherSuite> {
+        SUITES
+            .iter()
+            .map(|(id, name, _)| CipherSuite {
+                id: *id,
+                name: (*name).into(),
+            })
+            .collect()
+    }
+
+    /// An X.509 store for `trust` and the pins beside it (an error naming the
+    /// field for bad certificates, or for a store with nothing in it).
+    fn store(&self, trust: &TrustStore, what: &str) -> Result<(X509StoreBuilder, Vec<Vec<u8>>)> {
+        let mut store = X509StoreBuilder::new().map_err(|e| from_stack(what, &e))?;
+        let mut anchors = memtls_engine::parse_certificates(&trust.anchors, "trust.anchors")?;
+        if trust.system {
+            match self.admission.policy().base_roots {
+                BaseRoots::Platform => store
+                    .set_default_paths()
+                    .map_err(|e| from_stack("system trust: OpenSSL's default paths", &e))?,
+                BaseRoots::None => {}
+                BaseRoots::Mozilla => {
+                    return Err(Error::config(
+                        "the openssl provider trusts the system's store: base roots \
+                         \"mozilla\" are for the rustls providers",
+                    ));
+                }
+            }
+            anchors.extend(memtls_engine::parse_certificates(
+                &self.admission.policy().extra_system_anchors,
+                "policy.extra-system-anchors",
+            )?);
+        }
+        for (i, der) in anchors.iter().enumerate() {
+            let cert =
+                X509::from_der(der).map_err(|e| from_stack(&format!("{what}: anchor {i}"), &e))?;
+            store
+                .add_cert(cert)
+                .map_err(|e| from_stack(&format!("{what}: anchor {i}"), &e))?;
+        }
+        let pins: Vec<Vec<u8>> = memtls_engine::parse_certificates(&trust.pinned, "trust.pinned")?
+            .into_iter()
+            .map(|c| c.to_vec())
+            .collect();
+        if !trust.system && anchors.is_empty() && pins.is_empty() {
+            return Err(Error::config(EMPTY_TRUST));
+        }
+        Ok((store, pins))
+    }
+
+    /// An OpenSSL context for a client configuration (its trust as an X.509
+    /// store and a verify callback for pins, its own session cache), admitted
+    /// by `admission` first.
+    pub fn client_context(
+        &self,
+        config: &ClientConfig,
+        verification: Verification,
+    ) -> Result<ClientContext> {
+        let permit = memtls_engine::admit_client(config, verification, &self.admission)?;
+        let mut b = builder(SslMethod::tls_client(), "client-config")?;
+        versions(&mut b, config.min_version, config.max_version)?;
+        suites(&mut b, config.cipher_suites.as_deref())?;
+        let (store, pins) = self.store(&config.trust, "trust")?;
+        b.set_verify_cert_store(store.build())
+            .map_err(|e| from_stack("trust", &e))?;
+        match verification {
+            Verification::None => b.set_verify(SslVerifyMode::NONE),
+            _ => b.set_verify_callback(SslVerifyMode::PEER, move |ok, ctx| {
+                ok || pinned_leaf(ctx, &pins)
+            }),
+        }
+        if let Some(chain) = &config.certificate_chain {
+            signing_chain(&mut b, chain, "certificate-chain")?;
+        }
+        let alpn = memtls_engine::checked_alpn(&config.alpn_protocols)?;
+        if !alpn.is_empty() {
+            b.set_alpn_protos(&wire(&alpn))
+                .map_err(|e| from_stack("alpn-protocols", &e))?;
+        }
+        // The context's own session cache, by server name (`connect`).
+        let cache: Arc<Mutex<HashMap<String, SslSession>>> = Arc::default();
+        let index = name_index()?;
+        b.set_session_cache_mode(SslSessionCacheMode::CLIENT);
+        let store = cache.clone();
+        b.set_new_session_callback(move |ssl, session| {
+            if let Some(name) = ssl.ex_data(index) {
+                store.lock().unwrap().insert(name.clone(), session);
+            }
+        });
+        let (ctx, send_sni) = (b.build(), config.send_sni);
+        let admission = self.admission.clone();
+        Ok(ClientContext {
+            ctx,
+            verification,
+            send_sni,
+            cache,
+            admission,
+            _permit: permit,
+        })
+    }
+
+    /// OpenSSL contexts for a server configuration (one per signing chain,
+    /// switched by SNI), admitted by `admission` first.
+    pub fn server_context(&self, config: &ServerConfig) -> Result<ServerContext> {
+        let permit = memtls_engine::admit_server(config, &self.admission)?;
+        // One context per signing chain: the first serves by default, the SNI
+        // callback switches to the one whose certificate names the host.
+        let mut by_name = Vec::new();
+        for (i, chain) in config.certificate_chains.iter().enumerate() {
+            let what = format!("certificate-chains[{i}]");
+            let mut b = self.server_builder(config, &what)?;
+            let leaf = signing_chain(&mut b, chain, &what)?;
+            by_name.push((names_of(&leaf), b.build()));
+        }
+        let mut b = self.server_builder(config, "certificate-chains[0]")?;
+        signing_chain(
+            &mut b,
+            &config.certificate_chains[0],
+            "certificate-chains[0]",
+        )?;
+        let chains = Arc::new(by_name);
+        if chains.len() > 1 {
+            b.set_servername_callback(move |ssl, _alert| {
+                if let Some(name) = ssl.servername(NameType::HOST_NAME).map(str::to_owned)
+                    && let Some(i) = chains
+                        .iter()
+                        .position(|(names, _)| names.iter().any(|n| name_matches(n, &name)))
+                    && i > 0
+                {
+                    let _ = ssl.set_ssl_context(&chains[i].1);
+                }
+                Ok(())
+            });
+        }
+        Ok(ServerContext {
+            ctx: b.build(),
+            admission: self.admission.clone(),
+            _permit: Arc::new(permit),
+        })
+    }
+
+    /// A server builder with everything but the signing chain.
+    fn server_builder(&self, config: &ServerConfig, what: &str) -> Result<SslContextBuilder> {
+        let mut b = builder(SslMethod::tls_server(), what)?;
+        versions(&mut b, config.min_version, config.max_version)?;
+        suites(&mut b, config.cipher_suites.as_deref())?;
+        b.set_session_id_context(b"memtls")
+            .map_err(|e| from_stack(what, &e))?;
+        if !config.session_tickets {
+            // TLS 1.2 session ids; TLS 1.3 stateful tickets (the session stays
+            // in this context's cache).
+            b.set_options(SslOptions::NO_TICKET);
+        }
+        let alpn = memtls_engine::checked_alpn(&config.alpn_protocols)?;
+        if !alpn.is_empty() {
+            b.set_alpn_select_callback(move |_, theirs| {
+                choose_alpn(&alpn, theirs).ok_or(openssl::ssl::AlpnError::ALERT_FATAL)
+            });
+        }
+        let Some((anchors, optional)) = memtls_engine::client_auth_anchors(&config.client_auth)?
+        else {
+            return Ok(b);
+        };
+        let mut store = X509StoreBuilder::new().map_err(|e| from_stack(what, &e))?;
+        for (i, der) in anchors.iter().enumerate() {
+            let what = format!("client-auth: anchor {i}");
+            let cert = X509::from_der(der).map_err(|e| from_stack(&what, &e))?;
+            b.add_client_ca(&cert).map_err(|e| from_stack(&what, &e))?;
+            store.add_cert(cert).map_err(|e| from_stack(&what, &e))?;
+        }
+        b.set_verify_cert_store(store.build())
+            .map_err(|e| from_stack("client-auth", &e))?;
+        let mut mode = SslVerifyMode::PEER;
+        if !optional {
+            mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
+        }
+        b.set_verify(mode);
+        Ok(b)
+    }
+
+    /// Verifies a server chain (end-entity first) as a client context with
+    /// `trust` would, for `server_name`, at `at_time` (seconds since the epoch)
+    /// or now.
+    pub fn verify_server_chain(
+        &self,
+        trust: &TrustStore,
+        chain: &[Vec<u8>],
+        server_name: &str,
+        at_time: Option<u64>,
+    ) -> Result<()> {
+        let bytes: usize = chain.iter().map(Vec::len).sum();
+        self.admission
+            .transient(bytes + trust.anchors.iter().map(Vec::len).sum::<usize>())?;
+        let chain = memtls_engine::parse_certificates(chain, "chain")?;
+        let Some((leaf, rest)) = chain.split_first() else {
+            return Err(Error::misuse("verify-server-chain: the chain is empty"));
+        };
+        let (mut store, pins) = self.store(trust, "trust")?;
+        let leaf_cert = X509::from_der(leaf).map_err(|e| from_stack("chain[0]", &e))?;
+        let mut stack = openssl::stack::Stack::new().map_err(|e| from_stack("chain", &e))?;
+        for (i, der) in rest.iter().enumerate() {
+            let cert =
+                X509::from_der(der).map_err(|e| from_stack(&format!("chain[{}]", i + 1), &e))?;
+            stack.push(cert).map_err(|e| from_stack("chain", &e))?;
+        }
+        let mut param = X509VerifyParam::new().map_err(|e| from_stack("verify", &e))?;
+        set_peer_name(&mut param, server_name)?;
+        if let Some(t) = at_time {
+            // OpenSSL's time is a signed 64-bit count; X.509 times end in 9999.
+            const END_OF_9999: u64 = 253_402_300_799;
+            param.set_time(t.min(END_OF_9999) as _);
+        }
+        store
+            .set_param(&param)
+            .map_err(|e| from_stack("verify", &e))?;
+        let store = store.build();
+        let mut ctx = X509StoreContext::new().map_err(|e| from_stack("verify", &e))?;
+        let verdict = ctx
+            .init(&store, &leaf_cert, &stack, |c| {
+                let ok = c.verify_cert()?;
+                Ok((ok, c.error(), c.error_depth()))
+            })
+            .map_err(|e| from_stack("verify", &e))?;
+        match verdict {
+            (true, _, _) => Ok(()),
+            (false, code, depth)
+                if depth == 0
+                    && pins.iter().any(|p| p[..] == leaf[..])
+                    && error::chain_only(code) =>
+            {
+                Ok(())
+            }
+            (false, code, depth) => Err(error::rejected(code, depth)),
+        }
+    }
+}
+
+/// An SSL context builder for `method`, with the interface's floor (TLS 1.2).
+fn builder(method: SslMethod, what: &str) -> Result<SslContextBuilder> {
+    let mut b = SslContext::builder(method).map_err(|e| from_stack(what, &e))?;
+    b.set_min_proto_version(Some(SslVersion::TLS1_2))
+        .map_err(|e| from_stack(what, &e))?;
+    error::note_alerts(&mut b);
+    Ok(b)
+}
+
+/// The version bounds of a configuration.
+fn versions(
+    b: &mut SslContextBuilder,
+    min: Option<ProtocolVersion>,
+    max: Option<ProtocolVersion>,
+) -> Result<()> {
+    let (min, max) = memtls_engine::version_range(min, max)?;
+    let ssl = |v| match v {
+        ProtocolVersion::Tls12 => SslVersion::TLS1_2,
+        ProtocolVersion::Tls13 => SslVersion::TLS1_3,
+    };
+    b.set_min_proto_version(Some(ssl(min)))
+        .and_then(|()| b.set_max_proto_version(Some(ssl(max))))
+        .map_err(|e| from_stack("min-version / max-version", &e))
+}
+
+/// The cipher suites of a configuration (IANA ids), in its order, as
+/// OpenSSL's TLS 1.3 and TLS 1.2 lists.
+fn suites(b: &mut SslContextBuilder, ids: Option<&[u16]>) -> Result<()> {
+    let chosen: Vec<&(u16, &str, &str)> = match ids {
+        None => SUITES.iter().collect(),
+        Some([]) => {
+            return Err(Error::config(
+                "cipher-suites is an empty list: give none for the defaults",
+            ));
+        }
+        Some(ids) => ids
+            .iter()
+            .map(|id| {
+                SUITES.iter().find(|s| s.0 == *id).ok_or_else(|| {
+                    Error::config(format!(
+                        "cipher suite 0x{id:04x} is unknown or not supported by this provider"
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?,
+    };
+    let names = |tls13: bool| {
+        chosen
+            .iter()
+            .filter(|s| (s.0 >> 8 == 0x13) == tls13)
+            .map(|s| s.2)
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    let (v13, v12) = (names(true), names(false));
+    b.set_ciphersuites(&v13)
+        .map_err(|e| from_stack("cipher-suites (TLS 1.3)", &e))?;
+    if v12.is_empty() {
+        // No TLS 1.2 suite chosen: no TLS 1.2.
+        b.set_min_proto_version(Some(SslVersion::TLS1_3))
+            .map_err(|e| from_stack("cipher-suites", &e))?;
+        let _ = b.set_cipher_list("DEFAULT");
+    } else {
+        b.set_cipher_list(&v12)
+            .map_err(|e| from_stack("cipher-suites (TLS 1.2)", &e))?;
+    }
+    if v13.is_empty() {
+        b.set_max_proto_version(Some(SslVersion::TLS1_2))
+            .map_err(|e| from_stack("cipher-suites", &e))?;
+    }
+    Ok(())
+}
+
+/// Installs a signing chain; returns its end-entity certificate.
+fn signing_chain(b: &mut SslContextBuilder, chain: &SigningChain, what: &str) -> Result<X509> {
+    let certs =
+        memtls_engine::parse_certificates(&chain.certificates, &format!("{what}.certificates"))?;
+    let key = memtls_engine::parse_private_key(&chain.private_key)?;
+    let mut certs = certs.into_iter();
+    let leaf = certs
+        .next()
+        .ok_or_else(|| Error::config(format!("{what}.certificates is empty")))?;
+    let leaf = X509::from_der(&leaf).map_err(|e| from_stack(what, &e))?;
+    b.set_certificate(&leaf).map_err(|e| from_stack(what, &e))?;
+    for c in certs {
+        let c = X509::from_der(&c).map_err(|e| from_stack(what, &e))?;
+        b.add_extra_chain_cert(c)
+            .map_err(|e| from_stack(what, &e))?;
+    }
+    let key = PKey::private_key_from_der(key.secret_der())
+        .map_err(|e| from_stack(&format!("{what}.private-key"), &e))?;
+    let mismatch = |e: openssl::error::ErrorStack| {
+        Error::config(format!(
+            "{what}: the private key does not match the first certificate's public key ({})",
+            error::describe(&e)
+        ))
+    };
+    b.set_private_key(&key).map_err(mismatch)?;
+    b.check_private_key().map_err(mismatch)?;
+    Ok(leaf)
+}
+
+/// The DNS names a certificate is for (its subject alternative names).
+fn names_of(cert: &X509) -> Vec<String> {
+    cert.subject_alt_names()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.dnsname().map(str::to_ascii_lowercase))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether certificate name `pattern` (perhaps `*.example`) covers `host`.
+fn name_matches(pattern: &str, host: &str) -> bool {
+    let host = host.to_ascii_lowercase();
+    match pattern.strip_prefix("*.") {
+        Some(rest) => host
+            .split_once('.')
+            .is_some_and(|(label, tail)| !label.is_empty() && tail == rest),
+        None => pattern == host,
+    }
+}
+
+/// The first of our protocols (the server's preference) that the client's
+/// wire-format list offers, as a slice of that list.
+fn choose_alpn<'a>(ours: &[Vec<u8>], theirs: &'a [u8]) -> Option<&'a [u8]> {
+    let mut offered = Vec::new();
+    let mut rest = theirs;
+    while let Some((&len, tail)) = rest.split_first() {
+        let (p, tail) = tail.split_at_checked(len as usize)?;
+        offered.push(p);
+        rest = tail;
+    }
+    ours.iter()
+        .find_map(|p| offered.iter().find(|o| **o == p.as_slice()).copied())
+}
+
+/// ALPN protocols in the wire format (length-prefixed).
+fn wire(protocols: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in protocols {
+        out.push(p.len() as u8);
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+/// The verify callback's answer for a failure: a pinned end-entity
+/// certificate is trusted as itself, whatever its issuer, but still for its
+/// name and validity period only.
+fn pinned_leaf(ctx: &mut X509StoreContextRef, pins: &[Vec<u8>]) -> bool {
+    ctx.error_depth() == 0
+        && error::chain_only(ctx.error())
+        && ctx
+            .current_cert()
+            .and_then(|c| c.to_der().ok())
+            .is_some_and(|der| pins.contains(&der))
+}
+
+/// Sets the name a peer's certificate must match (a DNS name or an IP address).
+fn set_peer_name(param: &mut openssl::x509::verify::X509VerifyParamRef, name: &str) -> Result<()> {
+    let set = match name.parse::<std::net::IpAddr>() {
+        Ok(ip) => param.set_ip(ip),
+        Err(_) => param.set_host(name),
+    };
+    set.map_err(|e| from_stack("server-name", &e))
+}
+
+/// The `Ssl` ex-data slot holding a client connection's server name (the
+/// session cache's key).
+fn name_index() -> Result<openssl::ex_data::Index<Ssl, String>> {
+    static INDEX: std::sync::OnceLock<openssl::ex_data::Index<Ssl, String>> =
+        std::sync::OnceLock::new();
+    if let Some(i) = INDEX.get() {
+        return Ok(*i);
+    }
+    let i = Ssl::new_ex_index().map_err(|e| from_stack("session cache", &e))?;
+    Ok(*INDEX.get_or_init(|| i))
+}
+
+/// A validated client configuration shared by its connections.
+pub struct ClientContext {
+    ctx: SslContext,
+    verification: Verification,
+    send_sni: bool,
+    cache: Arc<Mutex<HashMap<String, SslSession>>>,
+    admission: Admission,
+    _permit: Permit,
+}
+
+impl ClientContext {
+    /// Starts a client connection to `server_name`, resuming from the
+    /// context's cache when it holds a session for that name.
+    pub fn connect(&self, server_name: &str) -> Result<Connection> {
+        self.start(server_name, true)
+    }
+
+    /// Starts a client connection that resumes nothing.
+    pub fn connect_fresh(&self, server_name: &str) -> Result<Connection> {
+        self.start(server_name, false)
+    }
+
+    fn start(&self, server_name: &str, resume: bool) -> Result<Connection> {
+        memtls_engine::parse_server_name(server_name)?;
+        let permit = self.admission.connection()?;
+        let mut ssl = Ssl::new(&self.ctx).map_err(|e| from_stack("connect", &e))?;
+        let is_ip = server_name.parse::<std::net::IpAddr>().is_ok();
+        if self.send_sni && !is_ip {
+            ssl.set_hostname(server_name)
+                .map_err(|e| from_stack("server name", &e))?;
+        }
+        if self.verification == Verification::Full {
+            set_peer_name(ssl.param_mut(), server_name)?;
+        }
+        ssl.set_ex_data(name_index()?, server_name.to_owned());
+        if resume && let Some(session) = self.cache.lock().unwrap().get(server_name) {
+            // SAFETY: the session came from this context's own connections
+            // (its new-session callback), as `set_session` requires.
+            unsafe { ssl.set_session(session) }.map_err(|e| from_stack("resume", &e))?;
+        }
+        ssl.set_connect_state();
+        Connection::new(ssl, &self.admission, Some(server_name.to_owned()), permit)
+    }
+}
+
+/// A validated server configuration shared by its connections.
+#[derive(Clone)]
+pub struct ServerContext {
+    ctx: SslContext,
+    admission: Admission,
+    _permit: Arc<Permit>,
+}
+
+impl ServerContext {
+    /// Starts a server connection (admitted first).
+    pub fn accept(&self) -> Result<Connection> {
+        let permit = self.admission.connection()?;
+        let mut ssl = Ssl::new(&self.ctx).map_err(|e| from_stack("accept", &e))?;
+        ssl.set_accept_state();
+        Connection::new(ssl, &self.admission, None, permit)
+    }
+}
+
+/// The memory channel under one `SslStream`: ciphertext fed in, ciphertext to
+/// take out, and whether the transport ended.
+#[derive(Debug, Default)]
+pub struct Channel {
+    incoming: Vec<u8>,
+    in_start: usize,
+    outgoing: Vec<u8>,
+    eof: bool,
+}
+
+impl Read for Channel {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let available = &self.incoming[self.in_start..];
+        if available.is_empty() {
+            return if self.eof {
+                Ok(0)
+            } else {
+                Err(io::ErrorKind::WouldBlock.into())
+            };
+        }
+        let n = available.len().min(buf.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        self.in_start += n;
+        if self.in_start == self.incoming.len() {
+            self.incoming.clear();
+            self.in_start = 0;
+        }
+        Ok(n)
+    }
+}
+
+impl Write for Channel {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.outgoing.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The largest TLS record on the wire.
+const RECORD: usize = 16 * 1024 + 256 + 5;
+/// The most ciphertext held unprocessed: one full record (OpenSSL holds at
+/// most one more while it decrypts).
+const MAX_INCOMING: usize = RECORD;
+/// The most plaintext decrypted ahead of `read`.
+const MAX_PLAINTEXT: usize = 16 * 1024;
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // OpenSSL forgets the session of a connection freed without a
+        // close_notify (and makes it unresumable for clients holding it); the
+        // interface lets an application drop a healthy connection and still
+        // resume its session, as the rustls providers do.
+        if self.handshaken && self.failed.is_none() {
+            self.stream
+                .set_shutdown(ShutdownState::SENT | ShutdownState::RECEIVED);
+        }
+    }
+}
+
+/// One TLS connection as a memory channel, on OpenSSL.
+pub struct Connection {
+    stream: SslStream<Channel>,
+    max_buffered: usize,
+    failed: Option<Error>,
+    handshaken: bool,
+    close_sent: bool,
+    peer_closed: bool,
+    /// Some ciphertext was taken (after that, alerts are OpenSSL's to send).
+    sent_any: bool,
+    plaintext: Vec<u8>,
+    client_server_name: Option<String>,
+    _permit: Permit,
+}
+
+impl Connection {
+    fn new(
+        ssl: Ssl,
+        admission: &Admission,
+        client_server_name: Option<String>,
+        permit: Permit,
+    ) -> Result<Self> {
+        let stream =
+            SslStream::new(ssl, Channel::default()).map_err(|e| from_stack("connection", &e))?;
+        let mut c = Self {
+            stream,
+            max_buffered: admission.policy().max_buffered_bytes,
+            failed: None,
+            handshaken: false,
+            close_sent: false,
+            peer_closed: false,
+            sent_any: false,
+            plaintext: Vec::new(),
+            client_server_name,
+            _permit: permit,
+        };
+        if c.client_server_name.is_some() {
+            // The ClientHello, ready to take.
+            c.advance()?;
+        }
+        Ok(c)
+    }
+
+    fn check(&self) -> Result<()> {
+        match &self.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    fn fail(&mut self, err: Error) -> Error {
+        self.failed = Some(err.clone());
+        err
+    }
+
+    fn channel(&self) -> &Channel {
+        self.stream.get_ref()
+    }
+
+    fn outgoing_len(&self) -> usize {
+        self.channel().outgoing.len()
+    }
+
+    /// Runs the handshake as far as the buffered ciphertext allows, then
+    /// decrypts what it can ahead of `read` (bounded), so that alerts and the
+    /// peer's close_notify are seen when they arrive.
+    fn advance(&mut self) -> Result<()> {
+        if !self.handshaken {
+            error::clear_alert();
+            match self.stream.do_handshake() {
+                Ok(()) => self.handshaken = true,
+                Err(e) if e.code() == ErrorCode::WANT_READ => return Ok(()),
+                Err(e) => {
+                    let err = from_ssl_error(&e, self.stream.ssl(), self.channel().eof);
+                    if err.kind == ErrorKind::RaggedEof {
+                        // `handshake` reports it.
+                        return Ok(());
+                    }
+                    self.queue_alert_if_silent(&err);
+                    return Err(self.fail(err));
+                }
+            }
+        }
+        while !self.peer_closed && self.plaintext.len() < MAX_PLAINTEXT {
+            let mut buf = [0u8; MAX_PLAINTEXT];
+            let room = MAX_PLAINTEXT - self.plaintext.len();
+            error::clear_alert();
+            match self.stream.ssl_read(&mut buf[..room]) {
+                Ok(n) => self.plaintext.extend_from_slice(&buf[..n]),
+                Err(e) if e.code() == ErrorCode::WANT_READ => break,
+                Err(e) if e.code() == ErrorCode::ZERO_RETURN => self.peer_closed = true,
+                Err(e) => {
+                    let err = from_ssl_error(&e, self.stream.ssl(), self.channel().eof);
+                    if err.kind == ErrorKind::RaggedEof {
+                        // `read` and `shutdown` report it once the plaintext
+                        // before it was read.
+                        break;
+                    }
+                    if self.plaintext.is_empty() {
+                        return Err(self.fail(err));
+                    }
+                    // Plaintext decrypted before the error is still readable.
+                    self.failed = Some(err);
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// OpenSSL fails some handshakes without telling the peer (a plaintext
+    /// HTTP request, a record header it cannot parse: `SSL_AD_NO_ALERT`); the
+    /// interface promises peers our fatal alerts, so before anything was
+    /// encrypted a plaintext `decode_error` alert goes out instead.
+    fn queue_alert_if_silent(&mut self, err: &Error) {
+        if matches!(
+            err.kind,
+            ErrorKind::AlertSent(_) | ErrorKind::AlertReceived(_)
+        ) {
+            return;
+        }
+        if self.sent_any || self.outgoing_len() > 0 {
+            return;
+        }
+        const DECODE_ERROR: u8 = 50;
+        self.stream
+            .get_mut()
+            .outgoing
+            .extend_from_slice(&[21, 3, 3, 0, 2, 2, DECODE_ERROR]);
+    }
+
+    /// Feeds ciphertext from the network; returns how much was accepted
+    /// (less than given while earlier input waits to be processed).
+    pub fn feed(&mut self, data: &[u8]) -> Result<u32> {
+        self.check()?;
+        if self.channel().eof {
+            return Err(Error::feed_after_eof());
+        }
+        let held = self.channel().incoming.len() - self.channel().in_start;
+        let n = data.len().min(MAX_INCOMING.saturating_sub(held));
+        self.stream.get_mut().incoming.extend_from_slice(&data[..n]);
+        self.advance()?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Signals the end of the transport.
+    pub fn eof(&mut self) -> Result<()> {
+        self.check()?;
+        if !self.channel().eof {
+            self.stream.get_mut().eof = true;
+            self.advance()?;
+        }
+        Ok(())
+    }
+
+    /// Takes up to `max` bytes of ciphertext.
+    pub fn take(&mut self, max: u32) -> Vec<u8> {
+        self.sent_any |= max > 0 && self.outgoing_len() > 0;
+        let out = &mut self.stream.get_mut().outgoing;
+        let n = out.len().min(max as usize);
+        if n == out.len() {
+            return std::mem::take(out);
+        }
+        out.drain(..n).collect()
+    }
+
+    /// Ciphertext waiting to be taken.
+    pub fn pending_ciphertext(&self) -> u32 {
+        u32::try_from(self.outgoing_len()).unwrap_or(u32::MAX)
+    }
+
+    /// Advances the handshake.
+    pub fn handshake(&mut self) -> Result<Progress> {
+        self.check()?;
+        if self.handshaken {
+            return Ok(Progress::Done);
+        }
+        self.advance()?;
+        if self.handshaken {
+            Ok(Progress::Done)
+        } else if self.outgoing_len() > 0 {
+            Ok(Progress::WantWrite)
+        } else if self.channel().eof {
+            Err(self.fail(Error::ragged(Stage::Handshake)))
+        } else {
+            Ok(Progress::WantRead)
+        }
+    }
+
+    /// Whether the handshake is complete.
+    pub fn is_handshake_complete(&self) -> bool {
+        self.handshaken
+    }
+
+    /// Reads up to `max` bytes of plaintext.
+    pub fn read(&mut self, max: u32) -> Result<ReadOutcome> {
+        if !self.plaintext.is_empty() {
+            let n = self.plaintext.len().min(max as usize);
+            return Ok(ReadOutcome::Data(self.plaintext.drain(..n).collect()));
+        }
+        if let Some(waiting) = ReadOutcome::waiting(self.handshake()?) {
+            return Ok(waiting);
+        }
+        if max == 0 {
+            return Ok(ReadOutcome::Data(Vec::new()));
+        }
+        self.advance()?;
+        if !self.plaintext.is_empty() {
+            let n = self.plaintext.len().min(max as usize);
+            return Ok(ReadOutcome::Data(self.plaintext.drain(..n).collect()));
+        }
+        if self.peer_closed {
+            return Err(Error::closed());
+        }
+        if self.channel().eof {
+            return Err(self.fail(Error::ragged(Stage::Data)));
+        }
+        Ok(ReadOutcome::WantRead)
+    }
+
+    /// Encrypts plaintext; short writes allowed.
+    pub fn write(&mut self, data: &[u8]) -> Result<WriteOutcome> {
+        self.check()?;
+        if self.close_sent {
+            return Err(Error::write_after_shutdown());
+        }
+        let progress = self.handshake()?;
+        let pending = self.outgoing_len();
+        if let Some(early) =
+            WriteOutcome::before_writing(progress, pending, self.max_buffered, data.len())
+        {
+            return Ok(early);
+        }
+        if data.is_empty() {
+            return Ok(WriteOutcome::Written(0));
+        }
+        // Record by record (16 KiB of plaintext seals to at most 16,640
+        // bytes) while the outgoing buffer has room.
+        let mut written = 0;
+        while written < data.len() {
+            let room = self.max_buffered.saturating_sub(self.outgoing_len());
+            if written > 0 && room < RECORD {
+                break;
+            }
+            let n = (data.len() - written).min(room.max(1)).min(16 * 1024);
+            error::clear_alert();
+            match self.stream.ssl_write(&data[written..written + n]) {
+                Ok(n) => written += n,
+                Err(e) => {
+                    let err = from_ssl_error(&e, self.stream.ssl(), self.channel().eof);
+                    return Err(self.fail(err));
+                }
+            }
+        }
+        Ok(WriteOutcome::Written(
+            u32::try_from(written).unwrap_or(u32::MAX),
+        ))
+    }
+
+    /// Plaintext ready to read.
+    pub fn pending_plaintext(&self) -> u32 {
+        u32::try_from(self.plaintext.len()).unwrap_or(u32::MAX)
+    }
+
+    /// Two-phase shutdown.
+    pub fn shutdown(&mut self) -> Result<Progress> {
+        self.check()?;
+        if !self.close_sent {
+            self.close_sent = true;
+            error::clear_alert();
+            match self.stream.shutdown() {
+                Ok(ShutdownResult::Received) => self.peer_closed = true,
+                Ok(ShutdownResult::Sent) => {}
+                Err(e) if e.code() == ErrorCode::WANT_READ => {}
+                Err(e) => {
+                    let err = from_ssl_error(&e, self.stream.ssl(), self.channel().eof);
+                    return Err(self.fail(err));
+                }
+            }
+        }
+        if self.outgoing_len() > 0 {
+            Ok(Progress::WantWrite)
+        } else if self.peer_closed {
+            Ok(Progress::Done)
+        } else if self.channel().eof {
+            Err(Error::ragged(Stage::Shutdown))
+        } else {
+            // The peer's close_notify may be in what was fed since.
+            self.advance()?;
+            Ok(if self.peer_closed {
+                Progress::Done
+            } else {
+                Progress::WantRead
+            })
+        }
+    }
+
+    /// Whether the peer's close_notify arrived.
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed
+    }
+
+    /// The negotiated version.
+    pub fn protocol_version(&self) -> Option<ProtocolVersion> {
+        if !self.handshaken {
+            return None;
+        }
+        match self.stream.ssl().version2()? {
+            SslVersion::TLS1_3 => Some(ProtocolVersion::Tls13),
+            SslVersion::TLS1_2 => Some(ProtocolVersion::Tls12),
+            _ => None,
+        }
+    }
+
+    /// The negotiated cipher suite.
+    pub fn cipher_suite(&self) -> Option<CipherSuite> {
+        if !self.handshaken {
+            return None;
+        }
+        let id = u16::from_be_bytes(self.stream.ssl().current_cipher()?.protocol_id());
+        let (_, name, _) = SUITES.iter().find(|s| s.0 == id)?;
+        Some(CipherSuite {
+            id,
+            name: (*name).into(),
+        })
+    }
+
+    /// The agreed ALPN protocol.
+    pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
+        self.stream
+            .ssl()
+            .selected_alpn_protocol()
+            .map(<[u8]>::to_vec)
+    }
+
+    /// The peer's certificates as sent, end-entity first.
+    pub fn peer_certificates(&self) -> Vec<Vec<u8>> {
+        let ssl = self.stream.ssl();
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        // A server's view of the chain leaves out the client's certificate.
+        if self.client_server_name.is_none()
+            && let Some(leaf) = ssl.peer_certificate()
+        {
+            out.extend(leaf.to_der().ok());
+        }
+        if let Some(chain) = ssl.peer_cert_chain() {
+            out.extend(chain.iter().filter_map(|c| c.to_der().ok()));
+        }
+        out
+    }
+
+    /// The path verification built, end-entity first (empty when nothing was
+    /// verified).
+    pub fn verified_chain(&self) -> Vec<Vec<u8>> {
+        let ssl = self.stream.ssl();
+        if !self.handshaken || ssl.verify_result() != openssl::x509::X509VerifyResult::OK {
+            return Vec::new();
+        }
+        if ssl.peer_certificate().is_none() {
+            return Vec::new();
+        }
+        ssl.verified_chain()
+            .map(|c| c.iter().filter_map(|c| c.to_der().ok()).collect())
+            .unwrap_or_default()
+    }
+
+    /// On a client, the name connected to; on a server, the SNI name received.
+    pub fn server_name(&self) -> Option<String> {
+        self.client_server_name.clone().or_else(|| {
+            self.stream
+                .ssl()
+                .servername(NameType::HOST_NAME)
+                .map(str::to_owned)
+        })
+    }
+
+    /// Whether this connection resumed an earlier session.
+    pub fn resumed(&self) -> bool {
+        self.handshaken && self.stream.ssl().session_reused()
+    }
+
+    /// RFC 5705 / RFC 8446 §7.5 exporter.
+    pub fn export_keying_material(
+        &self,
+        label: &[u8],
+        context: Option<&[u8]>,
+        length: u32,
+    ) -> Result<Vec<u8>> {
+        self.check()?;
+        if !self.handshaken {
+            return Err(Error::misuse(
+                "export-keying-material before the handshake is complete",
+            ));
+        }
+        memtls_engine::check_export(label, context, length)?;
+        let label = std::str::from_utf8(label).map_err(|_| {
+            Error::misuse("export-keying-material: the openssl provider takes UTF-8 labels")
+        })?;
+        let mut out = vec![0u8; length as usize];
+        self.stream
+            .ssl()
+            .export_keying_material(&mut out, label, context)
+            .map_err(|e| from_stack("export-keying-material", &e))?;
+        Ok(out)
+    }
+
+    /// Sends a TLS 1.3 KeyUpdate (asking the peer to update too).
+    pub fn request_key_update(&mut self) -> Result<()> {
+        self.check()?;
+        memtls_engine::check_key_update(&memtls_engine::KeyUpdateState {
+            handshake_complete: self.handshaken,
+            version: self.protocol_version(),
+            close_sent: self.close_sent,
+            pending: self.outgoing_len(),
+            max_buffered: self.max_buffered,
+        })?;
+        // SAFETY: the pointer is this connection's live `SSL`; SSL_key_update
+        // only schedules the update, which the handshake call below sends.
+        let scheduled = unsafe {
+            error::SSL_key_update(
+                error::ssl_ptr(self.stream.ssl()),
+                error::SSL_KEY_UPDATE_REQUESTED,
+            )
+        };
+        if scheduled != 1 {
+            return Err(Error::misuse(
+                "request-key-update: OpenSSL refused (a KeyUpdate is already pending)",
+            ));
+        }
+        error::clear_alert();
+        match self.stream.do_handshake() {
+            Ok(()) => Ok(()),
+            Err(e) if e.code() == ErrorCode::WANT_READ => Ok(()),
+            Err(e) => {
+                let err = from_ssl_error(&e, self.stream.ssl(), self.channel().eof);
+                Err(self.fail(err))
+            }
+        }
+    }
+}
