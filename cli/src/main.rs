@@ -69,8 +69,9 @@ enum PythonCmd {
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Which provider serves memtls:tls: native (host rustls, platform trust) or
-    /// guest (rustls inside Wasm, Mozilla roots).
+    /// Which provider serves memtls:tls: native (host rustls, platform trust),
+    /// guest (rustls inside Wasm, Mozilla roots) or openssl (the system's
+    /// OpenSSL and its trust store, in the host).
     #[arg(long = "tls", default_value = "native", value_parser = parse_provider)]
     provider: Provider,
     /// Grant access to a host directory: HOST[::GUEST] (as wasmtime's --dir).

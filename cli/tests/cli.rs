@@ -86,7 +86,7 @@ impl Drop for Scratch {
 fn run_https_get_with_each_provider() {
     let HttpsGet { dir, app, url } = HttpsGet::new("run");
     let dir_arg = format!("{}::/certs", dir.0.display());
-    for provider in ["native", "guest"] {
+    for provider in ["native", "guest", "openssl"] {
         let component_ca = ["--dir", &dir_arg, &app, "--ca-file", "/certs/ca.pem", &url];
         let (out, t) = run(provider, &component_ca);
         assert!(out.status.success(), "{provider}: {t}");
@@ -95,7 +95,7 @@ fn run_https_get_with_each_provider() {
     }
     // The host's --ca-file adds to system trust: no --ca-file for the component.
     let ca = dir.0.join("ca.pem").display().to_string();
-    for provider in ["native", "guest"] {
+    for provider in ["native", "guest", "openssl"] {
         let (out, t) = run(provider, &["--ca-file", &ca, &app, &url]);
         assert!(
             out.status.success() && status(&t).as_deref() == Some("200"),
@@ -153,7 +153,7 @@ fn policy_cannot_be_forged_from_the_environment() {
         let out = memtls(&args);
         (out.status.success(), text(&out))
     };
-    for provider in ["native", "guest"] {
+    for provider in ["native", "guest", "openssl"] {
         let (ok, t) = insecure_get(&["--tls", provider, "--env", forged], &app);
         assert!(
             !ok && t.contains("insecure interface is disabled"),
@@ -339,4 +339,72 @@ fn python_example_from_the_readme() {
         assert!(!out.status.success());
         assert!(text(&out).contains(message), "{}", text(&out));
     }
+}
+
+/// `memtls run --tls openssl`: the system's OpenSSL in the host fetches from
+/// `openssl s_server` with the host's `--ca-file` added to system trust, and
+/// refuses the same server without it; `s_server` reports the alert it got.
+#[test]
+fn openssl_provider_against_openssl_s_server() {
+    let certs = DemoCerts::generate().unwrap();
+    let dir = Scratch::new("openssl-provider");
+    let app = dir.file("https-get.wasm", examples::https_get());
+    let ca = dir.file("ca.pem", certs.ca_pem.as_bytes());
+    let chain = dir.file("chain.pem", certs.chain_pem.as_bytes());
+    let key = dir.file("key.pem", certs.key_pem.as_bytes());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let url = format!("https://localhost:{port}/");
+    // One `openssl s_server` connection with `args`, retried until the server
+    // listens; returns our output and what s_server printed.
+    let against_s_server = |args: &[&str]| {
+        let log_path = dir.0.join("s_server.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut server = Command::new("openssl")
+            .args([
+                "s_server",
+                "-accept",
+                &port.to_string(),
+                "-www",
+                "-naccept",
+                "1",
+            ])
+            .args(["-cert", &chain, "-key", &key])
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("openssl s_server (apt-get install openssl)");
+        let start = std::time::Instant::now();
+        let (out, t) = loop {
+            let (out, t) = run("openssl", args);
+            if !t.contains("cannot connect") {
+                break (out, t);
+            }
+            assert!(
+                start.elapsed().as_secs() < 30,
+                "s_server did not listen: {t}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        let _ = server.wait();
+        (out, t, std::fs::read_to_string(&log_path).unwrap())
+    };
+    let (out, t, _) = against_s_server(&["--ca-file", &ca, &app, &url]);
+    assert!(
+        out.status.success() && status(&t).as_deref() == Some("200"),
+        "openssl provider with host --ca-file: {t}"
+    );
+    println!("memtls run --tls openssl -> openssl s_server: 200");
+    let (out, t, said) = against_s_server(&[&app, &url]);
+    assert!(
+        !out.status.success() && t.contains("unknown-issuer"),
+        "openssl provider without the CA: {t}"
+    );
+    assert!(
+        said.to_lowercase().contains("unknown ca"),
+        "s_server should have received unknown_ca: {said}"
+    );
+    println!("memtls run --tls openssl, unknown issuer: s_server got unknown_ca");
 }

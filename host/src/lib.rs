@@ -201,10 +201,15 @@ pub enum Provider {
     Native,
     /// Served by the sandboxed guest component composed into the application.
     Guest,
+    /// Served by the host on the system's OpenSSL (its trust store and
+    /// configuration), under the host policy (feature `openssl`). Sessions
+    /// handles and the acceptor are not offered on it yet.
+    OpenSsl,
 }
 
 impl Provider {
-    /// Both providers, native first.
+    /// The two rustls providers, native first: the ones every suite runs on
+    /// (the openssl provider joins the suites it passes one by one).
     pub const ALL: [Provider; 2] = [Provider::Native, Provider::Guest];
 
     /// The provider's name as the command line spells it.
@@ -212,7 +217,14 @@ impl Provider {
         match self {
             Provider::Native => "native",
             Provider::Guest => "guest",
+            Provider::OpenSsl => "openssl",
         }
+    }
+
+    /// Whether the host serves `memtls:tls` itself (native, openssl) rather
+    /// than a component composed into the application (guest).
+    pub fn is_host_served(self) -> bool {
+        self != Provider::Guest
     }
 }
 
@@ -229,8 +241,9 @@ impl FromStr for Provider {
         match s {
             "native" | "host" => Ok(Provider::Native),
             "guest" | "wasm" => Ok(Provider::Guest),
+            "openssl" => Ok(Provider::OpenSsl),
             other => Err(format!(
-                "unknown TLS provider {other:?}: use \"native\" or \"guest\""
+                "unknown TLS provider {other:?}: use \"native\", \"guest\" or \"openssl\""
             )),
         }
     }
@@ -245,7 +258,7 @@ pub fn prepare_component<'a>(
     policy: &Policy,
 ) -> wasmtime::Result<Cow<'a, [u8]>> {
     match provider {
-        Provider::Native => Ok(Cow::Borrowed(app)),
+        Provider::Native | Provider::OpenSsl => Ok(Cow::Borrowed(app)),
         #[cfg(feature = "guest-provider")]
         Provider::Guest => Ok(Cow::Owned(compose_with_guest(
             app,
@@ -267,7 +280,7 @@ pub fn add_provider_to_linker<T: MemtlsView + 'static>(
     provider: Provider,
 ) -> wasmtime::Result<()> {
     match provider {
-        Provider::Native => add_to_linker(linker),
+        Provider::Native | Provider::OpenSsl => add_to_linker(linker),
         Provider::Guest => Ok(()),
     }
 }

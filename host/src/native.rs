@@ -21,8 +21,29 @@ memtls_engine::wit_conversions!(crate::bindings::memtls::tls::tls);
 
 /// Host state of the native provider for one store (one instance).
 pub struct MemtlsCtx {
-    engine: Arc<engine::Engine>,
+    library: Library,
     admission: engine::Admission,
+}
+
+/// The TLS library serving a store.
+enum Library {
+    /// The engine (rustls).
+    Rustls(Arc<engine::Engine>),
+    /// The system's OpenSSL.
+    #[cfg(feature = "openssl")]
+    OpenSsl(memtls_openssl::OpenSsl),
+}
+
+/// `$body` with `$x` bound to the value inside `$value`, an enum with the
+/// variants of [`Library`] (a resource of either library).
+macro_rules! either {
+    ($enum:ident, $value:expr, $x:ident => $body:expr) => {
+        match $value {
+            $enum::Rustls($x) => $body,
+            #[cfg(feature = "openssl")]
+            $enum::OpenSsl($x) => $body,
+        }
+    };
 }
 
 impl MemtlsCtx {
@@ -31,8 +52,19 @@ impl MemtlsCtx {
     /// context, that is per store.
     pub fn new(engine: Arc<engine::Engine>, policy: Policy) -> Self {
         Self {
-            engine,
+            library: Library::Rustls(engine),
             admission: engine::Admission::new(policy),
+        }
+    }
+
+    /// A context serving the system's OpenSSL under `policy` (`system` trust
+    /// is OpenSSL's default store plus the policy's extra anchors).
+    #[cfg(feature = "openssl")]
+    pub fn openssl(policy: Policy) -> Self {
+        let openssl = memtls_openssl::OpenSsl::new(policy);
+        Self {
+            admission: openssl.admission().clone(),
+            library: Library::OpenSsl(openssl),
         }
     }
 
@@ -82,11 +114,124 @@ pub fn add_to_linker<T: MemtlsView + 'static>(linker: &mut Linker<T>) -> wasmtim
 }
 
 /// Host side of the `client-context` resource.
-pub struct ClientContext(engine::ClientContext);
+pub struct ClientContext(Client);
 /// Host side of the `server-context` resource.
-pub struct ServerContext(engine::ServerContext);
+pub struct ServerContext(Server);
 /// Host side of the `connection` resource.
-pub struct Connection(engine::Connection);
+pub struct Connection(Conn);
+
+enum Client {
+    Rustls(engine::ClientContext),
+    #[cfg(feature = "openssl")]
+    OpenSsl(memtls_openssl::ClientContext),
+}
+
+#[derive(Clone)]
+enum Server {
+    Rustls(engine::ServerContext),
+    #[cfg(feature = "openssl")]
+    OpenSsl(memtls_openssl::ServerContext),
+}
+
+enum Conn {
+    // Boxed: a rustls connection is ten times the size of an OpenSSL handle.
+    Rustls(Box<engine::Connection>),
+    #[cfg(feature = "openssl")]
+    OpenSsl(memtls_openssl::Connection),
+}
+
+/// What the openssl provider does not offer yet.
+#[cfg(feature = "openssl")]
+fn not_on_openssl(what: &str) -> engine::Error {
+    engine::Error::not_permitted(format!(
+        "{what} is not available on the openssl provider yet (use native or guest)"
+    ))
+}
+
+impl Client {
+    fn connect(&self, server_name: &str) -> engine::Result<Conn> {
+        either!(Client, self, c => c.connect(server_name).map(Into::into))
+    }
+
+    fn connect_with(&self, name: &str, resume: Option<&engine::Session>) -> engine::Result<Conn> {
+        match self {
+            Client::Rustls(c) => c.connect_with(name, resume).map(Into::into),
+            #[cfg(feature = "openssl")]
+            Client::OpenSsl(c) => match resume {
+                None => c.connect_fresh(name).map(Conn::OpenSsl),
+                Some(_) => Err(not_on_openssl("resuming a session handle")),
+            },
+        }
+    }
+}
+
+impl Server {
+    fn accept(&self) -> engine::Result<Conn> {
+        either!(Server, self, s => s.accept().map(Into::into))
+    }
+}
+
+impl From<engine::Connection> for Conn {
+    fn from(c: engine::Connection) -> Self {
+        Conn::Rustls(Box::new(c))
+    }
+}
+
+#[cfg(feature = "openssl")]
+impl From<memtls_openssl::Connection> for Conn {
+    fn from(c: memtls_openssl::Connection) -> Self {
+        Conn::OpenSsl(c)
+    }
+}
+
+/// The connection methods, answered by whichever library holds it.
+macro_rules! conn_methods {
+    (mut: $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(&mut self, $($arg: $ty),*) -> $ret {
+            either!(Conn, self, c => c.$name($($arg),*))
+        })*
+    };
+    (ref: $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(&self, $($arg: $ty),*) -> $ret {
+            either!(Conn, self, c => c.$name($($arg),*))
+        })*
+    };
+}
+
+impl Conn {
+    conn_methods! { mut:
+        feed(data: &[u8]) -> engine::Result<u32>;
+        eof() -> engine::Result<()>;
+        take(max: u32) -> Vec<u8>;
+        handshake() -> engine::Result<engine::Progress>;
+        read(max: u32) -> engine::Result<engine::ReadOutcome>;
+        write(data: &[u8]) -> engine::Result<engine::WriteOutcome>;
+        shutdown() -> engine::Result<engine::Progress>;
+        request_key_update() -> engine::Result<()>;
+    }
+    conn_methods! { ref:
+        pending_ciphertext() -> u32;
+        is_handshake_complete() -> bool;
+        pending_plaintext() -> u32;
+        peer_closed() -> bool;
+        protocol_version() -> Option<engine::ProtocolVersion>;
+        cipher_suite() -> Option<engine::CipherSuite>;
+        alpn_protocol() -> Option<Vec<u8>>;
+        peer_certificates() -> Vec<Vec<u8>>;
+        verified_chain() -> Vec<Vec<u8>>;
+        server_name() -> Option<String>;
+        resumed() -> bool;
+        export_keying_material(label: &[u8], context: Option<&[u8]>, length: u32) -> engine::Result<Vec<u8>>;
+    }
+
+    fn session(&self) -> engine::Result<Option<engine::Session>> {
+        match self {
+            Conn::Rustls(c) => c.session(),
+            #[cfg(feature = "openssl")]
+            Conn::OpenSsl(_) => Err(not_on_openssl("connection.session")),
+        }
+    }
+}
 /// Host side of the `session` resource.
 pub struct Session(engine::Session);
 /// Host side of the `acceptor` resource.
@@ -126,14 +271,11 @@ impl MemtlsCtxView<'_> {
         })
     }
 
-    fn conn(&mut self, c: &Resource<Connection>) -> wasmtime::Result<&mut engine::Connection> {
+    fn conn(&mut self, c: &Resource<Connection>) -> wasmtime::Result<&mut Conn> {
         Ok(&mut self.table.get_mut(c)?.0)
     }
 
-    fn new_connection(
-        &mut self,
-        c: engine::Result<engine::Connection>,
-    ) -> WitResult<Resource<Connection>> {
+    fn new_connection(&mut self, c: engine::Result<Conn>) -> WitResult<Resource<Connection>> {
         match lift(c) {
             Ok(c) => Ok(Ok(self.table.push(Connection(c))?)),
             Err(e) => Ok(Err(e)),
@@ -146,11 +288,13 @@ impl MemtlsCtxView<'_> {
         v: engine::Verification,
     ) -> WitResult<Resource<ClientContext>> {
         let config = convert::to_client_config(config);
-        match lift(
-            self.ctx
-                .engine
-                .client_context(&config, v, &self.ctx.admission),
-        ) {
+        let admission = &self.ctx.admission;
+        let ctx = match &self.ctx.library {
+            Library::Rustls(e) => e.client_context(&config, v, admission).map(Client::Rustls),
+            #[cfg(feature = "openssl")]
+            Library::OpenSsl(o) => o.client_context(&config, v).map(Client::OpenSsl),
+        };
+        match lift(ctx) {
             Ok(ctx) => Ok(Ok(self.table.push(ClientContext(ctx))?)),
             Err(e) => Ok(Err(e)),
         }
@@ -160,21 +304,21 @@ impl MemtlsCtxView<'_> {
 impl wit::Host for MemtlsCtxView<'_> {
     fn implementation(&mut self) -> wasmtime::Result<wit::ImplementationInfo> {
         self.guard("implementation", |s| {
-            let (name, version) = s.ctx.engine.implementation();
+            let (name, version) = either!(Library, &s.ctx.library, l => l.implementation());
             Ok(wit::ImplementationInfo { name, version })
         })
     }
 
     fn supported_versions(&mut self) -> wasmtime::Result<Vec<wit::ProtocolVersion>> {
         self.guard("supported-versions", |s| {
-            let versions = s.ctx.engine.supported_versions();
+            let versions = either!(Library, &s.ctx.library, l => l.supported_versions());
             Ok(versions.into_iter().map(convert::from_version).collect())
         })
     }
 
     fn supported_cipher_suites(&mut self) -> wasmtime::Result<Vec<wit::CipherSuite>> {
         self.guard("supported-cipher-suites", |s| {
-            let suites = s.ctx.engine.supported_cipher_suites();
+            let suites = either!(Library, &s.ctx.library, l => l.supported_cipher_suites());
             Ok(suites.into_iter().map(convert::from_suite).collect())
         })
     }
@@ -188,13 +332,14 @@ impl wit::Host for MemtlsCtxView<'_> {
     ) -> WitResult<()> {
         self.guard("verify-server-chain", |s| {
             let trust = convert::to_trust(trust);
-            Ok(lift(s.ctx.engine.verify_server_chain(
-                &trust,
-                &chain,
-                &server_name,
-                at_time,
-                &s.ctx.admission,
-            )))
+            let verdict = match &s.ctx.library {
+                Library::Rustls(e) => {
+                    e.verify_server_chain(&trust, &chain, &server_name, at_time, &s.ctx.admission)
+                }
+                #[cfg(feature = "openssl")]
+                Library::OpenSsl(o) => o.verify_server_chain(&trust, &chain, &server_name, at_time),
+            };
+            Ok(lift(verdict))
         })
     }
 }
@@ -242,7 +387,13 @@ impl wit::HostServerContext for MemtlsCtxView<'_> {
     fn create(&mut self, config: wit::ServerConfig) -> WitResult<Resource<ServerContext>> {
         self.guard("server-context.create", |s| {
             let config = convert::to_server_config(config);
-            match lift(s.ctx.engine.server_context(&config, &s.ctx.admission)) {
+            let admission = &s.ctx.admission;
+            let ctx = match &s.ctx.library {
+                Library::Rustls(e) => e.server_context(&config, admission).map(Server::Rustls),
+                #[cfg(feature = "openssl")]
+                Library::OpenSsl(o) => o.server_context(&config).map(Server::OpenSsl),
+            };
+            match lift(ctx) {
                 Ok(ctx) => Ok(Ok(s.table.push(ServerContext(ctx))?)),
                 Err(e) => Ok(Err(e)),
             }
@@ -402,8 +553,11 @@ impl wit::HostAcceptor for MemtlsCtxView<'_> {
         self.guard("acceptor.accept", |s| {
             // Both live in the table: a clone of the context (shared
             // configuration) lets the acceptor be borrowed mutably.
-            let context = s.table.get(&context)?.0.clone();
-            let c = s.acceptor(&a)?.accept(&context);
+            let c = match s.table.get(&context)?.0.clone() {
+                Server::Rustls(context) => s.acceptor(&a)?.accept(&context).map(Into::into),
+                #[cfg(feature = "openssl")]
+                Server::OpenSsl(_) => Err(not_on_openssl("accepting through an acceptor")),
+            };
             s.new_connection(c)
         })
     }

@@ -131,7 +131,11 @@ impl Loaded {
         &self,
         mut wasi: WasiCtxBuilder,
     ) -> wasmtime::Result<(Store<Host>, Instance)> {
-        let memtls = MemtlsCtx::new(self.native.clone(), self.policy.clone());
+        let memtls = match self.provider {
+            #[cfg(feature = "openssl")]
+            Provider::OpenSsl => MemtlsCtx::openssl(self.policy.clone()),
+            _ => MemtlsCtx::new(self.native.clone(), self.policy.clone()),
+        };
         let mut store = Store::new(
             engine(),
             Host {
@@ -158,6 +162,9 @@ pub fn load(
     policy: &Policy,
     label: &str,
 ) -> wasmtime::Result<Loaded> {
+    if provider == Provider::OpenSsl && !cfg!(feature = "openssl") {
+        wasmtime::bail!("memtls-host was built without the openssl feature (the openssl provider)");
+    }
     let native =
         crate::native_engine(policy).map_err(|e| wasmtime::format_err!("policy: {}", e.message))?;
     let prepared = crate::prepare_component(bytes, provider, policy)?;
@@ -191,7 +198,7 @@ fn unsupported_imports(component: &Component, provider: Provider) -> Vec<String>
         .map(|(name, _)| name.to_string())
         .filter(|name| {
             !(name.starts_with("wasi:")
-                || (provider == Provider::Native && name.starts_with("memtls:tls/")))
+                || (provider.is_host_served() && name.starts_with("memtls:tls/")))
         })
         .collect()
 }

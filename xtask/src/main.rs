@@ -85,6 +85,14 @@ fn setup(for_tests: bool) -> Result {
     if env::var_os("CC_wasm32_wasip2").is_none() && !on_path("clang") {
         packages.push("clang");
     }
+    // The openssl provider (memtls-openssl) builds on the system's libssl.
+    let libssl = Command::new("pkg-config")
+        .args(["--exists", "openssl"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !libssl {
+        packages.extend(["libssl-dev", "pkg-config"]);
+    }
     if for_tests {
         // Independent TLS peers for the interop tests.
         if !on_path("openssl") {
@@ -92,14 +100,6 @@ fn setup(for_tests: bool) -> Result {
         }
         if !on_path("gnutls-serv") || !on_path("gnutls-cli") {
             packages.push("gnutls-bin");
-        }
-        // The openssl provider (memtls-openssl) builds on the system's libssl.
-        let libssl = Command::new("pkg-config")
-            .args(["--exists", "openssl"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !libssl {
-            packages.extend(["libssl-dev", "pkg-config"]);
         }
         // From PyPI: an SMTP server with STARTTLS, the TLS scanner, tlslite-ng
         // (a third, pure-Python TLS peer), and the native sides of Python tests.
