@@ -83,6 +83,16 @@ const SUITES: [(u16, &str, &str); 9] = [
     ),
 ];
 
+/// Where the openssl provider observes something other than the rustls
+/// providers in a parity scenario (scenario name, why): OpenSSL's own choices,
+/// not defects. The parity suites assert that these differ and that nothing
+/// else does.
+pub const PARITY_DIFFERENCES: &[(&str, &str)] = &[(
+    "not-yet-valid",
+    "OpenSSL answers a certificate that is not yet valid with bad_certificate (42), \
+     rustls with certificate_expired (45)",
+)];
+
 /// The refusal of a trust store with nothing in it.
 const EMPTY_TRUST: &str =
     "trust store is empty: set system, or give anchors or pinned certificates";

@@ -21,14 +21,6 @@ use memtls_scenario_suite::tls::{
 };
 use memtls_scenario_suite::{Native, fixtures, foreach_scenario};
 
-/// Scenarios whose summary on OpenSSL differs from the engine's (the rustls
-/// providers'), each with why; every other summary must be the same.
-const DIFFERENT: &[(&str, &str)] = &[(
-    "not-yet-valid",
-    "OpenSSL answers a certificate that is not yet valid with bad_certificate (42), \
-     rustls with certificate_expired (45)",
-)];
-
 /// Runs `name` on OpenSSL and on the engine, under the parity suite's policy
 /// (the `insecure` interface allowed, the rest the defaults), and compares the
 /// summaries.
@@ -42,7 +34,10 @@ fn run(name: &str) {
         .unwrap_or_else(|why| panic!("{name}: {why}"));
     let theirs = memtls_scenario_suite::run(Rc::new(Native::new(policy)), name, fixtures::shared())
         .unwrap_or_else(|why| panic!("{name} on the engine: {why}"));
-    match DIFFERENT.iter().find(|d| d.0 == name) {
+    match memtls_openssl::PARITY_DIFFERENCES
+        .iter()
+        .find(|d| d.0 == name)
+    {
         None => assert_eq!(
             ours, theirs,
             "{name}: openssl (left) and the engine (right) differ"

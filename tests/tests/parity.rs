@@ -1,7 +1,8 @@
 //! The parity suite: every scenario of the scenario component runs under the
-//! native provider and under the guest provider, each as its own test (a module
-//! per scenario, a test per provider); each must pass, and both must observe the
-//! same thing. The list of scenarios is `tests/scenario-suite/src/list.rs`.
+//! native, the guest and the openssl provider, each as its own test (a module
+//! per scenario, a test per provider); each must pass, and all must observe the
+//! same thing (the openssl provider but for the differences memtls-openssl
+//! lists, each with its reason). The list of scenarios is `tests/scenario-suite/src/list.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -29,7 +30,7 @@ fn suite() -> &'static Suite {
         };
         Suite {
             fixtures: Fixtures::generate().expect("generating certificates"),
-            runners: Provider::ALL
+            runners: [Provider::Native, Provider::Guest, Provider::OpenSsl]
                 .iter()
                 .map(|p| {
                     Scenarios::load(*p, policy.clone()).expect("loading the scenario component")
@@ -82,6 +83,32 @@ fn check(name: &'static str, provider: Provider) {
     }
 }
 
+/// The scenario passes on the openssl provider and observes what the native
+/// provider observes, but for the differences memtls-openssl lists.
+fn check_openssl(name: &'static str) {
+    let provider = Provider::OpenSsl;
+    let mine = observed(name, provider).unwrap_or_else(|why| panic!("{name} under openssl: {why}"));
+    println!("{name:<24} {provider:<6} ok    {mine}");
+    let theirs = observed(name, Provider::Native)
+        .unwrap_or_else(|why| panic!("{name} passes under openssl but fails under native: {why}"));
+    match memtls_openssl::PARITY_DIFFERENCES
+        .iter()
+        .find(|d| d.0 == name)
+    {
+        None => assert_eq!(
+            mine, theirs,
+            "{name}: openssl and native observed different results"
+        ),
+        Some((_, why)) => {
+            assert_ne!(
+                mine, theirs,
+                "{name} is the same on openssl now: take it off the list"
+            );
+            println!("{name:<24} differs as listed: {why}");
+        }
+    }
+}
+
 /// One module per scenario, one test per provider in it
 /// (`cargo test --test parity -- tls13_handshake::guest`).
 macro_rules! parity_tests {
@@ -95,6 +122,10 @@ macro_rules! parity_tests {
                 #[test]
                 fn guest() {
                     super::check($name, memtls_host::Provider::Guest);
+                }
+                #[test]
+                fn openssl() {
+                    super::check_openssl($name);
                 }
             }
         )*
