@@ -93,6 +93,26 @@ pub const PARITY_DIFFERENCES: &[(&str, &str)] = &[(
      rustls with certificate_expired (45)",
 )];
 
+/// Compares what scenario `name` observed on OpenSSL (`openssl`) and on the
+/// rustls providers (`rustls`): equal, or different as [`PARITY_DIFFERENCES`]
+/// lists (the reason is returned); anything else is the error, a sentence.
+pub fn parity(
+    name: &str,
+    openssl: &str,
+    rustls: &str,
+) -> std::result::Result<Option<&'static str>, String> {
+    match PARITY_DIFFERENCES.iter().find(|d| d.0 == name) {
+        None if openssl == rustls => Ok(None),
+        None => Err(format!(
+            "{name}: openssl observed {openssl:?}, the rustls providers {rustls:?}"
+        )),
+        Some((_, why)) if openssl != rustls => Ok(Some(why)),
+        Some(_) => Err(format!(
+            "{name} observes the same on openssl now: take it off PARITY_DIFFERENCES"
+        )),
+    }
+}
+
 /// The refusal of a trust store with nothing in it.
 const EMPTY_TRUST: &str =
     "trust store is empty: set system, or give anchors or pinned certificates";
