@@ -292,14 +292,13 @@ impl Engine {
     /// Verifies a server chain as a client context with `trust` would, at
     /// `at_time` (seconds since the epoch) or now. The bytes passed count against
     /// the policy's configuration budget for the duration of the call.
-    pub fn verify_server_chain(
-        &self,
-        trust: &TrustStore,
-        chain: &[Vec<u8>],
-        server_name: &str,
-        at_time: Option<u64>,
-        admission: &Admission,
-    ) -> Result<()> {
+    pub fn verify_server_chain(&self, call: &ChainCheck<'_>, admission: &Admission) -> Result<()> {
+        let ChainCheck {
+            trust,
+            chain,
+            server_name,
+            at_time,
+        } = *call;
         admission.transient(trust.byte_len().saturating_add(config::bytes_of(chain)))?;
         let certs = parse_certificates(chain, "chain")?;
         let Some((end_entity, intermediates)) = certs.split_first() else {
@@ -317,6 +316,19 @@ impl Engine {
             .map(|_| ())
             .map_err(|e| Error::from_rustls_about(&e, verify::take_rejected()))
     }
+}
+
+/// The arguments of `verify-server-chain`.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainCheck<'a> {
+    /// What to trust.
+    pub trust: &'a TrustStore,
+    /// The chain, end-entity first (PEM or DER items).
+    pub chain: &'a [Vec<u8>],
+    /// The name to verify it for.
+    pub server_name: &'a str,
+    /// When to verify it (seconds since the Unix epoch), or now.
+    pub at_time: Option<u64>,
 }
 
 /// The Mozilla root program's roots shipped with this build.

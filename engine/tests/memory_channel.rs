@@ -330,7 +330,7 @@ fn pins_check_validity_and_name_and_vouch_for_nothing_else() {
     };
     let alone = std::slice::from_ref(&pin);
     let verify = |chain: &[Vec<u8>], name: &str, at: u64| {
-        e.verify_server_chain(&trust, chain, name, Some(at), &admission())
+        e.verify_server_chain(&check(&trust, chain, name, Some(at)), &admission())
     };
     let in_2025 = 1_735_689_600;
     assert_eq!(verify(alone, "localhost", in_2025), Ok(()));
@@ -357,13 +357,15 @@ fn pins_check_validity_and_name_and_vouch_for_nothing_else() {
         .to_vec();
     let err = e
         .verify_server_chain(
-            &TrustStore {
-                pinned: vec![client_only.clone()],
-                ..trust.clone()
-            },
-            &[client_only],
-            "localhost",
-            None,
+            &check(
+                &TrustStore {
+                    pinned: vec![client_only.clone()],
+                    ..trust.clone()
+                },
+                &[client_only],
+                "localhost",
+                None,
+            ),
             &admission(),
         )
         .unwrap_err();
@@ -579,8 +581,9 @@ fn system_trust_starts_from_the_base_roots_the_policy_chose() {
         ..anchors(vec![])
     };
     let chain = [h.leaf.clone(), h.intermediate.clone()];
-    let verify =
-        |e: &Engine| e.verify_server_chain(&system, &chain, "localhost", None, &admission());
+    let verify = |e: &Engine| {
+        e.verify_server_chain(&check(&system, &chain, "localhost", None), &admission())
+    };
     // No base roots and no extra anchors: a clear configuration error.
     let err = verify(&engine_with(BaseRoots::None, vec![])).unwrap_err();
     assert_eq!(err.kind, ErrorKind::Configuration, "{}", err.message);
@@ -932,4 +935,19 @@ fn an_acceptor_refuses_garbage_early_ends_and_what_the_caller_refuses() {
         .feed(&alert)
         .and_then(|_| client.handshake().map(|_| 0));
     assert_eq!(heard.unwrap_err().kind, ErrorKind::AlertReceived(120));
+}
+
+/// A `verify-server-chain` call's arguments.
+fn check<'a>(
+    trust: &'a TrustStore,
+    chain: &'a [Vec<u8>],
+    server_name: &'a str,
+    at_time: Option<u64>,
+) -> memtls_engine::ChainCheck<'a> {
+    memtls_engine::ChainCheck {
+        trust,
+        chain,
+        server_name,
+        at_time,
+    }
 }

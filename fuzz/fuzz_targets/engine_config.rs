@@ -52,11 +52,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         ..Default::default()
     };
     let _ = engine.server_context(&server, memtls_fuzz::admission());
-    let _ = engine.verify_server_chain(
-        &trust,
-        &[a, b, c],
-        "localhost",
-        Some(u64::from(flag(4)) << 24),
-        memtls_fuzz::admission(),
-    );
+    let chain = [a, b, c];
+    let call = memtls_engine::ChainCheck {
+        trust: &trust,
+        chain: &chain,
+        server_name: "localhost",
+        at_time: Some(u64::from(flag(4)) << 24),
+    };
+    let _ = engine.verify_server_chain(&call, memtls_fuzz::admission());
 });

@@ -130,13 +130,14 @@ impl Guest for Provider {
         server_name: String,
         at_time: Option<u64>,
     ) -> R<()> {
-        lift(engine().verify_server_chain(
-            &to_trust(trust),
-            &chain,
-            &server_name,
+        let trust = to_trust(trust);
+        let call = engine::ChainCheck {
+            trust: &trust,
+            chain: &chain,
+            server_name: &server_name,
             at_time,
-            admission(),
-        ))
+        };
+        lift(engine().verify_server_chain(&call, admission()))
     }
 }
 

@@ -332,12 +332,16 @@ impl wit::Host for MemtlsCtxView<'_> {
     ) -> WitResult<()> {
         self.guard("verify-server-chain", |s| {
             let trust = convert::to_trust(trust);
+            let call = engine::ChainCheck {
+                trust: &trust,
+                chain: &chain,
+                server_name: &server_name,
+                at_time,
+            };
             let verdict = match &s.ctx.library {
-                Library::Rustls(e) => {
-                    e.verify_server_chain(&trust, &chain, &server_name, at_time, &s.ctx.admission)
-                }
+                Library::Rustls(e) => e.verify_server_chain(&call, &s.ctx.admission),
                 #[cfg(feature = "openssl")]
-                Library::OpenSsl(o) => o.verify_server_chain(&trust, &chain, &server_name, at_time),
+                Library::OpenSsl(o) => o.verify_server_chain(&call),
             };
             Ok(lift(verdict))
         })

@@ -25,8 +25,8 @@ use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
 
 use memtls_engine::{
-    Admission, BaseRoots, CipherSuite, ClientConfig, Error, ErrorKind, Permit, Policy, Progress,
-    ProtocolVersion, ReadOutcome, Result, ServerConfig, SigningChain, Stage, TrustStore,
+    Admission, BaseRoots, ChainCheck, CipherSuite, ClientConfig, Error, ErrorKind, Permit, Policy,
+    Progress, ProtocolVersion, ReadOutcome, Result, ServerConfig, SigningChain, Stage, TrustStore,
     Verification, WriteOutcome,
 };
 use openssl::pkey::PKey;
@@ -333,13 +333,8 @@ impl OpenSsl {
     /// Verifies a server chain (end-entity first) as a client context with
     /// `trust` would, for `server_name`, at `at_time` (seconds since the epoch)
     /// or now.
-    pub fn verify_server_chain(
-        &self,
-        trust: &TrustStore,
-        chain: &[Vec<u8>],
-        server_name: &str,
-        at_time: Option<u64>,
-    ) -> Result<()> {
+    pub fn verify_server_chain(&self, call: &ChainCheck<'_>) -> Result<()> {
+        let (trust, chain) = (call.trust, call.chain);
         let bytes: usize = chain.iter().map(Vec::len).sum();
         self.admission
             .transient(bytes + trust.anchors.iter().map(Vec::len).sum::<usize>())?;
@@ -356,8 +351,8 @@ impl OpenSsl {
             stack.push(cert).map_err(|e| from_stack("chain", &e))?;
         }
         let mut param = X509VerifyParam::new().map_err(|e| from_stack("verify", &e))?;
-        set_peer_name(&mut param, server_name)?;
-        if let Some(t) = at_time {
+        set_peer_name(&mut param, call.server_name)?;
+        if let Some(t) = call.at_time {
             // OpenSSL's time is a signed 64-bit count; X.509 times end in 9999.
             const END_OF_9999: u64 = 253_402_300_799;
             param.set_time(t.min(END_OF_9999) as _);

@@ -15,7 +15,7 @@ use std::rc::Rc;
 use memtls_engine::{Error, Policy};
 use memtls_openssl::OpenSsl;
 use memtls_scenario_suite::tls::{
-    Acceptor, Backend, ChainCall, CipherSuite, ClientConfig, ClientContext, ClientContextApi,
+    Acceptor, Backend, ChainCheck, CipherSuite, ClientConfig, ClientContext, ClientContextApi,
     Connection, ConnectionApi, ImplementationInfo, ProtocolVersion, Result, ServerConfig,
     ServerContext, ServerContextApi, Session, Verification,
 };
@@ -82,9 +82,8 @@ impl Backend for OpenSslBackend {
         self.0.supported_cipher_suites()
     }
 
-    fn verify_server_chain(&self, c: &ChainCall<'_>) -> Result<()> {
-        self.0
-            .verify_server_chain(c.trust, c.chain, c.server_name, c.at_time)
+    fn verify_server_chain(&self, call: &ChainCheck<'_>) -> Result<()> {
+        self.0.verify_server_chain(call)
     }
 
     fn client_context(

@@ -250,7 +250,15 @@ fn limbo() {
         for mode in [Mode::Anchors, Mode::Pinned] {
             let trust = case.trust(mode);
             let engine_result = native
-                .verify_server_chain(&trust, &chain, &case.name, case.time, &admission)
+                .verify_server_chain(
+                    &memtls_engine::ChainCheck {
+                        trust: &trust,
+                        chain: &chain,
+                        server_name: &case.name,
+                        at_time: case.time,
+                    },
+                    &admission,
+                )
                 .map_err(|e| format!("{} {}", e.kind, e.message));
             let mut outcomes = vec![("engine".to_string(), outcome(&engine_result))];
             for (provider, verifier) in &mut verifiers {

@@ -7,10 +7,9 @@ use std::cell::RefCell;
 use memtls_engine as engine;
 
 use crate::tls::{
-    Acceptor, AcceptorApi, Backend, ChainCall, CipherSuite, ClientConfig, ClientContext,
-    ClientContextApi, ClientHello, Connection, ConnectionApi, ImplementationInfo, ProtocolVersion,
-    Result, ServerConfig, ServerContext, ServerContextApi, Session, SessionApi, SessionInfo,
-    Verification,
+    Acceptor, AcceptorApi, Backend, CipherSuite, ClientConfig, ClientContext, ClientContextApi,
+    ClientHello, Connection, ConnectionApi, ImplementationInfo, ProtocolVersion, Result,
+    ServerConfig, ServerContext, ServerContextApi, Session, SessionApi, SessionInfo, Verification,
 };
 
 /// The engine with ring, the Mozilla roots and an instance's admission under a
@@ -50,9 +49,8 @@ impl Backend for Native {
         self.engine.supported_cipher_suites()
     }
 
-    fn verify_server_chain(&self, c: &ChainCall<'_>) -> Result<()> {
-        self.engine
-            .verify_server_chain(c.trust, c.chain, c.server_name, c.at_time, &self.admission)
+    fn verify_server_chain(&self, call: &crate::tls::ChainCheck<'_>) -> Result<()> {
+        self.engine.verify_server_chain(call, &self.admission)
     }
 
     fn client_context(

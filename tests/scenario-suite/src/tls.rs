@@ -10,9 +10,9 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 pub use memtls_engine::{
-    CertificateReason, CipherSuite, ClientAuth, ClientConfig, ClientHello, Error, ErrorKind,
-    Progress, ProtocolVersion, ReadOutcome, ServerConfig, SessionInfo, SigningChain, TrustStore,
-    Verification, WriteOutcome,
+    CertificateReason, ChainCheck, CipherSuite, ClientAuth, ClientConfig, ClientHello, Error,
+    ErrorKind, Progress, ProtocolVersion, ReadOutcome, ServerConfig, SessionInfo, SigningChain,
+    TrustStore, Verification, WriteOutcome,
 };
 
 /// The interface's result type.
@@ -27,18 +27,6 @@ pub struct ImplementationInfo {
     pub version: String,
 }
 
-/// The arguments of `verify-server-chain`.
-pub struct ChainCall<'a> {
-    /// What to trust.
-    pub trust: &'a TrustStore,
-    /// The chain, end-entity first (DER).
-    pub chain: &'a [Vec<u8>],
-    /// The name to verify it for.
-    pub server_name: &'a str,
-    /// The time to verify at (seconds since the epoch), or now.
-    pub at_time: Option<u64>,
-}
-
 /// A provider of the interface: the functions and the constructors of its
 /// resources.
 pub trait Backend {
@@ -49,7 +37,7 @@ pub trait Backend {
     /// `supported-cipher-suites`.
     fn supported_cipher_suites(&self) -> Vec<CipherSuite>;
     /// `verify-server-chain`.
-    fn verify_server_chain(&self, call: &ChainCall<'_>) -> Result<()>;
+    fn verify_server_chain(&self, call: &ChainCheck<'_>) -> Result<()>;
     /// `client-context.create`, or with less verification the `insecure`
     /// interface's constructors.
     fn client_context(
@@ -251,7 +239,7 @@ pub fn verify_server_chain(
     server_name: &str,
     at_time: Option<u64>,
 ) -> Result<()> {
-    backend().verify_server_chain(&ChainCall {
+    backend().verify_server_chain(&ChainCheck {
         trust,
         chain,
         server_name,

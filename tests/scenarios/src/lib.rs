@@ -79,7 +79,7 @@ impl Backend for Wit {
             .collect()
     }
 
-    fn verify_server_chain(&self, c: &suite::ChainCall<'_>) -> suite::Result<()> {
+    fn verify_server_chain(&self, c: &suite::ChainCheck<'_>) -> suite::Result<()> {
         lift(tls::verify_server_chain(
             &from_trust(c.trust.clone()),
             c.chain,
