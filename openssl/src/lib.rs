@@ -1092,7 +1092,13 @@ impl Connection {
         self.stream
             .ssl()
             .export_keying_material(&mut out, label, context)
-            .map_err(|e| from_stack("export-keying-material", &e))?;
+            .map_err(|e| {
+                Error::misuse(format!(
+                    "export-keying-material: OpenSSL could not derive {length} bytes for this \
+                     label and context ({}); TLS 1.3 derives at most 255 hash lengths",
+                    error::describe(&e)
+                ))
+            })?;
         Ok(out)
     }
 
