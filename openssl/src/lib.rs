@@ -257,29 +257,32 @@ impl OpenSsl {
         let permit = memtls_engine::admit_server(config, &self.admission)?;
         // One context per signing chain: the first serves by default, the SNI
         // callback switches to the one whose certificate names the host.
-        let mut by_name = Vec::new();
-        for (i, chain) in config.certificate_chains.iter().enumerate() {
-            let what = format!("certificate-chains[{i}]");
-            let mut b = self.server_builder(config, &what)?;
-            let leaf = signing_chain(&mut b, chain, &what)?;
-            by_name.push((names_of(&leaf), b.build()));
-        }
+        // The first chain's context serves by default; each other chain gets a
+        // context of its own, which the SNI callback switches to when its
+        // certificate is the first to name the host.
         let mut b = self.server_builder(config, "certificate-chains[0]")?;
-        signing_chain(
+        let first = signing_chain(
             &mut b,
             &config.certificate_chains[0],
             "certificate-chains[0]",
         )?;
-        let chains = Arc::new(by_name);
+        let mut chains = vec![(names_of(&first), None)];
+        for (i, chain) in config.certificate_chains.iter().enumerate().skip(1) {
+            let what = format!("certificate-chains[{i}]");
+            let mut other = self.server_builder(config, &what)?;
+            let leaf = signing_chain(&mut other, chain, &what)?;
+            chains.push((names_of(&leaf), Some(other.build())));
+        }
         if chains.len() > 1 {
             b.set_servername_callback(move |ssl, _alert| {
-                if let Some(name) = ssl.servername(NameType::HOST_NAME).map(str::to_owned)
-                    && let Some(i) = chains
+                let name = ssl.servername(NameType::HOST_NAME).map(str::to_owned);
+                let chosen = name.and_then(|name| {
+                    chains
                         .iter()
-                        .position(|(names, _)| names.iter().any(|n| name_matches(n, &name)))
-                    && i > 0
-                {
-                    let _ = ssl.set_ssl_context(&chains[i].1);
+                        .find(|(names, _)| names.iter().any(|n| name_matches(n, &name)))
+                });
+                if let Some((_, Some(ctx))) = chosen {
+                    let _ = ssl.set_ssl_context(ctx);
                 }
                 Ok(())
             });
@@ -443,7 +446,6 @@ fn suites(b: &mut SslContextBuilder, ids: Option<&[u16]>) -> Result<()> {
         // No TLS 1.2 suite chosen: no TLS 1.2.
         b.set_min_proto_version(Some(SslVersion::TLS1_3))
             .map_err(|e| from_stack("cipher-suites", &e))?;
-        let _ = b.set_cipher_list("DEFAULT");
     } else {
         b.set_cipher_list(&v12)
             .map_err(|e| from_stack("cipher-suites (TLS 1.2)", &e))?;
