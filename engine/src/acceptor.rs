@@ -29,6 +29,9 @@ pub struct Acceptor {
     max_buffered: usize,
     /// Handed to the connection `accept` makes (none once it has).
     permit: Option<Permit>,
+    /// For another TLS library ([`Acceptor::start_for_hand_over`]): the
+    /// ciphertext taken so far, to be fed to its connection.
+    taken: Option<Vec<u8>>,
 }
 
 impl Acceptor {
@@ -43,7 +46,43 @@ impl Acceptor {
             failed: None,
             max_buffered: admission.policy().max_buffered_bytes,
             permit: Some(permit),
+            taken: None,
         })
+    }
+
+    /// Like [`Acceptor::start`], for a provider on another TLS library: the
+    /// acceptor reads the ClientHello as usual and keeps the ciphertext it
+    /// took, which [`Acceptor::hand_over`] gives to that library's connection.
+    pub fn start_for_hand_over(admission: &Admission) -> Result<Self> {
+        let mut a = Self::start(admission)?;
+        a.taken = Some(Vec::new());
+        Ok(a)
+    }
+
+    /// For an acceptor made with [`Acceptor::start_for_hand_over`], once the
+    /// ClientHello is complete: the ciphertext taken (the ClientHello and
+    /// anything after it in the same reads) and the connection's place under
+    /// the policy. The acceptor is then done; a failure of the connection
+    /// that continues is reported with [`Acceptor::failed_with`].
+    pub fn hand_over(&mut self) -> Result<(Vec<u8>, Permit)> {
+        self.check()?;
+        if self.accepted.take().is_none() {
+            return Err(Error::misuse(
+                "the ClientHello is not complete yet: feed more ciphertext first",
+            ));
+        }
+        let taken = self.taken.take().ok_or_else(|| {
+            Error::misuse("this acceptor was not started for another library's connection")
+        })?;
+        let permit = self.permit.take().expect("checked: not yet accepted");
+        Ok((taken, permit))
+    }
+
+    /// The connection continuing from [`Acceptor::hand_over`] failed with
+    /// `err`, and `alert` (its ciphertext) is to be taken here.
+    pub fn failed_with(&mut self, err: Error, alert: Vec<u8>) -> Error {
+        self.outgoing.extend_from_slice(&alert);
+        self.fail(err)
     }
 
     fn check(&self) -> Result<()> {
@@ -66,7 +105,7 @@ impl Acceptor {
     /// goes to the connection `accept` makes).
     pub fn feed(&mut self, mut data: &[u8]) -> Result<u32> {
         self.check()?;
-        let total = data.len();
+        let (total, start) = (data.len(), data);
         while self.accepted.is_none() && !data.is_empty() {
             match self.reading.read_tls(&mut data) {
                 Ok(0) => break,
@@ -77,7 +116,11 @@ impl Acceptor {
                 Err(e) => return Err(self.fail(Error::new(ErrorKind::Protocol, e.to_string()))),
             }
         }
-        Ok(u32::try_from(total - data.len()).unwrap_or(u32::MAX))
+        let took = total - data.len();
+        if let Some(taken) = &mut self.taken {
+            taken.extend_from_slice(&start[..took]);
+        }
+        Ok(u32::try_from(took).unwrap_or(u32::MAX))
     }
 
     fn poll(&mut self) -> Result<()> {

@@ -77,6 +77,15 @@ pub enum Stage {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// The refusal of `system` trust when the host's policy chose no base
+    /// roots and adds no anchors.
+    pub fn system_trust_empty() -> Self {
+        Self::config(
+            "system trust is empty: the host's policy chose no base roots (\"none\") \
+             and adds no anchors",
+        )
+    }
+
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {

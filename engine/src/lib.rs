@@ -171,10 +171,9 @@ impl Engine {
                 match (chains, platform) {
                     (Some(chains), Some(platform)) => Ok(verify::any_of(chains, platform)),
                     (Some(verifier), None) | (None, Some(verifier)) => Ok(verifier),
-                    (None, None) if self.base_roots == BaseRoots::None => Err(Error::config(
-                        "system trust is empty: the host's policy chose no base roots \
-                         (\"none\") and adds no anchors",
-                    )),
+                    (None, None) if self.base_roots == BaseRoots::None => {
+                        Err(Error::system_trust_empty())
+                    }
                     (None, None) => Err(Error::config(format!(
                         "system trust is empty: the {} roots hold no usable certificate \
                          here and the host's policy adds no anchors",

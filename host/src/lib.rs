@@ -202,8 +202,7 @@ pub enum Provider {
     /// Served by the sandboxed guest component composed into the application.
     Guest,
     /// Served by the host on the system's OpenSSL (its trust store and
-    /// configuration), under the host policy (feature `openssl`). Sessions
-    /// handles and the acceptor are not offered on it yet.
+    /// configuration), under the host policy (feature `openssl`).
     OpenSsl,
 }
 
@@ -211,6 +210,11 @@ impl Provider {
     /// The two rustls providers, native first: the ones every suite runs on
     /// (the openssl provider joins the suites it passes one by one).
     pub const ALL: [Provider; 2] = [Provider::Native, Provider::Guest];
+
+    /// Every provider, the openssl one last (it needs feature `openssl`): the
+    /// suites that hold all three to the same guarantees (hostile guests,
+    /// bounds, leaks, x509-limbo, the interop matrix) run over these.
+    pub const EVERY: [Provider; 3] = [Provider::Native, Provider::Guest, Provider::OpenSsl];
 
     /// The provider's name as the command line spells it.
     pub fn name(self) -> &'static str {

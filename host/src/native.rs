@@ -140,27 +140,25 @@ enum Conn {
     OpenSsl(memtls_openssl::Connection),
 }
 
-/// What the openssl provider does not offer yet.
-#[cfg(feature = "openssl")]
-fn not_on_openssl(what: &str) -> engine::Error {
-    engine::Error::not_permitted(format!(
-        "{what} is not available on the openssl provider yet (use native or guest)"
-    ))
-}
-
 impl Client {
     fn connect(&self, server_name: &str) -> engine::Result<Conn> {
         either!(Client, self, c => c.connect(server_name).map(Into::into))
     }
 
-    fn connect_with(&self, name: &str, resume: Option<&engine::Session>) -> engine::Result<Conn> {
-        match self {
-            Client::Rustls(c) => c.connect_with(name, resume).map(Into::into),
+    /// `resume` is offered when it is the same library's (a session of the
+    /// other one cannot be for this context, so nothing is offered).
+    fn connect_with(&self, name: &str, resume: Option<&Session>) -> engine::Result<Conn> {
+        match (self, resume) {
+            (Client::Rustls(c), Some(Session::Rustls(r))) => {
+                c.connect_with(name, Some(r)).map(Into::into)
+            }
+            (Client::Rustls(c), _) => c.connect_with(name, None).map(Into::into),
             #[cfg(feature = "openssl")]
-            Client::OpenSsl(c) => match resume {
-                None => c.connect_fresh(name).map(Conn::OpenSsl),
-                Some(_) => Err(not_on_openssl("resuming a session handle")),
-            },
+            (Client::OpenSsl(c), Some(Session::OpenSsl(r))) => {
+                c.connect_with(name, Some(r)).map(Into::into)
+            }
+            #[cfg(feature = "openssl")]
+            (Client::OpenSsl(c), _) => c.connect_with(name, None).map(Into::into),
         }
     }
 }
@@ -224,18 +222,40 @@ impl Conn {
         export_keying_material(label: &[u8], context: Option<&[u8]>, length: u32) -> engine::Result<Vec<u8>>;
     }
 
-    fn session(&self) -> engine::Result<Option<engine::Session>> {
-        match self {
-            Conn::Rustls(c) => c.session(),
-            #[cfg(feature = "openssl")]
-            Conn::OpenSsl(_) => Err(not_on_openssl("connection.session")),
-        }
+    fn session(&self) -> engine::Result<Option<Session>> {
+        either!(Conn, self, c => Ok(c.session()?.map(Into::into)))
     }
 }
+
 /// Host side of the `session` resource.
-pub struct Session(engine::Session);
+pub enum Session {
+    /// A rustls session.
+    Rustls(engine::Session),
+    /// An OpenSSL session.
+    #[cfg(feature = "openssl")]
+    OpenSsl(memtls_openssl::Session),
+}
+
+impl From<engine::Session> for Session {
+    fn from(s: engine::Session) -> Self {
+        Session::Rustls(s)
+    }
+}
+
+#[cfg(feature = "openssl")]
+impl From<memtls_openssl::Session> for Session {
+    fn from(s: memtls_openssl::Session) -> Self {
+        Session::OpenSsl(s)
+    }
+}
 /// Host side of the `acceptor` resource.
-pub struct Acceptor(engine::Acceptor);
+pub enum Acceptor {
+    /// The engine's.
+    Rustls(engine::Acceptor),
+    /// The openssl provider's.
+    #[cfg(feature = "openssl")]
+    OpenSsl(memtls_openssl::Acceptor),
+}
 
 type WitResult<T> = wasmtime::Result<Result<T, wit::Error>>;
 
@@ -374,7 +394,7 @@ impl wit::HostClientContext for MemtlsCtxView<'_> {
     ) -> WitResult<Resource<Connection>> {
         self.guard("client-context.connect-with", |s| {
             let resume = match &resume {
-                Some(r) => Some(&s.table.get(r)?.0),
+                Some(r) => Some(s.table.get(r)?),
                 None => None,
             };
             let c = s.table.get(&ctx)?.0.connect_with(&server_name, resume);
@@ -480,7 +500,7 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
     fn session(&mut self, c: Resource<Connection>) -> WitResult<Option<Resource<Session>>> {
         self.guard("connection.session", |s| {
             match lift(s.conn(&c)?.session()) {
-                Ok(Some(session)) => Ok(Ok(Some(s.table.push(Session(session))?))),
+                Ok(Some(session)) => Ok(Ok(Some(s.table.push(session)?))),
                 Ok(None) => Ok(Ok(None)),
                 Err(e) => Ok(Err(e)),
             }
@@ -515,27 +535,39 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
 }
 
 impl MemtlsCtxView<'_> {
-    fn acceptor(&mut self, a: &Resource<Acceptor>) -> wasmtime::Result<&mut engine::Acceptor> {
-        Ok(&mut self.table.get_mut(a)?.0)
+    fn acceptor(&mut self, a: &Resource<Acceptor>) -> wasmtime::Result<&mut Acceptor> {
+        Ok(self.table.get_mut(a)?)
     }
 }
 
 impl wit::HostAcceptor for MemtlsCtxView<'_> {
     fn create(&mut self) -> WitResult<Resource<Acceptor>> {
         self.guard("acceptor.create", |s| {
-            match lift(engine::Acceptor::start(&s.ctx.admission)) {
-                Ok(a) => Ok(Ok(s.table.push(Acceptor(a))?)),
+            let admission = &s.ctx.admission;
+            let a = match &s.ctx.library {
+                Library::Rustls(_) => engine::Acceptor::start(admission).map(Acceptor::Rustls),
+                #[cfg(feature = "openssl")]
+                Library::OpenSsl(_) => {
+                    memtls_openssl::Acceptor::start(admission).map(Acceptor::OpenSsl)
+                }
+            };
+            match lift(a) {
+                Ok(a) => Ok(Ok(s.table.push(a)?)),
                 Err(e) => Ok(Err(e)),
             }
         })
     }
 
     fn feed(&mut self, a: Resource<Acceptor>, data: Vec<u8>) -> WitResult<u32> {
-        self.guard("acceptor.feed", |s| Ok(lift(s.acceptor(&a)?.feed(&data))))
+        self.guard("acceptor.feed", |s| {
+            Ok(lift(either!(Acceptor, s.acceptor(&a)?, x => x.feed(&data))))
+        })
     }
 
     fn eof(&mut self, a: Resource<Acceptor>) -> WitResult<()> {
-        self.guard("acceptor.eof", |s| Ok(lift(s.acceptor(&a)?.eof())))
+        self.guard("acceptor.eof", |s| {
+            Ok(lift(either!(Acceptor, s.acceptor(&a)?, x => x.eof())))
+        })
     }
 
     fn client_hello(
@@ -543,9 +575,8 @@ impl wit::HostAcceptor for MemtlsCtxView<'_> {
         a: Resource<Acceptor>,
     ) -> wasmtime::Result<Option<wit::ClientHello>> {
         self.guard("acceptor.client-hello", |s| {
-            Ok(s.acceptor(&a)?
-                .client_hello()
-                .map(convert::from_client_hello))
+            let hello = either!(Acceptor, s.acceptor(&a)?, x => x.client_hello());
+            Ok(hello.map(convert::from_client_hello))
         })
     }
 
@@ -557,10 +588,18 @@ impl wit::HostAcceptor for MemtlsCtxView<'_> {
         self.guard("acceptor.accept", |s| {
             // Both live in the table: a clone of the context (shared
             // configuration) lets the acceptor be borrowed mutably.
-            let c = match s.table.get(&context)?.0.clone() {
-                Server::Rustls(context) => s.acceptor(&a)?.accept(&context).map(Into::into),
+            let c = match (s.table.get(&context)?.0.clone(), s.acceptor(&a)?) {
+                (Server::Rustls(context), Acceptor::Rustls(a)) => {
+                    a.accept(&context).map(Into::into)
+                }
                 #[cfg(feature = "openssl")]
-                Server::OpenSsl(_) => Err(not_on_openssl("accepting through an acceptor")),
+                (Server::OpenSsl(context), Acceptor::OpenSsl(a)) => {
+                    a.accept(&context).map(Into::into)
+                }
+                #[cfg(feature = "openssl")]
+                _ => Err(engine::Error::misuse(
+                    "acceptor.accept: the server context is another provider's",
+                )),
             };
             s.new_connection(c)
         })
@@ -568,17 +607,21 @@ impl wit::HostAcceptor for MemtlsCtxView<'_> {
 
     fn refuse(&mut self, a: Resource<Acceptor>, description: u8) -> WitResult<()> {
         self.guard("acceptor.refuse", |s| {
-            Ok(lift(s.acceptor(&a)?.refuse(description)))
+            Ok(lift(
+                either!(Acceptor, s.acceptor(&a)?, x => x.refuse(description)),
+            ))
         })
     }
 
     fn take(&mut self, a: Resource<Acceptor>, max: u32) -> wasmtime::Result<Vec<u8>> {
-        self.guard("acceptor.take", |s| Ok(s.acceptor(&a)?.take(max)))
+        self.guard("acceptor.take", |s| {
+            Ok(either!(Acceptor, s.acceptor(&a)?, x => x.take(max)))
+        })
     }
 
     fn pending_ciphertext(&mut self, a: Resource<Acceptor>) -> wasmtime::Result<u32> {
         self.guard("acceptor.pending-ciphertext", |s| {
-            Ok(s.acceptor(&a)?.pending_ciphertext())
+            Ok(either!(Acceptor, s.acceptor(&a)?, x => x.pending_ciphertext()))
         })
     }
 
@@ -590,13 +633,17 @@ impl wit::HostAcceptor for MemtlsCtxView<'_> {
 impl wit::HostSession for MemtlsCtxView<'_> {
     fn info(&mut self, session: Resource<Session>) -> wasmtime::Result<wit::SessionInfo> {
         self.guard("session.info", |s| {
-            Ok(convert::from_session_info(s.table.get(&session)?.0.info()))
+            let session = s.table.get(&session)?;
+            Ok(convert::from_session_info(
+                either!(Session, session, x => x.info()),
+            ))
         })
     }
 
     fn is_usable(&mut self, session: Resource<Session>) -> wasmtime::Result<bool> {
         self.guard("session.is-usable", |s| {
-            Ok(s.table.get(&session)?.0.is_usable())
+            let session = s.table.get(&session)?;
+            Ok(either!(Session, session, x => x.is_usable()))
         })
     }
 

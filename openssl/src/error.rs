@@ -29,6 +29,9 @@ const SSL_CB_WRITE_ALERT: c_int = 0x4000 | 0x08;
 const PROTOCOL_VIOLATIONS: [u8; 6] = [10, 20, 22, 47, 50, 51];
 /// Alerts received show in the error queue as reasons from this offset.
 const ALERT_REASON_OFFSET: c_int = 1000;
+/// `X509_V_ERR_APPLICATION_VERIFICATION`: with only pins trusted, the
+/// certificate is none of them (the pin check is this application's).
+pub(crate) const NOT_PINNED: c_int = 50;
 /// `SSL_R_CERTIFICATE_VERIFY_FAILED`.
 const CERTIFICATE_VERIFY_FAILED: c_int = 134;
 /// `SSL_R_UNEXPECTED_EOF_WHILE_READING` (OpenSSL 3).
@@ -84,17 +87,21 @@ pub fn from_stack(what: &str, stack: &ErrorStack) -> Error {
     Error::config(format!("{what}: OpenSSL refused it ({})", describe(stack)))
 }
 
-/// Whether a verify failure is only about the chain to an anchor (what a pin
-/// vouches for instead).
-pub(crate) fn chain_only(code: X509VerifyResult) -> bool {
-    // UNABLE_TO_GET_ISSUER_CERT, DEPTH_ZERO_SELF_SIGNED_CERT,
-    // SELF_SIGNED_CERT_IN_CHAIN, UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
-    // UNABLE_TO_VERIFY_LEAF_SIGNATURE.
-    matches!(code.as_raw(), 2 | 18 | 19 | 20 | 21)
+/// The verify result [`NOT_PINNED`].
+pub(crate) fn not_pinned() -> X509VerifyResult {
+    // SAFETY: 50 is X509_V_ERR_APPLICATION_VERIFICATION, a code OpenSSL
+    // defines (from_raw asks for a valid verify result).
+    unsafe { X509VerifyResult::from_raw(NOT_PINNED) }
 }
 
 /// A peer certificate rejected with X.509 verify code `code`.
 pub(crate) fn rejected(code: X509VerifyResult, depth: u32) -> Error {
+    if code.as_raw() == NOT_PINNED {
+        return Error::new(
+            ErrorKind::CertificateRejected(CertificateReason::Other),
+            "the certificate is none of the pinned certificates",
+        );
+    }
     let reason = match code.as_raw() {
         10 => CertificateReason::Expired,
         9 => CertificateReason::NotYetValid,
@@ -158,11 +165,15 @@ pub fn from_ssl_error(e: &openssl::ssl::Error, ssl: &SslRef, eof: bool) -> Error
     }
     let why = describe(stack);
     match sent {
-        // What the peer sent broke the protocol: the alert only says so.
-        Some(alert) if PROTOCOL_VIOLATIONS.contains(&alert) => Error::new(
-            ErrorKind::Protocol,
-            format!("{why} (sent a fatal {} alert)", alert_name(alert)),
-        ),
+        // What the peer sent broke the protocol: the alert only says so. After
+        // the handshake nothing is negotiated any more, so every alert answers
+        // a violation (a record with another version gets protocol_version).
+        Some(alert) if PROTOCOL_VIOLATIONS.contains(&alert) || ssl.is_init_finished() => {
+            Error::new(
+                ErrorKind::Protocol,
+                format!("{why} (sent a fatal {} alert)", alert_name(alert)),
+            )
+        }
         // The peer is well-formed but cannot be served (no common version,
         // suite or protocol, …): the alert is the answer.
         Some(alert) => Error::new(

@@ -19,14 +19,16 @@
 #![warn(missing_docs)]
 
 mod error;
+mod session;
+mod trust;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::sync::{Arc, Mutex};
 
 use memtls_engine::{
-    Admission, BaseRoots, ChainCheck, CipherSuite, ClientConfig, Error, ErrorKind, Permit, Policy,
-    Progress, ProtocolVersion, ReadOutcome, Result, ServerConfig, SigningChain, Stage, TrustStore,
+    Admission, ChainCheck, CipherSuite, ClientConfig, Error, ErrorKind, Permit, Policy, Progress,
+    ProtocolVersion, ReadOutcome, Result, ServerConfig, SigningChain, Stage, TrustStore,
     Verification, WriteOutcome,
 };
 use openssl::pkey::PKey;
@@ -34,11 +36,16 @@ use openssl::ssl::{
     ErrorCode, NameType, ShutdownResult, ShutdownState, Ssl, SslContext, SslContextBuilder,
     SslMethod, SslOptions, SslSession, SslSessionCacheMode, SslStream, SslVerifyMode, SslVersion,
 };
+use openssl::stack::StackRef;
 use openssl::x509::store::X509StoreBuilder;
-use openssl::x509::verify::X509VerifyParam;
-use openssl::x509::{X509, X509StoreContext, X509StoreContextRef};
+use openssl::x509::verify::{X509CheckFlags, X509VerifyFlags, X509VerifyParam, X509VerifyParamRef};
+use openssl::x509::{
+    X509, X509PurposeId, X509Ref, X509StoreContext, X509StoreContextRef, X509VerifyResult,
+};
+use trust::SystemTrust;
 
 pub use error::{from_ssl_error, from_stack};
+pub use session::Session;
 
 /// The cipher suites the openssl provider offers: the interface's AEAD suites
 /// (IANA id, IANA name as the other providers report it, OpenSSL's name), in
@@ -84,14 +91,22 @@ const SUITES: [(u16, &str, &str); 9] = [
 ];
 
 /// Where the openssl provider observes something other than the rustls
-/// providers in a parity scenario (scenario name, why): OpenSSL's own choices,
-/// not defects. The parity suites assert that these differ and that nothing
-/// else does.
-pub const PARITY_DIFFERENCES: &[(&str, &str)] = &[(
-    "not-yet-valid",
-    "OpenSSL answers a certificate that is not yet valid with bad_certificate (42), \
-     rustls with certificate_expired (45)",
-)];
+/// providers in a parity scenario or a hostile-guest attack (its name, why):
+/// OpenSSL's own choices, not defects. The parity and hostile-guest suites
+/// assert that these differ and that nothing else does.
+pub const PARITY_DIFFERENCES: &[(&str, &str)] = &[
+    (
+        "not-yet-valid",
+        "OpenSSL answers a certificate that is not yet valid with bad_certificate (42), \
+         rustls with certificate_expired (45)",
+    ),
+    (
+        "exporter-tls12",
+        "OpenSSL's TLS 1.2 exporter takes at most 1024 bytes of label, randoms and context \
+         (its PRF's seed limit), so the interface's largest label and context are refused \
+         with misuse; rustls derives them",
+    ),
+];
 
 /// Compares what scenario `name` observed on OpenSSL (`openssl`) and on the
 /// rustls providers (`rustls`): equal, or different as [`PARITY_DIFFERENCES`]
@@ -113,14 +128,11 @@ pub fn parity(
     }
 }
 
-/// The refusal of a trust store with nothing in it.
-const EMPTY_TRUST: &str =
-    "trust store is empty: set system, or give anchors or pinned certificates";
-
 /// The provider for one instance: OpenSSL under the embedder's policy (its
 /// `system` trust, its limits through the instance's [`Admission`]).
 pub struct OpenSsl {
     admission: Admission,
+    system: SystemTrust,
 }
 
 impl OpenSsl {
@@ -128,6 +140,7 @@ impl OpenSsl {
     pub fn new(policy: Policy) -> Self {
         Self {
             admission: Admission::new(policy),
+            system: SystemTrust::default(),
         }
     }
 
@@ -160,44 +173,13 @@ impl OpenSsl {
             .collect()
     }
 
-    /// An X.509 store for `trust` and the pins beside it (an error naming the
-    /// field for bad certificates, or for a store with nothing in it).
-    fn store(&self, trust: &TrustStore, what: &str) -> Result<(X509StoreBuilder, Vec<Vec<u8>>)> {
-        let mut store = X509StoreBuilder::new().map_err(|e| from_stack(what, &e))?;
-        let mut anchors = memtls_engine::parse_certificates(&trust.anchors, "trust.anchors")?;
-        if trust.system {
-            match self.admission.policy().base_roots {
-                BaseRoots::Platform => store
-                    .set_default_paths()
-                    .map_err(|e| from_stack("system trust: OpenSSL's default paths", &e))?,
-                BaseRoots::None => {}
-                BaseRoots::Mozilla => {
-                    return Err(Error::config(
-                        "the openssl provider trusts the system's store: base roots \
-                         \"mozilla\" are for the rustls providers",
-                    ));
-                }
-            }
-            anchors.extend(memtls_engine::parse_certificates(
-                &self.admission.policy().extra_system_anchors,
-                "policy.extra-system-anchors",
-            )?);
-        }
-        for (i, der) in anchors.iter().enumerate() {
-            let cert =
-                X509::from_der(der).map_err(|e| from_stack(&format!("{what}: anchor {i}"), &e))?;
-            store
-                .add_cert(cert)
-                .map_err(|e| from_stack(&format!("{what}: anchor {i}"), &e))?;
-        }
-        let pins: Vec<Vec<u8>> = memtls_engine::parse_certificates(&trust.pinned, "trust.pinned")?
-            .into_iter()
-            .map(|c| c.to_vec())
-            .collect();
-        if !trust.system && anchors.is_empty() && pins.is_empty() {
-            return Err(Error::config(EMPTY_TRUST));
-        }
-        Ok((store, pins))
+    /// The anchors and pins of `trust` (the instance's `system` store shared).
+    fn anchors(&self, trust: &TrustStore) -> Result<(trust::Anchors, Pins)> {
+        let (anchors, certs) = self
+            .system
+            .anchors(self.admission.policy(), trust, "trust")?;
+        let only = !trust.system && trust.anchors.is_empty();
+        Ok((anchors, Pins { certs, only }))
     }
 
     /// An OpenSSL context for a client configuration (its trust as an X.509
@@ -212,14 +194,20 @@ impl OpenSsl {
         let mut b = builder(SslMethod::tls_client(), "client-config")?;
         versions(&mut b, config.min_version, config.max_version)?;
         suites(&mut b, config.cipher_suites.as_deref())?;
-        let (store, pins) = self.store(&config.trust, "trust")?;
-        b.set_verify_cert_store(store.build())
+        let (anchors, pins) = self.anchors(&config.trust)?;
+        let pins = Arc::new(pins);
+        let pinned = pins.clone();
+        b.set_verify_cert_store(anchors.build())
             .map_err(|e| from_stack("trust", &e))?;
         match verification {
             Verification::None => b.set_verify(SslVerifyMode::NONE),
-            _ => b.set_verify_callback(SslVerifyMode::PEER, move |ok, ctx| {
-                ok || pinned_leaf(ctx, &pins)
-            }),
+            _ => {
+                verification_rules(b.verify_param_mut(), true)?;
+                let check_name = verification == Verification::Full;
+                b.set_verify_callback(SslVerifyMode::PEER, move |ok, ctx| {
+                    ok || pinned_override(ctx, &pinned, check_name)
+                });
+            }
         }
         if let Some(chain) = &config.certificate_chain {
             signing_chain(&mut b, chain, "certificate-chain")?;
@@ -231,21 +219,31 @@ impl OpenSsl {
         }
         // The context's own session cache, by server name (`connect`).
         let cache: Arc<Mutex<HashMap<String, SslSession>>> = Arc::default();
-        let index = name_index()?;
+        let index = sessions_index()?;
         b.set_session_cache_mode(SslSessionCacheMode::CLIENT);
         let store = cache.clone();
-        b.set_new_session_callback(move |ssl, session| {
-            if let Some(name) = ssl.ex_data(index) {
-                store.lock().unwrap().insert(name.clone(), session);
+        b.set_new_session_callback(move |ssl, session| match ssl.ex_data(index) {
+            Some(SessionsGo {
+                server_name,
+                newest: Some(newest),
+            }) => newest.keep(server_name, session),
+            Some(go) => {
+                store
+                    .lock()
+                    .unwrap()
+                    .insert(go.server_name.clone(), session);
             }
+            None => {}
         });
         let (ctx, send_sni) = (b.build(), config.send_sni);
         let admission = self.admission.clone();
         Ok(ClientContext {
             ctx,
+            id: session::next_context_id(),
             verification,
             send_sni,
             cache,
+            pins,
             admission,
             _permit: permit,
         })
@@ -325,6 +323,7 @@ impl OpenSsl {
         }
         b.set_verify_cert_store(store.build())
             .map_err(|e| from_stack("client-auth", &e))?;
+        verification_rules(b.verify_param_mut(), false)?;
         let mut mode = SslVerifyMode::PEER;
         if !optional {
             mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
@@ -338,6 +337,7 @@ impl OpenSsl {
     /// or now.
     pub fn verify_server_chain(&self, call: &ChainCheck<'_>) -> Result<()> {
         let (trust, chain) = (call.trust, call.chain);
+        memtls_engine::parse_server_name(call.server_name)?;
         let bytes: usize = chain.iter().map(Vec::len).sum();
         self.admission
             .transient(bytes + trust.anchors.iter().map(Vec::len).sum::<usize>())?;
@@ -345,7 +345,7 @@ impl OpenSsl {
         let Some((leaf, rest)) = chain.split_first() else {
             return Err(Error::misuse("verify-server-chain: the chain is empty"));
         };
-        let (mut store, pins) = self.store(trust, "trust")?;
+        let (anchors, pins) = self.anchors(trust)?;
         let leaf_cert = X509::from_der(leaf).map_err(|e| from_stack("chain[0]", &e))?;
         let mut stack = openssl::stack::Stack::new().map_err(|e| from_stack("chain", &e))?;
         for (i, der) in rest.iter().enumerate() {
@@ -353,35 +353,125 @@ impl OpenSsl {
                 X509::from_der(der).map_err(|e| from_stack(&format!("chain[{}]", i + 1), &e))?;
             stack.push(cert).map_err(|e| from_stack("chain", &e))?;
         }
-        let mut param = X509VerifyParam::new().map_err(|e| from_stack("verify", &e))?;
-        set_peer_name(&mut param, call.server_name)?;
-        if let Some(t) = call.at_time {
-            // OpenSSL's time is a signed 64-bit count; X.509 times end in 9999.
-            const END_OF_9999: u64 = 253_402_300_799;
-            param.set_time(t.min(END_OF_9999) as _);
-        }
-        store
-            .set_param(&param)
-            .map_err(|e| from_stack("verify", &e))?;
-        let store = store.build();
-        let mut ctx = X509StoreContext::new().map_err(|e| from_stack("verify", &e))?;
-        let verdict = ctx
-            .init(&store, &leaf_cert, &stack, |c| {
-                let ok = c.verify_cert()?;
-                Ok((ok, c.error(), c.error_depth()))
-            })
-            .map_err(|e| from_stack("verify", &e))?;
-        match verdict {
-            (true, _, _) => Ok(()),
-            (false, code, depth)
-                if depth == 0
-                    && pins.iter().any(|p| p[..] == leaf[..])
-                    && error::chain_only(code) =>
-            {
-                Ok(())
+        let store = anchors.into_builder(self.admission.policy(), "trust")?;
+        let name = Some(call.server_name);
+        match verify_in(store, &leaf_cert, &stack, name, call.at_time)? {
+            Ok(()) => Ok(()),
+            Err(_) if pins.certs.iter().any(|p| p[..] == leaf[..]) => {
+                pinned_verdict(&leaf_cert, name, call.at_time)?
+                    .map_err(|(code, depth)| error::rejected(code, depth))
             }
-            (false, code, depth) => Err(error::rejected(code, depth)),
+            Err(_) if pins.only => Err(error::rejected(error::not_pinned(), 0)),
+            Err((code, depth)) => Err(error::rejected(code, depth)),
         }
+    }
+}
+
+/// A verification's verdict: the X.509 verify code and depth on failure.
+type Verdict = std::result::Result<(), (X509VerifyResult, u32)>;
+
+/// The rules every verification on this provider follows, as the rustls
+/// providers verify: any trusted certificate an anchor (a partial chain, as
+/// CPython 3.13's default context has it too), names matched against the
+/// subjectAltName only (no common-name fallback), and, verifying a server, the
+/// TLS server purpose (its extended key usage). Not OpenSSL's strict mode:
+/// it refuses certificates without an authority key identifier, which
+/// rcgen, many private CAs and the rustls providers do without.
+fn verification_rules(param: &mut X509VerifyParamRef, server: bool) -> Result<()> {
+    param
+        .set_flags(X509VerifyFlags::PARTIAL_CHAIN)
+        .map_err(|e| from_stack("verify", &e))?;
+    param.set_hostflags(X509CheckFlags::NEVER_CHECK_SUBJECT);
+    if server {
+        param
+            .set_purpose(X509PurposeId::SSL_SERVER)
+            .map_err(|e| from_stack("verify", &e))?;
+    }
+    Ok(())
+}
+
+/// Verifies `leaf` (with `untrusted` intermediates) against `store`, for the
+/// server `name` when given, at `at_time` (seconds since the epoch) or now.
+fn verify_in(
+    mut store: X509StoreBuilder,
+    leaf: &X509Ref,
+    untrusted: &StackRef<X509>,
+    name: Option<&str>,
+    at_time: Option<u64>,
+) -> Result<Verdict> {
+    let mut param = X509VerifyParam::new().map_err(|e| from_stack("verify", &e))?;
+    verification_rules(&mut param, true)?;
+    if let Some(name) = name {
+        set_peer_name(&mut param, name)?;
+    }
+    if let Some(t) = at_time {
+        // OpenSSL's time is a signed 64-bit count; X.509 times end in 9999.
+        const END_OF_9999: u64 = 253_402_300_799;
+        param.set_time(t.min(END_OF_9999) as _);
+    }
+    store
+        .set_param(&param)
+        .map_err(|e| from_stack("verify", &e))?;
+    let store = store.build();
+    let mut ctx = X509StoreContext::new().map_err(|e| from_stack("verify", &e))?;
+    ctx.init(&store, leaf, untrusted, |c| {
+        let ok = c.verify_cert()?;
+        Ok(if ok {
+            Ok(())
+        } else {
+            Err((c.error(), c.error_depth()))
+        })
+    })
+    .map_err(|e| from_stack("verify", &e))
+}
+
+/// Verifies a pinned end-entity certificate on its own: trusted as it is
+/// (whoever issued it), its name, validity and purpose still checked.
+fn pinned_verdict(leaf: &X509Ref, name: Option<&str>, at_time: Option<u64>) -> Result<Verdict> {
+    let mut store = X509StoreBuilder::new().map_err(|e| from_stack("pin", &e))?;
+    store
+        .add_cert(leaf.to_owned())
+        .map_err(|e| from_stack("pin", &e))?;
+    let none = openssl::stack::Stack::new().map_err(|e| from_stack("pin", &e))?;
+    verify_in(store, leaf, &none, name, at_time)
+}
+
+/// The pinned end-entity certificates of a trust configuration (DER), and
+/// whether they are all it trusts.
+pub(crate) struct Pins {
+    certs: Vec<Vec<u8>>,
+    only: bool,
+}
+
+/// Whether an error OpenSSL found verifying a server's chain is overridden by
+/// a pin: when the end-entity certificate is pinned and [`pinned_verdict`]
+/// accepts it, every error is (they are about its issuers); otherwise the
+/// pinned verdict's error is the one reported.
+fn pinned_override(ctx: &mut X509StoreContextRef, pins: &Pins, check_name: bool) -> bool {
+    let leaf = ctx.chain().and_then(|c| c.get(0)).map(ToOwned::to_owned);
+    let Some(leaf) = leaf.filter(|l| l.to_der().is_ok_and(|der| pins.certs.contains(&der))) else {
+        if pins.only {
+            ctx.set_error(error::not_pinned());
+        }
+        return false;
+    };
+    let name = match (X509StoreContext::ssl_idx(), sessions_index()) {
+        (Ok(ssl), Ok(sessions)) if check_name => ctx
+            .ex_data(ssl)
+            .and_then(|ssl| ssl.ex_data(sessions))
+            .map(|go| go.server_name.clone()),
+        _ => None,
+    };
+    match pinned_verdict(&leaf, name.as_deref(), None) {
+        Ok(Ok(())) => {
+            ctx.set_error(X509VerifyResult::OK);
+            true
+        }
+        Ok(Err((code, _))) => {
+            ctx.set_error(code);
+            false
+        }
+        Err(_) => false,
     }
 }
 
@@ -533,18 +623,6 @@ fn wire(protocols: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-/// The verify callback's answer for a failure: a pinned end-entity
-/// certificate is trusted as itself, whatever its issuer, but still for its
-/// name and validity period only.
-fn pinned_leaf(ctx: &mut X509StoreContextRef, pins: &[Vec<u8>]) -> bool {
-    ctx.error_depth() == 0
-        && error::chain_only(ctx.error())
-        && ctx
-            .current_cert()
-            .and_then(|c| c.to_der().ok())
-            .is_some_and(|der| pins.contains(&der))
-}
-
 /// Sets the name a peer's certificate must match (a DNS name or an IP address).
 fn set_peer_name(param: &mut openssl::x509::verify::X509VerifyParamRef, name: &str) -> Result<()> {
     let set = match name.parse::<std::net::IpAddr>() {
@@ -554,10 +632,17 @@ fn set_peer_name(param: &mut openssl::x509::verify::X509VerifyParamRef, name: &s
     set.map_err(|e| from_stack("server-name", &e))
 }
 
-/// The `Ssl` ex-data slot holding a client connection's server name (the
-/// session cache's key).
-fn name_index() -> Result<openssl::ex_data::Index<Ssl, String>> {
-    static INDEX: std::sync::OnceLock<openssl::ex_data::Index<Ssl, String>> =
+/// Where the sessions a client connection receives go: the context's cache
+/// under its server name, or (made with `connect-with`) the connection's own
+/// newest-session slot.
+struct SessionsGo {
+    server_name: String,
+    newest: Option<session::Newest>,
+}
+
+/// The `Ssl` ex-data slot holding a client connection's [`SessionsGo`].
+fn sessions_index() -> Result<openssl::ex_data::Index<Ssl, SessionsGo>> {
+    static INDEX: std::sync::OnceLock<openssl::ex_data::Index<Ssl, SessionsGo>> =
         std::sync::OnceLock::new();
     if let Some(i) = INDEX.get() {
         return Ok(*i);
@@ -569,9 +654,13 @@ fn name_index() -> Result<openssl::ex_data::Index<Ssl, String>> {
 /// A validated client configuration shared by its connections.
 pub struct ClientContext {
     ctx: SslContext,
+    /// What this context's sessions carry, so they are offered nowhere else.
+    id: u64,
     verification: Verification,
     send_sni: bool,
     cache: Arc<Mutex<HashMap<String, SslSession>>>,
+    /// Its pinned certificates (a pinned peer's verified chain is the pin).
+    pins: Arc<Pins>,
     admission: Admission,
     _permit: Permit,
 }
@@ -580,15 +669,18 @@ impl ClientContext {
     /// Starts a client connection to `server_name`, resuming from the
     /// context's cache when it holds a session for that name.
     pub fn connect(&self, server_name: &str) -> Result<Connection> {
-        self.start(server_name, true)
+        self.start(server_name, None)
     }
 
-    /// Starts a client connection that resumes nothing.
-    pub fn connect_fresh(&self, server_name: &str) -> Result<Connection> {
-        self.start(server_name, false)
+    /// Starts a client connection that offers only `resume` (when it is for
+    /// this server name and context, and still usable), leaves the context's
+    /// cache alone, and keeps the sessions its server issues for
+    /// [`Connection::session`].
+    pub fn connect_with(&self, server_name: &str, resume: Option<&Session>) -> Result<Connection> {
+        self.start(server_name, Some(resume))
     }
 
-    fn start(&self, server_name: &str, resume: bool) -> Result<Connection> {
+    fn start(&self, server_name: &str, with: Option<Option<&Session>>) -> Result<Connection> {
         memtls_engine::parse_server_name(server_name)?;
         let permit = self.admission.connection()?;
         let mut ssl = Ssl::new(&self.ctx).map_err(|e| from_stack("connect", &e))?;
@@ -600,14 +692,29 @@ impl ClientContext {
         if self.verification == Verification::Full {
             set_peer_name(ssl.param_mut(), server_name)?;
         }
-        ssl.set_ex_data(name_index()?, server_name.to_owned());
-        if resume && let Some(session) = self.cache.lock().unwrap().get(server_name) {
+        let offered = match with {
+            None => self.cache.lock().unwrap().get(server_name).cloned(),
+            Some(resume) => resume.and_then(|s| s.offer(server_name, self.id)),
+        };
+        if let Some(session) = offered {
             // SAFETY: the session came from this context's own connections
-            // (its new-session callback), as `set_session` requires.
-            unsafe { ssl.set_session(session) }.map_err(|e| from_stack("resume", &e))?;
+            // (its new-session callback; a handle's context id is checked by
+            // `offer`), as `set_session` requires.
+            unsafe { ssl.set_session(&session) }.map_err(|e| from_stack("resume", &e))?;
         }
+        let newest = with.map(|_| session::Newest::new(self.id));
+        ssl.set_ex_data(
+            sessions_index()?,
+            SessionsGo {
+                server_name: server_name.to_owned(),
+                newest: newest.clone(),
+            },
+        );
         ssl.set_connect_state();
-        Connection::new(ssl, &self.admission, Some(server_name.to_owned()), permit)
+        let mut c = Connection::new(ssl, &self.admission, Some(server_name.to_owned()), permit)?;
+        c.sessions = newest.map(|n| (n, self.admission.clone()));
+        c.pins = Some(self.pins.clone()).filter(|p| !p.certs.is_empty());
+        Ok(c)
     }
 }
 
@@ -622,10 +729,88 @@ pub struct ServerContext {
 impl ServerContext {
     /// Starts a server connection (admitted first).
     pub fn accept(&self) -> Result<Connection> {
-        let permit = self.admission.connection()?;
+        self.start(self.admission.connection()?)
+    }
+
+    /// Starts a server connection holding `permit`.
+    fn start(&self, permit: Permit) -> Result<Connection> {
         let mut ssl = Ssl::new(&self.ctx).map_err(|e| from_stack("accept", &e))?;
         ssl.set_accept_state();
         Connection::new(ssl, &self.admission, None, permit)
+    }
+}
+
+/// An incoming server connection before its configuration is chosen: the
+/// engine's acceptor reads the ClientHello (one parser for every provider),
+/// and the ciphertext it took is then fed to an OpenSSL connection of the
+/// server context the caller picks.
+#[derive(Debug)]
+pub struct Acceptor {
+    hello: memtls_engine::Acceptor,
+}
+
+impl Acceptor {
+    /// Starts waiting for a ClientHello, admitted as a connection.
+    pub fn start(admission: &Admission) -> Result<Self> {
+        Ok(Self {
+            hello: memtls_engine::Acceptor::start_for_hand_over(admission)?,
+        })
+    }
+
+    /// Takes ciphertext until the ClientHello is complete.
+    pub fn feed(&mut self, data: &[u8]) -> Result<u32> {
+        self.hello.feed(data)
+    }
+
+    /// The transport closed: an error unless the ClientHello is complete.
+    pub fn eof(&mut self) -> Result<()> {
+        self.hello.eof()
+    }
+
+    /// The ClientHello, once it is complete.
+    pub fn client_hello(&self) -> Option<&memtls_engine::ClientHello> {
+        self.hello.client_hello()
+    }
+
+    /// Refuses the client with a fatal alert of this description.
+    pub fn refuse(&mut self, description: u8) -> Result<()> {
+        self.hello.refuse(description)
+    }
+
+    /// Hands out up to `max` bytes of waiting ciphertext (an alert).
+    pub fn take(&mut self, max: u32) -> Vec<u8> {
+        self.hello.take(max)
+    }
+
+    /// How many bytes of ciphertext are waiting.
+    pub fn pending_ciphertext(&self) -> u32 {
+        self.hello.pending_ciphertext()
+    }
+
+    /// Continues as a connection of `context`, once the ClientHello is
+    /// complete. When `context` cannot serve this client the error comes with
+    /// OpenSSL's alert waiting to be taken here.
+    pub fn accept(&mut self, context: &ServerContext) -> Result<Connection> {
+        let (taken, permit) = self.hello.hand_over()?;
+        let mut conn = context.start(permit)?;
+        let mut rest = &taken[..];
+        while !rest.is_empty() {
+            match conn.feed(rest) {
+                Ok(0) => {
+                    let err = Error::new(
+                        ErrorKind::Protocol,
+                        "the ClientHello did not fit the connection's incoming buffer",
+                    );
+                    return Err(self.hello.failed_with(err, Vec::new()));
+                }
+                Ok(n) => rest = &rest[n as usize..],
+                Err(err) => {
+                    let alert = conn.take(u32::MAX);
+                    return Err(self.hello.failed_with(err, alert));
+                }
+            }
+        }
+        Ok(conn)
     }
 }
 
@@ -704,6 +889,11 @@ pub struct Connection {
     sent_any: bool,
     plaintext: Vec<u8>,
     client_server_name: Option<String>,
+    /// Made with `connect-with`: the newest session its server issued, and
+    /// the admission that counts the ones handed out.
+    sessions: Option<(session::Newest, Admission)>,
+    /// On a client: the context's pins, when it has any.
+    pins: Option<Arc<Pins>>,
     _permit: Permit,
 }
 
@@ -726,6 +916,8 @@ impl Connection {
             sent_any: false,
             plaintext: Vec::new(),
             client_server_name,
+            sessions: None,
+            pins: None,
             _permit: permit,
         };
         if c.client_server_name.is_some() {
@@ -1050,8 +1242,12 @@ impl Connection {
         if !self.handshaken || ssl.verify_result() != openssl::x509::X509VerifyResult::OK {
             return Vec::new();
         }
-        if ssl.peer_certificate().is_none() {
+        let Some(leaf) = ssl.peer_certificate().and_then(|c| c.to_der().ok()) else {
             return Vec::new();
+        };
+        // A pinned certificate is a path of one, as on the other providers.
+        if self.pins.as_ref().is_some_and(|p| p.certs.contains(&leaf)) {
+            return vec![leaf];
         }
         ssl.verified_chain()
             .map(|c| c.iter().filter_map(|c| c.to_der().ok()).collect())
@@ -1073,6 +1269,24 @@ impl Connection {
         self.handshaken && self.stream.ssl().session_reused()
     }
 
+    /// On a client made with `connect_with`: the newest session its server
+    /// issued, admitted under the policy's limit; none otherwise.
+    pub fn session(&self) -> Result<Option<Session>> {
+        let Some((newest, admission)) = &self.sessions else {
+            return Ok(None);
+        };
+        // A resumed TLS 1.2 handshake issues no new session (OpenSSL calls no
+        // new-session callback): the session it resumed is the newest.
+        let ssl = self.stream.ssl();
+        if ssl.session_reused()
+            && ssl.version2() == Some(SslVersion::TLS1_2)
+            && let (Some(session), Some(name)) = (ssl.session(), &self.client_server_name)
+        {
+            newest.keep_if_empty(name, session.to_owned());
+        }
+        newest.handed_out(admission)
+    }
+
     /// RFC 5705 / RFC 8446 §7.5 exporter.
     pub fn export_keying_material(
         &self,
@@ -1087,20 +1301,45 @@ impl Connection {
             ));
         }
         memtls_engine::check_export(label, context, length)?;
-        let label = std::str::from_utf8(label).map_err(|_| {
-            Error::misuse("export-keying-material: the openssl provider takes UTF-8 labels")
-        })?;
+        // OpenSSL's TLS 1.2 PRF takes a seed of at most 1024 bytes: the label,
+        // both randoms and the context with its length.
+        const TLS12_PRF_MAX_SEED: usize = 1024;
+        let seed = label.len() + 64 + context.map_or(0, |c| 2 + c.len());
+        if self.protocol_version() == Some(ProtocolVersion::Tls12) && seed > TLS12_PRF_MAX_SEED {
+            return Err(Error::misuse(format!(
+                "export-keying-material: on TLS 1.2 OpenSSL's PRF takes at most \
+                 {TLS12_PRF_MAX_SEED} bytes of label, randoms and context, and this call \
+                 needs {seed}: shorten the label or the context"
+            )));
+        }
         let mut out = vec![0u8; length as usize];
-        self.stream
-            .ssl()
-            .export_keying_material(&mut out, label, context)
-            .map_err(|e| {
-                Error::misuse(format!(
-                    "export-keying-material: OpenSSL could not derive {length} bytes for this \
-                     label and context ({}); TLS 1.3 derives at most 255 hash lengths",
-                    error::describe(&e)
-                ))
-            })?;
+        let (context_ptr, context_len, use_context) = match context {
+            Some(c) => (c.as_ptr(), c.len(), 1),
+            None => (std::ptr::null(), 0, 0),
+        };
+        // SAFETY: the SSL is this connection's, live; `out`, `label` and the
+        // context are valid for the lengths given (the label is bytes, as RFC
+        // 5705 has it; the openssl crate would insist on UTF-8).
+        let derived = unsafe {
+            openssl_sys::SSL_export_keying_material(
+                error::ssl_ptr(self.stream.ssl()),
+                out.as_mut_ptr(),
+                out.len(),
+                label.as_ptr().cast(),
+                label.len(),
+                context_ptr,
+                context_len,
+                use_context,
+            )
+        };
+        if derived != 1 {
+            let stack = openssl::error::ErrorStack::get();
+            return Err(Error::misuse(format!(
+                "export-keying-material: OpenSSL could not derive {length} bytes for this \
+                 label and context ({})",
+                error::describe(&stack)
+            )));
+        }
         Ok(out)
     }
 

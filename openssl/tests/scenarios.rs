@@ -12,7 +12,7 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use memtls_engine::{Error, Policy};
+use memtls_engine::Policy;
 use memtls_openssl::OpenSsl;
 use memtls_scenario_suite::tls::{
     Acceptor, Backend, ChainCheck, CipherSuite, ClientConfig, ClientContext, ClientContextApi,
@@ -59,13 +59,11 @@ struct OpenSslBackend(OpenSsl);
 struct Client(memtls_openssl::ClientContext);
 struct Server(memtls_openssl::ServerContext);
 struct Conn(RefCell<memtls_openssl::Connection>);
+struct OsSession(memtls_openssl::Session);
+struct OsAcceptor(RefCell<memtls_openssl::Acceptor>);
 
 fn connection(c: Result<memtls_openssl::Connection>) -> Result<Connection> {
     Ok(Box::new(Conn(RefCell::new(c?))))
-}
-
-fn not_yet(what: &str) -> Error {
-    Error::misuse(format!("{what}: not supported by the openssl provider yet"))
 }
 
 impl Backend for OpenSslBackend {
@@ -101,7 +99,8 @@ impl Backend for OpenSslBackend {
     }
 
     fn acceptor(&self) -> Result<Acceptor> {
-        Err(not_yet("acceptor.create"))
+        let a = memtls_openssl::Acceptor::start(self.0.admission())?;
+        Ok(Box::new(OsAcceptor(RefCell::new(a))))
     }
 }
 
@@ -111,10 +110,10 @@ impl ClientContextApi for Client {
     }
 
     fn connect_with(&self, server_name: &str, resume: Option<&Session>) -> Result<Connection> {
-        match resume {
-            None => connection(self.0.connect_fresh(server_name)),
-            Some(_) => Err(not_yet("client-context.connect-with")),
-        }
+        let resume = resume
+            .and_then(|s| s.as_any().downcast_ref::<OsSession>())
+            .map(|s| &s.0);
+        connection(self.0.connect_with(server_name, resume))
     }
 }
 
@@ -131,6 +130,17 @@ impl ServerContextApi for Server {
 impl ConnectionApi for Conn {
     memtls_scenario_suite::connection_forwarders!();
     fn session(&self) -> Result<Option<Session>> {
-        Err(not_yet("connection.session"))
+        Ok(self
+            .0
+            .borrow()
+            .session()?
+            .map(|s| Box::new(OsSession(s)) as Session))
     }
+}
+
+memtls_scenario_suite::session_and_acceptor_impls! {
+    session: OsSession,
+    acceptor: OsAcceptor,
+    server: Server,
+    connection: connection
 }

@@ -205,3 +205,69 @@ pub(crate) fn key_update(f: &Fixtures) -> Outcome {
     let on12 = client.request_key_update().err().map(|e| kind(&e));
     Ok(format!("tls13=ok tls12={}", on12.unwrap_or_default()))
 }
+
+/// Session handles (`connect-with`, `connection.session`) at `v`: a session
+/// taken from one connection resumes the next; a TLS 1.3 one only once, a
+/// TLS 1.2 one again; another context does not offer it; `connect-with`
+/// connections leave the context's cache alone.
+fn session_handles_at(f: &Fixtures, v: ProtocolVersion) -> Outcome {
+    let mut c = client_config(f)?;
+    c.min_version = Some(v);
+    c.max_version = Some(v);
+    let (cc, sc) = contexts(c.clone(), server_config(f)?)?;
+    let resumes = |cc: &ClientContext, session: Option<&Session>| -> Result<_, String> {
+        let client = cc.connect_with("localhost", session).map_err(err)?;
+        let server = sc.accept().map_err(err)?;
+        handshake(&client, &server, u32::MAX).ok()?;
+        // TLS 1.3 tickets arrive after the handshake: let the client read them.
+        send(&server, &client, b"x")?;
+        ensure(client.resumed() == server.resumed(), || {
+            "sides disagree on resumption".into()
+        })?;
+        Ok((client.resumed(), client.session().map_err(err)?))
+    };
+    let (first, session) = resumes(&cc, None)?;
+    let session = session.ok_or("no session after the first connection")?;
+    let info = session.info();
+    ensure(info.version == v, || {
+        format!("session version {:?}", info.version)
+    })?;
+    ensure(!info.id.is_empty() && info.created > 0, || {
+        format!(
+            "session id {} bytes, created {}",
+            info.id.len(),
+            info.created
+        )
+    })?;
+    ensure(info.has_ticket == (info.ticket_lifetime > 0), || {
+        format!(
+            "ticket {} lifetime {}",
+            info.has_ticket, info.ticket_lifetime
+        )
+    })?;
+    let (second, newer) = resumes(&cc, Some(&session))?;
+    let usable = session.is_usable();
+    let (again, _) = resumes(&cc, Some(&session))?;
+    let other_cc = tls::client_context(&c).map_err(err)?;
+    let fresh = newer.ok_or("no session on the resumed connection")?;
+    let (elsewhere, _) = resumes(&other_cc, Some(&fresh))?;
+    let cache = {
+        let client = cc.connect("localhost").map_err(err)?;
+        let server = sc.accept().map_err(err)?;
+        handshake(&client, &server, u32::MAX).ok()?;
+        client.resumed()
+    };
+    Ok(format!(
+        "first={first} resumed={second} usable-after={usable} again={again} \
+         other-context={elsewhere} cache-used={cache} ticket={}",
+        info.has_ticket
+    ))
+}
+
+pub(crate) fn session_handles(f: &Fixtures) -> Outcome {
+    Ok(format!(
+        "tls13: {}; tls12: {}",
+        session_handles_at(f, ProtocolVersion::Tls13)?,
+        session_handles_at(f, ProtocolVersion::Tls12)?
+    ))
+}

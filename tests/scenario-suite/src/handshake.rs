@@ -188,3 +188,74 @@ pub(crate) fn version_mismatch(f: &Fixtures) -> Outcome {
     let out = pair.outcome();
     exactly(out, "client=alert-received(70) server=alert-sent(70)")
 }
+
+/// The acceptor: it reads the ClientHello, reports the name, ALPN protocols
+/// and suites, and continues as a connection of the context chosen by name;
+/// a context that cannot serve the client fails with its alert waiting on the
+/// acceptor; `refuse` sends the alert given.
+pub(crate) fn acceptor_chooses_context(f: &Fixtures) -> Outcome {
+    let mut c = client_config(f)?;
+    c.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let cc = tls::client_context(&c).map_err(err)?;
+    let mut b = server_config(f)?;
+    b.certificate_chains = vec![chain(f, "b")?];
+    b.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let by_name = tls::server_context(&b).map_err(err)?;
+    let mut x = server_config(f)?;
+    x.alpn_protocols = vec![b"x".to_vec()];
+    let no_overlap = tls::server_context(&x).map_err(err)?;
+    // Starts a client and an acceptor fed its ClientHello; returns both and
+    // the ciphertext the acceptor did not take.
+    let hello = |name: &str| -> Result<_, String> {
+        let client = cc.connect(name).map_err(err)?;
+        let acceptor = tls::acceptor().map_err(err)?;
+        ensure(acceptor.client_hello().is_none(), || {
+            "hello before any bytes".into()
+        })?;
+        let bytes = client.take(u32::MAX);
+        let took = acceptor.feed(&bytes).map_err(err)? as usize;
+        Ok((client, acceptor, bytes[took..].to_vec()))
+    };
+    let (client, acceptor, rest) = hello("b.test")?;
+    let h = acceptor
+        .client_hello()
+        .ok_or("no ClientHello after feeding it")?;
+    ensure(h.server_name.as_deref() == Some("b.test"), || {
+        format!("server name {:?}", h.server_name)
+    })?;
+    ensure(h.alpn_protocols == c.alpn_protocols, || {
+        format!("alpn {:?}", h.alpn_protocols)
+    })?;
+    ensure(!h.cipher_suites.is_empty(), || "no suites".into())?;
+    let server = acceptor.accept(&by_name).map_err(err)?;
+    if !rest.is_empty() {
+        server.feed(&rest).map_err(err)?;
+    }
+    handshake(&client, &server, u32::MAX).ok()?;
+    let leaf = client.peer_certificates().into_iter().next();
+    ensure(leaf.as_deref() == Some(fx(f, "b.der")?), || {
+        "the chosen context's certificate was not presented".into()
+    })?;
+    ensure(send(&client, &server, b"ping")? == b"ping", || {
+        "corrupted".into()
+    })?;
+    let again = acceptor.accept(&by_name).err().map(|e| kind(&e));
+    // A context without a common ALPN protocol: its alert waits here.
+    let (client, acceptor, _) = hello("localhost")?;
+    let refused = acceptor.accept(&no_overlap).err().map(|e| kind(&e));
+    let alert = acceptor.take(u32::MAX);
+    let received = client.feed(&alert).and_then(|_| client.handshake()).err();
+    // Refused by the caller.
+    let (client, acceptor, _) = hello("localhost")?;
+    acceptor.refuse(112).map_err(err)?;
+    let alert = acceptor.take(u32::MAX);
+    let refused_by_caller = client.feed(&alert).and_then(|_| client.handshake()).err();
+    Ok(format!(
+        "sni=b.test alpn={} accept-again={} no-common-alpn={} client-got={} refuse(112) client-got={}",
+        alpn_name(server.alpn_protocol()),
+        again.unwrap_or_default(),
+        refused.unwrap_or_default(),
+        received.map(|e| kind(&e)).unwrap_or_default(),
+        refused_by_caller.map(|e| kind(&e)).unwrap_or_default(),
+    ))
+}

@@ -3,7 +3,7 @@
 
 pub use crate::tls::{
     self, ClientAuth, ClientConfig, ClientContext, Connection, Error, ErrorKind, Progress,
-    ProtocolVersion, ReadOutcome, ServerConfig, ServerContext, SigningChain, TrustStore,
+    ProtocolVersion, ReadOutcome, ServerConfig, ServerContext, Session, SigningChain, TrustStore,
     WriteOutcome,
 };
 pub use crate::{Fixtures, Outcome};

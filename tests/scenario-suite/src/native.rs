@@ -7,9 +7,9 @@ use std::cell::RefCell;
 use memtls_engine as engine;
 
 use crate::tls::{
-    Acceptor, AcceptorApi, Backend, CipherSuite, ClientConfig, ClientContext, ClientContextApi,
-    ClientHello, Connection, ConnectionApi, ImplementationInfo, ProtocolVersion, Result,
-    ServerConfig, ServerContext, ServerContextApi, Session, SessionApi, SessionInfo, Verification,
+    Acceptor, Backend, CipherSuite, ClientConfig, ClientContext, ClientContextApi, Connection,
+    ConnectionApi, ImplementationInfo, ProtocolVersion, Result, ServerConfig, ServerContext,
+    ServerContextApi, Session, Verification,
 };
 
 /// The engine with ring, the Mozilla roots and an instance's admission under a
@@ -119,38 +119,9 @@ impl ConnectionApi for NativeConnection {
     }
 }
 
-impl SessionApi for NativeSession {
-    fn info(&self) -> SessionInfo {
-        self.0.info().clone()
-    }
-    fn is_usable(&self) -> bool {
-        self.0.is_usable()
-    }
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
-impl AcceptorApi for NativeAcceptor {
-    memtls_engine::forward_to_cell! { borrow_mut: feed(data: &[u8]) -> Result<u32>; eof() -> Result<()>; }
-    fn client_hello(&self) -> Option<ClientHello> {
-        self.0.borrow().client_hello().cloned()
-    }
-    fn accept(&self, context: &ServerContext) -> Result<Connection> {
-        let Some(context) = context.as_any().downcast_ref::<NativeServer>() else {
-            return Err(engine::Error::misuse(
-                "that server context belongs to another provider",
-            ));
-        };
-        connection(self.0.borrow_mut().accept(&context.0))
-    }
-    fn refuse(&self, description: u8) -> Result<()> {
-        self.0.borrow_mut().refuse(description)
-    }
-    fn take(&self, max: u32) -> Vec<u8> {
-        self.0.borrow_mut().take(max)
-    }
-    fn pending_ciphertext(&self) -> u32 {
-        self.0.borrow().pending_ciphertext()
-    }
+crate::session_and_acceptor_impls! {
+    session: NativeSession,
+    acceptor: NativeAcceptor,
+    server: NativeServer,
+    connection: connection
 }

@@ -154,6 +154,55 @@ macro_rules! connection_forwarders {
 #[doc(hidden)]
 pub use memtls_engine::forward_to_cell;
 
+/// The [`SessionApi`] and [`AcceptorApi`] impls of a backend whose session
+/// type wraps its provider's session (`self.0`), whose acceptor type wraps
+/// its provider's acceptor in a `RefCell`, and whose server context type
+/// wraps its provider's server context, all with the engine's method names:
+/// the native engine, the openssl provider. `$connection` makes the backend's
+/// connection from its provider's.
+#[macro_export]
+macro_rules! session_and_acceptor_impls {
+    (session: $session:ty, acceptor: $acceptor:ty, server: $server:ty, connection: $connection:path) => {
+        impl $crate::tls::SessionApi for $session {
+            fn info(&self) -> $crate::tls::SessionInfo {
+                self.0.info().clone()
+            }
+            fn is_usable(&self) -> bool {
+                self.0.is_usable()
+            }
+            fn as_any(&self) -> &dyn ::std::any::Any {
+                self
+            }
+        }
+
+        impl $crate::tls::AcceptorApi for $acceptor {
+            $crate::tls::forward_to_cell! { borrow_mut:
+                feed(data: &[u8]) -> $crate::tls::Result<u32>;
+                eof() -> $crate::tls::Result<()>;
+                refuse(description: u8) -> $crate::tls::Result<()>;
+                take(max: u32) -> Vec<u8>;
+            }
+            $crate::tls::forward_to_cell! { borrow:
+                pending_ciphertext() -> u32;
+            }
+            fn client_hello(&self) -> Option<$crate::tls::ClientHello> {
+                self.0.borrow().client_hello().cloned()
+            }
+            fn accept(
+                &self,
+                context: &$crate::tls::ServerContext,
+            ) -> $crate::tls::Result<$crate::tls::Connection> {
+                let Some(context) = context.as_any().downcast_ref::<$server>() else {
+                    return Err($crate::tls::Error::misuse(
+                        "that server context belongs to another provider",
+                    ));
+                };
+                $connection(self.0.borrow_mut().accept(&context.0))
+            }
+        }
+    };
+}
+
 /// A client session.
 pub trait SessionApi {
     /// `info`.
