@@ -1,7 +1,7 @@
 //! Bounds under hostile input, measured: the hostile scenarios (garbage floods of
 //! up to 1 GiB, an endless handshake message, a stalled handshake, extreme
 //! arguments, a reader that never reads) end in an error or wait without growing
-//! memory, on both providers. Linear memory of the store (application and guest)
+//! memory, on every provider. Linear memory of the store (application and guest)
 //! and the resident memory of this process are sampled around each.
 
 use memtls_host::{Policy, Provider};
@@ -13,7 +13,7 @@ const MIB: usize = 1 << 20;
 fn hostile_inputs_keep_memory_bounded() {
     let fixtures = Fixtures::generate().expect("fixtures");
     let mut failures = Vec::new();
-    for provider in Provider::ALL {
+    for provider in Provider::EVERY {
         let runner = Scenarios::load(provider, Policy::default()).expect("load");
         for name in [
             "hostile-garbage-flood",

@@ -3,7 +3,7 @@
 //! drops a client context, so half are full handshakes and half resumed. Memory is
 //! sampled after a warm-up and at the end: the store's linear memory (application
 //! and guest) may not grow by more than 1 MiB, the process's resident memory by
-//! more than 16 MiB, and the native provider must hold no connection afterwards.
+//! more than 16 MiB, and a host-served provider (native, openssl) must hold no connection afterwards.
 //! `context_dropped_before_connections` drops contexts while their connections live.
 
 use std::sync::mpsc;
@@ -21,10 +21,10 @@ fn create_handshake_drop_cycles_do_not_leak() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
     let fixtures = Fixtures::generate().expect("fixtures");
-    // Both providers at once, one core each. Resident memory is sampled once both
+    // Every provider at once, one thread each. Resident memory is sampled once both
     // have loaded and warmed up.
     let (warmed_up, ready) = mpsc::channel();
-    let handles: Vec<_> = Provider::ALL
+    let handles: Vec<_> = Provider::EVERY
         .into_iter()
         .map(|provider| {
             let (fixtures, warmed_up) = (fixtures.clone(), warmed_up.clone());
@@ -41,7 +41,7 @@ fn create_handshake_drop_cycles_do_not_leak() {
             })
         })
         .collect();
-    for _ in Provider::ALL {
+    for _ in Provider::EVERY {
         ready
             .recv_timeout(Duration::from_secs(900))
             .expect("a provider failed before its warm-up finished");
@@ -53,7 +53,7 @@ fn create_handshake_drop_cycles_do_not_leak() {
         let growth = r.memory_at_end.saturating_sub(r.memory_after_warmup);
         let ok = r.completed == count && growth <= MIB && r.live_native_connections == 0;
         println!(
-            "leaks {provider:<6} {} cycles in {:.0} s ({:.0}/s): linear memory {} -> {} KiB (+{} KiB), native connections left {} {}",
+            "leaks {provider:<6} {} cycles in {:.0} s ({:.0}/s): linear memory {} -> {} KiB (+{} KiB), host connections left {} {}",
             r.completed,
             took.as_secs_f64(),
             f64::from(r.completed) / took.as_secs_f64(),

@@ -4,7 +4,11 @@
 //! certificate pinned (limbo's chains as pin cases: a pin accepts exactly the
 //! end-entity certificate, then checks its name and validity).
 //!
-//! The three results must agree on every case in both modes. With anchors,
+//! The three results must agree on every case in both modes. The openssl
+//! provider (OpenSSL's verifier) runs every case too: with anchors against
+//! limbo's expected result, pinned against the rustls providers' result; where
+//! it decides otherwise the case must be listed, with a reason, in
+//! `limbo-openssl-divergences.txt` (and every listed case must still differ). With anchors,
 //! cases whose result differs from limbo's expected one must be listed, with a
 //! reason, in `limbo-divergences.txt`. In both modes the result is also compared
 //! with what CPython 3.13's default client context decides for the same files:
@@ -228,6 +232,13 @@ fn limbo() {
             (*p, s.verifier().expect("verifier instance"))
         })
         .collect();
+    // The openssl provider: OpenSSL's own verifier, held to its own list.
+    let mut openssl_verifier = Scenarios::load(Provider::OpenSsl, Policy::default())
+        .expect("load scenarios on openssl")
+        .verifier()
+        .expect("verifier instance");
+    let openssl_listed = listed(include_str!("limbo-openssl-divergences.txt"), 2);
+    let mut seen_openssl = Vec::new();
     let divergences = listed(include_str!("limbo-divergences.txt"), 1);
     let differences = listed(include_str!("limbo-cpython-differences.txt"), 2);
     let scratch = Files::scratch("limbo");
@@ -275,6 +286,30 @@ fn limbo() {
                 ));
             }
             let got_ok = engine_result.is_ok();
+
+            // The openssl provider, against limbo's expectation (anchors) or
+            // the rustls providers' result (pinned: limbo has no expectation).
+            let key = format!("{} {id}", mode.name());
+            let openssl = openssl_verifier
+                .verify(&trust, &chain, &case.name, case.time)
+                .expect("verify call must not trap")
+                .map_err(|e| format!("{} {}", e.kind, e.message));
+            let reference = match mode {
+                Mode::Anchors => case.expected_ok,
+                Mode::Pinned => got_ok,
+            };
+            if openssl.is_ok() != reference {
+                seen_openssl.push(key.clone());
+                let detail = openssl.as_ref().err().map_or("accepted", |e| e.as_str());
+                println!("limbo {key:<68} OPENSSL DIVERGES: {detail}");
+                if !openssl_listed.contains_key(&key) {
+                    problems.push(format!(
+                        "{key}: the openssl provider {detail} (expected {}); not in \
+                         limbo-openssl-divergences.txt",
+                        if reference { "acceptance" } else { "a refusal" }
+                    ));
+                }
+            }
             let detail = engine_result.err().unwrap_or_else(|| "accepted".into());
 
             // CPython with OpenSSL, for the same files.
@@ -334,6 +369,13 @@ fn limbo() {
             ));
         }
     }
+    for key in openssl_listed.keys() {
+        if !seen_openssl.contains(key) {
+            problems.push(format!(
+                "{key}: listed in limbo-openssl-divergences.txt but the openssl provider agrees"
+            ));
+        }
+    }
     for key in differences.keys() {
         if !seen_different.contains(key) {
             problems.push(format!(
@@ -341,6 +383,10 @@ fn limbo() {
             ));
         }
     }
+    println!(
+        "limbo: the openssl provider diverges on {} case-modes (listed with reasons)",
+        seen_openssl.len()
+    );
     println!(
         "limbo: {passed} pass, {diverged} divergences (listed with reasons), {skipped} skipped; \
          {differed} differences from CPython's default context in anchors and pinned modes \

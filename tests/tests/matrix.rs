@@ -1,12 +1,13 @@
 //! The interop matrix: our client (`https-get`) and our server (`tls-echo-server`)
-//! against OpenSSL, GnuTLS and tlslite-ng, on loopback, with both providers.
+//! against OpenSSL, GnuTLS and tlslite-ng, on loopback, with every provider
+//! (native, guest, openssl).
 //! One line per cell and a summary count per part; each part (a peer, a provider,
 //! the feature cells) is its own test, so a failure names its part and lists its
 //! failed cells. Cells a side does not support are listed with the reason and not
 //! run.
 //!
 //! Dimensions: TLS 1.2 / 1.3 × certificate keys (P-256, P-384, RSA-2048, Ed25519)
-//! × peer, in both roles; every cipher suite rustls offers against OpenSSL and
+//! × peer, in both roles; every cipher suite the providers offer against OpenSSL and
 //! GnuTLS servers; and feature cells against OpenSSL: ALPN match and no overlap,
 //! client certificates required / optional / absent, resumption (TLS 1.3 tickets,
 //! TLS 1.2 session ids and tickets), HelloRetryRequest, KeyUpdate from each side,
@@ -106,7 +107,7 @@ fn client_against(peer: &str, files: &Files, m: &mut Matrix) {
     for (key, key_name) in KEYS {
         let (server, port) = https_server(peer, files, key, &[]);
         for version in Version::ALL {
-            for provider in Provider::ALL {
+            for provider in Provider::EVERY {
                 let run = get(provider, files, port, &[version_flag(version)]);
                 let v = version.name();
                 let what = format!("client {provider:<6} -> {peer:<7} server {key_name:<8} {v}");
@@ -141,7 +142,7 @@ fn every_suite_against(peer: &str, files: &Files, m: &mut Matrix) {
             } else {
                 "--tls12"
             };
-            for provider in Provider::ALL {
+            for provider in Provider::EVERY {
                 let (code, out, err) = get(provider, files, port, &["--cipher", id, v]);
                 let ok = code == 0 && result_field(&out, "cipher").as_deref() == Some(*name);
                 if !ok {
@@ -270,6 +271,13 @@ mod server_under_provider {
     fn guest() {
         part("server guest", |f, m| server_under(Provider::Guest, f, m));
     }
+
+    #[test]
+    fn openssl() {
+        part("server openssl", |f, m| {
+            server_under(Provider::OpenSsl, f, m)
+        });
+    }
 }
 
 /// Feature cells against OpenSSL.
@@ -282,7 +290,7 @@ fn features_against_openssl() {
 }
 
 fn features(files: &Files, m: &mut Matrix) {
-    for provider in Provider::ALL {
+    for provider in Provider::EVERY {
         // ALPN match and no overlap.
         let (_s, port) = https_server("openssl", files, "server", &["-alpn", "http/1.1"]);
         let (code, out, _) = get(provider, files, port, &["--alpn", "h2,http/1.1"]);
