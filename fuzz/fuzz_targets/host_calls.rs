@@ -1,5 +1,6 @@
-//! Random sequences of interface calls with random arguments against the native
-//! host provider, exactly as a guest's calls arrive (handles included): bad
+//! Random sequences of interface calls with random arguments against a host
+//! provider (the first byte picks native or openssl), exactly as a guest's
+//! calls arrive (handles included): bad
 //! handles, use after drop, wrong resource types, zero and huge lengths, TLS 1.2
 //! and 1.3 connections, exporter and key-update arguments at their limits,
 //! context floods, sessions offered and handed out, acceptors fed anything. The host must answer with errors, never panic (libFuzzer's
@@ -53,7 +54,14 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         allow_insecure: true,
         ..Policy::default()
     };
-    let mut ctx = MemtlsCtx::native(policy).expect("policy");
+    let Some((&provider, data)) = data.split_first() else {
+        return;
+    };
+    let mut ctx = if provider & 1 == 0 {
+        MemtlsCtx::native(policy).expect("policy")
+    } else {
+        MemtlsCtx::openssl(policy)
+    };
     let mut table = ResourceTable::new();
     let mut v = MemtlsCtxView {
         ctx: &mut ctx,

@@ -128,7 +128,8 @@ pub(crate) fn rejected(code: X509VerifyResult, depth: u32) -> Error {
 
 /// A failed TLS call as the interface's error: the peer's alert, our
 /// certificate verdict, the alert we sent, or the transport's end (`eof`).
-pub fn from_ssl_error(e: &openssl::ssl::Error, ssl: &SslRef, eof: bool) -> Error {
+/// `handshaken`: the handshake had completed before the call.
+pub fn from_ssl_error(e: &openssl::ssl::Error, ssl: &SslRef, eof: bool, handshaken: bool) -> Error {
     let sent = take_alert();
     if e.code() == ErrorCode::ZERO_RETURN {
         return Error::closed();
@@ -168,12 +169,10 @@ pub fn from_ssl_error(e: &openssl::ssl::Error, ssl: &SslRef, eof: bool) -> Error
         // What the peer sent broke the protocol: the alert only says so. After
         // the handshake nothing is negotiated any more, so every alert answers
         // a violation (a record with another version gets protocol_version).
-        Some(alert) if PROTOCOL_VIOLATIONS.contains(&alert) || ssl.is_init_finished() => {
-            Error::new(
-                ErrorKind::Protocol,
-                format!("{why} (sent a fatal {} alert)", alert_name(alert)),
-            )
-        }
+        Some(alert) if PROTOCOL_VIOLATIONS.contains(&alert) || handshaken => Error::new(
+            ErrorKind::Protocol,
+            format!("{why} (sent a fatal {} alert)", alert_name(alert)),
+        ),
         // The peer is well-formed but cannot be served (no common version,
         // suite or protocol, …): the alert is the answer.
         Some(alert) => Error::new(

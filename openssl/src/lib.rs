@@ -90,6 +90,12 @@ const SUITES: [(u16, &str, &str); 9] = [
     ),
 ];
 
+/// OpenSSL's name for the cipher suite with IANA id `id`, among the ones the
+/// openssl provider offers.
+pub fn suite_name(id: u16) -> Option<&'static str> {
+    SUITES.iter().find(|s| s.0 == id).map(|s| s.2)
+}
+
 /// Where the openssl provider observes something other than the rustls
 /// providers in a parity scenario or a hostile-guest attack (its name, why):
 /// OpenSSL's own choices, not defects. The parity and hostile-guest suites
@@ -551,7 +557,7 @@ fn suites(b: &mut SslContextBuilder, ids: Option<&[u16]>) -> Result<()> {
 fn signing_chain(b: &mut SslContextBuilder, chain: &SigningChain, what: &str) -> Result<X509> {
     let certs =
         memtls_engine::parse_certificates(&chain.certificates, &format!("{what}.certificates"))?;
-    let key = memtls_engine::parse_private_key(&chain.private_key)?;
+    let key = private_key(&chain.private_key, &format!("{what}.private-key"))?;
     let mut certs = certs.into_iter();
     let leaf = certs
         .next()
@@ -563,8 +569,6 @@ fn signing_chain(b: &mut SslContextBuilder, chain: &SigningChain, what: &str) ->
         b.add_extra_chain_cert(c)
             .map_err(|e| from_stack(what, &e))?;
     }
-    let key = PKey::private_key_from_der(key.secret_der())
-        .map_err(|e| from_stack(&format!("{what}.private-key"), &e))?;
     let mismatch = |e: openssl::error::ErrorStack| {
         Error::config(format!(
             "{what}: the private key does not match the first certificate's public key ({})",
@@ -574,6 +578,32 @@ fn signing_chain(b: &mut SslContextBuilder, chain: &SigningChain, what: &str) ->
     b.set_private_key(&key).map_err(mismatch)?;
     b.check_private_key().map_err(mismatch)?;
     Ok(leaf)
+}
+
+/// A private key in a form the interface takes (PEM or DER: PKCS#8, PKCS#1,
+/// SEC1) as OpenSSL's; a sentence naming `what` when it is refused. OpenSSL
+/// 3.0 reads no PKCS#8 v2 Ed25519 key (RFC 5958's, with the public key: what
+/// ring and rcgen write), so such a key is read from its seed.
+pub fn private_key(bytes: &[u8], what: &str) -> Result<PKey<openssl::pkey::Private>> {
+    let key = memtls_engine::parse_private_key(bytes)?;
+    let der = key.secret_der();
+    PKey::private_key_from_der(der)
+        .or_else(|e| match ed25519_seed(der) {
+            Some(seed) => PKey::private_key_from_raw_bytes(seed, openssl::pkey::Id::ED25519),
+            None => Err(e),
+        })
+        .map_err(|e| from_stack(what, &e))
+}
+
+/// The 32-byte seed of a PKCS#8 Ed25519 key (v1 or v2): what follows the
+/// algorithm (id-Ed25519, 1.3.101.112) in the privateKey OCTET STRING, itself
+/// an OCTET STRING of 32 bytes (RFC 8410).
+fn ed25519_seed(der: &[u8]) -> Option<&[u8]> {
+    const ALGORITHM_THEN_KEY: [u8; 9] = [0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+    let at = der
+        .windows(ALGORITHM_THEN_KEY.len())
+        .position(|w| w == ALGORITHM_THEN_KEY)?;
+    der.get(at + ALGORITHM_THEN_KEY.len()..)?.get(..32)
 }
 
 /// The DNS names a certificate is for (its subject alternative names).
@@ -828,11 +858,12 @@ impl Read for Channel {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let available = &self.incoming[self.in_start..];
         if available.is_empty() {
-            return if self.eof {
-                Ok(0)
-            } else {
-                Err(io::ErrorKind::WouldBlock.into())
-            };
+            // Even after `eof`: the connection reports the transport's end
+            // itself (ragged or not). Told of it, OpenSSL would treat it as a
+            // fatal error and forget the session, which the interface keeps
+            // resumable as the rustls providers do (RFC 5246 no longer asks
+            // otherwise).
+            return Err(io::ErrorKind::WouldBlock.into());
         }
         let n = available.len().min(buf.len());
         buf[..n].copy_from_slice(&available[..n]);
@@ -868,9 +899,14 @@ impl Drop for Connection {
     fn drop(&mut self) {
         // OpenSSL forgets the session of a connection freed without a
         // close_notify (and makes it unresumable for clients holding it); the
-        // interface lets an application drop a healthy connection and still
-        // resume its session, as the rustls providers do.
-        if self.handshaken && self.failed.is_none() {
+        // interface lets an application drop a healthy connection, or one whose
+        // transport merely ended, and still resume its session, as the rustls
+        // providers do.
+        let healthy = self
+            .failed
+            .as_ref()
+            .is_none_or(|e| e.kind == ErrorKind::RaggedEof);
+        if self.handshaken && healthy {
             self.stream
                 .set_shutdown(ShutdownState::SENT | ShutdownState::RECEIVED);
         }
@@ -957,7 +993,8 @@ impl Connection {
                 Ok(()) => self.handshaken = true,
                 Err(e) if e.code() == ErrorCode::WANT_READ => return Ok(()),
                 Err(e) => {
-                    let err = from_ssl_error(&e, self.stream.ssl(), self.channel().eof);
+                    let err =
+                        from_ssl_error(&e, self.stream.ssl(), self.channel().eof, self.handshaken);
                     if err.kind == ErrorKind::RaggedEof {
                         // `handshake` reports it.
                         return Ok(());
@@ -976,7 +1013,8 @@ impl Connection {
                 Err(e) if e.code() == ErrorCode::WANT_READ => break,
                 Err(e) if e.code() == ErrorCode::ZERO_RETURN => self.peer_closed = true,
                 Err(e) => {
-                    let err = from_ssl_error(&e, self.stream.ssl(), self.channel().eof);
+                    let err =
+                        from_ssl_error(&e, self.stream.ssl(), self.channel().eof, self.handshaken);
                     if err.kind == ErrorKind::RaggedEof {
                         // `read` and `shutdown` report it once the plaintext
                         // before it was read.
@@ -1133,7 +1171,8 @@ impl Connection {
             match self.stream.ssl_write(&data[written..written + n]) {
                 Ok(n) => written += n,
                 Err(e) => {
-                    let err = from_ssl_error(&e, self.stream.ssl(), self.channel().eof);
+                    let err =
+                        from_ssl_error(&e, self.stream.ssl(), self.channel().eof, self.handshaken);
                     return Err(self.fail(err));
                 }
             }
@@ -1159,7 +1198,8 @@ impl Connection {
                 Ok(ShutdownResult::Sent) => {}
                 Err(e) if e.code() == ErrorCode::WANT_READ => {}
                 Err(e) => {
-                    let err = from_ssl_error(&e, self.stream.ssl(), self.channel().eof);
+                    let err =
+                        from_ssl_error(&e, self.stream.ssl(), self.channel().eof, self.handshaken);
                     return Err(self.fail(err));
                 }
             }
@@ -1371,7 +1411,8 @@ impl Connection {
             Ok(()) => Ok(()),
             Err(e) if e.code() == ErrorCode::WANT_READ => Ok(()),
             Err(e) => {
-                let err = from_ssl_error(&e, self.stream.ssl(), self.channel().eof);
+                let err =
+                    from_ssl_error(&e, self.stream.ssl(), self.channel().eof, self.handshaken);
                 Err(self.fail(err))
             }
         }

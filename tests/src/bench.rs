@@ -26,13 +26,33 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::{Fixtures, Scenarios};
 
+mod libssl;
+use libssl::Libssl;
+
 /// The columns of the table, in order.
-pub const COLUMNS: [&str; 4] = [
+pub const COLUMNS: [&str; 6] = [
     "native rustls",
     "host provider",
     "guest provider",
     "wasmtime-wasi-tls",
+    "libssl directly",
+    "openssl provider",
 ];
+
+/// The column each column's ratio is to: the openssl provider's to libssl
+/// used directly (what the interface costs on OpenSSL), every other one's to
+/// native rustls.
+pub const BASELINE: [usize; 6] = [0, 0, 0, 0, 0, 4];
+
+/// The providers the scenario component runs the workloads on, by column.
+const PROVIDER_COLUMNS: [(Provider, usize); 3] = [
+    (Provider::Native, 1),
+    (Provider::Guest, 2),
+    (Provider::OpenSsl, 5),
+];
+
+/// The columns the in-memory workloads measure, each round in this order.
+const MEASURED: [usize; 5] = [0, 1, 2, 4, 5];
 
 /// The cipher suites measured for bulk transfer (the fixtures' server key is P-256,
 /// so the TLS 1.2 suites are the ECDSA ones).
@@ -178,7 +198,7 @@ pub struct Figure {
     /// Whether a larger value is better (throughput) or worse (time, memory).
     pub higher_is_better: bool,
     /// One value per [`COLUMNS`] entry.
-    pub values: [Option<f64>; 4],
+    pub values: [Option<f64>; 6],
 }
 
 impl Figure {
@@ -187,21 +207,26 @@ impl Figure {
             name: name.into(),
             unit,
             higher_is_better,
-            values: [None; 4],
+            values: [None; 6],
         }
     }
 
-    /// Fills the columns with `medians`, one value per column (the first of each).
-    fn with<const N: usize>(mut self, medians: &[[f64; N]]) -> Self {
-        for (value, m) in self.values.iter_mut().zip(medians) {
-            *value = Some(m[0]);
+    /// Fills the columns with `medians` (column, values), the first of each.
+    fn with<const N: usize>(mut self, medians: &[(usize, [f64; N])]) -> Self {
+        for (column, m) in medians {
+            self.values[*column] = Some(m[0]);
         }
         self
     }
 
-    /// The value of column `i` relative to the baseline (column 0), if both exist.
+    /// The value of column `i` relative to its [`BASELINE`], if both exist.
     pub fn ratio(&self, i: usize) -> Option<f64> {
-        let base = self.values[0]?;
+        self.ratio_to(i, BASELINE[i])
+    }
+
+    /// The value of column `i` relative to column `base`, if both exist.
+    pub fn ratio_to(&self, i: usize, base: usize) -> Option<f64> {
+        let base = self.values[base]?;
         let v = self.values[i]?;
         (base > 0.0).then(|| v / base)
     }
@@ -221,9 +246,10 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
     let n_idle: u32 = if opts.quick { 4 } else { 500 };
     let fixtures = Fixtures::generate()?;
     let native = Native::new(&fixtures)?;
-    let providers: Vec<Scenarios> = Provider::ALL
+    let libssl = Libssl::new(&fixtures)?;
+    let providers: Vec<Scenarios> = PROVIDER_COLUMNS
         .iter()
-        .map(|&p| {
+        .map(|&(p, _)| {
             Scenarios::load(
                 p,
                 Policy {
@@ -251,8 +277,9 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
             let medians = interleaved(reps, |column| {
                 let ns = match column {
                     0 => native.full(chain, ca, n_full)?,
+                    4 => libssl.full(chain, ca, n_full)?,
                     i => {
-                        sessions[i - 1]
+                        session(&mut sessions, i)
                             .handshakes(Workload::Full(FullHandshakes {
                                 chain: chain.into(),
                                 count: n_full,
@@ -275,8 +302,9 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
         let medians = interleaved(reps, |column| {
             let ns = match column {
                 0 => native.resumed(n_resumed)?,
+                4 => libssl.resumed(n_resumed)?,
                 i => {
-                    let r = sessions[i - 1].handshakes(Workload::Resumed(n_resumed))?;
+                    let r = session(&mut sessions, i).handshakes(Workload::Resumed(n_resumed))?;
                     if r.resumed != n_resumed {
                         bail!("only {} of {n_resumed} resumed", r.resumed);
                     }
@@ -301,9 +329,13 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
                     let (e, d) = native.bulk(suite, records)?;
                     Ok([mb_s(e), mb_s(d), 0.0])
                 }
+                4 => {
+                    let (e, d) = libssl.bulk(suite, records)?;
+                    Ok([mb_s(e), mb_s(d), 0.0])
+                }
                 i => {
-                    let Figures::Bulk(r) =
-                        sessions[i - 1].call(Workload::Bulk(BulkTransfer { suite, records }))?
+                    let Figures::Bulk(r) = session(&mut sessions, i)
+                        .call(Workload::Bulk(BulkTransfer { suite, records }))?
                     else {
                         bail!("bulk answered with other figures");
                     };
@@ -314,10 +346,11 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
                     ])
                 }
             })?;
-            for (i, m) in medians.iter().enumerate() {
-                enc.values[i] = Some(m[0]);
-                dec.values[i] = Some(m[1]);
-                boundary.values[i] = Some(m[2]);
+            for (i, m) in &medians {
+                enc.values[*i] = Some(m[0]);
+                dec.values[*i] = Some(m[1]);
+                // Only the providers' bytes cross the interface.
+                boundary.values[*i] = (*i != 0 && *i != 4).then_some(m[2]);
             }
             figures.push(enc);
             figures.push(dec);
@@ -332,7 +365,7 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
         if opts.heap_bytes.is_some() {
             fig.values[0] = Some(native.idle(n_idle, heap)? / 1024.0);
         }
-        for (i, s) in providers.iter().enumerate() {
+        for (s, (_, column)) in providers.iter().zip(PROVIDER_COLUMNS) {
             let mut session = s.bench_session(&fixtures)?;
             session.call(Workload::IdleHold(1))?;
             session.call(Workload::IdleRelease)?;
@@ -340,8 +373,12 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
             session.call(Workload::IdleHold(n_idle))?;
             let grown = (heap().saturating_sub(heap0) + session.linear_memory() - lin0) as f64;
             session.call(Workload::IdleRelease)?;
-            if opts.heap_bytes.is_some() || s.provider() == Provider::Guest {
-                fig.values[i + 1] = Some(grown / f64::from(2 * n_idle) / 1024.0);
+            // The openssl provider's connections live in libssl's own heap,
+            // which the counting allocator does not see.
+            if s.provider() == Provider::Guest
+                || (opts.heap_bytes.is_some() && s.provider() == Provider::Native)
+            {
+                fig.values[column] = Some(grown / f64::from(2 * n_idle) / 1024.0);
             }
         }
         figures.push(fig);
@@ -354,7 +391,7 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
         let mut warm = Figure::new("load to first handshake, cached", "ms", false);
         cold.values[0] = Some(native.first_handshake_ms()?);
         warm.values[0] = cold.values[0];
-        for (i, p) in Provider::ALL.iter().enumerate() {
+        for (p, column) in &PROVIDER_COLUMNS {
             let cache =
                 std::env::temp_dir().join(format!("memtls-bench-cache-{}-{p}", std::process::id()));
             let child = || -> Result<f64> {
@@ -370,8 +407,8 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
                     .parse()
                     .map_err(|e| format_err!("child output: {e}"))
             };
-            cold.values[i + 1] = Some(child()?);
-            warm.values[i + 1] = Some(median((0..runs).map(|_| child()).collect::<Result<_>>()?));
+            cold.values[*column] = Some(child()?);
+            warm.values[*column] = Some(median((0..runs).map(|_| child()).collect::<Result<_>>()?));
             let _ = std::fs::remove_dir_all(&cache);
         }
         figures.push(cold);
@@ -394,22 +431,35 @@ fn sessions(providers: &[Scenarios], fixtures: &Fixtures) -> Result<Vec<BenchSes
         .collect()
 }
 
-/// Measures columns 0 (native), 1 (host) and 2 (guest) in turn, `reps` rounds, so a
-/// change in the machine's speed during the run affects every column alike; returns
-/// each column's medians.
+/// The bench instance of the provider in `column`.
+fn session(sessions: &mut [BenchSession], column: usize) -> &mut BenchSession {
+    let i = PROVIDER_COLUMNS
+        .iter()
+        .position(|&(_, c)| c == column)
+        .expect("a provider column");
+    &mut sessions[i]
+}
+
+/// Measures the [`MEASURED`] columns in turn, `reps` rounds, so a change in the
+/// machine's speed during the run affects every column alike; returns each
+/// column's medians.
 fn interleaved<const K: usize>(
     reps: usize,
     mut measure: impl FnMut(usize) -> Result<[f64; K]>,
-) -> Result<Vec<[f64; K]>> {
-    let mut samples = vec![Vec::new(); 3];
+) -> Result<Vec<(usize, [f64; K])>> {
+    let mut samples = vec![Vec::new(); MEASURED.len()];
     for _ in 0..reps {
-        for (column, s) in samples.iter_mut().enumerate() {
-            s.push(measure(column)?);
+        for (column, s) in MEASURED.iter().zip(samples.iter_mut()) {
+            s.push(measure(*column)?);
         }
     }
-    Ok(samples
-        .into_iter()
-        .map(|s| std::array::from_fn(|k| median(s.iter().map(|v| v[k]).collect())))
+    Ok(MEASURED
+        .iter()
+        .zip(samples)
+        .map(|(c, s)| {
+            let m = std::array::from_fn(|k| median(s.iter().map(|v| v[k]).collect()));
+            (*c, m)
+        })
         .collect())
 }
 
@@ -459,7 +509,7 @@ fn tcp_workload(opts: &Options) -> Result<Vec<Figure>> {
     // By address, verifying the name "localhost", as the other clients do: no name
     // lookup in the measured time.
     let url = format!("https://127.0.0.1:{port}/");
-    for (i, provider) in Provider::ALL.iter().enumerate() {
+    for (provider, column) in &PROVIDER_COLUMNS {
         let loaded = load(
             examples::https_get(),
             *provider,
@@ -501,8 +551,8 @@ fn tcp_workload(opts: &Options) -> Result<Vec<Figure>> {
                 rounds.len()
             );
         }
-        hs.values[i + 1] = Some(median(rounds.iter().map(|f| f["handshake_ms"]).collect()));
-        tp.values[i + 1] = Some(median(rounds.iter().map(mb_per_s).collect()));
+        hs.values[*column] = Some(median(rounds.iter().map(|f| f["handshake_ms"]).collect()));
+        tp.values[*column] = Some(median(rounds.iter().map(mb_per_s).collect()));
     }
     if let Some(wasi_tls) = opts.wasi_tls {
         let port_s = port.to_string();
@@ -854,6 +904,7 @@ pub fn table(figures: &[Figure]) -> String {
         }
         out.push('\n');
     }
+    out += "ratios: to native rustls; the openssl provider's to libssl directly\n";
     out
 }
 
@@ -870,13 +921,15 @@ fn number(v: f64) -> String {
 /// A bar chart (SVG) of every throughput figure as a ratio to native rustls.
 pub fn svg(figures: &[Figure], title: &str) -> String {
     let rows: Vec<&Figure> = figures.iter().filter(|f| f.higher_is_better).collect();
-    let colors = ["#555555", "#1f77b4", "#ff7f0e", "#2ca02c"];
+    let colors = [
+        "#555555", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
+    ];
     let (left, bar, gap, width) = (330.0, 9.0, 10.0, 420.0);
-    let row_h = bar * 4.0 + gap;
+    let row_h = bar * COLUMNS.len() as f64 + gap;
     let height = 60.0 + row_h * rows.len() as f64 + 30.0;
     let max = rows
         .iter()
-        .flat_map(|f| (0..4).filter_map(|i| f.ratio(i)))
+        .flat_map(|f| (0..COLUMNS.len()).filter_map(|i| f.ratio_to(i, 0)))
         .fold(1.0_f64, f64::max)
         .max(1.0);
     let mut s = format!(
@@ -886,7 +939,7 @@ pub fn svg(figures: &[Figure], title: &str) -> String {
         w = left + width + 80.0
     );
     for (i, c) in COLUMNS.iter().enumerate() {
-        let x = 10.0 + 150.0 * i as f64;
+        let x = 10.0 + 125.0 * i as f64;
         s += &format!(
             "<rect x=\"{x}\" y=\"28\" width=\"10\" height=\"10\" fill=\"{}\"/>\
              <text x=\"{}\" y=\"37\">{c}</text>\n",
@@ -912,7 +965,7 @@ pub fn svg(figures: &[Figure], title: &str) -> String {
             f.unit
         );
         for (i, color) in colors.iter().enumerate() {
-            if let Some(ratio) = f.ratio(i) {
+            if let Some(ratio) = f.ratio_to(i, 0) {
                 let y = y0 + bar * i as f64;
                 s += &format!(
                     "<rect x=\"{left}\" y=\"{y}\" width=\"{:.1}\" height=\"{}\" fill=\"{}\"/>\

@@ -158,21 +158,25 @@ pub(crate) fn cc_connect_bad_name(f: &Fixtures) -> Result<Result<(), Error>, Str
 
 pub(crate) fn key_formats(f: &Fixtures) -> Outcome {
     let mut out = String::new();
-    for (cert, key) in [
-        ("server.chain", "server.key"),
-        ("server.chain", "server.key.pkcs8.der"),
-        ("server.chain", "server.key.sec1.pem"),
-        ("server.chain", "server.key.sec1.der"),
-        ("rsa.chain", "rsa.key.pkcs1.pem"),
-        ("rsa.chain", "rsa.key.pkcs1.der"),
-        ("server.der", "server.key"),
+    for (cert, key, ca) in [
+        ("server.chain", "server.key", "ca"),
+        ("server.chain", "server.key.pkcs8.der", "ca"),
+        ("server.chain", "server.key.sec1.pem", "ca"),
+        ("server.chain", "server.key.sec1.der", "ca"),
+        ("rsa.chain", "rsa.key.pkcs1.pem", "ca"),
+        ("rsa.chain", "rsa.key.pkcs1.der", "ca"),
+        ("server.der", "server.key", "ca"),
+        // Made by ring (rcgen): PKCS#8 v2, with the public key.
+        ("ed25519-all.chain", "ed25519-all.key", "ed-ca"),
     ] {
         let mut s = server_config(f)?;
         s.certificate_chains = vec![SigningChain {
             certificates: vec![fx(f, cert)?.to_vec()],
             private_key: fx(f, key)?.to_vec(),
         }];
-        let (cc, sc) = contexts(client_config(f)?, s).map_err(|e| format!("{key}: {e}"))?;
+        let mut c = client_config(f)?;
+        c.trust = anchors(f, ca)?;
+        let (cc, sc) = contexts(c, s).map_err(|e| format!("{key}: {e}"))?;
         connect(&cc, &sc, "localhost")?
             .2
             .ok()
