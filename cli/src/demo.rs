@@ -141,7 +141,11 @@ pub fn demo() -> wasmtime::Result<()> {
     write_file(&dir.0, "ca.pem", &certs.ca_pem)?;
     let url = format!("https://localhost:{port}/");
     let mut columns = Vec::new();
-    for provider in [Provider::Native, Provider::Guest, Provider::OpenSsl] {
+    // The openssl provider when this memtls was built with it (feature openssl).
+    let providers = Provider::EVERY
+        .into_iter()
+        .filter(|p| *p != Provider::OpenSsl || cfg!(feature = "openssl"));
+    for provider in providers {
         let start = Instant::now();
         let loaded = load(
             examples::https_get(),
@@ -218,7 +222,9 @@ pub fn demo() -> wasmtime::Result<()> {
     println!(
         "guest:  rustls inside Wasm (composed into the app), Mozilla roots, ChaCha20 preferred."
     );
-    println!("openssl: the system's OpenSSL in the host, its trust store, its suite order.");
+    if cfg!(feature = "openssl") {
+        println!("openssl: the system's OpenSSL in the host, its trust store, its suite order.");
+    }
     println!("All served the same component through the same memtls:tls interface.");
     Ok(())
 }
