@@ -17,6 +17,21 @@ unsafe extern "C" {
         callback: Option<unsafe extern "C" fn(*const openssl_sys::SSL, c_int, c_int)>,
     );
     pub(crate) fn SSL_key_update(ssl: *mut openssl_sys::SSL, update_type: c_int) -> c_int;
+    fn SSL_CTX_set_msg_callback(
+        ctx: *mut openssl_sys::SSL_CTX,
+        callback: Option<
+            unsafe extern "C" fn(
+                c_int,
+                c_int,
+                c_int,
+                *const std::ffi::c_void,
+                usize,
+                *mut openssl_sys::SSL,
+                *mut std::ffi::c_void,
+            ),
+        >,
+    );
+
 }
 
 /// `SSL_key_update`'s "and update yours too".
@@ -43,6 +58,20 @@ thread_local! {
     /// The last fatal alert OpenSSL wrote on this thread (it calls the info
     /// callback inside our call into it, on this thread).
     static ALERT_SENT: Cell<Option<u8>> = const { Cell::new(None) };
+    /// Why one of our callbacks refused the handshake, if one did (the same
+    /// thread, the same call).
+    static REFUSED: Cell<Option<&'static str>> = const { Cell::new(None) };
+}
+
+/// The refusal of a TLS 1.2 peer without the extended master secret.
+pub(crate) const NO_EMS: &str = "the peer does not use the extended master secret \
+     (RFC 7627), which memtls requires for TLS 1.2: without it exported keys and resumption \
+     would not be bound to the handshake";
+
+/// Notes why a callback of ours refuses the handshake (`from_ssl_error`
+/// reports it, with the alert OpenSSL sends).
+pub(crate) fn refuse(why: &'static str) {
+    REFUSED.with(|r| r.set(Some(why)));
 }
 
 unsafe extern "C" fn info_callback(_ssl: *const openssl_sys::SSL, event: c_int, value: c_int) {
@@ -59,9 +88,73 @@ pub(crate) fn note_alerts(b: &mut SslContextBuilder) {
     unsafe { SSL_CTX_set_info_callback(b.as_ptr(), Some(info_callback)) }
 }
 
-/// Forgets the last alert sent (before a call into OpenSSL).
+/// Makes client contexts built by `b` call `seen(ssl, message)` with every
+/// handshake message received (for the ServerHello's extensions, which
+/// OpenSSL does not report while the handshake runs).
+pub(crate) fn note_server_hello(b: &mut SslContextBuilder) {
+    // SAFETY: the pointer is the builder's live `SSL_CTX`; the callback only
+    // reads the message OpenSSL hands it and the connection's ex-data.
+    unsafe { SSL_CTX_set_msg_callback(b.as_ptr(), Some(message_callback)) }
+}
+
+unsafe extern "C" fn message_callback(
+    write: c_int,
+    _version: c_int,
+    content_type: c_int,
+    buf: *const std::ffi::c_void,
+    len: usize,
+    ssl: *mut openssl_sys::SSL,
+    _arg: *mut std::ffi::c_void,
+) {
+    const HANDSHAKE: c_int = 22;
+    if write != 0 || content_type != HANDSHAKE || buf.is_null() || ssl.is_null() {
+        return;
+    }
+    // SAFETY: OpenSSL passes the received message, `len` bytes at `buf`, and
+    // the live connection it belongs to, for the duration of the call.
+    let (message, ssl) = unsafe {
+        (
+            std::slice::from_raw_parts(buf.cast::<u8>(), len),
+            SslRef::from_ptr(ssl),
+        )
+    };
+    if message.first() == Some(&2) && server_hello_without_ems(message) {
+        crate::mark_without_ems(ssl);
+    }
+}
+
+/// Whether a ServerHello (the handshake message, header included) chooses
+/// TLS 1.2 without the extended master secret extension (RFC 7627): no
+/// supported_versions extension choosing TLS 1.3, no extension 23.
+fn server_hello_without_ems(message: &[u8]) -> bool {
+    let parse = || -> Option<bool> {
+        // type, length (3), legacy_version (2), random (32), session id.
+        let body = message.get(4..)?;
+        let mut at = 2 + 32;
+        at += 1 + usize::from(*body.get(at)?);
+        // cipher suite (2), compression (1), extensions (2 + list).
+        at += 3;
+        let total = usize::from(u16::from_be_bytes([*body.get(at)?, *body.get(at + 1)?]));
+        let mut exts = body.get(at + 2..at + 2 + total)?;
+        let (mut ems, mut tls13) = (false, false);
+        while exts.len() >= 4 {
+            let kind = u16::from_be_bytes([exts[0], exts[1]]);
+            let len = usize::from(u16::from_be_bytes([exts[2], exts[3]]));
+            let data = exts.get(4..4 + len)?;
+            ems |= kind == 23;
+            tls13 |= kind == 43 && data == [3, 4];
+            exts = &exts[4 + len..];
+        }
+        Some(!ems && !tls13)
+    };
+    // A ServerHello without extensions at all is TLS 1.2 without EMS too.
+    parse().unwrap_or(message.len() > 4 + 2 + 32)
+}
+
+/// Forgets the last alert sent and refusal (before a call into OpenSSL).
 pub(crate) fn clear_alert() {
     ALERT_SENT.with(|a| a.set(None));
+    REFUSED.with(|r| r.set(None));
 }
 
 fn take_alert() -> Option<u8> {
@@ -133,6 +226,11 @@ pub fn from_ssl_error(e: &openssl::ssl::Error, ssl: &SslRef, eof: bool, handshak
     let sent = take_alert();
     if e.code() == ErrorCode::ZERO_RETURN {
         return Error::closed();
+    }
+    if let Some(why) = REFUSED.with(Cell::take) {
+        // One of our checks refused (handshake_failure, as on the rustls
+        // providers).
+        return Error::new(ErrorKind::AlertSent(sent.unwrap_or(40)), why);
     }
     let Some(stack) = e.ssl_error() else {
         return match e.io_error() {

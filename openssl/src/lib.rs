@@ -24,6 +24,7 @@ mod trust;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::os::raw::c_uint;
 use std::sync::{Arc, Mutex};
 
 use memtls_engine::{
@@ -33,8 +34,9 @@ use memtls_engine::{
 };
 use openssl::pkey::PKey;
 use openssl::ssl::{
-    ErrorCode, NameType, ShutdownResult, ShutdownState, Ssl, SslContext, SslContextBuilder,
-    SslMethod, SslOptions, SslSession, SslSessionCacheMode, SslStream, SslVerifyMode, SslVersion,
+    ClientHelloResponse, ErrorCode, NameType, ShutdownResult, ShutdownState, Ssl, SslAlert,
+    SslContext, SslContextBuilder, SslMethod, SslOptions, SslRef, SslSession, SslSessionCacheMode,
+    SslStream, SslVerifyMode, SslVersion,
 };
 use openssl::stack::StackRef;
 use openssl::x509::store::X509StoreBuilder;
@@ -200,18 +202,24 @@ impl OpenSsl {
         let mut b = builder(SslMethod::tls_client(), "client-config")?;
         versions(&mut b, config.min_version, config.max_version)?;
         suites(&mut b, config.cipher_suites.as_deref())?;
+        error::note_server_hello(&mut b);
         let (anchors, pins) = self.anchors(&config.trust)?;
         let pins = Arc::new(pins);
         let pinned = pins.clone();
         b.set_verify_cert_store(anchors.build())
             .map_err(|e| from_stack("trust", &e))?;
+        // The callback runs once OpenSSL has the server's certificate, after
+        // its ServerHello: where a TLS 1.2 server without the extended master
+        // secret is refused, with verification or without.
         match verification {
-            Verification::None => b.set_verify(SslVerifyMode::NONE),
+            Verification::None => {
+                b.set_verify_callback(SslVerifyMode::PEER, |_, ctx| !without_ems(ctx))
+            }
             _ => {
                 verification_rules(b.verify_param_mut(), true)?;
                 let check_name = verification == Verification::Full;
                 b.set_verify_callback(SslVerifyMode::PEER, move |ok, ctx| {
-                    ok || pinned_override(ctx, &pinned, check_name)
+                    !without_ems(ctx) && (ok || pinned_override(ctx, &pinned, check_name))
                 });
             }
         }
@@ -232,6 +240,7 @@ impl OpenSsl {
             Some(SessionsGo {
                 server_name,
                 newest: Some(newest),
+                ..
             }) => newest.keep(server_name, session),
             Some(go) => {
                 store
@@ -302,6 +311,15 @@ impl OpenSsl {
     fn server_builder(&self, config: &ServerConfig, what: &str) -> Result<SslContextBuilder> {
         let mut b = builder(SslMethod::tls_server(), what)?;
         versions(&mut b, config.min_version, config.max_version)?;
+        let tls13 = config.max_version != Some(ProtocolVersion::Tls12);
+        b.set_client_hello_callback(move |ssl, alert| {
+            if hello_without_ems(ssl, tls13) {
+                error::refuse(error::NO_EMS);
+                *alert = SslAlert::HANDSHAKE_FAILURE;
+                return Err(openssl::error::ErrorStack::get());
+            }
+            Ok(ClientHelloResponse::SUCCESS)
+        });
         suites(&mut b, config.cipher_suites.as_deref())?;
         b.set_session_id_context(b"memtls")
             .map_err(|e| from_stack(what, &e))?;
@@ -375,6 +393,64 @@ impl OpenSsl {
 
 /// A verification's verdict: the X.509 verify code and depth on failure.
 type Verdict = std::result::Result<(), (X509VerifyResult, u32)>;
+
+/// Whether the server of the handshake `ctx` verifies negotiated TLS 1.2
+/// without the extended master secret (then refused, with handshake_failure).
+/// The callback verifying the server's certificate is where a client can still
+/// refuse after the ServerHello: [`ClientContext`]s verify (and call it) even
+/// under `insecure`.
+fn without_ems(ctx: &mut X509StoreContextRef) -> bool {
+    let Ok(index) = X509StoreContext::ssl_idx() else {
+        return false;
+    };
+    // OpenSSL tells whether EMS was negotiated only once the handshake is
+    // over; the ServerHello said it already.
+    let missing = match (ctx.ex_data(index), sessions_index()) {
+        (Some(ssl), Ok(sessions)) => ssl
+            .ex_data(sessions)
+            .is_some_and(|go| go.no_ems.load(std::sync::atomic::Ordering::Relaxed)),
+        _ => false,
+    };
+    if missing {
+        error::refuse(error::NO_EMS);
+        ctx.set_error(error::not_pinned());
+    }
+    missing
+}
+
+/// Notes that the server of client connection `ssl` chose TLS 1.2 without the
+/// extended master secret (its ServerHello, seen by the message callback).
+pub(crate) fn mark_without_ems(ssl: &SslRef) {
+    if let Some(go) = sessions_index().ok().and_then(|i| ssl.ex_data(i)) {
+        go.no_ems.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Whether a ClientHello leads to TLS 1.2 without the extended master secret
+/// on a server whose highest version is TLS 1.3 when `tls13`: it does not
+/// offer TLS 1.3 (or the server stops at 1.2) and has no EMS extension.
+fn hello_without_ems(ssl: &SslRef, tls13: bool) -> bool {
+    const EXTENDED_MASTER_SECRET: c_uint = 23;
+    const SUPPORTED_VERSIONS: c_uint = 43;
+    let ext = |kind: c_uint| -> Option<&[u8]> {
+        let (mut data, mut len) = (std::ptr::null(), 0);
+        // SAFETY: `ssl` is live and inside its client-hello callback, where
+        // the ClientHello's extensions can be read; the returned bytes live
+        // as long as the ClientHello, longer than this borrow.
+        let found = unsafe {
+            openssl_sys::SSL_client_hello_get0_ext(error::ssl_ptr(ssl), kind, &mut data, &mut len)
+        };
+        // SAFETY: OpenSSL gave `len` bytes at `data`.
+        (found == 1).then(|| unsafe { std::slice::from_raw_parts(data, len) })
+    };
+    let offers_tls13 = ext(SUPPORTED_VERSIONS).is_some_and(|v| {
+        v.get(1..)
+            .unwrap_or_default()
+            .chunks_exact(2)
+            .any(|p| p == [3, 4])
+    });
+    !(tls13 && offers_tls13) && ext(EXTENDED_MASTER_SECRET).is_none()
+}
 
 /// The rules every verification on this provider follows, as the rustls
 /// providers verify: any trusted certificate an anchor (a partial chain, as
@@ -668,6 +744,10 @@ fn set_peer_name(param: &mut openssl::x509::verify::X509VerifyParamRef, name: &s
 struct SessionsGo {
     server_name: String,
     newest: Option<session::Newest>,
+    /// The server's ServerHello chose TLS 1.2 without the extended master
+    /// secret (seen by [`error::note_server_hello`], refused by
+    /// [`without_ems`] once the certificate arrives).
+    no_ems: std::sync::atomic::AtomicBool,
 }
 
 /// The `Ssl` ex-data slot holding a client connection's [`SessionsGo`].
@@ -738,12 +818,14 @@ impl ClientContext {
             SessionsGo {
                 server_name: server_name.to_owned(),
                 newest: newest.clone(),
+                no_ems: Default::default(),
             },
         );
         ssl.set_connect_state();
         let mut c = Connection::new(ssl, &self.admission, Some(server_name.to_owned()), permit)?;
         c.sessions = newest.map(|n| (n, self.admission.clone()));
         c.pins = Some(self.pins.clone()).filter(|p| !p.certs.is_empty());
+        c.unverified = self.verification == Verification::None;
         Ok(c)
     }
 }
@@ -930,6 +1012,8 @@ pub struct Connection {
     sessions: Option<(session::Newest, Admission)>,
     /// On a client: the context's pins, when it has any.
     pins: Option<Arc<Pins>>,
+    /// On a client whose context verifies nothing (`insecure`).
+    unverified: bool,
     _permit: Permit,
 }
 
@@ -954,6 +1038,7 @@ impl Connection {
             client_server_name,
             sessions: None,
             pins: None,
+            unverified: false,
             _permit: permit,
         };
         if c.client_server_name.is_some() {
@@ -1279,7 +1364,10 @@ impl Connection {
     /// verified).
     pub fn verified_chain(&self) -> Vec<Vec<u8>> {
         let ssl = self.stream.ssl();
-        if !self.handshaken || ssl.verify_result() != openssl::x509::X509VerifyResult::OK {
+        if !self.handshaken
+            || self.unverified
+            || ssl.verify_result() != openssl::x509::X509VerifyResult::OK
+        {
             return Vec::new();
         }
         let Some(leaf) = ssl.peer_certificate().and_then(|c| c.to_der().ok()) else {

@@ -215,9 +215,11 @@ fn starttls_client_against_aiosmtpd() {
     checks.finish();
 }
 
-/// TLS 1.2 without the extended master secret is refused by both providers, and
-/// the peer (CPython's ssl on OpenSSL, with SSL_OP_NO_EXTENDED_MASTER_SECRET)
-/// hears a handshake_failure alert; our server says why.
+/// TLS 1.2 without the extended master secret is refused by every provider, in
+/// both roles: a client (CPython's ssl on OpenSSL, with
+/// SSL_OP_NO_EXTENDED_MASTER_SECRET) hears a handshake_failure alert from our
+/// server, which says why; our client refuses such a server (CPython's ssl the
+/// same way) and says why, and the server hears the alert.
 #[test]
 fn tls12_without_extended_master_secret_is_refused() {
     require("python3", "python3");
@@ -236,8 +238,23 @@ try:
 except ssl.SSLError as e:
     print("SSLERROR", e)
 "#;
+    let no_ems_server = r#"
+import socket, ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+ctx.options |= 1  # SSL_OP_NO_EXTENDED_MASTER_SECRET (OpenSSL 3)
+server = socket.create_server(("127.0.0.1", int(sys.argv[3])))
+while True:
+    connection, _ = server.accept()
+    try:
+        with ctx.wrap_socket(connection, server_side=True) as tls:
+            print("HANDSHAKE-OK", flush=True)
+    except (ssl.SSLError, OSError) as e:
+        print("SSLERROR", e, flush=True)
+"#;
     let mut checks = Checks::default();
-    for provider in Provider::ALL {
+    for provider in Provider::EVERY {
         let server = EchoServer::start(provider, &files, &[], 1);
         let out = std::process::Command::new("python3")
             .args(["-c", client, &server.port.to_string()])
@@ -253,6 +270,23 @@ except ssl.SSLError as e:
         checks.check(
             log.contains("extended master secret"),
             format!("tls-echo-server --tls {provider} says why: {log:?}"),
+        );
+
+        let (peer, port) =
+            python_tls_server(no_ems_server, &files, "python3 TLS 1.2 server without EMS");
+        let url = format!("https://localhost:{port}/");
+        let (code, stdout, stderr) = https_get(provider, &files, &["--ca-file", "/f/ca", &url]);
+        let ours = format!("{stdout}{stderr}");
+        checks.check(
+            code != 0 && ours.contains("extended master secret"),
+            format!("https-get --tls {provider} -> TLS 1.2 server without EMS: {ours:?}"),
+        );
+        checks.check(
+            peer.wait_for("HANDSHAKE_FAILURE", Duration::from_secs(10)),
+            format!(
+                "the server without EMS heard handshake_failure from {provider}: {}",
+                peer.text()
+            ),
         );
     }
     checks.finish();
