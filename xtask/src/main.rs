@@ -180,18 +180,35 @@ fn python_tools() -> Result {
     Ok(())
 }
 
+/// The workspace's target directory.
+fn target_dir() -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+}
+
+/// Says what a first build does and roughly how long it takes, before it
+/// starts (when nothing was built yet), so a long silence is not taken for a
+/// hang: the Wasm components build in a build script, whose output cargo
+/// shows only at the end.
+fn first_build_note(minutes: &str) {
+    if target_dir().join("debug").join("memtls").exists() {
+        return;
+    }
+    eprintln!(
+        "xtask: first build: cargo compiles wasmtime, rustls and the OpenSSL bindings for \
+         the host, then the Wasm components (the guest provider, the examples, the test \
+         components: `memtls-artifacts(build)`, quiet while it runs). About {minutes} \
+         minutes on this project's 2-core machine; later runs build in seconds."
+    );
+}
+
 fn demo(args: &[String]) -> Result {
-    run(cargo()
-        .args([
-            "run",
-            "--quiet",
-            "--package",
-            "memtls-cli",
-            "--bin",
-            "memtls",
-            "--",
-            "demo",
-        ])
+    first_build_note("7");
+    // Built with cargo's progress showing, then run quietly.
+    run(cargo().args(["build", "--package", "memtls-cli", "--bin", "memtls"]))?;
+    run(Command::new(target_dir().join("debug").join("memtls"))
+        .arg("demo")
         .args(args))
 }
 
@@ -230,6 +247,7 @@ fn bench(args: &[String]) -> Result {
 }
 
 fn test(args: &[String]) -> Result {
+    first_build_note("15 (clippy, then the tests' build)");
     let lint = !args.iter().any(|a| a == "--no-lint");
     if lint {
         run(cargo().args(["fmt", "--all", "--", "--check"]))?;
@@ -247,8 +265,5 @@ fn test(args: &[String]) -> Result {
     // The README's other command must keep working too: the demo, run by the
     // `memtls` the tests just built (`cargo run -p memtls-cli` on its own would
     // build wasmtime once more, with the command's features alone).
-    let target = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    run(Command::new(target.join("debug").join("memtls")).arg("demo"))
+    run(Command::new(target_dir().join("debug").join("memtls")).arg("demo"))
 }
