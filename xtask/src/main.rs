@@ -204,7 +204,7 @@ fn first_build_note(minutes: &str) {
 }
 
 fn demo(args: &[String]) -> Result {
-    first_build_note("7");
+    first_build_note("10");
     // Built with cargo's progress showing, then run quietly.
     run(cargo().args(["build", "--package", "memtls-cli", "--bin", "memtls"]))?;
     run(Command::new(target_dir().join("debug").join("memtls"))
@@ -247,7 +247,7 @@ fn bench(args: &[String]) -> Result {
 }
 
 fn test(args: &[String]) -> Result {
-    first_build_note("15 (clippy, then the tests' build)");
+    first_build_note("15 of building (clippy, then the tests; the whole run about 30)");
     let lint = !args.iter().any(|a| a == "--no-lint");
     if lint {
         run(cargo().args(["fmt", "--all", "--", "--check"]))?;
