@@ -31,7 +31,6 @@ unsafe extern "C" {
             ),
         >,
     );
-
 }
 
 /// `SSL_key_update`'s "and update yours too".
@@ -44,9 +43,11 @@ const SSL_CB_WRITE_ALERT: c_int = 0x4000 | 0x08;
 const PROTOCOL_VIOLATIONS: [u8; 6] = [10, 20, 22, 47, 50, 51];
 /// Alerts received show in the error queue as reasons from this offset.
 const ALERT_REASON_OFFSET: c_int = 1000;
-/// `X509_V_ERR_APPLICATION_VERIFICATION`: with only pins trusted, the
-/// certificate is none of them (the pin check is this application's).
-pub(crate) const NOT_PINNED: c_int = 50;
+/// `X509_V_ERR_APPLICATION_VERIFICATION`: a check of ours refused the peer's
+/// certificate. Alone it means that, with only pins trusted, the certificate
+/// is none of them; a refusal noted with [`refuse`] (no extended master
+/// secret) is reported before it is looked at.
+const APPLICATION_VERIFICATION: c_int = 50;
 /// `SSL_R_CERTIFICATE_VERIFY_FAILED`.
 const CERTIFICATE_VERIFY_FAILED: c_int = 134;
 /// `SSL_R_UNEXPECTED_EOF_WHILE_READING` (OpenSSL 3).
@@ -88,9 +89,9 @@ pub(crate) fn note_alerts(b: &mut SslContextBuilder) {
     unsafe { SSL_CTX_set_info_callback(b.as_ptr(), Some(info_callback)) }
 }
 
-/// Makes client contexts built by `b` call `seen(ssl, message)` with every
-/// handshake message received (for the ServerHello's extensions, which
-/// OpenSSL does not report while the handshake runs).
+/// Makes client contexts built by `b` look at every handshake message they
+/// receive, for the ServerHello's extensions (whether EMS was negotiated,
+/// which OpenSSL does not report while the handshake runs).
 pub(crate) fn note_server_hello(b: &mut SslContextBuilder) {
     // SAFETY: the pointer is the builder's live `SSL_CTX`; the callback only
     // reads the message OpenSSL hands it and the connection's ex-data.
@@ -180,16 +181,16 @@ pub fn from_stack(what: &str, stack: &ErrorStack) -> Error {
     Error::config(format!("{what}: OpenSSL refused it ({})", describe(stack)))
 }
 
-/// The verify result [`NOT_PINNED`].
-pub(crate) fn not_pinned() -> X509VerifyResult {
+/// The verify result [`APPLICATION_VERIFICATION`].
+pub(crate) fn application_refusal() -> X509VerifyResult {
     // SAFETY: 50 is X509_V_ERR_APPLICATION_VERIFICATION, a code OpenSSL
     // defines (from_raw asks for a valid verify result).
-    unsafe { X509VerifyResult::from_raw(NOT_PINNED) }
+    unsafe { X509VerifyResult::from_raw(APPLICATION_VERIFICATION) }
 }
 
 /// A peer certificate rejected with X.509 verify code `code`.
 pub(crate) fn rejected(code: X509VerifyResult, depth: u32) -> Error {
-    if code.as_raw() == NOT_PINNED {
+    if code.as_raw() == APPLICATION_VERIFICATION {
         return Error::new(
             ErrorKind::CertificateRejected(CertificateReason::Other),
             "the certificate is none of the pinned certificates",

@@ -268,8 +268,6 @@ impl OpenSsl {
     /// switched by SNI), admitted by `admission` first.
     pub fn server_context(&self, config: &ServerConfig) -> Result<ServerContext> {
         let permit = memtls_engine::admit_server(config, &self.admission)?;
-        // One context per signing chain: the first serves by default, the SNI
-        // callback switches to the one whose certificate names the host.
         // The first chain's context serves by default; each other chain gets a
         // context of its own, which the SNI callback switches to when its
         // certificate is the first to name the host.
@@ -385,7 +383,7 @@ impl OpenSsl {
                 pinned_verdict(&leaf_cert, name, call.at_time)?
                     .map_err(|(code, depth)| error::rejected(code, depth))
             }
-            Err(_) if pins.only => Err(error::rejected(error::not_pinned(), 0)),
+            Err(_) if pins.only => Err(error::rejected(error::application_refusal(), 0)),
             Err((code, depth)) => Err(error::rejected(code, depth)),
         }
     }
@@ -413,7 +411,7 @@ fn without_ems(ctx: &mut X509StoreContextRef) -> bool {
     };
     if missing {
         error::refuse(error::NO_EMS);
-        ctx.set_error(error::not_pinned());
+        ctx.set_error(error::application_refusal());
     }
     missing
 }
@@ -533,7 +531,7 @@ fn pinned_override(ctx: &mut X509StoreContextRef, pins: &Pins, check_name: bool)
     let leaf = ctx.chain().and_then(|c| c.get(0)).map(ToOwned::to_owned);
     let Some(leaf) = leaf.filter(|l| l.to_der().is_ok_and(|der| pins.certs.contains(&der))) else {
         if pins.only {
-            ctx.set_error(error::not_pinned());
+            ctx.set_error(error::application_refusal());
         }
         return false;
     };
@@ -1060,6 +1058,11 @@ impl Connection {
         err
     }
 
+    /// A failed OpenSSL call on this connection as the interface's error.
+    fn error_of(&self, e: &openssl::ssl::Error) -> Error {
+        from_ssl_error(e, self.stream.ssl(), self.channel().eof, self.handshaken)
+    }
+
     fn channel(&self) -> &Channel {
         self.stream.get_ref()
     }
@@ -1078,8 +1081,7 @@ impl Connection {
                 Ok(()) => self.handshaken = true,
                 Err(e) if e.code() == ErrorCode::WANT_READ => return Ok(()),
                 Err(e) => {
-                    let err =
-                        from_ssl_error(&e, self.stream.ssl(), self.channel().eof, self.handshaken);
+                    let err = self.error_of(&e);
                     if err.kind == ErrorKind::RaggedEof {
                         // `handshake` reports it.
                         return Ok(());
@@ -1098,8 +1100,7 @@ impl Connection {
                 Err(e) if e.code() == ErrorCode::WANT_READ => break,
                 Err(e) if e.code() == ErrorCode::ZERO_RETURN => self.peer_closed = true,
                 Err(e) => {
-                    let err =
-                        from_ssl_error(&e, self.stream.ssl(), self.channel().eof, self.handshaken);
+                    let err = self.error_of(&e);
                     if err.kind == ErrorKind::RaggedEof {
                         // `read` and `shutdown` report it once the plaintext
                         // before it was read.
@@ -1256,8 +1257,7 @@ impl Connection {
             match self.stream.ssl_write(&data[written..written + n]) {
                 Ok(n) => written += n,
                 Err(e) => {
-                    let err =
-                        from_ssl_error(&e, self.stream.ssl(), self.channel().eof, self.handshaken);
+                    let err = self.error_of(&e);
                     return Err(self.fail(err));
                 }
             }
@@ -1283,8 +1283,7 @@ impl Connection {
                 Ok(ShutdownResult::Sent) => {}
                 Err(e) if e.code() == ErrorCode::WANT_READ => {}
                 Err(e) => {
-                    let err =
-                        from_ssl_error(&e, self.stream.ssl(), self.channel().eof, self.handshaken);
+                    let err = self.error_of(&e);
                     return Err(self.fail(err));
                 }
             }
@@ -1499,8 +1498,7 @@ impl Connection {
             Ok(()) => Ok(()),
             Err(e) if e.code() == ErrorCode::WANT_READ => Ok(()),
             Err(e) => {
-                let err =
-                    from_ssl_error(&e, self.stream.ssl(), self.channel().eof, self.handshaken);
+                let err = self.error_of(&e);
                 Err(self.fail(err))
             }
         }
