@@ -249,10 +249,16 @@ fn certificate_reason(err: &CertificateError) -> CertificateReason {
         C::Expired | C::ExpiredContext { .. } => CertificateReason::Expired,
         C::NotValidYet | C::NotValidYetContext { .. } => CertificateReason::NotYetValid,
         C::UnknownIssuer => CertificateReason::UnknownIssuer,
-        C::BadSignature
-        | C::UnsupportedSignatureAlgorithmContext { .. }
-        | C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+        C::BadSignature | C::UnsupportedSignatureAlgorithmContext { .. } => {
             CertificateReason::BadSignature
+        }
+        // The only candidate issuer (a certificate with the issuer's name) has
+        // a key of another type: it did not sign this one, and nothing else
+        // vouches for it. (Debian's /etc/ssl/certs holds a self-signed
+        // "CN=localhost", which shares its name with what `openssl req -x509
+        // -subj /CN=localhost` makes.) OpenSSL reports the same: unknown issuer.
+        C::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            CertificateReason::UnknownIssuer
         }
         C::NotValidForName | C::NotValidForNameContext { .. } => CertificateReason::NameMismatch,
         C::Revoked => CertificateReason::Revoked,
@@ -363,6 +369,22 @@ fn certificate_sentence(err: &CertificateError) -> String {
         C::NotValidYet | C::NotValidYetContext { .. } => "the certificate is not valid yet".into(),
         C::UnknownIssuer => "no trust anchor vouches for the certificate (unknown issuer)".into(),
         C::BadSignature => "a signature in the chain does not verify".into(),
+        C::UnsupportedSignatureAlgorithmForPublicKeyContext {
+            signature_algorithm_id,
+            public_key_algorithm_id,
+        } => format!(
+            "no trust anchor vouches for the certificate (unknown issuer): the certificate \
+             with its issuer's name has {} key, which cannot have made its signature ({})",
+            algorithm_name(public_key_algorithm_id, "an"),
+            algorithm_name(signature_algorithm_id, ""),
+        ),
+        C::UnsupportedSignatureAlgorithmContext {
+            signature_algorithm_id,
+            ..
+        } => format!(
+            "a certificate in the chain is signed with {}, which this side does not accept",
+            algorithm_name(signature_algorithm_id, "")
+        ),
         C::NotValidForName => "the certificate is not valid for the name asked for".into(),
         C::NotValidForNameContext {
             expected,
@@ -393,6 +415,92 @@ fn certificate_sentence(err: &CertificateError) -> String {
         C::Other(other) => words(&other.to_string()),
         other => words(&format!("{other:?}")),
     }
+}
+
+/// What an algorithm identifier names, in words (`ECDSA with SHA-256`, `an RSA`
+/// with `article` "an"), from the DER contents rustls reports (the OID first).
+fn algorithm_name(id: &[u8], article: &str) -> String {
+    const KNOWN: &[(&[u8], &str, &str)] = &[
+        (&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 1], "an", "RSA"),
+        (&[0x2a, 0x86, 0x48, 0xce, 0x3d, 2, 1], "an", "EC"),
+        (&[0x2b, 0x65, 0x70], "an", "Ed25519"),
+        (&[0x2b, 0x65, 0x71], "an", "Ed448"),
+        (
+            &[0x2a, 0x86, 0x48, 0xce, 0x3d, 4, 3, 2],
+            "",
+            "ECDSA with SHA-256",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0xce, 0x3d, 4, 3, 3],
+            "",
+            "ECDSA with SHA-384",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0xce, 0x3d, 4, 3, 4],
+            "",
+            "ECDSA with SHA-512",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 5],
+            "",
+            "RSA with SHA-1",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 10],
+            "",
+            "RSA-PSS",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 11],
+            "",
+            "RSA with SHA-256",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 12],
+            "",
+            "RSA with SHA-384",
+        ),
+        (
+            &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 1, 1, 13],
+            "",
+            "RSA with SHA-512",
+        ),
+    ];
+    let oid = match id {
+        [6, len, rest @ ..] if rest.len() >= usize::from(*len) => &rest[..usize::from(*len)],
+        _ => return "an algorithm it does not name".into(),
+    };
+    let with_article = |a: &str, name: &str| match (article, a) {
+        ("", _) | (_, "") => name.to_string(),
+        (_, a) => format!("{a} {name}"),
+    };
+    match KNOWN.iter().find(|(known, ..)| *known == oid) {
+        Some((_, a, name)) => with_article(a, name),
+        None => with_article("an", &format!("algorithm {}", dotted_oid(oid))),
+    }
+}
+
+/// An object identifier's DER value as dotted numbers (`1.2.840.10045.2.1`).
+fn dotted_oid(oid: &[u8]) -> String {
+    let mut arcs = Vec::new();
+    let mut value: u64 = 0;
+    for &byte in oid {
+        value = value.saturating_mul(128) | u64::from(byte & 0x7f);
+        if byte & 0x80 == 0 {
+            if arcs.is_empty() {
+                let first = (value / 40).min(2);
+                arcs.push(first);
+                arcs.push(value - first * 40);
+            } else {
+                arcs.push(value);
+            }
+            value = 0;
+        }
+    }
+    arcs.iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// A server name as people write it: `www.example.org`, `127.0.0.1`.
@@ -518,6 +626,42 @@ mod tests {
         assert_eq!(
             words("OtherError(CaUsedAsEndEntity)"),
             "other error (ca used as end entity)"
+        );
+    }
+
+    #[test]
+    fn a_namesake_issuer_with_another_key_type_is_an_unknown_issuer_in_words() {
+        // What webpki reports for an ECDSA-signed leaf whose issuer's name is
+        // shared by an RSA root in the store (Debian's snakeoil "CN=localhost").
+        let e = Error::from_rustls(&rustls::Error::InvalidCertificate(
+            CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext {
+                signature_algorithm_id: vec![6, 8, 42, 134, 72, 206, 61, 4, 3, 2],
+                public_key_algorithm_id: vec![6, 9, 42, 134, 72, 134, 247, 13, 1, 1, 1, 5, 0],
+            },
+        ));
+        assert_eq!(
+            e.kind,
+            ErrorKind::CertificateRejected(CertificateReason::UnknownIssuer)
+        );
+        assert!(
+            e.message.contains("unknown issuer")
+                && e.message.contains("has an RSA key")
+                && e.message.contains("(ECDSA with SHA-256)"),
+            "{}",
+            e.message
+        );
+        assert!(!e.message.contains('['), "{}", e.message);
+        assert_eq!(
+            algorithm_name(&[6, 3, 0x2b, 0x65, 0x70], "an"),
+            "an Ed25519"
+        );
+        assert_eq!(
+            algorithm_name(&[6, 3, 0x2a, 0x03, 0x04], "an"),
+            "an algorithm 1.2.3.4"
+        );
+        assert_eq!(
+            dotted_oid(&[0x2a, 0x86, 0x48, 0xce, 0x3d, 2, 1]),
+            "1.2.840.10045.2.1"
         );
     }
 }

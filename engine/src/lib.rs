@@ -155,10 +155,8 @@ impl Engine {
                         None
                     }
                 };
-                roots.add(
-                    parse_certificates(&self.extra_system_anchors, what)?,
-                    Some(what),
-                )?;
+                let extra = parse_certificates(&self.extra_system_anchors, what)?;
+                roots.add(extra.clone(), Some(what))?;
                 let chains = if roots.is_empty() {
                     None
                 } else {
@@ -168,18 +166,29 @@ impl Engine {
                         "system trust",
                     )?)
                 };
-                match (chains, platform) {
-                    (Some(chains), Some(platform)) => Ok(verify::any_of(chains, platform)),
-                    (Some(verifier), None) | (None, Some(verifier)) => Ok(verifier),
+                let system = match (chains, platform) {
+                    (Some(chains), Some(platform)) => verify::any_of(chains, platform),
+                    (Some(verifier), None) | (None, Some(verifier)) => verifier,
                     (None, None) if self.base_roots == BaseRoots::None => {
-                        Err(Error::system_trust_empty())
+                        return Err(Error::system_trust_empty());
                     }
-                    (None, None) => Err(Error::config(format!(
-                        "system trust is empty: the {} roots hold no usable certificate \
-                         here and the host's policy adds no anchors",
-                        self.base_roots.name()
-                    ))),
-                }
+                    (None, None) => {
+                        return Err(Error::config(format!(
+                            "system trust is empty: the {} roots hold no usable certificate \
+                             here and the host's policy adds no anchors",
+                            self.base_roots.name()
+                        )));
+                    }
+                };
+                // An extra anchor that a server presents as its own certificate
+                // is trusted directly, as an anchor in a trust store is (and
+                // as OpenSSL trusts a certificate in its store): `--ca-file
+                // server.pem` then accepts the self-signed certificate `openssl
+                // req -x509` made for that server.
+                Ok(match extra.is_empty() {
+                    true => system,
+                    false => verify::pins_first(extra, Some(system), &self.crypto),
+                })
             })
             .clone()
     }

@@ -38,7 +38,9 @@ pub struct Policy {
     /// What `system` trust starts from, before the extra anchors.
     pub base_roots: BaseRoots,
     /// Extra trust anchors (PEM text or DER) added to what `system` trust means,
-    /// like `SSL_CERT_FILE`.
+    /// like `SSL_CERT_FILE`. A server presenting one of them as its own
+    /// certificate is accepted directly, as OpenSSL does with a certificate in
+    /// its store (a pin: its name, validity and key usage are still checked).
     pub extra_system_anchors: Vec<Vec<u8>>,
 }
 

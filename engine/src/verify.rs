@@ -138,16 +138,33 @@ impl<C: Check> ServerCertVerifier for Verifier<C> {
         ocsp: &[u8],
         now: UnixTime,
     ) -> Verdict {
-        self.0.check(&Presented {
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp,
-            now,
-        })
+        self.0
+            .check(&Presented {
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp,
+                now,
+            })
+            .map_err(namesake_issuer_is_unknown)
     }
 
     signature_methods!();
+}
+
+/// webpki reports a candidate issuer whose key type cannot have made the
+/// signature as an unsupported algorithm for that key. The candidate only
+/// shares the issuer's name (Debian's /etc/ssl/certs holds a self-signed RSA
+/// "CN=localhost", the name `openssl req -x509 -subj /CN=localhost` gives an
+/// EC CA): it is not the issuer, and nothing else vouched. That is an unknown
+/// issuer, answered with unknown_ca as OpenSSL does (not decrypt_error).
+fn namesake_issuer_is_unknown(e: rustls::Error) -> rustls::Error {
+    match e {
+        rustls::Error::InvalidCertificate(
+            CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. },
+        ) => rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+        other => other,
+    }
 }
 
 std::thread_local! {
@@ -428,16 +445,26 @@ pub(crate) fn server_verifier(
     };
     let chosen = match (chains, pins.is_empty()) {
         (Some(chains), true) => chains,
-        (chains, _) => verifier(Pinned {
-            pins,
-            chains,
-            algorithms: provider.signature_verification_algorithms,
-        }),
+        (chains, _) => pins_first(pins, chains, provider),
     };
     Ok(verifier(Naming(match mode {
         Verification::WithoutHostname => verifier(IgnoreHostname(chosen)),
         _ => chosen,
     })))
+}
+
+/// A verifier that accepts an end-entity certificate that is one of `pins`
+/// (see [`Pinned`]) and sends anything else to `chains`, if any.
+pub(crate) fn pins_first(
+    pins: Vec<CertificateDer<'static>>,
+    chains: Option<Arc<dyn ServerCertVerifier>>,
+    provider: &CryptoProvider,
+) -> Arc<dyn ServerCertVerifier> {
+    verifier(Pinned {
+        pins,
+        chains,
+        algorithms: provider.signature_verification_algorithms,
+    })
 }
 
 /// Pinned certificates: the peer's end-entity certificate is accepted when it is

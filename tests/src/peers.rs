@@ -260,6 +260,113 @@ impl WasmServer {
     }
 }
 
+/// Certificates as people make them: runs the `openssl` CLI with `args` in
+/// the fixtures' directory.
+pub fn openssl(files: &Files, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(&files.dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `openssl req` options for a new P-256 key, unencrypted.
+pub const NEW_EC_KEY: [&str; 5] = [
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+];
+
+/// A self-signed certificate for localhost as `openssl req -x509` makes it,
+/// written as `NAME.chain` / `NAME.key`; `extra` adds `-addext` options.
+pub fn self_signed(files: &Files, name: &str, extra: &[&str]) {
+    self_signed_as(files, name, "/CN=localhost", extra);
+}
+
+/// [`self_signed`] with the subject `subject`.
+pub fn self_signed_as(files: &Files, name: &str, subject: &str, extra: &[&str]) {
+    let (chain, key) = (format!("{name}.chain"), format!("{name}.key"));
+    let mut args = vec!["req", "-x509"];
+    args.extend_from_slice(&NEW_EC_KEY);
+    args.extend_from_slice(&[
+        "-keyout",
+        &key,
+        "-out",
+        &chain,
+        "-days",
+        "30",
+        "-subj",
+        subject,
+        "-addext",
+        "subjectAltName=DNS:localhost",
+    ]);
+    args.extend_from_slice(extra);
+    openssl(files, &args);
+}
+
+/// A certificate for `subject` issued by the CA `NAME.chain` / `NAME.key` made
+/// earlier (`ca`), with the `extensions` (openssl extfile lines), written as
+/// `NAME.chain` / `NAME.key`.
+pub fn issued(files: &Files, name: &str, ca: &str, subject: &str, extensions: &str) {
+    let (chain, key, csr, ext) = (
+        format!("{name}.chain"),
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.ext"),
+    );
+    let mut request = vec!["req"];
+    request.extend_from_slice(&NEW_EC_KEY);
+    request.extend_from_slice(&["-keyout", &key, "-out", &csr, "-subj", subject]);
+    openssl(files, &request);
+    std::fs::write(files.dir.join(&ext), extensions).unwrap();
+    let (ca_chain, ca_key) = (format!("{ca}.chain"), format!("{ca}.key"));
+    openssl(
+        files,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_chain,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &chain,
+            "-days",
+            "30",
+            "-extfile",
+            &ext,
+        ],
+    );
+}
+
+/// The DER of certificate file `NAME.chain`, through `openssl x509`.
+pub fn der(files: &Files, name: &str) -> Vec<u8> {
+    let out = format!("{name}.der");
+    openssl(
+        files,
+        &[
+            "x509",
+            "-in",
+            &format!("{name}.chain"),
+            "-outform",
+            "DER",
+            "-out",
+            &out,
+        ],
+    );
+    std::fs::read(files.dir.join(out)).unwrap()
+}
+
 /// Starts `peer` (`openssl`, `gnutls` or `tlslite`) as an HTTPS server on loopback
 /// with fixture chain `key` (e.g. `server`, `rsa`); `extra` options are appended.
 /// Returns the peer and its port once it listens.
