@@ -13,11 +13,12 @@ use std::process::Command;
 
 /// The command components (`wasi:cli` programs) and the environment variable
 /// `src/lib.rs` finds each under.
-const COMMANDS: [(&str, &str); 4] = [
+const COMMANDS: [(&str, &str); 5] = [
     ("https-get", "MEMTLS_HTTPS_GET"),
     ("tls-echo-server", "MEMTLS_TLS_ECHO_SERVER"),
     ("starttls", "MEMTLS_STARTTLS"),
     ("memtls-wasi-tls-client", "MEMTLS_WASI_TLS_CLIENT"),
+    ("memtls-wasi-tls-p3-client", "MEMTLS_WASI_TLS_P3_CLIENT"),
 ];
 
 fn main() {
@@ -33,6 +34,8 @@ fn main() {
         "tests/scenarios",
         "tests/scenario-suite",
         "tests/wasi-tls-client",
+        "tests/wasi-tls-p3-client",
+        "wasi-tls",
         "Cargo.lock",
     ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
@@ -42,6 +45,7 @@ fn main() {
     for (package, var) in [
         ("memtls-guest", "MEMTLS_GUEST"),
         ("memtls-scenarios", "MEMTLS_SCENARIOS"),
+        ("memtls-wasi-tls", "MEMTLS_WASI_TLS_ADAPTER"),
     ] {
         let path = build_library_component(package);
         println!("cargo:rustc-env={var}={}", path.display());

@@ -51,3 +51,16 @@ component!(
     wasi_tls_client,
     "MEMTLS_WASI_TLS_CLIENT"
 );
+component!(
+    /// The wasi:tls adapter (`memtls-wasi-tls`): exports
+    /// `wasi:tls/client@0.3.0-draft` and `wasi:tls/types@0.3.0-draft`, imports
+    /// `memtls:tls`.
+    wasi_tls_adapter,
+    "MEMTLS_WASI_TLS_ADAPTER"
+);
+component!(
+    /// A wasi:tls 0.3 program (`memtls-wasi-tls-p3-client HOST PORT SERVER_NAME
+    /// REPEAT`): HTTPS GET over WASI 0.3 sockets and `wasi:tls/client`.
+    wasi_tls_p3_client,
+    "MEMTLS_WASI_TLS_P3_CLIENT"
+);

@@ -110,7 +110,8 @@ struct PolicyArgs {
     /// roots built in, the same on both providers) or none (only --ca-file).
     #[arg(long, value_name = "ROOTS", default_value = "platform", value_parser = parse_base_roots)]
     base_roots: BaseRoots,
-    /// Add the certificates of this PEM file to "system" trust (like SSL_CERT_FILE).
+    /// Add the certificates of this PEM file to "system" trust (like SSL_CERT_FILE);
+    /// a server presenting one of them as its own certificate is accepted (a pin).
     #[arg(long = "ca-file", value_name = "PEM")]
     ca_files: Vec<PathBuf>,
     /// Most live TLS connections the component may hold.
@@ -247,13 +248,21 @@ fn run_command(a: RunArgs) -> wasmtime::Result<i32> {
 fn compose(component: &PathBuf, output: &PathBuf, policy: &Policy) -> wasmtime::Result<()> {
     let bytes = std::fs::read(component)
         .map_err(|e| wasmtime::format_err!("cannot read {}: {e}", component.display()))?;
-    let composed = memtls_host::compose_with_guest(&bytes, memtls_cli::guest(), policy)?;
+    // A wasi:tls 0.3 program gets the adapter too, over the same guest.
+    let wasi_tls = memtls_host::imports_wasi_tls(&bytes)?;
+    let adapter = wasi_tls.then(memtls_cli::wasi_tls_adapter);
+    let composed = memtls_host::compose(&bytes, Some((memtls_cli::guest(), policy)), adapter)?;
     std::fs::write(output, &composed)
         .map_err(|e| wasmtime::format_err!("cannot write {}: {e}", output.display()))?;
     eprintln!(
-        "memtls: wrote {} ({} bytes): the guest provider is inside; it needs only WASI",
+        "memtls: wrote {} ({} bytes): the guest provider is inside{}; it needs only WASI",
         output.display(),
-        composed.len()
+        composed.len(),
+        if wasi_tls {
+            ", under the wasi:tls adapter"
+        } else {
+            ""
+        }
     );
     Ok(())
 }

@@ -239,6 +239,41 @@ fn composed_component_runs_without_memtls_host_functions() {
 }
 
 #[test]
+fn wasi_tls_programs_run_and_compose_with_the_adapter() {
+    let certs = DemoCerts::generate().unwrap();
+    let port = start_https_server(&certs, 1000).unwrap().to_string();
+    let dir = Scratch::new("wasi-tls-p3");
+    let app = dir.file("p3.wasm", memtls_artifacts::wasi_tls_p3_client());
+    let ca = dir.file("ca.pem", certs.ca_pem.as_bytes());
+    for provider in ["native", "guest", "openssl"] {
+        let (out, t) = run(
+            provider,
+            &["--ca-file", &ca, &app, "127.0.0.1", &port, "localhost", "1"],
+        );
+        assert!(
+            out.status.success() && t.contains("\"status\":\"200\""),
+            "memtls run --tls {provider} of a wasi:tls 0.3 program: {t}"
+        );
+        println!("memtls run --tls {provider}, wasi:tls 0.3 program: 200");
+    }
+    let out_path = dir.0.join("p3.composed.wasm").display().to_string();
+    let out = memtls(&["compose", "--ca-file", &ca, &app, "-o", &out_path]);
+    let t = text(&out);
+    assert!(
+        out.status.success() && t.contains("under the wasi:tls adapter"),
+        "{t}"
+    );
+    let imports =
+        memtls_host::component_imports(&std::fs::read(&out_path).unwrap()).expect("imports");
+    assert!(
+        imports
+            .iter()
+            .all(|i| i.starts_with("wasi:") && !i.starts_with("wasi:tls/")),
+        "the composed wasi:tls program should need only WASI: {imports:?}"
+    );
+}
+
+#[test]
 fn demo_prints_both_providers() {
     let out = memtls(&["demo"]);
     let t = text(&out);

@@ -24,56 +24,86 @@ const PROVIDED: [&str; 2] = [TLS, "memtls:tls/insecure@0.1.0"];
 /// The interface whose types the others use.
 const TLS: &str = "memtls:tls/tls@0.1.0";
 
-/// The guest provider component: a `wasm32-wasip2` build of `memtls-guest`
-/// (`cargo rustc -p memtls-guest --lib --crate-type cdylib --release --target
-/// wasm32-wasip2`; this workspace's `memtls-artifacts` builds it). It exports
-/// `memtls:tls` and imports `memtls:tls/policy`: [`compose_with_guest`] plugs
-/// it into an application with the policy baked in ([`policy_component`]).
-///
-/// [`crate::prepare_component`] and the embedding runtime use the one
-/// installed with [`GuestComponent::install_default`], as rustls does with its
-/// process-wide crypto provider.
-#[derive(Clone, Debug)]
-pub struct GuestComponent {
-    bytes: Cow<'static, [u8]>,
-}
-
-static DEFAULT: OnceLock<GuestComponent> = OnceLock::new();
-
-impl GuestComponent {
-    /// The component in `bytes` (checked when it is composed).
-    pub fn new(bytes: impl Into<Cow<'static, [u8]>>) -> Self {
-        Self {
-            bytes: bytes.into(),
+/// Declares a component the embedder supplies (bytes it built or shipped),
+/// with a process-wide default as rustls has for its crypto provider.
+macro_rules! supplied_component {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $how:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug)]
+        pub struct $name {
+            bytes: Cow<'static, [u8]>,
         }
-    }
 
-    /// Its encoded bytes.
-    pub fn bytes(&self) -> &[u8] {
-        &self.bytes
-    }
+        impl $name {
+            /// The component in `bytes` (checked when it is composed).
+            pub fn new(bytes: impl Into<Cow<'static, [u8]>>) -> Self {
+                Self {
+                    bytes: bytes.into(),
+                }
+            }
 
-    /// Makes this the process's guest provider; fails, handing it back, when
-    /// one is installed already.
-    pub fn install_default(self) -> Result<(), Self> {
-        DEFAULT.set(self)
-    }
+            /// Its encoded bytes.
+            pub fn bytes(&self) -> &[u8] {
+                &self.bytes
+            }
 
-    /// The process's guest provider, if one was installed.
-    pub fn get_default() -> Option<&'static Self> {
-        DEFAULT.get()
-    }
+            /// Makes this the process's default; fails, handing it back, when
+            /// one is installed already.
+            pub fn install_default(self) -> Result<(), Self> {
+                Self::slot().set(self)
+            }
 
-    /// The installed guest provider, or an error saying how to install one.
-    pub(crate) fn installed() -> wasmtime::Result<&'static Self> {
-        Self::get_default().ok_or_else(|| {
-            wasmtime::format_err!(
-                "the guest provider needs its component: install a wasm32-wasip2 build of \
-                 memtls-guest with memtls_host::GuestComponent::install_default"
-            )
-        })
-    }
+            /// The process's default, if one was installed.
+            pub fn get_default() -> Option<&'static Self> {
+                Self::slot().get()
+            }
+
+            fn slot() -> &'static OnceLock<Self> {
+                static DEFAULT: OnceLock<$name> = OnceLock::new();
+                &DEFAULT
+            }
+
+            /// The installed default, or an error saying how to install one.
+            pub(crate) fn installed() -> wasmtime::Result<&'static Self> {
+                Self::get_default().ok_or_else(|| {
+                    wasmtime::format_err!(
+                        "{} needs its component: install {} with memtls_host::{}::install_default",
+                        $what,
+                        $how,
+                        stringify!($name)
+                    )
+                })
+            }
+        }
+    };
 }
+
+supplied_component!(
+    /// The guest provider component: a `wasm32-wasip2` build of `memtls-guest`
+    /// (`cargo rustc -p memtls-guest --lib --crate-type cdylib --release --target
+    /// wasm32-wasip2`; this workspace's `memtls-artifacts` builds it). It exports
+    /// `memtls:tls` and imports `memtls:tls/policy`: [`compose_with_guest`] plugs
+    /// it into an application with the policy baked in ([`policy_component`]).
+    ///
+    /// [`crate::prepare_component`] and the embedding runtime use the one
+    /// installed with [`GuestComponent::install_default`], as rustls does with its
+    /// process-wide crypto provider.
+    GuestComponent,
+    "the guest provider",
+    "a wasm32-wasip2 build of memtls-guest"
+);
+
+supplied_component!(
+    /// The wasi:tls adapter component: a `wasm32-wasip2` build of
+    /// `memtls-wasi-tls` (built like the guest; `memtls-artifacts` builds it). It
+    /// exports `wasi:tls/client@0.3.0-draft` and `wasi:tls/types@0.3.0-draft` and
+    /// imports `memtls:tls`: [`crate::prepare_component`] plugs it into an
+    /// application that imports wasi:tls 0.3, with the guest provider under it
+    /// or the host's provider, so that such a program runs on memtls unchanged.
+    WasiTlsAdapter,
+    "a wasi:tls 0.3 application",
+    "a wasm32-wasip2 build of memtls-wasi-tls (the wasi:tls adapter)"
+);
 
 /// Where the `settings` record sits in the policy component's memory; the list
 /// of anchors follows it.
@@ -215,10 +245,75 @@ fn export_of(
 /// functions may use `memtls:tls` types, such as an `error`), it also exports
 /// the guest's `memtls:tls/tls`, which those types belong to (without it the
 /// composition is not a valid component).
+///
+/// An application that imports wasi:tls 0.3 needs the adapter as well: see
+/// [`compose`].
 pub fn compose_with_guest(
     app: &[u8],
     guest: &GuestComponent,
     policy: &Policy,
+) -> wasmtime::Result<Vec<u8>> {
+    compose(app, Some((guest, policy)), None)
+}
+
+/// The wasi:tls 0.3 draft's interfaces: what the adapter exports.
+pub const WASI_TLS: [&str; 2] = ["wasi:tls/client@0.3.0-draft", "wasi:tls/types@0.3.0-draft"];
+
+/// The names a component imports (its top-level import sections), read without
+/// validating or decoding the rest: the nested modules and components (nearly
+/// all of a large application's bytes) are skipped, not parsed.
+pub fn component_imports(bytes: &[u8]) -> wasmtime::Result<Vec<String>> {
+    use wasmparser::{Chunk, Parser, Payload};
+    let broken = |e: &dyn std::fmt::Display| wasmtime::format_err!("not a component: {e}");
+    let mut names = Vec::new();
+    let mut parser = Parser::new(0);
+    let mut at = 0usize;
+    loop {
+        let rest = bytes
+            .get(at..)
+            .ok_or_else(|| broken(&"a section runs past the end"))?;
+        let Chunk::Parsed { consumed, payload } =
+            parser.parse(rest, true).map_err(|e| broken(&e))?
+        else {
+            return Err(broken(&"it ends early"));
+        };
+        at += consumed;
+        match payload {
+            // The parser has stepped over the nested bytes; so do we.
+            Payload::ModuleSection {
+                unchecked_range, ..
+            }
+            | Payload::ComponentSection {
+                unchecked_range, ..
+            } => at = usize::try_from(unchecked_range.end).map_err(|e| broken(&e))?,
+            Payload::ComponentImportSection(imports) => {
+                for import in imports {
+                    names.push(import.map_err(|e| broken(&e))?.name.name.to_string());
+                }
+            }
+            Payload::End(_) => return Ok(names),
+            _ => {}
+        }
+    }
+}
+
+/// Whether `app` imports the wasi:tls 0.3 draft (and so needs the adapter).
+pub fn imports_wasi_tls(app: &[u8]) -> wasmtime::Result<bool> {
+    Ok(component_imports(app)?
+        .iter()
+        .any(|name| WASI_TLS.contains(&name.as_str())))
+}
+
+/// Composes `app` with what serves its TLS imports: `guest` (with its policy
+/// baked in) for `memtls:tls`, and `adapter` for wasi:tls 0.3 (the adapter's
+/// own `memtls:tls` import plugged into the same guest, or left for the host
+/// to serve when there is no guest). Returns the encoded composition, which
+/// exports what `app` exports (see [`compose_with_guest`] for the library
+/// case).
+pub fn compose(
+    app: &[u8],
+    guest: Option<(&GuestComponent, &Policy)>,
+    adapter: Option<&WasiTlsAdapter>,
 ) -> wasmtime::Result<Vec<u8>> {
     let mut graph = CompositionGraph::new();
     let app_id = register(
@@ -227,25 +322,53 @@ pub fn compose_with_guest(
         app.to_vec(),
         "the application",
     )?;
-    let guest_id = register(
-        &mut graph,
-        "memtls:guest",
-        guest.bytes().to_vec(),
-        "the guest provider",
-    )?;
-    let policy_id = register(
-        &mut graph,
-        "memtls:policy",
-        policy_component(policy)?,
-        "the policy component",
-    )?;
-
-    let policy_instance = graph.instantiate(policy_id);
-    let guest = graph.instantiate(guest_id);
-    let settings = export_of(&mut graph, policy_instance, POLICY)?;
-    graph
-        .set_instantiation_argument(guest, POLICY, settings)
-        .map_err(|e| wasmtime::format_err!("the guest provider takes no policy: {e:#}"))?;
+    let guest = match guest {
+        Some((guest, policy)) => {
+            let guest_id = register(
+                &mut graph,
+                "memtls:guest",
+                guest.bytes().to_vec(),
+                "the guest provider",
+            )?;
+            let policy_id = register(
+                &mut graph,
+                "memtls:policy",
+                policy_component(policy)?,
+                "the policy component",
+            )?;
+            let policy_instance = graph.instantiate(policy_id);
+            let guest = graph.instantiate(guest_id);
+            let settings = export_of(&mut graph, policy_instance, POLICY)?;
+            graph
+                .set_instantiation_argument(guest, POLICY, settings)
+                .map_err(|e| wasmtime::format_err!("the guest provider takes no policy: {e:#}"))?;
+            Some(guest)
+        }
+        None => None,
+    };
+    let adapter = match adapter {
+        Some(adapter) => {
+            let adapter_id = register(
+                &mut graph,
+                "memtls:wasi-tls-adapter",
+                adapter.bytes().to_vec(),
+                "the wasi:tls adapter",
+            )?;
+            let instance = graph.instantiate(adapter_id);
+            if let Some(guest) = guest {
+                let export = export_of(&mut graph, guest, TLS)?;
+                graph
+                    .set_instantiation_argument(instance, TLS, export)
+                    .map_err(|e| {
+                        wasmtime::format_err!(
+                            "could not plug the guest provider into the wasi:tls adapter: {e:#}"
+                        )
+                    })?;
+            }
+            Some(instance)
+        }
+        None => None,
+    };
 
     let app_imports: Vec<String> = graph.types()[graph[app_id].ty()]
         .imports
@@ -254,23 +377,33 @@ pub fn compose_with_guest(
         .collect();
     let application = graph.instantiate(app_id);
     let mut plugged = 0;
-    for name in PROVIDED {
-        if app_imports.iter().any(|i| i == name) {
-            let export = export_of(&mut graph, guest, name)?;
-            graph
-                .set_instantiation_argument(application, name, export)
-                .map_err(|e| {
-                    wasmtime::format_err!(
-                        "could not plug the guest provider's {name} into the application: {e:#}"
-                    )
-                })?;
-            plugged += 1;
-        }
+    for name in &app_imports {
+        let source = if PROVIDED.contains(&name.as_str()) {
+            guest.map(|g| (g, "the guest provider"))
+        } else if WASI_TLS.contains(&name.as_str()) {
+            adapter.map(|a| (a, "the wasi:tls adapter"))
+        } else {
+            None
+        };
+        let Some((source, what)) = source else {
+            continue;
+        };
+        let export = export_of(&mut graph, source, name)?;
+        graph
+            .set_instantiation_argument(application, name, export)
+            .map_err(|e| {
+                wasmtime::format_err!("could not plug {what}'s {name} into the application: {e:#}")
+            })?;
+        plugged += 1;
     }
     if plugged == 0 {
         wasmtime::bail!(
-            "could not plug the guest provider into the application: it imports neither \
-             memtls:tls/tls@0.1.0 nor memtls:tls/insecure@0.1.0"
+            "nothing to compose: the application imports {}",
+            match (guest.is_some(), adapter.is_some()) {
+                (true, false) => "neither memtls:tls/tls@0.1.0 nor memtls:tls/insecure@0.1.0",
+                (false, true) => "no wasi:tls@0.3.0-draft interface",
+                _ => "neither memtls:tls@0.1.0 nor wasi:tls@0.3.0-draft",
+            }
         );
     }
     let app_exports: Vec<String> = graph.types()[graph[app_id].ty()]
@@ -282,7 +415,10 @@ pub fn compose_with_guest(
     // command's wasi:cli/run) needs the interface those types belong to
     // exported too: the composition re-exports the guest's `tls` (`insecure`
     // defines no types).
-    if app_exports.iter().any(|e| !e.starts_with("wasi:")) && app_imports.iter().any(|i| i == TLS) {
+    if let Some(guest) = guest
+        && app_exports.iter().any(|e| !e.starts_with("wasi:"))
+        && app_imports.iter().any(|i| i == TLS)
+    {
         let export = export_of(&mut graph, guest, TLS)?;
         graph
             .export(export, TLS)

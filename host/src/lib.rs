@@ -109,7 +109,10 @@ mod native;
 pub mod runtime;
 
 #[cfg(feature = "guest-provider")]
-pub use compose::{GuestComponent, compose_with_guest, policy_component};
+pub use compose::{
+    GuestComponent, WASI_TLS, WasiTlsAdapter, component_imports, compose, compose_with_guest,
+    imports_wasi_tls, policy_component,
+};
 pub use native::{
     Acceptor, ClientContext, Connection, MemtlsCtx, MemtlsCtxView, MemtlsView, ServerContext,
     Session, add_to_linker,
@@ -254,22 +257,37 @@ impl FromStr for Provider {
 }
 
 /// The component to instantiate for `provider`: the application itself for
-/// [`Provider::Native`] (the host enforces `policy`), the application composed
-/// with the guest provider and `policy` baked in for [`Provider::Guest`].
+/// [`Provider::Native`] and [`Provider::OpenSsl`] (the host enforces `policy`),
+/// the application composed with the guest provider and `policy` baked in for
+/// [`Provider::Guest`]. An application that imports wasi:tls 0.3 gets the
+/// installed [`WasiTlsAdapter`] plugged in as well (over the guest, or over
+/// the host's provider).
 pub fn prepare_component<'a>(
     app: &'a [u8],
     provider: Provider,
     policy: &Policy,
 ) -> wasmtime::Result<Cow<'a, [u8]>> {
+    #[cfg(feature = "guest-provider")]
+    {
+        let adapter = match imports_wasi_tls(app)? {
+            true => Some(WasiTlsAdapter::installed()?),
+            false => None,
+        };
+        match (provider, adapter) {
+            (Provider::Native | Provider::OpenSsl, None) => Ok(Cow::Borrowed(app)),
+            (Provider::Native | Provider::OpenSsl, Some(adapter)) => {
+                Ok(Cow::Owned(compose(app, None, Some(adapter))?))
+            }
+            (Provider::Guest, adapter) => Ok(Cow::Owned(compose(
+                app,
+                Some((GuestComponent::installed()?, policy)),
+                adapter,
+            )?)),
+        }
+    }
+    #[cfg(not(feature = "guest-provider"))]
     match provider {
         Provider::Native | Provider::OpenSsl => Ok(Cow::Borrowed(app)),
-        #[cfg(feature = "guest-provider")]
-        Provider::Guest => Ok(Cow::Owned(compose_with_guest(
-            app,
-            GuestComponent::installed()?,
-            policy,
-        )?)),
-        #[cfg(not(feature = "guest-provider"))]
         Provider::Guest => Err({
             let _ = policy;
             wasmtime::format_err!("memtls-host was built without the guest-provider feature")

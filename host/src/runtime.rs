@@ -29,6 +29,9 @@ pub fn engine() -> &'static Engine {
             // For `perf record`: name compiled Wasm functions in /tmp/perf-PID.map.
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
+        // WASI 0.3 programs (wasi:tls 0.3 among them) use the component
+        // model's async support.
+        config.wasm_component_model_async(true);
         match wasmtime::Cache::from_file(None) {
             Ok(cache) => {
                 config.cache(Some(cache));
@@ -116,6 +119,9 @@ pub struct Loaded {
     /// The native provider's engine, shared by every instance (its `system`
     /// verifier is built once).
     native: Arc<crate::engine::Engine>,
+    /// Whether it is a WASI 0.3 program: instantiated and run with wasmtime's
+    /// async API on a tokio runtime, WASI 0.2 and 0.3 both linked.
+    concurrent: bool,
 }
 
 impl Loaded {
@@ -127,10 +133,24 @@ impl Loaded {
     /// Instantiates it in a new store with `wasi`, under the policy it was
     /// loaded with: the native provider enforces it in the host, the guest
     /// provider has it baked in.
-    pub fn instantiate(
-        &self,
-        mut wasi: WasiCtxBuilder,
-    ) -> wasmtime::Result<(Store<Host>, Instance)> {
+    pub fn instantiate(&self, wasi: WasiCtxBuilder) -> wasmtime::Result<(Store<Host>, Instance)> {
+        if self.concurrent {
+            wasmtime::bail!(
+                "this is a WASI 0.3 program: it runs with runtime::run (wasmtime's async API)"
+            );
+        }
+        let mut store = self.store(wasi);
+        let instance = self.pre.instantiate(&mut store)?;
+        Ok((store, instance))
+    }
+
+    /// Whether it is a WASI 0.3 program (see [`run`]).
+    pub fn is_concurrent(&self) -> bool {
+        self.concurrent
+    }
+
+    /// A new store for an instance, with the provider's state under the policy.
+    fn store(&self, mut wasi: WasiCtxBuilder) -> Store<Host> {
         let memtls = match self.provider {
             #[cfg(feature = "openssl")]
             Provider::OpenSsl => MemtlsCtx::openssl(self.policy.clone()),
@@ -146,8 +166,7 @@ impl Loaded {
             },
         );
         store.limiter(|host| &mut host.memory);
-        let instance = self.pre.instantiate(&mut store)?;
-        Ok((store, instance))
+        store
     }
 }
 
@@ -174,13 +193,19 @@ pub fn load(
     let missing = unsupported_imports(&component, provider);
     if !missing.is_empty() {
         wasmtime::bail!(
-            "{label} imports what memtls cannot provide: {}\n(memtls serves WASI 0.2 and \
-             memtls:tls@0.1.0)",
+            "{label} imports what memtls cannot provide: {}\n(memtls serves WASI 0.2 and 0.3, \
+             memtls:tls@0.1.0, and wasi:tls@0.3.0-draft through its adapter)",
             missing.join(", ")
         );
     }
+    let concurrent = is_wasi_p3(&component);
     let mut linker = Linker::<Host>::new(engine());
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    if concurrent {
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    } else {
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    }
     crate::add_provider_to_linker(&mut linker, provider)?;
     let pre = linker.instantiate_pre(&component)?;
     Ok(Loaded {
@@ -188,7 +213,16 @@ pub fn load(
         pre,
         policy: policy.clone(),
         native,
+        concurrent,
     })
+}
+
+/// Whether `component` is a WASI 0.3 program: it exports `wasi:cli/run` 0.3
+/// or imports any WASI 0.3 interface.
+fn is_wasi_p3(component: &Component) -> bool {
+    let ty = component.component_type();
+    let p3 = |name: &str| name.starts_with("wasi:") && name.contains("@0.3");
+    ty.exports(engine()).any(|(name, _)| p3(name)) || ty.imports(engine()).any(|(name, _)| p3(name))
 }
 
 fn unsupported_imports(component: &Component, provider: Provider) -> Vec<String> {
@@ -293,10 +327,19 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> wasmtime::Result<i32> {
     wasi.allow_ip_name_lookup(opts.allow_ip_name_lookup);
     wasi.allow_tcp(!opts.deny_tcp);
     wasi.allow_udp(!opts.deny_udp);
+    if loaded.concurrent {
+        return run_concurrent(loaded, wasi);
+    }
     let (mut store, instance) = loaded.instantiate(wasi)?;
     let command = Command::new(&mut store, &instance)
         .map_err(|e| wasmtime::format_err!("not a wasi:cli command component: {e:#}"))?;
-    match command.wasi_cli_run().call_run(&mut store) {
+    exit_code(command.wasi_cli_run().call_run(&mut store))
+}
+
+/// The exit code of a finished `wasi:cli/run` call: 0, 1 for an error result,
+/// or what the program passed to `exit`; a trap stays an error.
+pub fn exit_code(result: wasmtime::Result<Result<(), ()>>) -> wasmtime::Result<i32> {
+    match result {
         Ok(Ok(())) => Ok(0),
         Ok(Err(())) => Ok(1),
         Err(e) => match e.downcast_ref::<I32Exit>() {
@@ -304,4 +347,24 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> wasmtime::Result<i32> {
             None => Err(e),
         },
     }
+}
+
+/// Runs a WASI 0.3 command (`wasi:cli/run@0.3`) on a tokio runtime of its own:
+/// instantiated with wasmtime's async API, `run` called inside
+/// `run_concurrent` so that its streams, futures and subtasks make progress.
+fn run_concurrent(loaded: &Loaded, wasi: WasiCtxBuilder) -> wasmtime::Result<i32> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| wasmtime::format_err!("cannot start a tokio runtime: {e}"))?;
+    runtime.block_on(async {
+        let mut store = loaded.store(wasi);
+        let instance = loaded.pre.instantiate_async(&mut store).await?;
+        let command = wasmtime_wasi::p3::bindings::Command::new(&mut store, &instance)
+            .map_err(|e| wasmtime::format_err!("not a wasi:cli 0.3 command component: {e:#}"))?;
+        let result = store
+            .run_concurrent(async move |store| command.wasi_cli_run().call_run(store).await)
+            .await;
+        exit_code(result.and_then(|r| r))
+    })
 }

@@ -25,7 +25,7 @@ use wasmtime::error::Context as _;
 use wasmtime::{Result, Store, bail};
 use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_tls::{
     TlsProvider, TlsStream, TlsTransport, WasiTlsCtx, WasiTlsCtxBuilder, WasiTlsCtxView,
     WasiTlsView,
@@ -117,6 +117,42 @@ impl WasiTlsView for ClientHost {
     }
 }
 
+/// A finished client run: its exit code and what it wrote; a trap is an
+/// error carrying its stderr.
+fn finished(
+    result: Result<std::result::Result<(), ()>>,
+    stdout: &MemoryOutputPipe,
+    stderr: &MemoryOutputPipe,
+) -> Result<(i32, String, String)> {
+    let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
+    let code = memtls_host::runtime::exit_code(result).map_err(|e| {
+        e.context(format!(
+            "the component trapped; its stderr:\n{}",
+            text(stderr)
+        ))
+    })?;
+    Ok((code, text(stdout), text(stderr)))
+}
+
+/// A client's WASI: `program` and `args`, the host's network and name
+/// lookups, stdout and stderr captured (returned with it).
+fn client_wasi(
+    program: &str,
+    args: &[&str],
+) -> (WasiCtxBuilder, MemoryOutputPipe, MemoryOutputPipe) {
+    let stdout = MemoryOutputPipe::new(1 << 20);
+    let stderr = MemoryOutputPipe::new(1 << 20);
+    let mut wasi = WasiCtx::builder();
+    wasi.arg(program)
+        .args(args)
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .inherit_network()
+        .allow_ip_name_lookup(true)
+        .allow_tcp(true);
+    (wasi, stdout, stderr)
+}
+
 /// The client compiled (with the shared engine's cache) and linked against
 /// WASI 0.2 and wasi:tls, once per process.
 fn prepared() -> Result<&'static InstancePre<ClientHost>> {
@@ -146,16 +182,7 @@ fn prepared() -> Result<&'static InstancePre<ClientHost>> {
 /// handshake and record I/O that wasi:tls spawns) on its internal tokio runtime.
 pub fn run_client(args: &[&str], ca_pem: &str) -> Result<(i32, String, String)> {
     let pre = prepared()?;
-    let stdout = MemoryOutputPipe::new(1 << 20);
-    let stderr = MemoryOutputPipe::new(1 << 20);
-    let mut wasi = WasiCtx::builder();
-    wasi.arg("memtls-wasi-tls-client")
-        .args(args)
-        .stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .inherit_network()
-        .allow_ip_name_lookup(true)
-        .allow_tcp(true);
+    let (mut wasi, stdout, stderr) = client_wasi("memtls-wasi-tls-client", args);
     let tls = WasiTlsCtxBuilder::new()
         .provider(Box::new(CaProvider::new(ca_pem)?))
         .build();
@@ -170,19 +197,60 @@ pub fn run_client(args: &[&str], ca_pem: &str) -> Result<(i32, String, String)> 
     let instance = pre.instantiate(&mut store)?;
     let command = Command::new(&mut store, &instance)?;
     let result = command.wasi_cli_run().call_run(&mut store);
-    let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
-    let code = match result {
-        Ok(Ok(())) => 0,
-        Ok(Err(())) => 1,
-        Err(e) => match e.downcast_ref::<I32Exit>() {
-            Some(exit) => exit.0,
-            None => {
-                return Err(e.context(format!(
-                    "the wasi:tls client trapped; its stderr:\n{}",
-                    text(&stderr)
-                )));
-            }
+    finished(result, &stdout, &stderr)
+}
+
+/// The wasi:tls 0.3 program (`memtls-wasi-tls-p3-client HOST PORT SERVER_NAME
+/// REPEAT`, built by `memtls-artifacts`), which memtls serves through its
+/// adapter and wasmtime-wasi-tls through its p3 host.
+pub fn wasi_tls_p3_client_component() -> &'static [u8] {
+    memtls_artifacts::wasi_tls_p3_client()
+}
+
+/// Who serves a WASI 0.3 program's wasi:tls in [`run_p3`].
+pub enum P3Tls<'a> {
+    /// wasmtime-wasi-tls's p3 host, trusting the CA certificates in the PEM.
+    Wasmtime(&'a str),
+    /// Nobody: a plain wasmtime host with WASI 0.2 and 0.3 only, for a
+    /// component that carries its TLS inside (`memtls compose`).
+    None,
+}
+
+/// Runs a WASI 0.3 command component (`wasi:cli/run@0.3`) with `args`
+/// (without the program name) and the host's network, on wasmtime's async
+/// API: WASI 0.2 and 0.3 linked, and wasi:tls 0.3 as `tls` says. Returns its
+/// exit code, stdout and stderr.
+pub fn run_p3(component: &[u8], args: &[&str], tls: P3Tls) -> Result<(i32, String, String)> {
+    let engine = memtls_cli::engine();
+    let component = Component::new(engine, component).context("compiling the component")?;
+    let mut linker = Linker::<ClientHost>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi::p3::add_to_linker(&mut linker)?;
+    let mut tls_ctx = WasiTlsCtxBuilder::new();
+    if let P3Tls::Wasmtime(ca_pem) = tls {
+        wasmtime_wasi_tls::p3::add_to_linker(&mut linker)?;
+        tls_ctx = tls_ctx.provider(Box::new(CaProvider::new(ca_pem)?));
+    }
+    let (mut wasi, stdout, stderr) = client_wasi("wasi-p3-program", args);
+    let mut store = Store::new(
+        engine,
+        ClientHost {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            tls: tls_ctx.build(),
         },
-    };
-    Ok((code, text(&stdout), text(&stderr)))
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        let command = wasmtime_wasi::p3::bindings::Command::instantiate_async(
+            &mut store, &component, &linker,
+        )
+        .await?;
+        store
+            .run_concurrent(async move |store| command.wasi_cli_run().call_run(store).await)
+            .await?
+    });
+    finished(result, &stdout, &stderr)
 }

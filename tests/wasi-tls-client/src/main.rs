@@ -36,6 +36,8 @@ use wasip2::sockets::network::{
 use wasip2::sockets::tcp::TcpSocket;
 use wasip2::sockets::tcp_create_socket::create_tcp_socket;
 
+use report::gets::{Args, Round};
+
 mod bindings {
     wit_bindgen::generate!({
         path: "wit",
@@ -57,38 +59,9 @@ const USAGE: &str = "usage: memtls-wasi-tls-client HOST PORT SERVER_NAME REPEAT"
 /// Bytes asked for per read of the plaintext stream (what `https-get` reads).
 const READ_SIZE: u64 = 64 * 1024;
 
-struct Args {
-    host: String,
-    port: u16,
-    server_name: String,
-    repeat: u32,
-}
-
-fn parse_args(args: &[String]) -> Result<Args, String> {
-    let [host, port, server_name, repeat] = args else {
-        return Err(format!("expected 4 arguments, got {}", args.len()));
-    };
-    let port = port
-        .parse()
-        .map_err(|_| format!("PORT must be a number from 0 to 65535, not {port:?}"))?;
-    let repeat = match repeat.parse::<u32>() {
-        Ok(n) if n > 0 => n,
-        _ => return Err(format!("REPEAT must be a positive number, not {repeat:?}")),
-    };
-    if host.is_empty() || server_name.is_empty() {
-        return Err("HOST and SERVER_NAME must not be empty".into());
-    }
-    Ok(Args {
-        host: host.clone(),
-        port,
-        server_name: server_name.clone(),
-        repeat,
-    })
-}
-
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = parse_args(&args)
+    let result = Args::parse(&args)
         .map_err(|e| format!("{e}\n{USAGE}"))
         .and_then(|a| run(&a));
     match result {
@@ -103,15 +76,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// What one connection measured.
-struct Round {
-    handshake_ms: f64,
-    transfer_ms: f64,
-    first_byte_ms: f64,
-    status: String,
-    body_bytes: usize,
-}
-
 fn run(args: &Args) -> Result<String, String> {
     let network = wasip2::sockets::instance_network::instance_network();
     let addresses = addresses(&network, &args.host)?;
@@ -121,44 +85,7 @@ fn run(args: &Args) -> Result<String, String> {
             .map_err(|e| format!("connection {round} of {}: {e}", args.repeat))?;
         rounds.push(r);
     }
-    let first = &rounds[0];
-    if let Some(r) = rounds
-        .iter()
-        .find(|r| r.body_bytes != first.body_bytes || r.status != first.status)
-    {
-        return Err(format!(
-            "the responses differ: status {} with {} body bytes, then status {} with {}",
-            first.status, first.body_bytes, r.status, r.body_bytes
-        ));
-    }
-    let handshake_ms = median(rounds.iter().map(|r| r.handshake_ms).collect());
-    let transfer_ms = median(rounds.iter().map(|r| r.transfer_ms).collect());
-    let first_byte_ms = median(rounds.iter().map(|r| r.first_byte_ms).collect());
-    let mbps = if transfer_ms > 0.0 {
-        first.body_bytes as f64 / transfer_ms / 1e3
-    } else {
-        0.0
-    };
-    let ms = |v: f64| (v * 100.0).round() / 100.0;
-    Ok(report::line(
-        report::Tag::Result,
-        &report::json!({
-            "status": first.status.clone(), "handshake_ms": ms(handshake_ms),
-            "transfer_ms": ms(transfer_ms), "first_byte_ms": ms(first_byte_ms),
-            "body_bytes": first.body_bytes, "mbps": (mbps * 10.0).round() / 10.0,
-            "eof": "clean", "repeat": args.repeat,
-        }),
-    ))
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    match n {
-        0 => 0.0,
-        _ if n % 2 == 1 => values[n / 2],
-        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
+    report::gets::summary(&rounds)
 }
 
 /// HOST as an address, or the addresses wasi:sockets resolves it to.
@@ -359,24 +286,15 @@ fn fetch(network: &Network, addresses: &[IpAddress], args: &Args) -> Result<Roun
     drop(connection);
     drop(tcp.socket);
 
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| {
-            format!(
-                "the response ({} bytes) has no end of header",
-                response.len()
-            )
-        })?;
-    let head = String::from_utf8_lossy(&response[..split]);
-    // The status line's second word.
-    let status = head.split_whitespace().nth(1).unwrap_or("?").to_string();
+    let (status, body_bytes) = report::gets::parse_response(&response)?;
     Ok(Round {
         handshake_ms,
         transfer_ms,
         first_byte_ms: first_byte_ms.unwrap_or(transfer_ms),
         status,
-        body_bytes: response.len() - (split + 4),
+        body_bytes,
+        // wasi:tls 0.2 reports the end of the plaintext stream either way.
+        clean: true,
     })
 }
 
