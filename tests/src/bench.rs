@@ -171,6 +171,20 @@ pub fn wasi_tls_runner(args: &[&str], ca_pem: &str) -> Result<String> {
     Ok(out)
 }
 
+/// [`WasiTlsRunner`] for the wasi:tls 0.3 program on wasmtime-wasi-tls's p3
+/// host ([`crate::wasi_tls::run_p3`]).
+pub fn wasi_tls_p3_runner(args: &[&str], ca_pem: &str) -> Result<String> {
+    let (code, out, err) = crate::wasi_tls::run_p3(
+        crate::wasi_tls::wasi_tls_p3_client_component(),
+        args,
+        crate::wasi_tls::P3Tls::Wasmtime(ca_pem),
+    )?;
+    if code != 0 {
+        bail!("the wasi:tls 0.3 program failed on wasmtime-wasi-tls ({code}): {err}");
+    }
+    Ok(out)
+}
+
 /// How much to run.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -186,6 +200,8 @@ pub struct Options {
     pub only: Option<String>,
     /// The wasmtime-wasi-tls client run, if wanted.
     pub wasi_tls: Option<WasiTlsRunner>,
+    /// The wasi:tls 0.3 program on wasmtime-wasi-tls's p3 host, if wanted.
+    pub wasi_tls_p3: Option<WasiTlsRunner>,
 }
 
 /// One row: a figure per column (None: not applicable or not measured).
@@ -568,7 +584,83 @@ fn tcp_workload(opts: &Options) -> Result<Vec<Figure>> {
         tp.values[3] = Some(mb_per_s(&f));
     }
     let _ = std::fs::remove_dir_all(&dir);
-    Ok(vec![hs, tp])
+    let (hs3, tp3) = wasi_tls_p3_workload(opts, (&certs, port, body >> 20), repeat, (h, t))?;
+    Ok(vec![hs, tp, hs3, tp3])
+}
+
+/// The wasi:tls 0.3 program (`tests/wasi-tls-p3-client`) fetching the same
+/// body (`body_mib` from the server on `port`, whose CA is in `certs`): through memtls's adapter on each provider (`system` trust plus the
+/// CA, as `memtls run --ca-file` gives it) and on wasmtime-wasi-tls's p3 host,
+/// next to rustls used directly (`direct`: its handshake ms and MB/s). Each
+/// run makes `repeat` connections and reports medians.
+fn wasi_tls_p3_workload(
+    opts: &Options,
+    (certs, port, body_mib): (&DemoCerts, u16, usize),
+    repeat: usize,
+    direct: (f64, f64),
+) -> Result<(Figure, Figure)> {
+    let mut hs = Figure::new("wasi:tls 0.3 program: handshake latency", "ms", false);
+    let mut tp = Figure::new(
+        format!("wasi:tls 0.3 program: GET {body_mib} MiB"),
+        "MB/s",
+        true,
+    );
+    hs.values[0] = Some(direct.0);
+    tp.values[0] = Some(direct.1);
+    let args = [
+        "127.0.0.1".to_string(),
+        port.to_string(),
+        "localhost".into(),
+        repeat.to_string(),
+    ];
+    let policy = Policy {
+        extra_system_anchors: vec![certs.ca_pem.clone().into_bytes()],
+        ..Policy::default()
+    };
+    let summary = |out: &str, who: &str| {
+        result_lines(out)
+            .pop()
+            .ok_or_else(|| format_err!("no memtls-result line from the wasi:tls 0.3 program {who}"))
+    };
+    for (provider, column) in &PROVIDER_COLUMNS {
+        let loaded = load(
+            crate::wasi_tls::wasi_tls_p3_client_component(),
+            *provider,
+            &policy,
+            "wasi-tls-p3-client",
+        )?;
+        let out = MemoryOutputPipe::new(1 << 16);
+        let err = MemoryOutputPipe::new(1 << 16);
+        let code = run(
+            &loaded,
+            &RunOptions {
+                args: std::iter::once("wasi-tls-p3-client".to_string())
+                    .chain(args.iter().cloned())
+                    .collect(),
+                inherit_network: true,
+                capture_stdout: Some(out.clone()),
+                capture_stderr: Some(err.clone()),
+                ..RunOptions::default()
+            },
+        )?;
+        let text = String::from_utf8_lossy(&out.contents()).into_owned();
+        if code != 0 {
+            bail!(
+                "the wasi:tls 0.3 program on --tls {provider} failed: {text}{}",
+                String::from_utf8_lossy(&err.contents())
+            );
+        }
+        let f = summary(&text, &format!("on --tls {provider}"))?;
+        hs.values[*column] = Some(f["handshake_ms"]);
+        tp.values[*column] = Some(mb_per_s(&f));
+    }
+    if let Some(p3) = opts.wasi_tls_p3 {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let f = summary(&p3(&args, &certs.ca_pem)?, "on wasmtime-wasi-tls")?;
+        hs.values[3] = Some(f["handshake_ms"]);
+        tp.values[3] = Some(mb_per_s(&f));
+    }
+    Ok((hs, tp))
 }
 
 /// Body MB/s from a result line's `body_bytes` and `transfer_ms`.

@@ -12,6 +12,7 @@ fn bench_suite_runs_every_workload() {
         child_exe: Some(env!("CARGO_BIN_EXE_bench").into()),
         only: None,
         wasi_tls: Some(memtls_tests::bench::wasi_tls_runner),
+        wasi_tls_p3: Some(memtls_tests::bench::wasi_tls_p3_runner),
     })
     .expect("the bench suite runs");
     println!("{}", table(&figures));
@@ -28,6 +29,8 @@ fn bench_suite_runs_every_workload() {
         "load to first handshake, cold",
         "load to first handshake, cached",
         "TCP client: handshake latency",
+        "wasi:tls 0.3 program: handshake latency",
+        "wasi:tls 0.3 program: GET",
     ] {
         assert!(
             names.iter().any(|n| n.starts_with(needle)),
@@ -42,6 +45,8 @@ fn bench_suite_runs_every_workload() {
             &[2]
         } else if f.name.starts_with("load") || f.name.starts_with("TCP") {
             &[0, 1, 2, 5]
+        } else if f.name.starts_with("wasi:tls 0.3") {
+            &[0, 1, 2, 3, 5]
         } else if f.name.starts_with("bytes across") {
             &[1, 2, 5]
         } else {

@@ -77,6 +77,7 @@ fn main() -> Result<()> {
             .position(|a| a == "--only")
             .and_then(|i| args.get(i + 1).cloned()),
         wasi_tls: Some(memtls_tests::bench::wasi_tls_runner),
+        wasi_tls_p3: Some(memtls_tests::bench::wasi_tls_p3_runner),
     };
     let machine = machine();
     eprintln!(
