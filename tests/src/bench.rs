@@ -974,7 +974,12 @@ pub fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cpu}, {cores} cores")
+    // memtls's host crates keep debug assertions only in the dev profile.
+    let profile = match cfg!(debug_assertions) {
+        true => "host code: dev profile",
+        false => "host code: release profile",
+    };
+    format!("{cpu}, {cores} cores; {profile}")
 }
 
 /// The table: one row per figure, ratios to the baseline next to each value.

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
                  test   check formatting, run clippy and the whole test suite \
                  (--no-lint skips formatting and clippy)\n  \
                  bench  the benchmark suite (table and docs/performance.svg), then the Python \
-                 benchmark (--quick: tiny counts)"
+                 benchmark (--quick: tiny counts; --release: the release profile, as published)"
             );
             return ExitCode::from(2);
         }
@@ -214,9 +214,16 @@ fn demo(args: &[String]) -> Result {
 
 fn bench(args: &[String]) -> Result {
     let quick = args.iter().any(|a| a == "--quick");
+    // The release profile is what users build (and what docs/performance.md
+    // shows); the dev profile is what the tests build (no second wasmtime).
+    let profile = match args.iter().any(|a| a == "--release") {
+        true => "--release",
+        false => "--profile=dev",
+    };
     let mut suite = cargo();
     suite.args([
         "run",
+        profile,
         "--quiet",
         "--package",
         "memtls-tests",
@@ -233,6 +240,7 @@ fn bench(args: &[String]) -> Result {
     let mut python = cargo();
     python.args([
         "run",
+        profile,
         "--quiet",
         "--package",
         "memtls-tests",

@@ -1,12 +1,13 @@
 //! Python in Wasm, measured in one run: component size, start-up (cold, i.e. compiled
-//! from scratch, and with wasmtime's compilation cache), HTTPS GET latency with
+//! from scratch, and cached: wasmtime's compilation cache natively, memtls's cache
+//! of compiled compositions for the guest provider), HTTPS GET latency with
 //! urllib and with requests inside Wasm on each provider next to native CPython
 //! with OpenSSL — the same scripts (`python/bench/https_get.py`,
 //! `python/bench/requests_get.py`) against the same loopback server — and the peak
 //! resident memory of sending 1.5 GiB through `ssl` (`python/tests/ssl_sender.py`).
 //!
 //! ```text
-//! cargo run -p memtls-tests --bin bench-python [-- --gets N] [--send-mib N]
+//! cargo run -p memtls-tests --bin bench-python [-- --gets N] [--send-mib N] [--only-start]
 //! ```
 //!
 //! A benchmark, not a test: it prints figures and asserts nothing about them.
@@ -43,11 +44,13 @@ fn main() -> Result<()> {
     };
     let gets = number("--gets", 50)?;
     let send_mib = number("--send-mib", 1536)?;
+    // Only the start-up rows (one small component to build).
+    let only_start = args.iter().any(|a| a == "--only-start");
     let work = Files::scratch("bench-python");
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../python");
     let scripts = python.join("bench");
     let mut components = Vec::new();
-    for (script, requirements) in [
+    let all = [
         (scripts.join("hello.py"), None),
         (scripts.join("https_get.py"), None),
         (
@@ -55,7 +58,8 @@ fn main() -> Result<()> {
             Some(scripts.join("requirements.txt")),
         ),
         (python.join("tests/ssl_sender.py"), None),
-    ] {
+    ];
+    for (script, requirements) in all.into_iter().take(if only_start { 1 } else { 4 }) {
         let name = script.file_stem().unwrap().to_string_lossy().into_owned();
         let output = work.dir.join(format!("{name}.wasm"));
         eprintln!("bench: building {name}.py with memtls python build");
@@ -67,20 +71,17 @@ fn main() -> Result<()> {
         })?;
         components.push(output);
     }
-    let [hello, get, requests_get, sender] = &components[..] else {
-        unreachable!("four components")
-    };
-    let app_size = std::fs::metadata(get)?.len();
+    println!("memtls Python bench: {}", machine());
+    let hello = &components[0];
+    let app_size = std::fs::metadata(hello)?.len();
     let composed = memtls_host::compose_with_guest(
-        &std::fs::read(get)?,
+        &std::fs::read(hello)?,
         memtls_cli::guest(),
         &Policy::default(),
     )?
     .len();
-
-    println!("memtls Python bench: {}", machine());
     println!(
-        "component size: {:.1} MB (https_get.py); composed with the guest provider: {:.1} MB\n",
+        "component size: {:.1} MB (hello.py); composed with the guest provider: {:.1} MB\n",
         app_size as f64 / 1e6,
         composed as f64 / 1e6
     );
@@ -95,20 +96,26 @@ fn main() -> Result<()> {
     );
     let mut cold = Vec::new();
     let mut cached = Vec::new();
+    let me = std::env::current_exe()?;
+    let start = |provider: Provider, cache: &Path, compositions: &str| {
+        process(
+            Command::new(&me)
+                .args(["--child", &provider.to_string()])
+                .arg(hello)
+                .env("XDG_CACHE_HOME", cache)
+                .env("MEMTLS_COMPOSITION_CACHE", compositions),
+        )
+    };
     for provider in Provider::ALL {
         let cache = work.dir.join(format!("cache-{provider}"));
-        let me = std::env::current_exe()?;
-        let start = |cache: &Path| {
-            process(
-                Command::new(&me)
-                    .args(["--child", &provider.to_string()])
-                    .arg(hello)
-                    .env("XDG_CACHE_HOME", cache),
-            )
-        };
-        cold.push(start(&cache)?);
-        cached.push(median_ms(CACHED_RUNS, || start(&cache))?);
+        cold.push(start(provider, &cache, "on")?);
+        cached.push(median_ms(CACHED_RUNS, || start(provider, &cache, "on"))?);
     }
+    // The guest without memtls's cache of compiled compositions: composed on
+    // every start, then found in wasmtime's compilation cache.
+    let uncached = median_ms(CACHED_RUNS, || {
+        start(Provider::Guest, &work.dir.join("cache-guest"), "off")
+    })?;
     println!(
         "{:<28}{:>18}{:>18}{:>18}",
         "  cold (compiles)",
@@ -123,6 +130,27 @@ fn main() -> Result<()> {
         ratio(cached[0], python_start),
         ratio(cached[1], python_start)
     );
+    println!(
+        "{:<28}{:>18}{:>18}{:>18}",
+        "  without composition cache",
+        "-",
+        "-",
+        ratio(uncached, python_start)
+    );
+    println!(
+        "{:<28}{:>18}{:>18}{:>18}",
+        "  guest / native, cached",
+        "",
+        "",
+        format!("{:.2}x", cached[1] / cached[0])
+    );
+
+    if only_start {
+        return Ok(());
+    }
+    let [_, get, requests_get, sender] = &components[..] else {
+        unreachable!("four components")
+    };
 
     // GET latency against one loopback server (native rustls).
     let certs = DemoCerts::generate()?;
