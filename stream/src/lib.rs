@@ -256,13 +256,14 @@ impl<S: Read + Write> TlsStream<S> {
 
     /// Sends all waiting ciphertext to the transport.
     pub fn flush(&mut self) -> Result<(), Error> {
-        loop {
-            let out = self.conn.take(64 * 1024);
-            if out.is_empty() {
-                return Ok(self.sock.flush()?);
-            }
+        // Everything waiting, in one call: a provider hands its whole buffer
+        // over when `max` covers it (no copy), and its buffer is bounded by the
+        // policy far below u32::MAX.
+        let out = self.conn.take(u32::MAX);
+        if !out.is_empty() {
             self.sock.write_all(&out)?;
         }
+        Ok(self.sock.flush()?)
     }
 
     /// Feeds buffered ciphertext, reading more from the transport when none is
