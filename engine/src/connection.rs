@@ -336,26 +336,45 @@ impl Connection {
         if max == 0 {
             return Ok(ReadOutcome::Data(Vec::new()));
         }
-        // One copy, straight out of rustls's buffer (a record's worth at most).
+        // One copy, straight out of rustls's buffer, across all the records it
+        // holds decrypted (up to `max`): one call where a record at a time
+        // took one per record.
+        let max = max as usize;
+        let mut data = Vec::with_capacity(max.min(self.plaintext_pending.max(1)));
         let mut reader = self.tls.reader();
-        let chunk = match reader.fill_buf() {
-            Ok(chunk) => Ok(chunk[..chunk.len().min(max as usize)].to_vec()),
-            Err(e) => Err(e),
-        };
-        if let Ok(data) = &chunk {
-            reader.consume(data.len());
+        // What ended reading with nothing read: the peer's close_notify
+        // (`Ok`), no more plaintext yet, a ragged end, an error.
+        let mut ended = None;
+        loop {
+            match reader.fill_buf() {
+                Ok(chunk) if !chunk.is_empty() => {
+                    let n = chunk.len().min(max - data.len());
+                    data.extend_from_slice(&chunk[..n]);
+                    reader.consume(n);
+                    if data.len() == max {
+                        break;
+                    }
+                }
+                // Nothing more now: what was read is the answer; the end (or
+                // an error) shows at the next call.
+                _ if !data.is_empty() => break,
+                other => {
+                    ended = Some(other.map(|_| ()));
+                    break;
+                }
+            }
         }
-        match chunk {
-            Ok(data) if data.is_empty() => Err(Error::closed()),
-            Ok(data) => {
+        match ended {
+            None => {
                 self.plaintext_pending = self.plaintext_pending.saturating_sub(data.len());
                 Ok(ReadOutcome::Data(data))
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WantRead),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+            Some(Ok(())) => Err(Error::closed()),
+            Some(Err(e)) if e.kind() == io::ErrorKind::WouldBlock => Ok(ReadOutcome::WantRead),
+            Some(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 Err(self.fail(Error::ragged(Stage::Data)))
             }
-            Err(e) => Err(self.fail(Error::new(ErrorKind::Protocol, e.to_string()))),
+            Some(Err(e)) => Err(self.fail(Error::new(ErrorKind::Protocol, e.to_string()))),
         }
     }
 
