@@ -343,12 +343,14 @@ impl Link {
     /// Sends every ciphertext byte the connection has waiting. When the
     /// stream's reader has gone, there is nobody left to send to: an error.
     async fn flush(&self) -> Result<(), Failure> {
-        if self.connection.pending_ciphertext() == 0 {
-            return Ok(());
-        }
+        // Taken under the lock, so that records go out in the order they were
+        // made; each `take` hands over everything waiting (no copy).
         let mut out = self.out.lock().await;
-        while self.connection.pending_ciphertext() > 0 {
-            let records = self.connection.take(CHUNK as u32);
+        loop {
+            let records = self.connection.take(u32::MAX);
+            if records.is_empty() {
+                return Ok(());
+            }
             let Some(stream) = out.as_mut() else {
                 // Sending has ended (close_notify went out): nothing more may.
                 return Ok(());
@@ -360,7 +362,6 @@ impl Link {
                 ));
             }
         }
-        Ok(())
     }
 
     /// Ends the ciphertext stream.
