@@ -47,7 +47,9 @@ pub fn engine() -> &'static Engine {
 pub struct Host {
     wasi: WasiCtx,
     table: ResourceTable,
-    memtls: MemtlsCtx,
+    /// The host provider's state; none for the guest provider (nothing links
+    /// the host's memtls:tls functions then).
+    memtls: Option<MemtlsCtx>,
     memory: MemoryMeter,
 }
 
@@ -60,7 +62,7 @@ impl Host {
 
     /// Connections the native provider holds for this store.
     pub fn native_connections(&self) -> usize {
-        self.memtls.live_connections()
+        self.memtls.as_ref().map_or(0, MemtlsCtx::live_connections)
     }
 }
 
@@ -105,7 +107,10 @@ impl WasiView for Host {
 impl MemtlsView for Host {
     fn memtls(&mut self) -> MemtlsCtxView<'_> {
         MemtlsCtxView {
-            ctx: &mut self.memtls,
+            ctx: self
+                .memtls
+                .as_mut()
+                .expect("memtls:tls is linked from the host only for a host provider, which has its state"),
             table: &mut self.table,
         }
     }
@@ -117,8 +122,8 @@ pub struct Loaded {
     pre: wasmtime::component::InstancePre<Host>,
     policy: Policy,
     /// The native provider's engine, shared by every instance (its `system`
-    /// verifier is built once).
-    native: Arc<crate::engine::Engine>,
+    /// verifier is built once); none for the other providers.
+    native: Option<Arc<crate::engine::Engine>>,
     /// Whether it is a WASI 0.3 program: instantiated and run with wasmtime's
     /// async API on a tokio runtime, WASI 0.2 and 0.3 both linked.
     concurrent: bool,
@@ -151,10 +156,12 @@ impl Loaded {
 
     /// A new store for an instance, with the provider's state under the policy.
     fn store(&self, mut wasi: WasiCtxBuilder) -> Store<Host> {
-        let memtls = match self.provider {
+        // The guest provider needs nothing from the host: no provider state.
+        let memtls = match (self.provider, &self.native) {
             #[cfg(feature = "openssl")]
-            Provider::OpenSsl => MemtlsCtx::openssl(self.policy.clone()),
-            _ => MemtlsCtx::new(self.native.clone(), self.policy.clone()),
+            (Provider::OpenSsl, _) => Some(MemtlsCtx::openssl(self.policy.clone())),
+            (_, Some(native)) => Some(MemtlsCtx::new(native.clone(), self.policy.clone())),
+            (_, None) => None,
         };
         let mut store = Store::new(
             engine(),
@@ -184,8 +191,17 @@ pub fn load(
     if provider == Provider::OpenSsl && !cfg!(feature = "openssl") {
         wasmtime::bail!("memtls-host was built without the openssl feature (the openssl provider)");
     }
-    let native =
-        crate::native_engine(policy).map_err(|e| wasmtime::format_err!("policy: {}", e.message))?;
+    // Anchors no provider could parse are refused before anything is composed.
+    crate::engine::parse_certificates(&policy.extra_system_anchors, "extra system anchors")
+        .map_err(|e| wasmtime::format_err!("policy: {}", e.message))?;
+    // Only the native provider uses the host's rustls engine.
+    let native = match provider {
+        Provider::Native => Some(
+            crate::native_engine(policy)
+                .map_err(|e| wasmtime::format_err!("policy: {}", e.message))?,
+        ),
+        Provider::Guest | Provider::OpenSsl => None,
+    };
     let prepared = crate::prepare_component(bytes, provider, policy)?;
     let component = with_progress(label, prepared.len(), || {
         Component::new(engine(), &prepared)
