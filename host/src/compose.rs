@@ -119,7 +119,7 @@ fn clamp(value: usize) -> u32 {
 /// (bool at 0, four u32 from 4, the `base-roots` enum's byte at 20, then the
 /// anchors' list pointer and length at 24 and 28), the anchors' (pointer,
 /// length) pairs, then their bytes.
-fn policy_image(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
+pub(crate) fn policy_image(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
     let n = policy.extra_system_anchors.len();
     let table_at = RECORD_AT + RECORD_SIZE;
     let table_len = u32::try_from(n * 8)

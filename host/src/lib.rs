@@ -102,6 +102,8 @@ use std::sync::Arc;
 pub use memtls_engine as engine;
 use wasmtime::component::Linker;
 
+#[cfg(all(feature = "runtime", feature = "guest-provider"))]
+mod cache;
 #[cfg(feature = "guest-provider")]
 mod compose;
 mod native;
@@ -267,31 +269,68 @@ pub fn prepare_component<'a>(
     provider: Provider,
     policy: &Policy,
 ) -> wasmtime::Result<Cow<'a, [u8]>> {
-    #[cfg(feature = "guest-provider")]
-    {
+    Ingredients::of(app, provider, policy)?.map_or(Ok(Cow::Borrowed(app)), |parts| {
+        parts.compose(app).map(Cow::Owned)
+    })
+}
+
+/// What [`prepare_component`] composes with an application: the guest
+/// provider with the policy baked in, the wasi:tls adapter, or both. One place
+/// decides it, for the composition and for the runtime's cache of compiled
+/// compositions alike.
+#[cfg(feature = "guest-provider")]
+pub(crate) struct Ingredients<'p> {
+    /// The guest provider and the policy baked into the composition.
+    pub(crate) guest: Option<(&'static GuestComponent, &'p Policy)>,
+    /// The wasi:tls adapter, for an application that imports wasi:tls 0.3.
+    pub(crate) adapter: Option<&'static WasiTlsAdapter>,
+}
+
+/// Without the guest-provider feature nothing is ever composed.
+#[cfg(not(feature = "guest-provider"))]
+pub(crate) enum Ingredients {}
+
+#[cfg(feature = "guest-provider")]
+impl<'p> Ingredients<'p> {
+    /// What to compose with `app` for `provider`: `None` when it runs as it is.
+    pub(crate) fn of(
+        app: &[u8],
+        provider: Provider,
+        policy: &'p Policy,
+    ) -> wasmtime::Result<Option<Self>> {
         let adapter = match imports_wasi_tls(app)? {
             true => Some(WasiTlsAdapter::installed()?),
             false => None,
         };
-        match (provider, adapter) {
-            (Provider::Native | Provider::OpenSsl, None) => Ok(Cow::Borrowed(app)),
-            (Provider::Native | Provider::OpenSsl, Some(adapter)) => {
-                Ok(Cow::Owned(compose(app, None, Some(adapter))?))
-            }
-            (Provider::Guest, adapter) => Ok(Cow::Owned(compose(
-                app,
-                Some((GuestComponent::installed()?, policy)),
-                adapter,
-            )?)),
+        let guest = match provider {
+            Provider::Native | Provider::OpenSsl => None,
+            Provider::Guest => Some((GuestComponent::installed()?, policy)),
+        };
+        Ok((guest.is_some() || adapter.is_some()).then_some(Self { guest, adapter }))
+    }
+
+    /// The composition of `app` with these.
+    pub(crate) fn compose(&self, app: &[u8]) -> wasmtime::Result<Vec<u8>> {
+        compose(app, self.guest, self.adapter)
+    }
+}
+
+#[cfg(not(feature = "guest-provider"))]
+impl Ingredients {
+    /// Without the guest-provider feature: the application as it is, for the
+    /// host's providers only.
+    pub(crate) fn of(_app: &[u8], provider: Provider, _policy: &Policy) -> wasmtime::Result<Option<Self>> {
+        match provider {
+            Provider::Native | Provider::OpenSsl => Ok(None),
+            Provider::Guest => Err(wasmtime::format_err!(
+                "memtls-host was built without the guest-provider feature"
+            )),
         }
     }
-    #[cfg(not(feature = "guest-provider"))]
-    match provider {
-        Provider::Native | Provider::OpenSsl => Ok(Cow::Borrowed(app)),
-        Provider::Guest => Err({
-            let _ = policy;
-            wasmtime::format_err!("memtls-host was built without the guest-provider feature")
-        }),
+
+    /// Never called: there is no value of this type.
+    pub(crate) fn compose(&self, _app: &[u8]) -> wasmtime::Result<Vec<u8>> {
+        match *self {}
     }
 }
 

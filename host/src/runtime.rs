@@ -127,6 +127,8 @@ pub struct Loaded {
     /// Whether it is a WASI 0.3 program: instantiated and run with wasmtime's
     /// async API on a tokio runtime, WASI 0.2 and 0.3 both linked.
     concurrent: bool,
+    /// Whether the compiled composition came from the cache.
+    cached: bool,
 }
 
 impl Loaded {
@@ -147,6 +149,12 @@ impl Loaded {
         let mut store = self.store(wasi);
         let instance = self.pre.instantiate(&mut store)?;
         Ok((store, instance))
+    }
+
+    /// Whether it was mapped from the cache of compiled compositions (see
+    /// [`load`]) rather than composed and compiled now.
+    pub fn cached(&self) -> bool {
+        self.cached
     }
 
     /// Whether it is a WASI 0.3 program (see [`run`]).
@@ -181,7 +189,11 @@ impl Loaded {
 /// the policy baked in, when needed) and links it. A component whose imports
 /// memtls cannot satisfy gets an error naming them. Compilation prints progress
 /// to stderr when it takes a while (`label` names the component); results are
-/// cached across runs.
+/// cached across runs: wasmtime's compilation cache for a component as it is,
+/// and memtls's cache of compiled compositions (in the user's cache directory,
+/// keyed by the application, the guest, the adapter, the policy, wasmtime's
+/// settings and the running program) for one composed with the guest provider
+/// or the wasi:tls adapter, which then starts without composing or compiling.
 pub fn load(
     bytes: &[u8],
     provider: Provider,
@@ -191,7 +203,8 @@ pub fn load(
     if provider == Provider::OpenSsl && !cfg!(feature = "openssl") {
         wasmtime::bail!("memtls-host was built without the openssl feature (the openssl provider)");
     }
-    // Anchors no provider could parse are refused before anything is composed.
+    // Anchors no provider could parse are refused before anything is composed
+    // or looked up.
     crate::engine::parse_certificates(&policy.extra_system_anchors, "extra system anchors")
         .map_err(|e| wasmtime::format_err!("policy: {}", e.message))?;
     // Only the native provider uses the host's rustls engine.
@@ -202,10 +215,7 @@ pub fn load(
         ),
         Provider::Guest | Provider::OpenSsl => None,
     };
-    let prepared = crate::prepare_component(bytes, provider, policy)?;
-    let component = with_progress(label, prepared.len(), || {
-        Component::new(engine(), &prepared)
-    })?;
+    let (component, cached) = compile(bytes, provider, policy, label)?;
     let missing = unsupported_imports(&component, provider);
     if !missing.is_empty() {
         wasmtime::bail!(
@@ -230,7 +240,41 @@ pub fn load(
         policy: policy.clone(),
         native,
         concurrent,
+        cached,
     })
+}
+
+/// Compiles what [`crate::prepare_component`] makes of `bytes`; says whether
+/// it came from the cache. A composition (guest provider, wasi:tls adapter)
+/// comes from the cache of compiled compositions when it holds one, and goes
+/// into it otherwise.
+fn compile(
+    bytes: &[u8],
+    provider: Provider,
+    policy: &Policy,
+    label: &str,
+) -> wasmtime::Result<(Component, bool)> {
+    let parts = crate::Ingredients::of(bytes, provider, policy)?;
+    let compile = |prepared: &[u8]| {
+        with_progress(label, prepared.len(), || Component::new(engine(), prepared))
+    };
+    let Some(parts) = parts else {
+        return Ok((compile(bytes)?, false));
+    };
+    #[cfg(feature = "guest-provider")]
+    {
+        if let Some(cache) = crate::cache::Cache::open()
+            && let Some(key) = crate::cache::Cache::key(bytes, &parts, engine())
+        {
+            if let Some(component) = cache.get(&key, engine()) {
+                return Ok((component, true));
+            }
+            let component = compile(&parts.compose(bytes)?)?;
+            cache.put(&key, &component);
+            return Ok((component, false));
+        }
+    }
+    Ok((compile(&parts.compose(bytes)?)?, false))
 }
 
 /// Whether `component` is a WASI 0.3 program: it exports `wasi:cli/run` 0.3

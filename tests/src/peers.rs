@@ -56,6 +56,8 @@ pub struct Peer {
     child: Child,
     output: Arc<Mutex<Vec<u8>>>,
     what: String,
+    /// The threads collecting its stdout and stderr (they end at its exit).
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Peer {
@@ -113,12 +115,13 @@ pub fn spawn_command(mut cmd: Command, what: &str) -> Peer {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
     let output = Arc::new(Mutex::new(Vec::new()));
+    let mut readers = Vec::new();
     for stream in [
         Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
         Box::new(child.stderr.take().unwrap()),
     ] {
         let output = output.clone();
-        std::thread::spawn(move || {
+        readers.push(std::thread::spawn(move || {
             let mut stream = stream;
             let mut buf = [0u8; 4096];
             while let Ok(n) = stream.read(&mut buf) {
@@ -127,12 +130,13 @@ pub fn spawn_command(mut cmd: Command, what: &str) -> Peer {
                 }
                 output.lock().unwrap().extend_from_slice(&buf[..n]);
             }
-        });
+        }));
     }
     Peer {
         child,
         output,
         what: what.to_string(),
+        readers,
     }
 }
 
@@ -161,6 +165,26 @@ impl Peer {
             std::thread::sleep(Duration::from_millis(50));
         }
         false
+    }
+
+    /// Waits up to `timeout` for the process to exit: whether it exited with
+    /// success, and everything it printed. `None` when it did not exit in time
+    /// (it is killed as the peer drops).
+    pub fn exit_within(mut self, timeout: Duration) -> Option<(bool, String)> {
+        let start = Instant::now();
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if start.elapsed() < timeout => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                _ => return None,
+            }
+        };
+        for reader in std::mem::take(&mut self.readers) {
+            let _ = reader.join();
+        }
+        Some((status.success(), self.text()))
     }
 
     /// Writes to the peer's stdin.
@@ -488,6 +512,16 @@ impl<'a> Example<'a> {
         args: &[&str],
     ) -> (i32, String, String) {
         let loaded = load(self.component, provider, policy, self.name).expect("load");
+        self.run_loaded(&loaded, files, args)
+    }
+
+    /// [`Example::run`] of a component loaded already.
+    pub fn run_loaded(
+        &self,
+        loaded: &memtls_cli::Loaded,
+        files: &Files,
+        args: &[&str],
+    ) -> (i32, String, String) {
         let (out, err) = (
             MemoryOutputPipe::new(1 << 20),
             MemoryOutputPipe::new(1 << 20),
@@ -497,7 +531,7 @@ impl<'a> Example<'a> {
             .map(String::from)
             .collect();
         let opts = run_options(args, Vec::new(), files, &out, &err);
-        let code = run(&loaded, &opts).expect("the example must not trap");
+        let code = run(loaded, &opts).expect("the example must not trap");
         (
             code,
             String::from_utf8_lossy(&out.contents()).into_owned(),
