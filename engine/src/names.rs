@@ -166,6 +166,13 @@ pub(crate) fn validity(der: &[u8]) -> Option<(u64, u64)> {
     }
 }
 
+/// Whether the certificate names itself as its issuer (self-issued, as
+/// `openssl req -x509` makes them); `None` when the bytes are not a certificate.
+pub(crate) fn is_self_issued(der: &[u8]) -> Option<bool> {
+    let fields = tbs_fields(der)?;
+    Some(fields.get(2)? == fields.get(4)?)
+}
+
 /// How a message names the certificate: `"www.example.org" (CN=example)`,
 /// or `None` when the bytes are not a certificate.
 pub(crate) fn certificate_name(der: &[u8]) -> Option<String> {
@@ -217,6 +224,23 @@ mod tests {
             let _ = validity(&der[..cut]);
         }
         assert_eq!(certificate_name(b""), None);
+    }
+
+    #[test]
+    fn self_issued_is_issuer_equal_to_subject() {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(rcgen::DnType::CommonName, "Example CA");
+        let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).unwrap();
+        assert_eq!(is_self_issued(ca.der()), Some(true));
+        let leaf = rcgen::CertificateParams::new(vec!["www.example.org".into()])
+            .unwrap()
+            .signed_by(&rcgen::KeyPair::generate().unwrap(), &ca)
+            .unwrap();
+        assert_eq!(is_self_issued(leaf.der()), Some(false));
+        assert_eq!(is_self_issued(b"not a certificate"), None);
     }
 }
 

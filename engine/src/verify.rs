@@ -147,6 +147,7 @@ impl<C: Check> ServerCertVerifier for Verifier<C> {
                 now,
             })
             .map_err(namesake_issuer_is_unknown)
+            .map_err(|e| untrusted_self_signed_is_unknown(e, end_entity))
     }
 
     signature_methods!();
@@ -164,6 +165,26 @@ fn namesake_issuer_is_unknown(e: rustls::Error) -> rustls::Error {
             CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. },
         ) => rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
         other => other,
+    }
+}
+
+/// webpki refuses a CA certificate presented as the end entity before it
+/// looks for an issuer. For a self-issued one (what `openssl req -x509` makes:
+/// CA:TRUE) that reads "ca used as end entity", but what is wrong is that no
+/// anchor vouches for it — had it been trusted, the anchor-as-pin check before
+/// this one would have accepted it. So it is an unknown issuer, answered with
+/// unknown_ca, as OpenSSL answers a self-signed certificate it does not trust.
+fn untrusted_self_signed_is_unknown(e: rustls::Error, end_entity: &[u8]) -> rustls::Error {
+    match &e {
+        rustls::Error::InvalidCertificate(CertificateError::Other(other))
+            if matches!(
+                other.0.downcast_ref::<webpki::Error>(),
+                Some(webpki::Error::CaUsedAsEndEntity)
+            ) && crate::names::is_self_issued(end_entity) == Some(true) =>
+        {
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
+        }
+        _ => e,
     }
 }
 
