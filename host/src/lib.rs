@@ -319,7 +319,11 @@ impl<'p> Ingredients<'p> {
 impl Ingredients {
     /// Without the guest-provider feature: the application as it is, for the
     /// host's providers only.
-    pub(crate) fn of(_app: &[u8], provider: Provider, _policy: &Policy) -> wasmtime::Result<Option<Self>> {
+    pub(crate) fn of(
+        _app: &[u8],
+        provider: Provider,
+        _policy: &Policy,
+    ) -> wasmtime::Result<Option<Self>> {
         match provider {
             Provider::Native | Provider::OpenSsl => Ok(None),
             Provider::Guest => Err(wasmtime::format_err!(

@@ -107,10 +107,9 @@ impl WasiView for Host {
 impl MemtlsView for Host {
     fn memtls(&mut self) -> MemtlsCtxView<'_> {
         MemtlsCtxView {
-            ctx: self
-                .memtls
-                .as_mut()
-                .expect("memtls:tls is linked from the host only for a host provider, which has its state"),
+            ctx: self.memtls.as_mut().expect(
+                "memtls:tls is linked from the host only for a host provider, which has its state",
+            ),
             table: &mut self.table,
         }
     }

@@ -52,9 +52,17 @@ fn compositions_are_cached_per_policy_and_damaged_entries_replaced() {
         (loaded.cached(), allowed)
     };
 
-    assert_eq!(insecure_allowed(&strict), (false, false), "first load: composed");
+    assert_eq!(
+        insecure_allowed(&strict),
+        (false, false),
+        "first load: composed"
+    );
     assert_eq!(entries().len(), 1, "one compiled composition kept");
-    assert_eq!(insecure_allowed(&strict), (true, false), "second load: cached");
+    assert_eq!(
+        insecure_allowed(&strict),
+        (true, false),
+        "second load: cached"
+    );
     assert_eq!(
         insecure_allowed(&lax),
         (false, true),
@@ -70,7 +78,13 @@ fn compositions_are_cached_per_policy_and_damaged_entries_replaced() {
     println!("compositions cached per policy; each enforces its own");
 
     // The native provider composes nothing: nothing to cache.
-    let native = load(examples::https_get(), Provider::Native, &strict, "https-get").unwrap();
+    let native = load(
+        examples::https_get(),
+        Provider::Native,
+        &strict,
+        "https-get",
+    )
+    .unwrap();
     assert!(!native.cached());
     assert_eq!(entries().len(), 2);
 

@@ -50,7 +50,11 @@ impl Host {
                     "{} is missing: run `cargo xtask setup` (it installs jco)",
                     bin.display()
                 );
-                let name = component.file_stem().unwrap().to_string_lossy().into_owned();
+                let name = component
+                    .file_stem()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 let out = files.dir.join(format!("{name}-js"));
                 if !out.join(format!("{name}.js")).exists() {
                     let transpiled = Command::new(&bin)
@@ -157,7 +161,11 @@ fn rust_example(host: Host) {
     );
     let (server, port) = server(&files);
     let url = format!("https://localhost:{port}/");
-    let (ok, out) = host.run(&component, &files, &["--ca-file", "/data/server.chain", &url]);
+    let (ok, out) = host.run(
+        &component,
+        &files,
+        &["--ca-file", "/data/server.chain", &url],
+    );
     let status = peers::result_field(&out, "status");
     assert!(
         ok && status.as_deref() == Some("200"),
@@ -206,7 +214,10 @@ fn python_example(host: Host) {
         "https_get.py under {host:?}: {out}\ns_server: {}",
         server.text()
     );
-    println!("https_get.py under {host:?}: {}", fetched.unwrap_or_default());
+    println!(
+        "https_get.py under {host:?}: {}",
+        fetched.unwrap_or_default()
+    );
 }
 
 /// The wasi:tls 0.3 test program composed with the adapter and the guest

@@ -217,9 +217,11 @@ fn other_hosts() -> Result {
         std::os::unix::fs::symlink(&binary, &wasmtime).map_err(|e| e.to_string())?;
     }
     if !on_path("node") || !on_path("npm") {
-        return Err("the tests run components under Node with jco: install Node.js 20 \
+        return Err(
+            "the tests run components under Node with jco: install Node.js 20 \
                     (20.19 or later) with npm, then run this again"
-            .into());
+                .into(),
+        );
     }
     let jco = hosts.join("jco");
     std::fs::create_dir_all(&jco).map_err(|e| e.to_string())?;

@@ -43,7 +43,10 @@ fn measure(name: &str, mut seal_open: impl FnMut(u64, &mut Vec<u8>) -> bool) {
     }
     seal.sort_by(f64::total_cmp);
     open.sort_by(f64::total_cmp);
-    println!("{name:<44} seal {:>7.1} MB/s   open {:>7.1} MB/s", seal[2], open[2]);
+    println!(
+        "{name:<44} seal {:>7.1} MB/s   open {:>7.1} MB/s",
+        seal[2], open[2]
+    );
 }
 
 fn nonce(i: u64) -> [u8; 12] {
@@ -73,7 +76,7 @@ fn ring_aead(alg: &'static ring::aead::Algorithm) -> impl FnMut(u64, &mut Vec<u8
 
 macro_rules! rustcrypto {
     ($krate:ident, $in_place:ident, $cipher:ty, $key_len:literal) => {{
-        use $krate::aead::{$in_place as _, KeyInit as _};
+        use $krate::aead::{KeyInit as _, $in_place as _};
         let cipher = <$cipher>::new_from_slice(&[7u8; $key_len]).unwrap();
         move |i: u64, buf: &mut Vec<u8>| {
             if i < 1 << 63 {
@@ -90,12 +93,30 @@ macro_rules! rustcrypto {
 }
 
 fn main() {
-    println!("AEAD in Wasm: {RECORD}-byte records, median of 5 rounds of {} MiB", ROUND >> 20);
+    println!(
+        "AEAD in Wasm: {RECORD}-byte records, median of 5 rounds of {} MiB",
+        ROUND >> 20
+    );
     measure("ring 0.17 AES-128-GCM", ring_aead(&ring::aead::AES_128_GCM));
     measure("ring 0.17 AES-256-GCM", ring_aead(&ring::aead::AES_256_GCM));
-    measure("ring 0.17 ChaCha20-Poly1305", ring_aead(&ring::aead::CHACHA20_POLY1305));
-    measure("aes-gcm 0.10.3 Aes128Gcm (fixslice32)", rustcrypto!(aes_gcm_010, AeadInPlace, aes_gcm_010::Aes128Gcm, 16));
-    measure("aes-gcm 0.10.3 Aes256Gcm (fixslice32)", rustcrypto!(aes_gcm_010, AeadInPlace, aes_gcm_010::Aes256Gcm, 32));
-    measure("aes-gcm 0.11.1 Aes128Gcm (fixslice64)", rustcrypto!(aes_gcm, AeadInOut, aes_gcm::Aes128Gcm, 16));
-    measure("aes-gcm 0.11.1 Aes256Gcm (fixslice64)", rustcrypto!(aes_gcm, AeadInOut, aes_gcm::Aes256Gcm, 32));
+    measure(
+        "ring 0.17 ChaCha20-Poly1305",
+        ring_aead(&ring::aead::CHACHA20_POLY1305),
+    );
+    measure(
+        "aes-gcm 0.10.3 Aes128Gcm (fixslice32)",
+        rustcrypto!(aes_gcm_010, AeadInPlace, aes_gcm_010::Aes128Gcm, 16),
+    );
+    measure(
+        "aes-gcm 0.10.3 Aes256Gcm (fixslice32)",
+        rustcrypto!(aes_gcm_010, AeadInPlace, aes_gcm_010::Aes256Gcm, 32),
+    );
+    measure(
+        "aes-gcm 0.11.1 Aes128Gcm (fixslice64)",
+        rustcrypto!(aes_gcm, AeadInOut, aes_gcm::Aes128Gcm, 16),
+    );
+    measure(
+        "aes-gcm 0.11.1 Aes256Gcm (fixslice64)",
+        rustcrypto!(aes_gcm, AeadInOut, aes_gcm::Aes256Gcm, 32),
+    );
 }
