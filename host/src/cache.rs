@@ -1,19 +1,21 @@
-//! Compiled compositions, kept between runs.
+//! Compiled components, kept between runs.
 //!
 //! Loading an application for the guest provider (or for the wasi:tls adapter)
 //! composes it first, and the composition is a new component every time: for a
 //! 20 MB Python application, composing and then hashing the result for
 //! wasmtime's compilation cache cost more than the whole native start. This
-//! cache skips both: it keys the *compiled* composition by everything that
-//! goes into it — the application's bytes, the guest's and the adapter's, the
-//! policy baked in, the wasmtime engine's settings and the program that
-//! composes — and maps it from disk on the next load.
+//! cache skips both: it keys the *compiled* component by everything that goes
+//! into it — the application's bytes, the guest's and the adapter's when they
+//! are composed in, the policy baked in, the wasmtime engine's settings and the
+//! program that composes — and maps it from disk on the next load. An
+//! application loaded as it is (the host's providers) is kept the same way, so
+//! every provider starts alike: mapped, with no decompression.
 //!
 //! It lives in the user's cache directory (`$XDG_CACHE_HOME/memtls` on Linux),
-//! holds at most [`MAX_ENTRIES`] compositions and [`MAX_BYTES`] in all (the
+//! holds at most [`MAX_ENTRIES`] components and [`MAX_BYTES`] in all (the
 //! least recently used go first), and is only an optimisation: any failure
 //! to read or write it falls back to composing and compiling, and
-//! `MEMTLS_COMPOSITION_CACHE=off` switches it off.
+//! `MEMTLS_COMPONENT_CACHE=off` switches it off.
 
 use std::fs;
 use std::hash::{Hash, Hasher};
@@ -28,12 +30,12 @@ use wasmtime::component::Component;
 
 use crate::Ingredients;
 
-/// At most this many compositions are kept.
+/// At most this many compiled components are kept.
 pub(crate) const MAX_ENTRIES: usize = 16;
-/// At most this many bytes of compiled compositions are kept.
+/// At most this many bytes of compiled components are kept.
 pub(crate) const MAX_BYTES: u64 = 2 << 30;
 
-/// The directory of compiled compositions.
+/// The directory of compiled components.
 pub(crate) struct Cache {
     dir: PathBuf,
 }
@@ -61,25 +63,26 @@ fn put(hasher: &mut Sha256, bytes: &[u8]) {
 }
 
 impl Cache {
-    /// The user's cache directory for compositions, when there is one and
-    /// `MEMTLS_COMPOSITION_CACHE` is not `off`.
+    /// The user's cache directory for compiled components, when there is one and
+    /// `MEMTLS_COMPONENT_CACHE` is not `off`.
     pub(crate) fn open() -> Option<Self> {
-        if std::env::var_os("MEMTLS_COMPOSITION_CACHE").is_some_and(|v| v == "off") {
+        if std::env::var_os("MEMTLS_COMPONENT_CACHE").is_some_and(|v| v == "off") {
             return None;
         }
         let dirs = directories_next::ProjectDirs::from("", "", "memtls")?;
         Some(Self {
-            dir: dirs.cache_dir().join("compositions"),
+            dir: dirs.cache_dir().join("components"),
         })
     }
 
-    /// The key of `app` composed with `parts` on `engine`: a hex SHA-256 over
-    /// every input. `None` when the running program cannot be identified
-    /// (then nothing is cached: a composition depends on the code that made
-    /// it, and a rebuilt memtls must not map what an older one composed).
-    pub(crate) fn key(app: &[u8], parts: &Ingredients<'_>, engine: &Engine) -> Option<String> {
+    /// The key of `app` composed with `parts` (or as it is) on `engine`: a
+    /// hex SHA-256 over every input. `None` when the running program cannot be
+    /// identified (then nothing is cached: a composition depends on the code
+    /// that made it, and a rebuilt memtls must not map what an older one
+    /// composed).
+    pub(crate) fn key(app: &[u8], parts: Option<&Ingredients>, engine: &Engine) -> Option<String> {
         let mut hasher = Sha256::new();
-        put(&mut hasher, b"memtls composition 1");
+        put(&mut hasher, b"memtls compiled component 1");
         let exe = std::env::current_exe().ok()?;
         let meta = fs::metadata(&exe).ok()?;
         let built = meta
@@ -94,20 +97,9 @@ impl Cache {
             .precompile_compatibility_hash()
             .hash(&mut Sha256Hasher(&mut hasher));
         put(&mut hasher, app);
-        match parts.guest {
-            Some((guest, policy)) => {
-                put(&mut hasher, b"guest");
-                put(&mut hasher, guest.bytes());
-                put(&mut hasher, &crate::compose::policy_image(policy).ok()?);
-            }
-            None => put(&mut hasher, b"no guest"),
-        }
-        match parts.adapter {
-            Some(adapter) => {
-                put(&mut hasher, b"adapter");
-                put(&mut hasher, adapter.bytes());
-            }
-            None => put(&mut hasher, b"no adapter"),
+        match parts {
+            Some(parts) => put_ingredients(&mut hasher, parts)?,
+            None => put(&mut hasher, b"as it is"),
         }
         let digest = hasher.finalize();
         Some(digest.iter().map(|b| format!("{b:02x}")).collect())
@@ -117,7 +109,7 @@ impl Cache {
         self.dir.join(format!("{key}.cwasm"))
     }
 
-    /// The compiled composition under `key`, if this cache holds one that
+    /// The compiled component under `key`, if this cache holds one that
     /// `engine` can run (one it cannot, or cannot read, is removed).
     pub(crate) fn get(&self, key: &str, engine: &Engine) -> Option<Component> {
         let path = self.path(key);
@@ -152,7 +144,7 @@ impl Cache {
     pub(crate) fn put(&self, key: &str, component: &Component) {
         if let Err(e) = self.write(key, component) {
             eprintln!(
-                "memtls: cannot keep the compiled composition in {}: {e}",
+                "memtls: cannot keep the compiled component in {}: {e}",
                 self.dir.display()
             );
         }
@@ -203,7 +195,7 @@ impl Cache {
             }
         }
         // Newest first; keep while within both limits.
-        entries.sort_by(|a, b| b.0.cmp(&a.0));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0));
         let mut total = 0u64;
         for (i, (_, len, path)) in entries.iter().enumerate() {
             total = total.saturating_add(*len);
@@ -212,6 +204,33 @@ impl Cache {
             }
         }
     }
+}
+
+/// Hashes what is composed with the application.
+#[cfg(feature = "guest-provider")]
+fn put_ingredients(hasher: &mut Sha256, parts: &Ingredients<'_>) -> Option<()> {
+    match parts.guest {
+        Some((guest, policy)) => {
+            put(hasher, b"guest");
+            put(hasher, guest.bytes());
+            put(hasher, &crate::compose::policy_image(policy).ok()?);
+        }
+        None => put(hasher, b"no guest"),
+    }
+    match parts.adapter {
+        Some(adapter) => {
+            put(hasher, b"adapter");
+            put(hasher, adapter.bytes());
+        }
+        None => put(hasher, b"no adapter"),
+    }
+    Some(())
+}
+
+/// Without the guest-provider feature nothing is composed.
+#[cfg(not(feature = "guest-provider"))]
+fn put_ingredients(_hasher: &mut Sha256, parts: &Ingredients) -> Option<()> {
+    match *parts {}
 }
 
 fn is_partial(path: &Path) -> bool {

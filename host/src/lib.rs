@@ -102,7 +102,7 @@ use std::sync::Arc;
 pub use memtls_engine as engine;
 use wasmtime::component::Linker;
 
-#[cfg(all(feature = "runtime", feature = "guest-provider"))]
+#[cfg(feature = "runtime")]
 mod cache;
 #[cfg(feature = "guest-provider")]
 mod compose;
@@ -277,7 +277,7 @@ pub fn prepare_component<'a>(
 /// What [`prepare_component`] composes with an application: the guest
 /// provider with the policy baked in, the wasi:tls adapter, or both. One place
 /// decides it, for the composition and for the runtime's cache of compiled
-/// compositions alike.
+/// components alike.
 #[cfg(feature = "guest-provider")]
 pub(crate) struct Ingredients<'p> {
     /// The guest provider and the policy baked into the composition.

@@ -126,7 +126,7 @@ pub struct Loaded {
     /// Whether it is a WASI 0.3 program: instantiated and run with wasmtime's
     /// async API on a tokio runtime, WASI 0.2 and 0.3 both linked.
     concurrent: bool,
-    /// Whether the compiled composition came from the cache.
+    /// Whether the compiled component came from the cache.
     cached: bool,
 }
 
@@ -150,7 +150,7 @@ impl Loaded {
         Ok((store, instance))
     }
 
-    /// Whether it was mapped from the cache of compiled compositions (see
+    /// Whether it was mapped from the cache of compiled components (see
     /// [`load`]) rather than composed and compiled now.
     pub fn cached(&self) -> bool {
         self.cached
@@ -188,11 +188,10 @@ impl Loaded {
 /// the policy baked in, when needed) and links it. A component whose imports
 /// memtls cannot satisfy gets an error naming them. Compilation prints progress
 /// to stderr when it takes a while (`label` names the component); results are
-/// cached across runs: wasmtime's compilation cache for a component as it is,
-/// and memtls's cache of compiled compositions (in the user's cache directory,
-/// keyed by the application, the guest, the adapter, the policy, wasmtime's
-/// settings and the running program) for one composed with the guest provider
-/// or the wasi:tls adapter, which then starts without composing or compiling.
+/// cached across runs in memtls's cache of compiled components (in the user's
+/// cache directory, keyed by the application, the guest and the adapter
+/// composed in, the policy baked in, wasmtime's settings and the running
+/// program), from which a later load maps it without composing or compiling.
 pub fn load(
     bytes: &[u8],
     provider: Provider,
@@ -244,9 +243,9 @@ pub fn load(
 }
 
 /// Compiles what [`crate::prepare_component`] makes of `bytes`; says whether
-/// it came from the cache. A composition (guest provider, wasi:tls adapter)
-/// comes from the cache of compiled compositions when it holds one, and goes
-/// into it otherwise.
+/// it came from the cache. The cache of compiled components holds it when an
+/// earlier load made it (then nothing is composed or compiled), and gets it
+/// otherwise.
 fn compile(
     bytes: &[u8],
     provider: Provider,
@@ -254,26 +253,28 @@ fn compile(
     label: &str,
 ) -> wasmtime::Result<(Component, bool)> {
     let parts = crate::Ingredients::of(bytes, provider, policy)?;
-    let compile = |prepared: &[u8]| {
+    let make = || -> wasmtime::Result<Component> {
+        let composed;
+        let prepared = match &parts {
+            None => bytes,
+            Some(parts) => {
+                composed = parts.compose(bytes)?;
+                &composed[..]
+            }
+        };
         with_progress(label, prepared.len(), || Component::new(engine(), prepared))
     };
-    let Some(parts) = parts else {
-        return Ok((compile(bytes)?, false));
-    };
-    #[cfg(feature = "guest-provider")]
+    if let Some(cache) = crate::cache::Cache::open()
+        && let Some(key) = crate::cache::Cache::key(bytes, parts.as_ref(), engine())
     {
-        if let Some(cache) = crate::cache::Cache::open()
-            && let Some(key) = crate::cache::Cache::key(bytes, &parts, engine())
-        {
-            if let Some(component) = cache.get(&key, engine()) {
-                return Ok((component, true));
-            }
-            let component = compile(&parts.compose(bytes)?)?;
-            cache.put(&key, &component);
-            return Ok((component, false));
+        if let Some(component) = cache.get(&key, engine()) {
+            return Ok((component, true));
         }
+        let component = make()?;
+        cache.put(&key, &component);
+        return Ok((component, false));
     }
-    Ok((compile(&parts.compose(bytes)?)?, false))
+    Ok((make()?, false))
 }
 
 /// Whether `component` is a WASI 0.3 program: it exports `wasi:cli/run` 0.3

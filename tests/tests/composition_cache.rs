@@ -1,7 +1,8 @@
-//! The cache of compiled compositions (`memtls_host::runtime::load`): the
+//! The cache of compiled components (`memtls_host::runtime::load`): the
 //! second load of a composition comes from it; another policy is another
 //! entry, and every cached composition still enforces the policy it was made
-//! with; a damaged entry is replaced, never run.
+//! with; the application as it is (the native provider) is one more entry; a
+//! damaged entry is replaced, never run.
 //!
 //! One test in its own binary: it points `XDG_CACHE_HOME` at a scratch
 //! directory before anything else runs.
@@ -14,13 +15,13 @@ use memtls_host::{Policy, Provider};
 use memtls_tests::peers::{Example, Files, result_field};
 
 #[test]
-fn compositions_are_cached_per_policy_and_damaged_entries_replaced() {
+fn components_are_cached_per_policy_and_damaged_entries_replaced() {
     let home = Files::scratch("composition-cache");
     // SAFETY: this binary's only test sets the variable before it starts any
     // thread or reads the environment anywhere else.
     unsafe { std::env::set_var("XDG_CACHE_HOME", &home.dir) };
     let entries = || -> Vec<PathBuf> {
-        std::fs::read_dir(home.dir.join("memtls/compositions"))
+        std::fs::read_dir(home.dir.join("memtls/components"))
             .map(|d| {
                 d.flatten()
                     .map(|e| e.path())
@@ -77,16 +78,18 @@ fn compositions_are_cached_per_policy_and_damaged_entries_replaced() {
     );
     println!("compositions cached per policy; each enforces its own");
 
-    // The native provider composes nothing: nothing to cache.
-    let native = load(
-        examples::https_get(),
-        Provider::Native,
-        &strict,
-        "https-get",
-    )
-    .unwrap();
-    assert!(!native.cached());
-    assert_eq!(entries().len(), 2);
+    // The native provider runs the application as it is: one entry for it,
+    // whatever the policy (the host enforces that).
+    let native = |policy: &Policy| {
+        load(examples::https_get(), Provider::Native, policy, "https-get")
+            .unwrap()
+            .cached()
+    };
+    assert!(!native(&lax), "the application as it is: compiled once");
+    assert_eq!(entries().len(), 3);
+    assert!(native(&lax), "then mapped");
+    assert!(native(&strict), "under any policy");
+    assert_eq!(entries().len(), 3);
 
     for entry in entries() {
         std::fs::write(&entry, b"not a compiled component").unwrap();

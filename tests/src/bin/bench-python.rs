@@ -1,6 +1,6 @@
 //! Python in Wasm, measured in one run: component size, start-up (cold, i.e. compiled
-//! from scratch, and cached: wasmtime's compilation cache natively, memtls's cache
-//! of compiled compositions for the guest provider), HTTPS GET latency with
+//! from scratch, and cached: memtls's cache of compiled components, and for the
+//! guest without it, from wasmtime's compilation cache), HTTPS GET latency with
 //! urllib and with requests inside Wasm on each provider next to native CPython
 //! with OpenSSL — the same scripts (`python/bench/https_get.py`,
 //! `python/bench/requests_get.py`) against the same loopback server — and the peak
@@ -97,13 +97,13 @@ fn main() -> Result<()> {
     let mut cold = Vec::new();
     let mut cached = Vec::new();
     let me = std::env::current_exe()?;
-    let start = |provider: Provider, cache: &Path, compositions: &str| {
+    let start = |provider: Provider, cache: &Path, component_cache: &str| {
         process(
             Command::new(&me)
                 .args(["--child", &provider.to_string()])
                 .arg(hello)
                 .env("XDG_CACHE_HOME", cache)
-                .env("MEMTLS_COMPOSITION_CACHE", compositions),
+                .env("MEMTLS_COMPONENT_CACHE", component_cache),
         )
     };
     for provider in Provider::ALL {
@@ -111,7 +111,7 @@ fn main() -> Result<()> {
         cold.push(start(provider, &cache, "on")?);
         cached.push(median_ms(CACHED_RUNS, || start(provider, &cache, "on"))?);
     }
-    // The guest without memtls's cache of compiled compositions: composed on
+    // The guest without memtls's cache of compiled components: composed on
     // every start, then found in wasmtime's compilation cache.
     let uncached = median_ms(CACHED_RUNS, || {
         start(Provider::Guest, &work.dir.join("cache-guest"), "off")
@@ -132,7 +132,7 @@ fn main() -> Result<()> {
     );
     println!(
         "{:<28}{:>18}{:>18}{:>18}",
-        "  without composition cache",
+        "  without memtls's cache",
         "-",
         "-",
         ratio(uncached, python_start)
