@@ -269,7 +269,15 @@ pub fn prepare_component<'a>(
     provider: Provider,
     policy: &Policy,
 ) -> wasmtime::Result<Cow<'a, [u8]>> {
-    Ingredients::of(app, provider, policy)?.map_or(Ok(Cow::Borrowed(app)), |parts| {
+    prepared(app, Ingredients::of(app, provider, policy)?.as_ref())
+}
+
+/// `app` composed with `parts`, or as it is when there are none.
+pub(crate) fn prepared<'a>(
+    app: &'a [u8],
+    parts: Option<&Ingredients>,
+) -> wasmtime::Result<Cow<'a, [u8]>> {
+    parts.map_or(Ok(Cow::Borrowed(app)), |parts| {
         parts.compose(app).map(Cow::Owned)
     })
 }

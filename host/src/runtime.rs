@@ -202,16 +202,16 @@ pub fn load(
         wasmtime::bail!("memtls-host was built without the openssl feature (the openssl provider)");
     }
     // Anchors no provider could parse are refused before anything is composed
-    // or looked up.
-    crate::engine::parse_certificates(&policy.extra_system_anchors, "extra system anchors")
-        .map_err(|e| wasmtime::format_err!("policy: {}", e.message))?;
-    // Only the native provider uses the host's rustls engine.
+    // or looked up: the native provider's engine parses them as it is built,
+    // and only that provider uses one.
+    let policy_error = |e: crate::engine::Error| wasmtime::format_err!("policy: {}", e.message);
     let native = match provider {
-        Provider::Native => Some(
-            crate::native_engine(policy)
-                .map_err(|e| wasmtime::format_err!("policy: {}", e.message))?,
-        ),
-        Provider::Guest | Provider::OpenSsl => None,
+        Provider::Native => Some(crate::native_engine(policy).map_err(policy_error)?),
+        Provider::Guest | Provider::OpenSsl => {
+            crate::engine::parse_certificates(&policy.extra_system_anchors, "extra system anchors")
+                .map_err(policy_error)?;
+            None
+        }
     };
     let (component, cached) = compile(bytes, provider, policy, label)?;
     let missing = unsupported_imports(&component, provider);
@@ -254,15 +254,10 @@ fn compile(
 ) -> wasmtime::Result<(Component, bool)> {
     let parts = crate::Ingredients::of(bytes, provider, policy)?;
     let make = || -> wasmtime::Result<Component> {
-        let composed;
-        let prepared = match &parts {
-            None => bytes,
-            Some(parts) => {
-                composed = parts.compose(bytes)?;
-                &composed[..]
-            }
-        };
-        with_progress(label, prepared.len(), || Component::new(engine(), prepared))
+        let prepared = crate::prepared(bytes, parts.as_ref())?;
+        with_progress(label, prepared.len(), || {
+            Component::new(engine(), &prepared)
+        })
     };
     if let Some(cache) = crate::cache::Cache::open()
         && let Some(key) = crate::cache::Cache::key(bytes, parts.as_ref(), engine())
