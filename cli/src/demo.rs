@@ -50,8 +50,9 @@ impl DemoCerts {
     }
 }
 
-/// Starts a loopback HTTPS server (native rustls) that answers every GET with
-/// `body_len` bytes, on a background thread. Returns its port.
+/// Starts a loopback HTTPS server (native rustls) that answers every request with
+/// `body_len` bytes, on a background thread, after reading and discarding the
+/// request's body (its `Content-Length`). Returns its port.
 pub fn start_https_server(certs: &DemoCerts, body_len: usize) -> wasmtime::Result<u16> {
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(certs.chain_pem.as_bytes()).collect::<Result<_, _>>()?;
@@ -87,12 +88,22 @@ fn serve(stream: TcpStream, config: Arc<rustls::ServerConfig>, body: &[u8]) -> s
     let conn = rustls::ServerConnection::new(config).map_err(std::io::Error::other)?;
     let mut tls = rustls::StreamOwned::new(conn, stream);
     let mut reader = BufReader::new(&mut tls);
+    let mut content_length = 0u64;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line)? == 0 || line == "\r\n" {
             break;
         }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            content_length = value.trim().parse().map_err(std::io::Error::other)?;
+        }
     }
+    std::io::copy(
+        &mut (&mut reader).take(content_length),
+        &mut std::io::sink(),
+    )?;
     drop(reader);
     write!(
         tls,

@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+use std::cell::Cell;
 use std::fmt;
 use std::io::{self, Read, Write};
 
@@ -220,6 +221,8 @@ pub struct TlsStream<S> {
     in_start: usize,
     in_end: usize,
     transport_eof: bool,
+    /// Calls made to the provider so far (see [`TlsStream::provider_calls`]).
+    calls: Cell<u64>,
 }
 
 impl<S: Read + Write> TlsStream<S> {
@@ -232,9 +235,10 @@ impl<S: Read + Write> TlsStream<S> {
             in_start: 0,
             in_end: 0,
             transport_eof: false,
+            calls: Cell::new(0),
         };
         loop {
-            let progress = s.conn.handshake();
+            let progress = s.call().handshake();
             s.flush()?;
             match progress? {
                 Progress::Done => return Ok(s),
@@ -249,6 +253,21 @@ impl<S: Read + Write> TlsStream<S> {
         &self.conn
     }
 
+    /// How many calls this stream has made to the provider (each crosses the
+    /// component boundary, copying its arguments): handshake, feed, eof, read,
+    /// write, take and shutdown. Calls made through [`Self::connection`] are not
+    /// counted. The difference over a transfer, divided by its size, is the
+    /// stream's cost in calls per byte.
+    pub fn provider_calls(&self) -> u64 {
+        self.calls.get()
+    }
+
+    /// The connection, for a call this stream makes (counted).
+    fn call(&self) -> &Connection {
+        self.calls.set(self.calls.get() + 1);
+        &self.conn
+    }
+
     /// The transport.
     pub fn get_ref(&self) -> &S {
         &self.sock
@@ -259,7 +278,7 @@ impl<S: Read + Write> TlsStream<S> {
         // Everything waiting, in one call: a provider hands its whole buffer
         // over when `max` covers it (no copy), and its buffer is bounded by the
         // policy far below u32::MAX.
-        let out = self.conn.take(u32::MAX);
+        let out = self.call().take(u32::MAX);
         if !out.is_empty() {
             self.sock.write_all(&out)?;
         }
@@ -282,11 +301,11 @@ impl<S: Read + Write> TlsStream<S> {
             (self.in_start, self.in_end) = (0, n);
             if n == 0 {
                 self.transport_eof = true;
-                return self.conn.eof().map_err(|e| self.failed(e));
+                return self.call().eof().map_err(|e| self.failed(e));
             }
         }
         let taken = self
-            .conn
+            .call()
             .feed(&self.inbuf[self.in_start..self.in_end])
             .map_err(|e| self.failed(e))? as usize;
         self.in_start += taken;
@@ -303,14 +322,14 @@ impl<S: Read + Write> TlsStream<S> {
     /// Sends close_notify and waits for the peer's (two-phase shutdown).
     pub fn shutdown(&mut self) -> Result<(), Error> {
         loop {
-            let progress = self.conn.shutdown();
+            let progress = self.call().shutdown();
             self.flush()?;
             match progress? {
                 Progress::Done => return Ok(()),
                 Progress::WantWrite => {}
                 Progress::WantRead => {
                     // Discard application data still in flight.
-                    while let Ok(ReadOutcome::Data(_)) = self.conn.read(64 * 1024) {}
+                    while let Ok(ReadOutcome::Data(_)) = self.call().read(64 * 1024) {}
                     self.fill()?;
                 }
             }
@@ -319,7 +338,7 @@ impl<S: Read + Write> TlsStream<S> {
 
     /// Sends close_notify without waiting for the peer's, and returns the transport.
     pub fn close(mut self) -> Result<S, Error> {
-        let progress = self.conn.shutdown();
+        let progress = self.call().shutdown();
         self.flush()?;
         progress?;
         Ok(self.sock)
@@ -333,7 +352,7 @@ impl<S: Read + Write> Read for TlsStream<S> {
         }
         loop {
             let max = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-            match self.conn.read(max) {
+            match self.call().read(max) {
                 Ok(ReadOutcome::Data(d)) => {
                     let n = d.len().min(buf.len());
                     buf[..n].copy_from_slice(&d[..n]);
@@ -359,7 +378,7 @@ impl<S: Read + Write> Write for TlsStream<S> {
         // Bounded pieces: the whole argument crosses the component boundary.
         let piece = &buf[..buf.len().min(64 * 1024)];
         loop {
-            match self.conn.write(piece).map_err(|e| self.failed(e))? {
+            match self.call().write(piece).map_err(|e| self.failed(e))? {
                 WriteOutcome::Written(n) if n > 0 => {
                     self.flush()?;
                     return Ok(n as usize);

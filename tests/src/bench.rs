@@ -9,13 +9,13 @@
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
 use memtls_cli::demo::{DemoCerts, start_https_server};
-use memtls_cli::{Host, RunOptions, examples, load, run};
+use memtls_cli::{Host, Loaded, RunOptions, examples, load, run};
 use memtls_host::{Policy, Provider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -506,25 +506,31 @@ pub fn first_handshake_child(provider: Provider) -> Result<f64> {
 }
 
 /// https-get (each provider), the wasi-tls client and rustls directly, each fetching
-/// the same body from the same loopback server (native rustls) a few times.
+/// the same body from the same loopback server (native rustls) a few times; then
+/// https-get and rustls each POST a body of the same size. For https-get, the
+/// calls its stream made to the provider per MiB received and sent.
 fn tcp_workload(opts: &Options) -> Result<Vec<Figure>> {
     let body = if opts.quick { 1 << 20 } else { 64 << 20 };
+    let mib = (body >> 20) as f64;
     let repeat = if opts.quick { 2 } else { 5 };
     let certs = DemoCerts::generate()?;
     let port = start_https_server(&certs, body)?;
+    // Answers POSTs with an empty body.
+    let post_port = start_https_server(&certs, 0)?;
     // Each client makes `repeat` connections with one configuration: the first is a
     // full handshake, the others resume; medians.
     let mut hs = Figure::new("TCP client: handshake latency", "ms", false);
     let mut tp = Figure::new(format!("TCP client: GET {} MiB", body >> 20), "MB/s", true);
-    let (h, t) = native_tcp_get(&certs, port, repeat)?;
+    let mut get_calls = Figure::new("TCP client: provider calls, receiving", "/MiB", false);
+    let mut post = Figure::new(format!("TCP client: POST {} MiB", body >> 20), "MB/s", true);
+    let mut post_calls = Figure::new("TCP client: provider calls, sending", "/MiB", false);
+    let (h, t) = native_tcp(&certs, port, repeat, 0)?;
     hs.values[0] = Some(h);
     tp.values[0] = Some(t);
+    post.values[0] = Some(native_tcp(&certs, post_port, repeat, body)?.1);
     let dir = std::env::temp_dir().join(format!("memtls-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("ca.pem"), &certs.ca_pem)?;
-    // By address, verifying the name "localhost", as the other clients do: no name
-    // lookup in the measured time.
-    let url = format!("https://127.0.0.1:{port}/");
     for (provider, column) in &PROVIDER_COLUMNS {
         let loaded = load(
             examples::https_get(),
@@ -532,43 +538,22 @@ fn tcp_workload(opts: &Options) -> Result<Vec<Figure>> {
             &Policy::default(),
             "https-get",
         )?;
-        let out = MemoryOutputPipe::new(1 << 16);
-        let repeat_s = repeat.to_string();
-        let code = run(
-            &loaded,
-            &RunOptions {
-                args: [
-                    "https-get",
-                    "--ca-file",
-                    "/b/ca.pem",
-                    "--sni",
-                    "localhost",
-                    "--repeat",
-                    &repeat_s,
-                    &url,
-                ]
-                .map(String::from)
-                .to_vec(),
-                dirs: vec![(dir.clone(), "/b".into())],
-                inherit_network: true,
-                allow_ip_name_lookup: true,
-                capture_stdout: Some(out.clone()),
-                ..RunOptions::default()
-            },
-        )?;
-        let text = String::from_utf8_lossy(&out.contents()).into_owned();
-        if code != 0 {
-            bail!("https-get --tls {provider} failed: {text}");
-        }
-        let rounds = result_lines(&text);
-        if rounds.len() != repeat {
-            bail!(
-                "https-get --tls {provider}: {} of {repeat} rounds",
-                rounds.len()
-            );
-        }
+        let rounds = https_get_rounds(&loaded, *provider, &dir, port, repeat, 0)?;
         hs.values[*column] = Some(median(rounds.iter().map(|f| f["handshake_ms"]).collect()));
         tp.values[*column] = Some(median(rounds.iter().map(mb_per_s).collect()));
+        get_calls.values[*column] = Some(median(
+            rounds.iter().map(|f| f["transfer_calls"] / mib).collect(),
+        ));
+        let rounds = https_get_rounds(&loaded, *provider, &dir, post_port, repeat, body)?;
+        post.values[*column] = Some(median(
+            rounds
+                .iter()
+                .map(|f| f["upload_bytes"] / 1e6 / (f["upload_ms"] / 1e3))
+                .collect(),
+        ));
+        post_calls.values[*column] = Some(median(
+            rounds.iter().map(|f| f["upload_calls"] / mib).collect(),
+        ));
     }
     if let Some(wasi_tls) = opts.wasi_tls {
         let port_s = port.to_string();
@@ -585,7 +570,61 @@ fn tcp_workload(opts: &Options) -> Result<Vec<Figure>> {
     }
     let _ = std::fs::remove_dir_all(&dir);
     let (hs3, tp3) = wasi_tls_p3_workload(opts, (&certs, port, body >> 20), repeat, (h, t))?;
-    Ok(vec![hs, tp, hs3, tp3])
+    Ok(vec![hs, tp, get_calls, post, post_calls, hs3, tp3])
+}
+
+/// The `memtls-result` reports of `repeat` rounds of https-get (`loaded`, on
+/// `provider`) against the loopback server on `port`, whose CA is `ca.pem` in
+/// `dir`: GETs, or POSTs of `upload` bytes when it is not 0.
+fn https_get_rounds(
+    loaded: &Loaded,
+    provider: Provider,
+    dir: &Path,
+    port: u16,
+    repeat: usize,
+    upload: usize,
+) -> Result<Vec<HashMap<String, f64>>> {
+    let out = MemoryOutputPipe::new(1 << 16);
+    // By address, verifying the name "localhost", as the other clients do: no name
+    // lookup in the measured time.
+    let mut args = [
+        "https-get",
+        "--ca-file",
+        "/b/ca.pem",
+        "--sni",
+        "localhost",
+        "--repeat",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.push(repeat.to_string());
+    if upload > 0 {
+        args.extend(["--upload".to_string(), upload.to_string()]);
+    }
+    args.push(format!("https://127.0.0.1:{port}/"));
+    let code = run(
+        loaded,
+        &RunOptions {
+            args,
+            dirs: vec![(dir.to_path_buf(), "/b".into())],
+            inherit_network: true,
+            allow_ip_name_lookup: true,
+            capture_stdout: Some(out.clone()),
+            ..RunOptions::default()
+        },
+    )?;
+    let text = String::from_utf8_lossy(&out.contents()).into_owned();
+    if code != 0 {
+        bail!("https-get --tls {provider} failed: {text}");
+    }
+    let rounds = result_lines(&text);
+    if rounds.len() != repeat {
+        bail!(
+            "https-get --tls {provider}: {} of {repeat} rounds",
+            rounds.len()
+        );
+    }
+    Ok(rounds)
 }
 
 /// The wasi:tls 0.3 program (`tests/wasi-tls-p3-client`) fetching the same
@@ -680,8 +719,10 @@ fn result_lines(stdout: &str) -> Vec<HashMap<String, f64>> {
         .collect()
 }
 
-/// rustls directly: (median handshake ms, median MB/s) of `repeat` GETs.
-fn native_tcp_get(certs: &DemoCerts, port: u16, repeat: usize) -> Result<(f64, f64)> {
+/// rustls directly: (median handshake ms, median MB/s) of `repeat` GETs, or of
+/// POSTs of `upload` bytes when it is not 0 (MB/s of the upload, timed as
+/// https-get times it: from the body's first byte to the response's first).
+fn native_tcp(certs: &DemoCerts, port: u16, repeat: usize, upload: usize) -> Result<(f64, f64)> {
     let mut roots = RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(certs.ca_pem.as_bytes()) {
         roots.add(c?)?;
@@ -703,19 +744,41 @@ fn native_tcp_get(certs: &DemoCerts, port: u16, repeat: usize) -> Result<(f64, f
             tls.conn.complete_io(&mut tls.sock)?;
         }
         hv.push(start.elapsed().as_secs_f64() * 1e3);
-        let start = Instant::now();
-        tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
         let mut buf = vec![0; 64 * 1024];
-        let mut total = 0;
+        if upload == 0 {
+            tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+        } else {
+            write!(
+                tls,
+                "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: {upload}\r\nConnection: close\r\n\r\n"
+            )?;
+        }
+        let start = Instant::now();
+        let mut left = upload;
+        buf.fill(b'u');
+        while left > 0 {
+            let n = left.min(buf.len());
+            tls.write_all(&buf[..n])?;
+            left -= n;
+        }
+        let (mut total, mut first_byte) = (0, None);
         loop {
             match tls.read(&mut buf) {
                 Ok(0) => break,
-                Ok(n) => total += n,
+                Ok(n) => {
+                    first_byte.get_or_insert_with(|| start.elapsed());
+                    total += n;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
                 Err(e) => return Err(e.into()),
             }
         }
-        tv.push(total as f64 / 1e6 / start.elapsed().as_secs_f64());
+        tv.push(if upload == 0 {
+            total as f64 / 1e6 / start.elapsed().as_secs_f64()
+        } else {
+            let secs = first_byte.ok_or_else(|| format_err!("no response to the POST"))?;
+            upload as f64 / 1e6 / secs.as_secs_f64()
+        });
     }
     Ok((median(hv), median(tv)))
 }

@@ -1,4 +1,4 @@
-//! `https-get`: an HTTP/1.1 GET over TLS. TCP comes from wasi:sockets (std::net),
+//! `https-get`: an HTTP/1.1 GET (or a POST of a given size) over TLS. TCP comes from wasi:sockets (std::net),
 //! TLS from whichever memtls provider the host links.
 //!
 //! ```text
@@ -18,10 +18,13 @@
 //!   --show-chain          print the verified chain, one `verified-chain: HEX` line
 //!                         per certificate (DER), end-entity first
 //!   --insecure            no verification at all (needs a host that allows it)
+//!   --upload BYTES        POST that many bytes instead of a GET (for measuring sends)
 //! ```
 //!
-//! Prints the status line, headers, what TLS negotiated, and a last line
-//! a `memtls-result` report (`memtls-report`) for programs that drive it.
+//! Prints the status line, headers, what TLS negotiated and, last, a
+//! `memtls-result` report (`memtls-report`) for programs that drive it: times,
+//! and how many calls the stream made to the provider while receiving
+//! (`transfer_calls`) and, with `--upload`, while sending (`upload_calls`).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -47,6 +50,7 @@ struct Args {
     body: bool,
     show_chain: bool,
     insecure: bool,
+    upload: usize,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -66,6 +70,7 @@ fn parse_args() -> Result<Args, String> {
         body: false,
         show_chain: false,
         insecure: false,
+        upload: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -90,6 +95,11 @@ fn parse_args() -> Result<Args, String> {
             "--body" => a.body = true,
             "--show-chain" => a.show_chain = true,
             "--insecure" => a.insecure = true,
+            "--upload" => {
+                a.upload = value("--upload")?
+                    .parse()
+                    .map_err(|_| "--upload takes a number of bytes")?
+            }
             "-h" | "--help" => return Err(String::new()),
             other if other.starts_with("--") => return Err(format!("unknown option {other}")),
             other => a.url = other.to_string(),
@@ -127,7 +137,7 @@ fn main() -> ExitCode {
                 eprintln!("https-get: {e}");
             }
             eprintln!(
-                "usage: https-get [--ca-file PATH] [--pin PATH] [--alpn LIST] [--tls12|--tls13] [--client-cert PATH --client-key PATH] [--body] [--show-chain] [--insecure] https://HOST[:PORT]/PATH"
+                "usage: https-get [--ca-file PATH] [--pin PATH] [--alpn LIST] [--tls12|--tls13] [--client-cert PATH --client-key PATH] [--body] [--show-chain] [--insecure] [--upload BYTES] https://HOST[:PORT]/PATH"
             );
             return ExitCode::FAILURE;
         }
@@ -208,12 +218,32 @@ fn run(args: Args) -> Result<(), String> {
                 .map_err(|e| format!("key update: {}", e.message))?;
         }
 
+        // With --upload, a POST of that many bytes; its time runs from the
+        // body's first byte to the response's first (the server answers once it
+        // has read the whole body).
+        let (method, length) = match args.upload {
+            0 => ("GET", String::new()),
+            n => ("POST", format!("Content-Length: {n}\r\n")),
+        };
         let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: memtls-https-get\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: memtls-https-get\r\nAccept: */*\r\n{length}Connection: close\r\n\r\n"
         );
         tls.write_all(request.as_bytes())
             .map_err(|e| format!("sending the request: {e}"))?;
+        let upload_start = Instant::now();
+        let calls = tls.provider_calls();
+        let chunk = vec![b'u'; args.upload.min(64 * 1024)];
+        let mut left = args.upload;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            tls.write_all(&chunk[..n])
+                .map_err(|e| format!("sending the request body: {e}"))?;
+            left -= n;
+        }
+        let upload_calls = tls.provider_calls() - calls;
+        let mut upload_ms = None;
         let start = Instant::now();
+        let calls = tls.provider_calls();
         // The head is kept; the body only with --body (otherwise it is counted).
         let mut response = Vec::new();
         let mut head_end: Option<usize> = None;
@@ -229,6 +259,9 @@ fn run(args: Args) -> Result<(), String> {
                     }
                 }
                 Ok(n) => {
+                    if upload_ms.is_none() {
+                        upload_ms = Some(upload_start.elapsed().as_secs_f64() * 1e3);
+                    }
                     response.extend_from_slice(&buf[..n]);
                     if let Some(at) = response.windows(4).position(|w| w == b"\r\n\r\n") {
                         head_end = Some(at);
@@ -247,6 +280,7 @@ fn run(args: Args) -> Result<(), String> {
             }
         };
         let transfer_ms = start.elapsed().as_secs_f64() * 1e3;
+        let transfer_calls = tls.provider_calls() - calls;
         let split = head_end.ok_or("the response has no header end")?;
         let head = String::from_utf8_lossy(&response[..split]);
         let body = &response[split + 4..];
@@ -260,15 +294,18 @@ fn run(args: Args) -> Result<(), String> {
             println!("({body_len} bytes of body)");
         }
         let ms = |v: f64| (v * 100.0).round() / 100.0;
-        report::print(
-            report::Tag::Result,
-            &report::json!({
-                "status": status, "version": version, "cipher": cipher, "alpn": alpn,
-                "connect_ms": ms(connect_ms), "handshake_ms": ms(handshake_ms),
-                "body_bytes": body_len, "transfer_ms": ms(transfer_ms), "eof": eof,
-                "resumed": resumed, "round": round,
-            }),
-        );
+        let mut result = report::json!({
+            "status": status, "version": version, "cipher": cipher, "alpn": alpn,
+            "connect_ms": ms(connect_ms), "handshake_ms": ms(handshake_ms),
+            "body_bytes": body_len, "transfer_ms": ms(transfer_ms), "eof": eof,
+            "transfer_calls": transfer_calls, "resumed": resumed, "round": round,
+        });
+        if args.upload > 0 {
+            result["upload_bytes"] = args.upload.into();
+            result["upload_ms"] = ms(upload_ms.unwrap_or_default()).into();
+            result["upload_calls"] = upload_calls.into();
+        }
+        report::print(report::Tag::Result, &result);
     }
     Ok(())
 }
