@@ -29,6 +29,10 @@ fn bench_suite_runs_every_workload() {
         "load to first handshake, cold",
         "load to first handshake, cached",
         "TCP client: handshake latency",
+        "TCP client: GET",
+        "TCP client: POST",
+        "TCP client: provider calls, receiving",
+        "TCP client: provider calls, sending",
         "wasi:tls 0.3 program: handshake latency",
         "wasi:tls 0.3 program: GET",
     ] {
@@ -43,6 +47,9 @@ fn bench_suite_runs_every_workload() {
         // libssl directly in the in-memory workloads.
         let expected: &[usize] = if f.name.starts_with("memory") {
             &[2]
+        } else if f.name.contains("provider calls") {
+            // Counted by the program's stream: only the providers have them.
+            &[1, 2, 5]
         } else if f.name.starts_with("load") || f.name.starts_with("TCP") {
             &[0, 1, 2, 5]
         } else if f.name.starts_with("wasi:tls 0.3") {
@@ -57,6 +64,13 @@ fn bench_suite_runs_every_workload() {
             assert!(
                 v.is_finite() && v >= 0.0,
                 "{}: {} = {v}",
+                f.name,
+                COLUMNS[i]
+            );
+            // Every transfer makes calls: zero would mean nothing was counted.
+            assert!(
+                !f.name.contains("provider calls") || v > 0.0,
+                "{}: {} counted no calls",
                 f.name,
                 COLUMNS[i]
             );
