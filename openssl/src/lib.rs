@@ -969,9 +969,10 @@ impl Write for Channel {
 
 /// The largest TLS record on the wire.
 const RECORD: usize = 16 * 1024 + 256 + 5;
-/// The most ciphertext held unprocessed: one full record (OpenSSL holds at
-/// most one more while it decrypts).
-const MAX_INCOMING: usize = RECORD;
+/// The most ciphertext held unprocessed: two full records, so that a `read`
+/// after a `feed` finds the record decrypted ahead and the next one (OpenSSL
+/// holds at most one more while it decrypts).
+const MAX_INCOMING: usize = 2 * RECORD;
 /// The most plaintext decrypted ahead of `read`.
 const MAX_PLAINTEXT: usize = 16 * 1024;
 
@@ -1091,12 +1092,24 @@ impl Connection {
                 }
             }
         }
-        while !self.peer_closed && self.plaintext.len() < MAX_PLAINTEXT {
-            let mut buf = [0u8; MAX_PLAINTEXT];
-            let room = MAX_PLAINTEXT - self.plaintext.len();
+        let mut plaintext = std::mem::take(&mut self.plaintext);
+        let decrypted = self.decrypt(&mut plaintext, MAX_PLAINTEXT);
+        self.plaintext = plaintext;
+        decrypted
+    }
+
+    /// Decrypts the ciphertext fed so far onto `out` until it holds `limit`
+    /// bytes (OpenSSL gives one record per call). An error after some
+    /// plaintext is kept for the call after that plaintext was read.
+    fn decrypt(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<()> {
+        while !self.peer_closed && out.len() < limit {
+            let start = out.len();
+            out.resize(start + (limit - start).min(MAX_PLAINTEXT), 0);
             error::clear_alert();
-            match self.stream.ssl_read(&mut buf[..room]) {
-                Ok(n) => self.plaintext.extend_from_slice(&buf[..n]),
+            let read = self.stream.ssl_read(&mut out[start..]);
+            out.truncate(start + *read.as_ref().unwrap_or(&0));
+            match read {
+                Ok(_) => {}
                 Err(e) if e.code() == ErrorCode::WANT_READ => break,
                 Err(e) if e.code() == ErrorCode::ZERO_RETURN => self.peer_closed = true,
                 Err(e) => {
@@ -1106,7 +1119,7 @@ impl Connection {
                         // before it was read.
                         break;
                     }
-                    if self.plaintext.is_empty() {
+                    if out.is_empty() {
                         return Err(self.fail(err));
                     }
                     // Plaintext decrypted before the error is still readable.
@@ -1202,22 +1215,28 @@ impl Connection {
         self.handshaken
     }
 
-    /// Reads up to `max` bytes of plaintext.
+    /// Reads up to `max` bytes of plaintext: what was decrypted ahead, then
+    /// across the records fed since, in one call.
     pub fn read(&mut self, max: u32) -> Result<ReadOutcome> {
-        if !self.plaintext.is_empty() {
-            let n = self.plaintext.len().min(max as usize);
-            return Ok(ReadOutcome::Data(self.plaintext.drain(..n).collect()));
+        let max = max as usize;
+        let ahead = self.plaintext.len().min(max);
+        // Room for what the held ciphertext can decrypt to, without reallocating.
+        let mut data = Vec::with_capacity(max.min(ahead + MAX_INCOMING));
+        data.extend(self.plaintext.drain(..ahead));
+        if data.is_empty() {
+            if let Some(waiting) = ReadOutcome::waiting(self.handshake()?) {
+                return Ok(waiting);
+            }
+            if max == 0 {
+                return Ok(ReadOutcome::Data(data));
+            }
         }
-        if let Some(waiting) = ReadOutcome::waiting(self.handshake()?) {
-            return Ok(waiting);
+        // After an error, the plaintext before it is read first.
+        if self.failed.is_none() && self.plaintext.is_empty() {
+            self.decrypt(&mut data, max)?;
         }
-        if max == 0 {
-            return Ok(ReadOutcome::Data(Vec::new()));
-        }
-        self.advance()?;
-        if !self.plaintext.is_empty() {
-            let n = self.plaintext.len().min(max as usize);
-            return Ok(ReadOutcome::Data(self.plaintext.drain(..n).collect()));
+        if !data.is_empty() {
+            return Ok(ReadOutcome::Data(data));
         }
         if self.peer_closed {
             return Err(Error::closed());

@@ -50,6 +50,54 @@ pub(crate) fn byte_at_a_time(f: &Fixtures) -> Outcome {
     ))
 }
 
+/// One `read` returns the plaintext of every record fed so far, up to `max`,
+/// not a record per call: 40,000 bytes are three records (16,384 + 16,384 +
+/// 7,232); fed as the receiver accepts them, a `read(20,000)` spans the first
+/// two.
+pub(crate) fn read_across_records(f: &Fixtures) -> Outcome {
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    let data = pattern(40_000);
+    let mut written = 0;
+    while written < data.len() {
+        match client.write(&data[written..]).map_err(err)? {
+            WriteOutcome::Written(n) if n > 0 => written += n as usize,
+            other => return Err(format!("writing 40,000 bytes gave {other:?} at {written}")),
+        }
+    }
+    let cipher = client.take(u32::MAX);
+    let mut fed = 0;
+    while fed < cipher.len() {
+        match server.feed(&cipher[fed..]).map_err(err)? as usize {
+            0 => break,
+            n => fed += n,
+        }
+    }
+    let mut got = match server.read(20_000).map_err(err)? {
+        ReadOutcome::Data(d) => d,
+        other => return Err(format!("read(20000) gave {other:?}")),
+    };
+    let first = got.len();
+    ensure(first == 20_000, || {
+        format!("read(20000) returned {first} bytes (a record holds 16,384)")
+    })?;
+    loop {
+        drain(&server, &mut got)?;
+        if fed == cipher.len() {
+            break;
+        }
+        match server.feed(&cipher[fed..]).map_err(err)? as usize {
+            0 => return Err(format!("feeding stalled at {fed} of {}", cipher.len())),
+            n => fed += n,
+        }
+    }
+    ensure(got == data, || {
+        format!("received {} bytes, not the 40,000 sent", got.len())
+    })?;
+    Ok(format!("read-20000={first} identical"))
+}
+
 pub(crate) fn close_notify(f: &Fixtures) -> Outcome {
     let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
     let (client, server, pair) = connect(&cc, &sc, "localhost")?;

@@ -28,6 +28,7 @@ macro_rules! foreach_scenario {
             version_mismatch: "version-mismatch",
             transfer_16mib: "transfer-16mib",
             byte_at_a_time: "byte-at-a-time",
+            read_across_records: "read-across-records",
             close_notify: "close-notify",
             ragged_eof: "ragged-eof",
             resumption_tls13: "resumption-tls13",
