@@ -248,14 +248,10 @@ impl From<memtls_openssl::Session> for Session {
         Session::OpenSsl(s)
     }
 }
-/// Host side of the `acceptor` resource.
-pub enum Acceptor {
-    /// The engine's.
-    Rustls(engine::Acceptor),
-    /// The openssl provider's.
-    #[cfg(feature = "openssl")]
-    OpenSsl(memtls_openssl::Acceptor),
-}
+/// Host side of the `acceptor` resource: the engine's ClientHello reader for
+/// every library (started for hand-over on OpenSSL, whose server context then
+/// takes the ciphertext it read).
+pub type Acceptor = engine::Acceptor;
 
 type WitResult<T> = wasmtime::Result<Result<T, wit::Error>>;
 
@@ -545,11 +541,9 @@ impl wit::HostAcceptor for MemtlsCtxView<'_> {
         self.guard("acceptor.create", |s| {
             let admission = &s.ctx.admission;
             let a = match &s.ctx.library {
-                Library::Rustls(_) => engine::Acceptor::start(admission).map(Acceptor::Rustls),
+                Library::Rustls(_) => Acceptor::start(admission),
                 #[cfg(feature = "openssl")]
-                Library::OpenSsl(_) => {
-                    memtls_openssl::Acceptor::start(admission).map(Acceptor::OpenSsl)
-                }
+                Library::OpenSsl(_) => Acceptor::start_for_hand_over(admission),
             };
             match lift(a) {
                 Ok(a) => Ok(Ok(s.table.push(a)?)),
@@ -559,15 +553,11 @@ impl wit::HostAcceptor for MemtlsCtxView<'_> {
     }
 
     fn feed(&mut self, a: Resource<Acceptor>, data: Vec<u8>) -> WitResult<u32> {
-        self.guard("acceptor.feed", |s| {
-            Ok(lift(either!(Acceptor, s.acceptor(&a)?, x => x.feed(&data))))
-        })
+        self.guard("acceptor.feed", |s| Ok(lift(s.acceptor(&a)?.feed(&data))))
     }
 
     fn eof(&mut self, a: Resource<Acceptor>) -> WitResult<()> {
-        self.guard("acceptor.eof", |s| {
-            Ok(lift(either!(Acceptor, s.acceptor(&a)?, x => x.eof())))
-        })
+        self.guard("acceptor.eof", |s| Ok(lift(s.acceptor(&a)?.eof())))
     }
 
     fn client_hello(
@@ -575,8 +565,9 @@ impl wit::HostAcceptor for MemtlsCtxView<'_> {
         a: Resource<Acceptor>,
     ) -> wasmtime::Result<Option<wit::ClientHello>> {
         self.guard("acceptor.client-hello", |s| {
-            let hello = either!(Acceptor, s.acceptor(&a)?, x => x.client_hello());
-            Ok(hello.map(convert::from_client_hello))
+            Ok(s.acceptor(&a)?
+                .client_hello()
+                .map(convert::from_client_hello))
         })
     }
 
@@ -588,18 +579,12 @@ impl wit::HostAcceptor for MemtlsCtxView<'_> {
         self.guard("acceptor.accept", |s| {
             // Both live in the table: a clone of the context (shared
             // configuration) lets the acceptor be borrowed mutably.
-            let c = match (s.table.get(&context)?.0.clone(), s.acceptor(&a)?) {
-                (Server::Rustls(context), Acceptor::Rustls(a)) => {
-                    a.accept(&context).map(Into::into)
-                }
+            let context = s.table.get(&context)?.0.clone();
+            let a = s.acceptor(&a)?;
+            let c = match context {
+                Server::Rustls(context) => a.accept(&context).map(Into::into),
                 #[cfg(feature = "openssl")]
-                (Server::OpenSsl(context), Acceptor::OpenSsl(a)) => {
-                    a.accept(&context).map(Into::into)
-                }
-                #[cfg(feature = "openssl")]
-                _ => Err(engine::Error::misuse(
-                    "acceptor.accept: the server context is another provider's",
-                )),
+                Server::OpenSsl(context) => context.accept_handed_over(a).map(Into::into),
             };
             s.new_connection(c)
         })
@@ -607,21 +592,17 @@ impl wit::HostAcceptor for MemtlsCtxView<'_> {
 
     fn refuse(&mut self, a: Resource<Acceptor>, description: u8) -> WitResult<()> {
         self.guard("acceptor.refuse", |s| {
-            Ok(lift(
-                either!(Acceptor, s.acceptor(&a)?, x => x.refuse(description)),
-            ))
+            Ok(lift(s.acceptor(&a)?.refuse(description)))
         })
     }
 
     fn take(&mut self, a: Resource<Acceptor>, max: u32) -> wasmtime::Result<Vec<u8>> {
-        self.guard("acceptor.take", |s| {
-            Ok(either!(Acceptor, s.acceptor(&a)?, x => x.take(max)))
-        })
+        self.guard("acceptor.take", |s| Ok(s.acceptor(&a)?.take(max)))
     }
 
     fn pending_ciphertext(&mut self, a: Resource<Acceptor>) -> wasmtime::Result<u32> {
         self.guard("acceptor.pending-ciphertext", |s| {
-            Ok(either!(Acceptor, s.acceptor(&a)?, x => x.pending_ciphertext()))
+            Ok(s.acceptor(&a)?.pending_ciphertext())
         })
     }
 

@@ -848,61 +848,17 @@ impl ServerContext {
         ssl.set_accept_state();
         Connection::new(ssl, &self.admission, None, permit)
     }
-}
 
-/// An incoming server connection before its configuration is chosen: the
-/// engine's acceptor reads the ClientHello (one parser for every provider),
-/// and the ciphertext it took is then fed to an OpenSSL connection of the
-/// server context the caller picks.
-#[derive(Debug)]
-pub struct Acceptor {
-    hello: memtls_engine::Acceptor,
-}
-
-impl Acceptor {
-    /// Starts waiting for a ClientHello, admitted as a connection.
-    pub fn start(admission: &Admission) -> Result<Self> {
-        Ok(Self {
-            hello: memtls_engine::Acceptor::start_for_hand_over(admission)?,
-        })
-    }
-
-    /// Takes ciphertext until the ClientHello is complete.
-    pub fn feed(&mut self, data: &[u8]) -> Result<u32> {
-        self.hello.feed(data)
-    }
-
-    /// The transport closed: an error unless the ClientHello is complete.
-    pub fn eof(&mut self) -> Result<()> {
-        self.hello.eof()
-    }
-
-    /// The ClientHello, once it is complete.
-    pub fn client_hello(&self) -> Option<&memtls_engine::ClientHello> {
-        self.hello.client_hello()
-    }
-
-    /// Refuses the client with a fatal alert of this description.
-    pub fn refuse(&mut self, description: u8) -> Result<()> {
-        self.hello.refuse(description)
-    }
-
-    /// Hands out up to `max` bytes of waiting ciphertext (an alert).
-    pub fn take(&mut self, max: u32) -> Vec<u8> {
-        self.hello.take(max)
-    }
-
-    /// How many bytes of ciphertext are waiting.
-    pub fn pending_ciphertext(&self) -> u32 {
-        self.hello.pending_ciphertext()
-    }
-
-    /// Continues as a connection of `context`, once the ClientHello is
-    /// complete. When `context` cannot serve this client the error comes with
-    /// OpenSSL's alert waiting to be taken here.
-    pub fn accept(&mut self, context: &ServerContext) -> Result<Connection> {
-        let (taken, permit) = self.hello.hand_over()?;
-        let mut conn = context.start(permit)?;
+    /// Continues the connection whose ClientHello `acceptor` read (one
+    /// parser for every provider) as a connection of this context: the
+    /// ciphertext the acceptor took is fed to a new OpenSSL connection.
+    /// `acceptor` must have been started with
+    /// [`memtls_engine::Acceptor::start_for_hand_over`], and its ClientHello
+    /// be complete. When this context cannot serve the client, the error
+    /// comes with OpenSSL's alert waiting to be taken from `acceptor`.
+    pub fn accept_handed_over(&self, acceptor: &mut memtls_engine::Acceptor) -> Result<Connection> {
+        let (taken, permit) = acceptor.hand_over()?;
+        let mut conn = self.start(permit)?;
         let mut rest = &taken[..];
         while !rest.is_empty() {
             match conn.feed(rest) {
@@ -911,12 +867,12 @@ impl Acceptor {
                         ErrorKind::Protocol,
                         "the ClientHello did not fit the connection's incoming buffer",
                     );
-                    return Err(self.hello.failed_with(err, Vec::new()));
+                    return Err(acceptor.failed_with(err, Vec::new()));
                 }
                 Ok(n) => rest = &rest[n as usize..],
                 Err(err) => {
                     let alert = conn.take(u32::MAX);
-                    return Err(self.hello.failed_with(err, alert));
+                    return Err(acceptor.failed_with(err, alert));
                 }
             }
         }

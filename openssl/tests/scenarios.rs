@@ -60,7 +60,7 @@ struct Client(memtls_openssl::ClientContext);
 struct Server(memtls_openssl::ServerContext);
 struct Conn(RefCell<memtls_openssl::Connection>);
 struct OsSession(memtls_openssl::Session);
-struct OsAcceptor(RefCell<memtls_openssl::Acceptor>);
+struct OsAcceptor(RefCell<memtls_engine::Acceptor>);
 
 fn connection(c: Result<memtls_openssl::Connection>) -> Result<Connection> {
     Ok(Box::new(Conn(RefCell::new(c?))))
@@ -99,7 +99,7 @@ impl Backend for OpenSslBackend {
     }
 
     fn acceptor(&self) -> Result<Acceptor> {
-        let a = memtls_openssl::Acceptor::start(self.0.admission())?;
+        let a = memtls_engine::Acceptor::start_for_hand_over(self.0.admission())?;
         Ok(Box::new(OsAcceptor(RefCell::new(a))))
     }
 }
@@ -142,5 +142,6 @@ memtls_scenario_suite::session_and_acceptor_impls! {
     session: OsSession,
     acceptor: OsAcceptor,
     server: Server,
-    connection: connection
+    connection: connection,
+    accept: |acceptor, context| context.accept_handed_over(acceptor)
 }

@@ -159,10 +159,27 @@ pub use memtls_engine::forward_to_cell;
 /// its provider's acceptor in a `RefCell`, and whose server context type
 /// wraps its provider's server context, all with the engine's method names:
 /// the native engine, the openssl provider. `$connection` makes the backend's
-/// connection from its provider's.
+/// connection from its provider's; `accept` says how the acceptor continues as
+/// a connection of a server context when that is not the engine's
+/// `acceptor.accept(context)`.
 #[macro_export]
 macro_rules! session_and_acceptor_impls {
     (session: $session:ty, acceptor: $acceptor:ty, server: $server:ty, connection: $connection:path) => {
+        $crate::session_and_acceptor_impls! {
+            session: $session,
+            acceptor: $acceptor,
+            server: $server,
+            connection: $connection,
+            accept: |acceptor, context| acceptor.accept(context)
+        }
+    };
+    (
+        session: $session:ty,
+        acceptor: $acceptor:ty,
+        server: $server:ty,
+        connection: $connection:path,
+        accept: |$a:ident, $c:ident| $accept:expr
+    ) => {
         impl $crate::tls::SessionApi for $session {
             fn info(&self) -> $crate::tls::SessionInfo {
                 self.0.info().clone()
@@ -197,7 +214,8 @@ macro_rules! session_and_acceptor_impls {
                         "that server context belongs to another provider",
                     ));
                 };
-                $connection(self.0.borrow_mut().accept(&context.0))
+                let ($a, $c) = (&mut *self.0.borrow_mut(), &context.0);
+                $connection($accept)
             }
         }
     };
