@@ -208,6 +208,15 @@ def _ssl_error(failure, server_name=None):
     return _make(SSLError, SSL_ERROR_SSL, reason, f"[SSL: {reason}] {message}")
 
 
+def _unverified(verify, failure):
+    """The message for a context the host refused to build without (full)
+    verification: what the application asked for, and who can allow it."""
+    asked = ("verify_mode is CERT_NONE (no certificate verification)" if verify == "none"
+             else "check_hostname is False (no hostname check)")
+    return (f"{asked}, which the host must allow: {failure.message}; "
+            "`memtls run --allow-insecure` allows it")
+
+
 def _translate(operation, server_name=None):
     """Runs ``operation``, turning memtls's exceptions into CPython's. The new
     exception is raised after the handler has ended, so that it carries no
@@ -865,9 +874,14 @@ class _SSLContext:
                         "certificate-rejected", "unknown-issuer",
                         "no CA certificates are loaded into the context: use "
                         "load_verify_locations() or load_default_certs()"))
-            self._built[key] = _core.client_context(
-                _core.trust_store(self._system, self._anchors), self._chain, self._alpn,
-                low, high, self._suites, verify, send_sni)
+            try:
+                self._built[key] = _core.client_context(
+                    _core.trust_store(self._system, self._anchors), self._chain, self._alpn,
+                    low, high, self._suites, verify, send_sni)
+            except TLSFailure as failure:
+                if failure.kind != "not-permitted":
+                    raise
+                raise TLSFailure(failure.kind, failure.detail, _unverified(verify, failure))
         return self._built[key]
 
     def _server(self):

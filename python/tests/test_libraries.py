@@ -97,6 +97,20 @@ class Urllib3Tests(unittest.TestCase):
         self.assertIn("certificate verify failed", str(caught.exception))
 
 
+class DefaultPolicyTests(unittest.TestCase):
+    """This suite runs under the default policy: no `insecure` interface."""
+
+    def test_no_hostname_check_needs_the_hosts_permission(self):
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        with socket.create_connection(https_server(), timeout=10) as sock:
+            with self.assertRaises(ssl.SSLError) as caught:
+                context.wrap_socket(sock, server_hostname="localhost")
+        self.assertEqual(caught.exception.reason, "NOT_PERMITTED")
+        self.assertIn("check_hostname is False", str(caught.exception))
+        self.assertIn("disabled by the embedder's policy", str(caught.exception))
+
+
 class RequestsTests(unittest.TestCase):
     """requests, verifying by default with certifi's bundle."""
 
@@ -123,6 +137,16 @@ class RequestsTests(unittest.TestCase):
         with self.assertRaises(requests.exceptions.SSLError) as caught:
             requests.get(self.url(), verify=fixture("client-ca"), timeout=10)
         self.assertIn("certificate verify failed", str(caught.exception))
+
+    def test_verify_false_needs_the_hosts_permission(self):
+        # The default policy (this suite's) has no `insecure` interface: an
+        # unverified request fails before anything is sent, saying why.
+        with self.assertRaises(requests.exceptions.SSLError) as caught:
+            requests.get(self.url(), verify=False, timeout=10)
+        said = str(caught.exception)
+        self.assertIn("NOT_PERMITTED", said)
+        self.assertIn("verify_mode is CERT_NONE", said)
+        self.assertIn("--allow-insecure", said)
 
     def test_session_reuses_its_connection(self):
         host, port = server("MEMTLS_TEST_KEEP_ALIVE")
