@@ -716,7 +716,12 @@ impl EchoServer {
     }
 
     /// Waits for it to exit; returns its exit code.
-    pub fn finish(mut self) -> i32 {
+    pub fn finish(self) -> i32 {
+        self.finish_with_log().0
+    }
+
+    /// Waits for it to exit; returns its exit code and everything it printed.
+    pub fn finish_with_log(mut self) -> (i32, String) {
         let t = self.thread.take().unwrap();
         let start = Instant::now();
         while !t.is_finished() {
@@ -727,7 +732,7 @@ impl EchoServer {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        t.join().unwrap()
+        (t.join().unwrap(), self.log())
     }
 }
 

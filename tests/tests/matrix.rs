@@ -12,7 +12,9 @@
 //! client certificates required / optional / absent, resumption (TLS 1.3 tickets,
 //! TLS 1.2 session ids and tickets), HelloRetryRequest, KeyUpdate from each side,
 //! tiny fragments and large records, SNI choosing a chain, our server resuming
-//! peers' sessions, close_notify versus a bare TCP close.
+//! peers' sessions, close_notify versus a bare TCP close; and against GnuTLS
+//! those it has options for: ALPN, resumption both ways, HelloRetryRequest,
+//! KeyUpdate from each side.
 
 use std::time::Duration;
 
@@ -280,30 +282,96 @@ mod server_under_provider {
     }
 }
 
+/// How a peer's HTTPS server is told to exercise the client feature cells
+/// every peer shares.
+struct ServerFlags {
+    peer: &'static str,
+    /// Offers ALPN http/1.1 only, refusing a client without it with alert 120.
+    alpn: &'static [&'static str],
+    /// Issues no session tickets (TLS 1.2 resumes by session id).
+    no_ticket: &'static str,
+    /// Speaks TLS 1.3 with P-256 as its only group.
+    p256_only: &'static [&'static str],
+}
+
+const OPENSSL_SERVER: ServerFlags = ServerFlags {
+    peer: "openssl",
+    alpn: &["-alpn", "http/1.1"],
+    no_ticket: "-no_ticket",
+    p256_only: &["-groups", "P-256", "-tls1_3"],
+};
+
+/// GnuTLS answers a client without a common ALPN protocol with an alert only
+/// when told to (`--alpn-fatal`).
+const GNUTLS_SERVER: ServerFlags = ServerFlags {
+    peer: "gnutls",
+    alpn: &["--alpn", "http/1.1", "--alpn-fatal"],
+    no_ticket: "--noticket",
+    p256_only: &[
+        "--priority",
+        "NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-SECP256R1",
+    ],
+};
+
+/// The `resumed` field of every `tag` record in a report, in order.
+fn resumed(tag: memtls_report::Tag, report: &str) -> Vec<String> {
+    memtls_report::all(tag, report)
+        .iter()
+        .filter_map(|r| r.text("resumed"))
+        .collect()
+}
+
+/// Our client against `server`'s peer: ALPN match and no overlap, resumption
+/// (TLS 1.3 tickets, TLS 1.2 tickets and session ids), HelloRetryRequest.
+fn client_feature_cells(server: &ServerFlags, provider: Provider, files: &Files, m: &mut Matrix) {
+    let peer = server.peer;
+    let (_s, port) = https_server(peer, files, "server", server.alpn);
+    let (code, out, _) = get(provider, files, port, &["--alpn", "h2,http/1.1"]);
+    m.cell(
+        code == 0 && result_field(&out, "alpn").as_deref() == Some("http/1.1"),
+        format!("client {provider:<6} -> {peer} ALPN match"),
+    );
+    let (code, _, err) = get(provider, files, port, &["--alpn", "h2"]);
+    m.cell(
+        code != 0 && err.contains("alert-received(120)"),
+        format!("client {provider:<6} -> {peer} ALPN no overlap (alert 120)"),
+    );
+    drop(_s);
+
+    for (what, version, extra) in [
+        ("TLS 1.3 tickets", "--tls13", &[][..]),
+        ("TLS 1.2 tickets", "--tls12", &[][..]),
+        ("TLS 1.2 session ids", "--tls12", &[server.no_ticket][..]),
+    ] {
+        let (_s, port) = https_server(peer, files, "server", extra);
+        let (code, out, _) = get(provider, files, port, &["--repeat", "2", version]);
+        m.cell(
+            code == 0 && resumed(memtls_report::Tag::Result, &out) == ["false", "true"],
+            format!("client {provider:<6} -> {peer} resumption, {what}"),
+        );
+    }
+
+    // We offer X25519 first; the server takes only P-256.
+    let (_s, port) = https_server(peer, files, "server", server.p256_only);
+    let (code, out, _) = get(provider, files, port, &["--tls13"]);
+    m.cell(
+        code == 0 && result_field(&out, "version").as_deref() == Some("TLSv1.3"),
+        format!("client {provider:<6} -> {peer} HelloRetryRequest (P-256 only)"),
+    );
+}
+
 /// Feature cells against OpenSSL.
 #[test]
 fn features_against_openssl() {
-    part("features", |f, m| {
-        features(f, m);
+    part("features openssl", |f, m| {
+        features_openssl(f, m);
         m.unsupported("RSA-PSS certificate keys (id-RSASSA-PSS)", "rustls-webpki and ring verify RSA-PSS signatures only with rsaEncryption keys; RSA-2048 cells use PSS signatures in TLS 1.3");
     });
 }
 
-fn features(files: &Files, m: &mut Matrix) {
+fn features_openssl(files: &Files, m: &mut Matrix) {
     for provider in Provider::EVERY {
-        // ALPN match and no overlap.
-        let (_s, port) = https_server("openssl", files, "server", &["-alpn", "http/1.1"]);
-        let (code, out, _) = get(provider, files, port, &["--alpn", "h2,http/1.1"]);
-        m.cell(
-            code == 0 && result_field(&out, "alpn").as_deref() == Some("http/1.1"),
-            format!("client {provider:<6} -> openssl ALPN match"),
-        );
-        let (code, _, err) = get(provider, files, port, &["--alpn", "h2"]);
-        m.cell(
-            code != 0 && err.contains("alert-received(120)"),
-            format!("client {provider:<6} -> openssl ALPN no overlap (alert 120)"),
-        );
-        drop(_s);
+        client_feature_cells(&OPENSSL_SERVER, provider, files, m);
 
         // Client certificates: required (with / without), optional (without).
         let ca = files.path("client-ca");
@@ -344,33 +412,6 @@ fn features(files: &Files, m: &mut Matrix) {
         m.cell(
             code == 0,
             format!("client {provider:<6} -> openssl client cert optional, absent"),
-        );
-        drop(_s);
-
-        // Resumption: TLS 1.3 tickets, TLS 1.2 tickets, TLS 1.2 session ids.
-        for (what, version, extra) in [
-            ("TLS 1.3 tickets", "--tls13", &[][..]),
-            ("TLS 1.2 tickets", "--tls12", &[][..]),
-            ("TLS 1.2 session ids", "--tls12", &["-no_ticket"][..]),
-        ] {
-            let (_s, port) = https_server("openssl", files, "server", extra);
-            let (code, out, _) = get(provider, files, port, &["--repeat", "2", version]);
-            let resumed: Vec<String> = memtls_report::all(memtls_report::Tag::Result, &out)
-                .iter()
-                .filter_map(|r| r.text("resumed"))
-                .collect();
-            m.cell(
-                code == 0 && resumed == ["false", "true"],
-                format!("client {provider:<6} -> openssl resumption, {what}"),
-            );
-        }
-
-        // HelloRetryRequest: we offer X25519 first, the server accepts only P-256.
-        let (_s, port) = https_server("openssl", files, "server", &["-groups", "P-256", "-tls1_3"]);
-        let (code, out, _) = get(provider, files, port, &["--tls13"]);
-        m.cell(
-            code == 0 && result_field(&out, "version").as_deref() == Some("TLSv1.3"),
-            format!("client {provider:<6} -> openssl HelloRetryRequest (P-256 only)"),
         );
         drop(_s);
 
@@ -456,12 +497,8 @@ fn features(files: &Files, m: &mut Matrix) {
                 // Give the client time to store the TLS 1.3 ticket before it exits.
                 std::thread::sleep(Duration::from_millis(300));
             }
-            let log = server.log();
-            let _ = server.finish();
-            let flags: Vec<String> = memtls_report::all(memtls_report::Tag::Accepted, &log)
-                .iter()
-                .filter_map(|r| r.text("resumed"))
-                .collect();
+            let (_, log) = server.finish_with_log();
+            let flags = resumed(memtls_report::Tag::Accepted, &log);
             m.cell(
                 flags == ["false", "true"],
                 format!("server {provider:<6} <- openssl resumption, {what}"),
@@ -504,6 +541,91 @@ fn features(files: &Files, m: &mut Matrix) {
             code == 0 && result_field(&out, "eof").as_deref() == Some("ragged"),
             format!("client {provider:<6} -> bare TCP close reported as ragged EOF"),
         );
+    }
+}
+
+/// Feature cells against GnuTLS.
+#[test]
+fn features_against_gnutls() {
+    part("features gnutls", |f, m| {
+        features_gnutls(f, m);
+        m.unsupported(
+            "client <- gnutls tiny fragments",
+            "gnutls-serv has no option to send small records (--recordsize only advertises a limit for the client's records)",
+        );
+    });
+}
+
+/// Feature cells against GnuTLS (`gnutls-serv`, `gnutls-cli`): the same
+/// features where GnuTLS has a way to exercise them.
+fn features_gnutls(files: &Files, m: &mut Matrix) {
+    for provider in Provider::EVERY {
+        client_feature_cells(&GNUTLS_SERVER, provider, files, m);
+
+        // KeyUpdate initiated by our client.
+        let (_s, port) = https_server("gnutls", files, "server", &[]);
+        let (code, _, _) = get(provider, files, port, &["--tls13", "--key-update"]);
+        m.cell(
+            code == 0,
+            format!("client {provider:<6} -> gnutls KeyUpdate from our client"),
+        );
+        drop(_s);
+
+        // Our server resuming gnutls-cli's sessions (it connects, then
+        // reconnects resuming and says so).
+        for (what, version, extra) in [
+            ("TLS 1.3 tickets", Version::Tls13, &["--waitresumption"][..]),
+            ("TLS 1.2 tickets", Version::Tls12, &[][..]),
+            ("TLS 1.2 session ids", Version::Tls12, &["--noticket"][..]),
+        ] {
+            let server = EchoServer::start(provider, files, &[], 2);
+            let (port, ca) = (server.port.to_string(), files.path("ca"));
+            let mut args = vec!["-p", &port, "--x509cafile", &ca, "--priority"];
+            args.extend([version.gnutls(), "--resume"]);
+            args.extend_from_slice(extra);
+            args.push("localhost");
+            let c = spawn("gnutls-cli", &args, "gnutls-cli --resume");
+            let said = c.wait_for("This is a resumed session", Duration::from_secs(30));
+            // The client may say so before the server has logged the
+            // connection: its end closes it, the server's exit ends the log.
+            drop(c);
+            let (_, log) = server.finish_with_log();
+            let flags = resumed(memtls_report::Tag::Accepted, &log);
+            m.cell(
+                said && flags == ["false", "true"],
+                format!("server {provider:<6} <- gnutls resumption, {what}"),
+            );
+        }
+
+        // KeyUpdate from gnutls-cli (its ^rekey^ inline command) to our server.
+        let server = EchoServer::start(provider, files, &[], 1);
+        let (port, ca) = (server.port.to_string(), files.path("ca"));
+        let version = Version::Tls13.gnutls();
+        let args = [
+            "-p",
+            &port,
+            "--x509cafile",
+            &ca,
+            "--priority",
+            version,
+            "--inline-commands",
+            "localhost",
+        ];
+        let mut c = spawn("gnutls-cli", &args, "gnutls-cli --inline-commands");
+        let hs = c.wait_for("Handshake was completed", Duration::from_secs(30));
+        c.send(b"^rekey^\n");
+        let rekeyed = c.wait_for("Rekey was completed", Duration::from_secs(30));
+        m.cell(
+            hs && rekeyed
+                && c.round_trip(
+                    "Handshake was completed",
+                    "after key update",
+                    Duration::from_secs(30),
+                ),
+            format!("server {provider:<6} <- gnutls KeyUpdate (gnutls-cli ^rekey^)"),
+        );
+        drop(c);
+        let _ = server.finish();
     }
 }
 
