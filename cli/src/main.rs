@@ -241,7 +241,8 @@ fn run_command(a: RunArgs) -> wasmtime::Result<i32> {
     opts.args = std::iter::once(name.clone())
         .chain(a.component_and_args.into_iter().skip(1))
         .collect();
-    let loaded = load(&bytes, a.provider, &policy, &name)?;
+    let loaded = load(&bytes, a.provider, &policy, &name)
+        .map_err(|e| e.context(component.display().to_string()))?;
     run(&loaded, &opts)
 }
 
@@ -249,7 +250,8 @@ fn compose(component: &PathBuf, output: &PathBuf, policy: &Policy) -> wasmtime::
     let bytes = std::fs::read(component)
         .map_err(|e| wasmtime::format_err!("cannot read {}: {e}", component.display()))?;
     // A wasi:tls 0.3 program gets the adapter too, over the same guest.
-    let wasi_tls = memtls_host::imports_wasi_tls(&bytes)?;
+    let wasi_tls = memtls_host::imports_wasi_tls(&bytes)
+        .map_err(|e| e.context(component.display().to_string()))?;
     let adapter = wasi_tls.then(memtls_cli::wasi_tls_adapter);
     let composed = memtls_host::compose(&bytes, Some((memtls_cli::guest(), policy)), adapter)?;
     std::fs::write(output, &composed)

@@ -333,10 +333,39 @@ fn unsatisfiable_imports_are_named() {
         t.contains("foo:bar/baz") && t.contains("cannot provide"),
         "{t}"
     );
-    let junk = dir.file("junk.wasm", b"not wasm at all");
-    let out = memtls(&["run", &junk]);
-    assert!(!out.status.success());
-    assert!(!text(&out).contains("panicked"), "{}", text(&out));
+}
+
+#[test]
+fn files_that_are_no_components_are_named_with_the_reason() {
+    let dir = Scratch::new("not-components");
+    let cases: [(&str, &[u8], &str); 5] = [
+        ("junk.wasm", b"not wasm at all", "it is not WebAssembly"),
+        ("empty.wasm", b"", "it is empty"),
+        ("text.wat", b"(component)", "it looks like WebAssembly text"),
+        (
+            "core.wasm",
+            b"\0asm\x01\0\0\0",
+            "it is a core WebAssembly module",
+        ),
+        (
+            "short.wasm",
+            b"\0asm",
+            "it ends inside the WebAssembly preamble",
+        ),
+    ];
+    for (name, bytes, why) in cases {
+        let file = dir.file(name, bytes);
+        let out_file = dir.0.join("out.wasm").display().to_string();
+        for args in [vec!["run", &file], vec!["compose", &file, "-o", &out_file]] {
+            let out = memtls(&args);
+            let t = text(&out);
+            assert!(!out.status.success(), "{args:?}: {t}");
+            // One sentence naming the file and the reason, no debug form.
+            let want = format!("memtls: {file}: not a component: {why}");
+            assert!(t.contains(&want), "{args:?}: want {want:?} in {t}");
+            assert!(!t.contains("expected=[") && !t.contains("panicked"), "{t}");
+        }
+    }
 }
 
 #[test]

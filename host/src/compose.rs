@@ -265,6 +265,9 @@ pub const WASI_TLS: [&str; 2] = ["wasi:tls/client@0.3.0-draft", "wasi:tls/types@
 pub fn component_imports(bytes: &[u8]) -> wasmtime::Result<Vec<String>> {
     use wasmparser::{Chunk, Parser, Payload};
     let broken = |e: &dyn std::fmt::Display| wasmtime::format_err!("not a component: {e}");
+    if let Some(why) = not_a_component(bytes) {
+        return Err(broken(&why));
+    }
     let mut names = Vec::new();
     let mut parser = Parser::new(0);
     let mut at = 0usize;
@@ -294,6 +297,31 @@ pub fn component_imports(bytes: &[u8]) -> wasmtime::Result<Vec<String>> {
             Payload::End(_) => return Ok(names),
             _ => {}
         }
+    }
+}
+
+/// Why `bytes` cannot be a component, judged by its 8-byte preamble (the
+/// magic number, then version and layer), in a sentence; `None` when it is a
+/// component's preamble.
+fn not_a_component(bytes: &[u8]) -> Option<&'static str> {
+    const COMPONENT: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
+    const CORE_MODULE: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).into_owned();
+    match (bytes.get(..4), bytes.get(4..8)) {
+        (Some(b"\0asm"), Some(v)) if v == COMPONENT => None,
+        (Some(b"\0asm"), Some(v)) if v == CORE_MODULE => Some(
+            "it is a core WebAssembly module; make a component of it (build for \
+             wasm32-wasip2, or `wasm-tools component new`)",
+        ),
+        (Some(b"\0asm"), Some(_)) => {
+            Some("it is WebAssembly of a version or layer this wasmtime does not know")
+        }
+        (Some(b"\0asm"), None) => Some("it ends inside the WebAssembly preamble"),
+        _ if bytes.is_empty() => Some("it is empty"),
+        _ if text.trim_start().starts_with('(') => Some(
+            "it looks like WebAssembly text; memtls takes the binary form (`wasm-tools parse`)",
+        ),
+        _ => Some("it is not WebAssembly (a WebAssembly file starts with the bytes \\0asm)"),
     }
 }
 
