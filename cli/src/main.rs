@@ -137,10 +137,12 @@ impl PolicyArgs {
             ..Policy::default()
         };
         for f in &self.ca_files {
-            policy.extra_system_anchors.push(
-                std::fs::read(f)
-                    .map_err(|e| wasmtime::format_err!("--ca-file {}: {e}", f.display()))?,
-            );
+            let what = format!("--ca-file {}", f.display());
+            let pem = std::fs::read(f).map_err(|e| wasmtime::format_err!("{what}: {e}"))?;
+            // Checked here to name the file; the host checks again for embedders.
+            memtls_host::engine::parse_certificate_item(&pem, &what)
+                .map_err(|e| wasmtime::format_err!("{}", e.message))?;
+            policy.extra_system_anchors.push(pem);
         }
         Ok(policy)
     }
@@ -241,8 +243,13 @@ fn run_command(a: RunArgs) -> wasmtime::Result<i32> {
     opts.args = std::iter::once(name.clone())
         .chain(a.component_and_args.into_iter().skip(1))
         .collect();
-    let loaded = load(&bytes, a.provider, &policy, &name)
-        .map_err(|e| e.context(component.display().to_string()))?;
+    // The path names the component in what loading says (progress, refusals).
+    let loaded = load(
+        &bytes,
+        a.provider,
+        &policy,
+        &component.display().to_string(),
+    )?;
     run(&loaded, &opts)
 }
 

@@ -336,6 +336,42 @@ fn unsatisfiable_imports_are_named() {
 }
 
 #[test]
+fn ca_files_that_are_no_certificates_are_named_with_the_reason() {
+    let dir = Scratch::new("not-certificates");
+    let app = dir.file("app.wasm", &component_importing_foo());
+    let key = b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+    let cut = b"-----BEGIN CERTIFICATE-----\nAAAA\n";
+    let cases: [(&str, &[u8], &str); 3] = [
+        (
+            "junk.pem",
+            b"not a certificate",
+            "neither PEM text nor a DER certificate",
+        ),
+        ("key.pem", key, "PEM text holds no CERTIFICATE block"),
+        (
+            "cut.pem",
+            cut,
+            "a block has no \"-----END CERTIFICATE-----\" line",
+        ),
+    ];
+    for (name, bytes, why) in cases {
+        let file = dir.file(name, bytes);
+        let out_file = dir.0.join("out.wasm").display().to_string();
+        for command in ["run", "compose"] {
+            let mut args = vec![command, "--ca-file", &file, &app];
+            if command == "compose" {
+                args.extend(["-o", &out_file]);
+            }
+            let out = memtls(&args);
+            let t = text(&out);
+            assert!(!out.status.success(), "{args:?}: {t}");
+            let want = format!("memtls: --ca-file {file}: ");
+            assert!(t.contains(&want) && t.contains(why), "{args:?}: {t}");
+        }
+    }
+}
+
+#[test]
 fn files_that_are_no_components_are_named_with_the_reason() {
     let dir = Scratch::new("not-components");
     let cases: [(&str, &[u8], &str); 5] = [

@@ -39,7 +39,7 @@ pub use connection::{
     Progress, ReadOutcome, WriteOutcome, check_export, check_key_update,
 };
 pub use error::{CertificateReason, Error, ErrorKind, Result, Stage, alert_name};
-pub use pem::{parse_certificates, parse_private_key};
+pub use pem::{parse_certificate_item, parse_certificates, parse_private_key};
 pub use policy::{Admission, BaseRoots, DEFAULT_MAX_BUFFERED, Permit, Policy};
 pub use rustls;
 pub use session::{Session, SessionInfo};

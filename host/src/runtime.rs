@@ -252,7 +252,8 @@ fn compile(
     policy: &Policy,
     label: &str,
 ) -> wasmtime::Result<(Component, bool)> {
-    let parts = crate::Ingredients::of(bytes, provider, policy)?;
+    let parts = crate::Ingredients::of(bytes, provider, policy)
+        .map_err(|e| e.context(label.to_string()))?;
     let make = || -> wasmtime::Result<Component> {
         let prepared = crate::prepared(bytes, parts.as_ref())?;
         with_progress(label, prepared.len(), || {
