@@ -301,6 +301,9 @@ pub fn build(build: &PythonBuild) -> Result<()> {
         cmd.arg("-p").arg(&site);
     }
     cmd.arg("-o").arg(&build.output);
+    // A script that does not build is reported by Python's own traceback; a
+    // Rust backtrace of componentize-py's after it would bury that.
+    cmd.env("RUST_BACKTRACE", "0");
     // check_release has run it already: how to install it was said there.
     let status = cmd
         .status()
@@ -323,10 +326,8 @@ pub fn build(build: &PythonBuild) -> Result<()> {
     })?;
     std::fs::write(&build.output, fixed)
         .map_err(|e| format_err!("{}: {e}", build.output.display()))?;
-    if build.requirements.is_some() {
-        for line in unbundled(&build.output)? {
-            eprintln!("memtls python build: not in the component (cannot be imported): {line}");
-        }
+    for line in unbundled(&build.output)? {
+        eprintln!("memtls python build: not in the component (cannot be imported): {line}");
     }
     Ok(())
 }
@@ -354,8 +355,8 @@ fn check_release(tool: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The modules of the packages bundled whole that could not be imported while
-/// building, as `name: why` lines: the built component reports them when run with
+/// The modules the script imports, or of the packages bundled whole, that could
+/// not be imported while building, as `name: why` lines: the built component reports them when run with
 /// `MEMTLS_PYTHON_BUILD_REPORT=1` (componentize-py shows nothing of the build's
 /// own output). Running it also fills the compilation cache for the first run.
 fn unbundled(component: &Path) -> Result<Vec<String>> {

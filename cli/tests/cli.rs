@@ -420,6 +420,11 @@ fn python_example_from_the_readme() {
     );
     let out = memtls(&["python", "build", script, "-o", &app]);
     assert!(out.status.success(), "memtls python build: {}", text(&out));
+    assert!(
+        !text(&out).contains("not in the component"),
+        "{}",
+        text(&out)
+    );
     let url = format!("https://localhost:{port}/");
     for provider in ["native", "guest"] {
         let (out, t) = run(provider, &["--ca-file", &ca, &app, &url]);
@@ -439,6 +444,43 @@ fn python_example_from_the_readme() {
         assert!(!out.status.success());
         assert!(text(&out).contains(message), "{}", text(&out));
     }
+}
+
+/// What a script imports that cannot be imported while building is not in the
+/// component: the build names it (a guarded import too: it may be meant); a
+/// script that does not compile fails the build with Python's own words.
+#[test]
+fn python_build_names_what_it_could_not_bundle() {
+    let dir = Scratch::new("python-unbundled");
+    let app = dir.0.join("app.wasm").display().to_string();
+    let script = dir.file(
+        "imports.py",
+        b"from os import path, getcwd\n\
+          try:\n    import no_such_optional\nexcept ImportError:\n    pass\n\
+          import no_such_package.sub\nprint('ran', path.sep)\n",
+    );
+    let out = memtls(&["python", "build", &script, "-o", &app]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let said = "memtls python build: not in the component (cannot be imported): ";
+    for line in [
+        format!("{said}no_such_optional: ModuleNotFoundError"),
+        format!("{said}no_such_package.sub: ModuleNotFoundError"),
+    ] {
+        assert!(t.contains(&line), "no {line:?} in {t}");
+    }
+    // `from os import getcwd` names an attribute, not a module.
+    assert!(!t.contains("os.getcwd") && !t.contains("os.path:"), "{t}");
+    let (out, t) = run("native", &[&app]);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("No module named 'no_such_package'"), "{t}");
+
+    let broken = dir.file("broken.py", b"print(1\n");
+    let out = memtls(&["python", "build", &broken, "-o", &app]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("SyntaxError: '(' was never closed"), "{t}");
+    assert!(!t.contains("Stack backtrace"), "{t}");
 }
 
 /// `memtls run --tls openssl`: the system's OpenSSL in the host fetches from

@@ -54,22 +54,29 @@ def _no_network_while_building():
 
 
 def _imported_modules(tree):
+    """``(name, certain)`` for each module the script's import statements name:
+    ``certain`` is false for ``from m import x`` as ``m.x`` (x may be an
+    attribute of ``m``, not a module)."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield alias.name
+                yield alias.name, True
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            yield node.module
+            yield node.module, True
             for alias in node.names:
-                yield f"{node.module}.{alias.name}"
+                yield f"{node.module}.{alias.name}", False
 
 
 def _preload(tree):
-    for name in _imported_modules(tree):
+    """Imports what the script imports, so that it is in the component; records
+    in ``UNBUNDLED`` the modules it names that cannot be imported (it may guard
+    them, as ``try: import ujson`` does; the build reports them all)."""
+    for name, certain in _imported_modules(tree):
         try:
             importlib.import_module(name)
-        except Exception:  # noqa: BLE001 -- a name may be an attribute, not a module
-            pass
+        except Exception as error:  # noqa: BLE001 -- reported, or an attribute
+            if certain and all(name != seen for seen, _ in UNBUNDLED):
+                UNBUNDLED.append((name, f"{type(error).__name__}: {error}"))
 
 
 def _executor_without_threads():
@@ -95,9 +102,10 @@ def _executor_without_threads():
     base_events.BaseEventLoop.run_in_executor = run_in_executor
 
 
-#: Modules of the packages bundled whole that could not be imported while
-#: building, so are not in the component: ``(name, why)`` pairs. ``memtls python
-#: build`` reports them (it runs the component with MEMTLS_PYTHON_BUILD_REPORT=1).
+#: Modules the script imports, or of the packages bundled whole, that could not
+#: be imported while building, so are not in the component: ``(name, why)``
+#: pairs. ``memtls python build`` reports them (it runs the component with
+#: MEMTLS_PYTHON_BUILD_REPORT=1).
 UNBUNDLED = []
 
 
