@@ -356,9 +356,10 @@ fn check_release(tool: &Path) -> Result<()> {
 }
 
 /// The modules the script imports, or of the packages bundled whole, that could
-/// not be imported while building, as `name: why` lines: the built component reports them when run with
-/// `MEMTLS_PYTHON_BUILD_REPORT=1` (componentize-py shows nothing of the build's
-/// own output). Running it also fills the compilation cache for the first run.
+/// not be imported while building, as `name: why` lines: the built component
+/// reports them when run with `MEMTLS_PYTHON_BUILD_REPORT=1` (componentize-py
+/// shows nothing of the build's own output). Running it also fills the
+/// compilation cache for the first run.
 fn unbundled(component: &Path) -> Result<Vec<String>> {
     let bytes =
         std::fs::read(component).map_err(|e| format_err!("{}: {e}", component.display()))?;
