@@ -303,7 +303,8 @@ pub fn build(build: &PythonBuild) -> Result<()> {
     cmd.arg("-o").arg(&build.output);
     // A script that does not build is reported by Python's own traceback; a
     // Rust backtrace of componentize-py's after it would bury that.
-    cmd.env("RUST_BACKTRACE", "0");
+    cmd.env("RUST_BACKTRACE", "0")
+        .env("RUST_LIB_BACKTRACE", "0");
     // check_release has run it already: how to install it was said there.
     let status = cmd
         .status()

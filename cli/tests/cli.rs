@@ -475,8 +475,13 @@ fn python_build_names_what_it_could_not_bundle() {
     assert!(!out.status.success(), "{t}");
     assert!(t.contains("No module named 'no_such_package'"), "{t}");
 
+    // Even when the user asks Rust programs for backtraces.
     let broken = dir.file("broken.py", b"print(1\n");
-    let out = memtls(&["python", "build", &broken, "-o", &app]);
+    let out = Command::new(env!("CARGO_BIN_EXE_memtls"))
+        .args(["python", "build", &broken, "-o", &app])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run memtls");
     let t = text(&out);
     assert!(!out.status.success(), "{t}");
     assert!(t.contains("SyntaxError: '(' was never closed"), "{t}");

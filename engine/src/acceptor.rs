@@ -66,14 +66,17 @@ impl Acceptor {
     /// that continues is reported with [`Acceptor::failed_with`].
     pub fn hand_over(&mut self) -> Result<(Vec<u8>, Permit)> {
         self.check()?;
+        if self.taken.is_none() {
+            return Err(Error::misuse(
+                "this acceptor was not started for another library's connection",
+            ));
+        }
         if self.accepted.take().is_none() {
             return Err(Error::misuse(
                 "the ClientHello is not complete yet: feed more ciphertext first",
             ));
         }
-        let taken = self.taken.take().ok_or_else(|| {
-            Error::misuse("this acceptor was not started for another library's connection")
-        })?;
+        let taken = self.taken.take().expect("checked: started for hand-over");
         let permit = self.permit.take().expect("checked: not yet accepted");
         Ok((taken, permit))
     }

@@ -252,8 +252,11 @@ fn compile(
     policy: &Policy,
     label: &str,
 ) -> wasmtime::Result<(Component, bool)> {
-    let parts = crate::Ingredients::of(bytes, provider, policy)
-        .map_err(|e| e.context(label.to_string()))?;
+    // What is wrong with the application is said with its name (the rest of
+    // what can fail here is the embedder's: the guest or adapter missing).
+    #[cfg(feature = "guest-provider")]
+    crate::component_imports(bytes).map_err(|e| e.context(label.to_string()))?;
+    let parts = crate::Ingredients::of(bytes, provider, policy)?;
     let make = || -> wasmtime::Result<Component> {
         let prepared = crate::prepared(bytes, parts.as_ref())?;
         with_progress(label, prepared.len(), || {

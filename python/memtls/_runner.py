@@ -76,7 +76,7 @@ def _preload(tree):
             importlib.import_module(name)
         except Exception as error:  # noqa: BLE001 -- reported, or an attribute
             if certain and all(name != seen for seen, _ in UNBUNDLED):
-                UNBUNDLED.append((name, f"{type(error).__name__}: {error}"))
+                UNBUNDLED.append((name, _why(error)))
 
 
 def _executor_without_threads():
@@ -109,6 +109,11 @@ def _executor_without_threads():
 UNBUNDLED = []
 
 
+def _why(error):
+    """An import's failure on one line (the build prints a line per module)."""
+    return " ".join(f"{type(error).__name__}: {error}".split())
+
+
 def _import_whole(packages):
     """Imports each of ``packages`` with all its submodules, so that what they
     import lazily is in the component; records which cannot be imported, and why."""
@@ -130,7 +135,7 @@ def _import_whole(packages):
             except Exception as error:  # noqa: BLE001 -- reported below
                 failed.append((info.name, error))
     for name, error in failed:
-        UNBUNDLED.append((name, f"{type(error).__name__}: {error}"))
+        UNBUNDLED.append((name, _why(error)))
 
 
 def command(module_name, whole=()):
