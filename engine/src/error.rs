@@ -412,6 +412,8 @@ fn certificate_sentence(err: &CertificateError) -> String {
              needs serverAuth, a client clientAuth)"
                 .into()
         }
+        // Our own refusals are sentences already.
+        C::Other(other) if other.0.is::<crate::verify::ChainTooCostly>() => other.to_string(),
         C::Other(other) => words(&other.to_string()),
         other => words(&format!("{other:?}")),
     }

@@ -40,10 +40,13 @@ pub use connection::{
 };
 pub use error::{CertificateReason, Error, ErrorKind, Result, Stage, alert_name};
 pub use pem::{parse_certificate_item, parse_certificates, parse_private_key};
-pub use policy::{Admission, BaseRoots, DEFAULT_MAX_BUFFERED, Permit, Policy};
+pub use policy::{
+    Admission, BaseRoots, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_CHAIN_BYTES,
+    DEFAULT_MAX_CHAIN_CERTIFICATES, Permit, Policy,
+};
 pub use rustls;
 pub use session::{Session, SessionInfo};
-pub use verify::client_auth_anchors;
+pub use verify::{MAX_PATH_STEPS, client_auth_anchors};
 
 use rustls::client::danger::ServerCertVerifier;
 
@@ -160,11 +163,7 @@ impl Engine {
                 let chains = if roots.is_empty() {
                     None
                 } else {
-                    Some(verify::chains_verifier(
-                        roots,
-                        &self.crypto,
-                        "system trust",
-                    )?)
+                    Some(verify::chains_verifier(roots, &self.crypto)?)
                 };
                 let system = match (chains, platform) {
                     (Some(chains), Some(platform)) => verify::any_of(chains, platform),
@@ -198,13 +197,20 @@ impl Engine {
         &self,
         trust: &TrustStore,
         mode: Verification,
+        policy: &Policy,
     ) -> Result<Arc<dyn ServerCertVerifier>> {
         let system = if trust.system && mode != Verification::None {
             Some(self.system_verifier()?)
         } else {
             None
         };
-        verify::server_verifier(trust, &self.crypto, system, mode)
+        verify::server_verifier(
+            trust,
+            &self.crypto,
+            system,
+            mode,
+            verify::ChainLimits::of(policy),
+        )
     }
 
     /// Implementation name and version.
@@ -237,7 +243,7 @@ impl Engine {
         let permit = admit_client(config, verification, admission)?;
         let versions = config::versions(config.min_version, config.max_version)?;
         let provider = config::provider_with_suites(&self.crypto, config.cipher_suites.as_deref())?;
-        let verifier = self.server_verifier(&config.trust, verification)?;
+        let verifier = self.server_verifier(&config.trust, verification, admission.policy())?;
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
             .map_err(|e| Error::from_rustls_config("cipher-suites / versions", e))?
@@ -279,7 +285,11 @@ impl Engine {
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
             .map_err(|e| Error::from_rustls_config("cipher-suites / versions", e))?;
-        let builder = match verify::client_verifier(&config.client_auth, &provider)? {
+        let builder = match verify::client_verifier(
+            &config.client_auth,
+            &provider,
+            verify::ChainLimits::of(admission.policy()),
+        )? {
             Some(v) => builder.with_client_cert_verifier(v),
             None => builder.with_no_client_auth(),
         };
@@ -309,11 +319,12 @@ impl Engine {
         } = *call;
         admission.transient(trust.byte_len().saturating_add(config::bytes_of(chain)))?;
         let certs = parse_certificates(chain, "chain")?;
+        check_chain_work(&certs, admission.policy())?;
         let Some((end_entity, intermediates)) = certs.split_first() else {
             return Err(Error::misuse("chain is empty"));
         };
         let name = parse_server_name(server_name)?;
-        let verifier = self.server_verifier(trust, Verification::Full)?;
+        let verifier = self.server_verifier(trust, Verification::Full, admission.policy())?;
         let now = match at_time {
             Some(secs) => UnixTime::since_unix_epoch(Duration::from_secs(secs)),
             None => UnixTime::now(),
@@ -324,6 +335,22 @@ impl Engine {
             .map(|_| ())
             .map_err(|e| Error::from_rustls_about(&e, verify::take_rejected()))
     }
+}
+
+/// Refuses a chain (end entity first) that the policy's chain limits or the
+/// path-building budget ([`MAX_PATH_STEPS`]) would refuse, with
+/// `resource-limit` and a sentence naming the limit: what every provider checks
+/// before it verifies a chain it was given.
+pub fn check_chain_work(
+    chain: &[rustls::pki_types::CertificateDer<'_>],
+    policy: &Policy,
+) -> Result<()> {
+    let Some((end_entity, intermediates)) = chain.split_first() else {
+        return Ok(());
+    };
+    verify::ChainLimits::of(policy)
+        .check(end_entity, intermediates)
+        .map_err(|e| Error::limit(e.to_string()))
 }
 
 /// The arguments of `verify-server-chain`.

@@ -173,6 +173,14 @@ pub(crate) fn is_self_issued(der: &[u8]) -> Option<bool> {
     Some(fields.get(2)? == fields.get(4)?)
 }
 
+/// The certificate's subject and issuer names (their DER contents, compared
+/// byte for byte as webpki compares them); `None` when the bytes are not a
+/// certificate.
+pub(crate) fn subject_and_issuer(der: &[u8]) -> Option<(&[u8], &[u8])> {
+    let fields = tbs_fields(der)?;
+    Some((fields.get(4)?.1, fields.get(2)?.1))
+}
+
 /// How a message names the certificate: `"www.example.org" (CN=example)`,
 /// or `None` when the bytes are not a certificate.
 pub(crate) fn certificate_name(der: &[u8]) -> Option<String> {

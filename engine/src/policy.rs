@@ -17,6 +17,15 @@ use crate::{Error, Result};
 /// The default cap on ciphertext buffered per connection: four maximal records.
 pub const DEFAULT_MAX_BUFFERED: usize = 4 * (16 * 1024 + 256);
 
+/// The default cap on the certificates of one chain (end entity included): the
+/// longest path webpki builds is the end entity, six intermediates and an
+/// anchor, and servers send a few more at most (cross-signatures).
+pub const DEFAULT_MAX_CHAIN_CERTIFICATES: usize = 10;
+
+/// The default cap on the bytes of one chain: 64 KiB, what one TLS 1.2
+/// Certificate message can hold and far above real chains (2 to 8 KiB).
+pub const DEFAULT_MAX_CHAIN_BYTES: usize = 64 * 1024;
+
 /// The embedder's policy for one instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -35,6 +44,12 @@ pub struct Policy {
     /// ids, cipher ids) the live contexts of one instance may hold together; also
     /// the most one `verify-server-chain` call may pass.
     pub max_config_bytes: usize,
+    /// Most certificates (the end entity included) one chain may hold, whether a
+    /// peer presents it or `verify-server-chain` is given it; more are refused
+    /// before path building starts, since path building is what costs CPU.
+    pub max_chain_certificates: usize,
+    /// Most bytes (DER) one chain may take, under the same rule.
+    pub max_chain_bytes: usize,
     /// What `system` trust starts from, before the extra anchors.
     pub base_roots: BaseRoots,
     /// Extra trust anchors (PEM text or DER) added to what `system` trust means,
@@ -91,8 +106,8 @@ impl std::str::FromStr for BaseRoots {
 
 impl Default for Policy {
     /// Secure defaults: no `insecure` interface, 1024 connections, 256 contexts,
-    /// four records buffered per connection, 16 MiB of configuration, platform
-    /// roots.
+    /// four records buffered per connection, 16 MiB of configuration, chains of
+    /// at most 10 certificates and 64 KiB, platform roots.
     fn default() -> Self {
         Self {
             allow_insecure: false,
@@ -100,6 +115,8 @@ impl Default for Policy {
             max_contexts: 256,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED,
             max_config_bytes: 16 << 20,
+            max_chain_certificates: DEFAULT_MAX_CHAIN_CERTIFICATES,
+            max_chain_bytes: DEFAULT_MAX_CHAIN_BYTES,
             base_roots: BaseRoots::Platform,
             extra_system_anchors: Vec::new(),
         }

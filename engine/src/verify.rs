@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -284,8 +283,9 @@ impl Roots {
     }
 
     /// The path from `end_entity` to one of the roots, end-entity first and
-    /// ending with the anchor's certificate, for `usage`; none when there is no
-    /// valid path (the rustls verifier then words the reason).
+    /// ending with the anchor's certificate, for `usage`; webpki's refusal
+    /// when there is no valid path (one pass: [`refusal`] words it as rustls
+    /// would).
     fn path(
         &self,
         algorithms: &WebPkiSupportedAlgorithms,
@@ -293,8 +293,8 @@ impl Roots {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
         usage: webpki::KeyUsage,
-    ) -> Option<Vec<CertificateDer<'static>>> {
-        let cert = webpki::EndEntityCert::try_from(end_entity).ok()?;
+    ) -> std::result::Result<Vec<CertificateDer<'static>>, rustls::Error> {
+        let cert = webpki::EndEntityCert::try_from(end_entity).map_err(refusal)?;
         let path = cert
             .verify_for_usage(
                 algorithms.all,
@@ -305,53 +305,246 @@ impl Roots {
                 None,
                 None,
             )
-            .ok()?;
+            .map_err(refusal)?;
         let anchor = self
             .store
             .roots
             .iter()
-            .position(|a| std::ptr::eq(a, path.anchor()))?;
+            .position(|a| std::ptr::eq(a, path.anchor()))
+            .ok_or(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            ))?;
         let mut chain = vec![end_entity.clone().into_owned()];
         chain.extend(
             path.intermediate_certificates()
                 .map(|c| c.der().into_owned()),
         );
         chain.push(self.certificates[anchor].clone());
-        Some(chain)
+        Ok(chain)
+    }
+}
+
+/// webpki's refusal of a path as rustls's own verifiers report it (rustls
+/// keeps its mapping private; this is the same mapping for the errors path
+/// building can give, so that a refusal is worded and alerted as rustls does
+/// without verifying a second time).
+fn refusal(error: webpki::Error) -> rustls::Error {
+    use webpki::Error as W;
+    let reason = match error {
+        W::BadDer | W::BadDerTime | W::TrailingData(_) => CertificateError::BadEncoding,
+        W::CertNotValidYet { time, not_before } => {
+            CertificateError::NotValidYetContext { time, not_before }
+        }
+        W::CertExpired { time, not_after } => CertificateError::ExpiredContext { time, not_after },
+        W::InvalidCertValidity => CertificateError::Expired,
+        W::UnknownIssuer => CertificateError::UnknownIssuer,
+        W::CertNotValidForName(webpki::InvalidNameContext {
+            expected,
+            presented,
+        }) => CertificateError::NotValidForNameContext {
+            expected,
+            presented,
+        },
+        W::CertRevoked => CertificateError::Revoked,
+        W::UnknownRevocationStatus => CertificateError::UnknownRevocationStatus,
+        W::InvalidSignatureForPublicKey => CertificateError::BadSignature,
+        #[allow(deprecated)]
+        W::UnsupportedSignatureAlgorithm | W::UnsupportedSignatureAlgorithmForPublicKey => {
+            CertificateError::UnsupportedSignatureAlgorithm
+        }
+        W::UnsupportedSignatureAlgorithmContext(cx) => {
+            CertificateError::UnsupportedSignatureAlgorithmContext {
+                signature_algorithm_id: cx.signature_algorithm_id,
+                supported_algorithms: cx.supported_algorithms,
+            }
+        }
+        W::UnsupportedSignatureAlgorithmForPublicKeyContext(cx) => {
+            CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext {
+                signature_algorithm_id: cx.signature_algorithm_id,
+                public_key_algorithm_id: cx.public_key_algorithm_id,
+            }
+        }
+        // rustls words both alike (its context type's constructor is
+        // private); the alert is the same.
+        #[allow(deprecated)]
+        W::RequiredEkuNotFound | W::RequiredEkuNotFoundContext(_) => {
+            CertificateError::InvalidPurpose
+        }
+        other => CertificateError::Other(rustls::OtherError(Arc::new(other))),
+    };
+    rustls::Error::InvalidCertificate(reason)
+}
+
+/// The most steps path building may take for one chain: each step is one
+/// intermediate tried as the issuer of the certificate before it. webpki
+/// allows 200,000 and parses every intermediate again at each step, so a few
+/// intermediates sharing one name cost minutes of CPU; real chains take one
+/// step per intermediate, a cross-signed one a few more.
+pub const MAX_PATH_STEPS: usize = 64;
+
+/// The most intermediates webpki puts in one path.
+const MAX_PATH_INTERMEDIATES: usize = 6;
+
+/// What one chain may cost before path building starts: how many
+/// certificates and bytes it may hold (the policy's), and [`MAX_PATH_STEPS`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChainLimits {
+    certificates: usize,
+    bytes: usize,
+}
+
+impl ChainLimits {
+    /// The limits `policy` sets.
+    pub(crate) fn of(policy: &crate::Policy) -> Self {
+        Self {
+            certificates: policy.max_chain_certificates,
+            bytes: policy.max_chain_bytes,
+        }
+    }
+
+    /// Refuses a chain (end entity first) that passes a limit, before any
+    /// path is built.
+    pub(crate) fn check(
+        self,
+        end_entity: &[u8],
+        intermediates: &[CertificateDer<'_>],
+    ) -> std::result::Result<(), ChainTooCostly> {
+        let count = 1 + intermediates.len();
+        if count > self.certificates {
+            return Err(ChainTooCostly::Certificates {
+                count,
+                max: self.certificates,
+            });
+        }
+        let bytes = intermediates
+            .iter()
+            .fold(end_entity.len(), |n, c| n.saturating_add(c.len()));
+        if bytes > self.bytes {
+            return Err(ChainTooCostly::Bytes {
+                bytes,
+                max: self.bytes,
+            });
+        }
+        let names: Vec<_> = intermediates
+            .iter()
+            .map(|c| crate::names::subject_and_issuer(c))
+            .collect();
+        let Some((_, issuer)) = crate::names::subject_and_issuer(end_entity) else {
+            // Not a certificate: webpki refuses it before building anything.
+            return Ok(());
+        };
+        let mut steps = 0;
+        let mut used = vec![false; names.len()];
+        match path_steps(issuer, 0, &names, &mut used, &mut steps) {
+            true => Ok(()),
+            false => Err(ChainTooCostly::Paths {
+                max: MAX_PATH_STEPS,
+            }),
+        }
+    }
+}
+
+/// Counts, into `steps`, the steps webpki's depth-first path building can
+/// take from a certificate issued by `issuer` at `depth` intermediates: every
+/// unused intermediate whose subject is that issuer is tried, and from it
+/// the search goes on. An upper bound (webpki stops at the first path that
+/// verifies); false once it passes [`MAX_PATH_STEPS`].
+fn path_steps(
+    issuer: &[u8],
+    depth: usize,
+    names: &[Option<(&[u8], &[u8])>],
+    used: &mut [bool],
+    steps: &mut usize,
+) -> bool {
+    for (i, name) in names.iter().enumerate() {
+        let Some((subject, next)) = name else {
+            continue;
+        };
+        if used[i] || *subject != issuer {
+            continue;
+        }
+        *steps += 1;
+        if *steps > MAX_PATH_STEPS {
+            return false;
+        }
+        if depth + 1 < MAX_PATH_INTERMEDIATES {
+            used[i] = true;
+            let within = path_steps(next, depth + 1, names, used, steps);
+            used[i] = false;
+            if !within {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+/// Why a chain was refused before path building.
+#[derive(Debug, Clone)]
+pub(crate) enum ChainTooCostly {
+    /// More certificates than the policy allows.
+    Certificates { count: usize, max: usize },
+    /// More bytes than the policy allows.
+    Bytes { bytes: usize, max: usize },
+    /// Intermediates that share names, offering more candidate paths than
+    /// [`MAX_PATH_STEPS`].
+    Paths { max: usize },
+}
+
+impl std::fmt::Display for ChainTooCostly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Certificates { count, max } => write!(
+                f,
+                "the chain holds {count} certificates; at most {max} are accepted \
+                 (max-chain-certificates)"
+            ),
+            Self::Bytes { bytes, max } => write!(
+                f,
+                "the chain takes {bytes} bytes; at most {max} are accepted (max-chain-bytes)"
+            ),
+            Self::Paths { max } => write!(
+                f,
+                "the chain's intermediates share names so that building a path would take \
+                 more than {max} steps; refused before verification"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ChainTooCostly {}
+
+impl From<ChainTooCostly> for rustls::Error {
+    fn from(e: ChainTooCostly) -> Self {
+        rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(Arc::new(e))))
     }
 }
 
 /// Verifies servers' chains against [`Roots`] and notes the path it built.
-/// Decisions are webpki's, exactly as rustls's own verifier makes them; when
-/// there is no path, rustls's verifier is asked again so that the refusal is
-/// worded (and alerted) as rustls does.
+/// Decisions are webpki's, exactly as rustls's own verifier makes them, and
+/// so are the refusals' words and alerts ([`refusal`]), from the one pass.
 #[derive(Debug)]
 struct Chains {
     roots: Arc<Roots>,
-    inner: Arc<WebPkiServerVerifier>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl Check for Chains {
     fn check(&self, p: &Presented<'_>) -> Verdict {
         let usage = webpki::KeyUsage::server_auth();
-        match self.roots.path(
+        let path = self.roots.path(
             &self.algorithms,
             p.end_entity,
             p.intermediates,
             p.now,
             usage,
-        ) {
-            Some(path) => {
-                // The chain is good; the name is checked after it (see
-                // `IgnoreHostname`).
-                note_verified(path);
-                let parsed = ParsedCertificate::try_from(p.end_entity)?;
-                rustls::client::verify_server_name(&parsed, p.server_name)
-                    .map(|()| ServerCertVerified::assertion())
-            }
-            None => p.to(self.inner.as_ref()),
-        }
+        )?;
+        // The chain is good; the name is checked after it (see
+        // `IgnoreHostname`).
+        note_verified(path);
+        let parsed = ParsedCertificate::try_from(p.end_entity)?;
+        rustls::client::verify_server_name(&parsed, p.server_name)
+            .map(|()| ServerCertVerified::assertion())
     }
 
     fn signatures(&self) -> Signatures<'_> {
@@ -359,13 +552,18 @@ impl Check for Chains {
     }
 }
 
-/// Notes which certificate a verification rejected, for the message.
+/// The outermost step of server verification: refuses a chain that passes
+/// the limits before any verifier builds a path, and notes which certificate
+/// a verification rejected, for the message.
 #[derive(Debug)]
-struct Naming(Arc<dyn ServerCertVerifier>);
+struct Naming(Arc<dyn ServerCertVerifier>, ChainLimits);
 
 impl Check for Naming {
     fn check(&self, p: &Presented<'_>) -> Verdict {
-        let result = p.to(self.0.as_ref());
+        let result = match self.1.check(p.end_entity, p.intermediates) {
+            Ok(()) => p.to(self.0.as_ref()),
+            Err(costly) => Err(costly.into()),
+        };
         if result.is_err() {
             note_rejected(p.end_entity);
         }
@@ -378,13 +576,14 @@ impl Check for Naming {
 }
 
 /// A server's verifier of client certificates: like [`Chains`] (webpki's
-/// decision, the path noted, rustls's wording of refusals), and the rejected
-/// certificate named.
+/// decision, the path noted, rustls's wording of refusals, one pass, the
+/// limits first), and the rejected certificate named.
 #[derive(Debug)]
 struct Clients {
     roots: Arc<Roots>,
     inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
     algorithms: WebPkiSupportedAlgorithms,
+    limits: ChainLimits,
 }
 
 impl rustls::server::danger::ClientCertVerifier for Clients {
@@ -407,20 +606,24 @@ impl rustls::server::danger::ClientCertVerifier for Clients {
         now: UnixTime,
     ) -> std::result::Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
         let usage = webpki::KeyUsage::client_auth();
-        if let Some(path) = self
-            .roots
-            .path(&self.algorithms, end_entity, intermediates, now, usage)
-        {
-            note_verified(path);
-            return Ok(rustls::server::danger::ClientCertVerified::assertion());
-        }
         let result = self
-            .inner
-            .verify_client_cert(end_entity, intermediates, now);
-        if result.is_err() {
-            note_rejected(end_entity);
+            .limits
+            .check(end_entity, intermediates)
+            .map_err(rustls::Error::from)
+            .and_then(|()| {
+                self.roots
+                    .path(&self.algorithms, end_entity, intermediates, now, usage)
+            });
+        match result {
+            Ok(path) => {
+                note_verified(path);
+                Ok(rustls::server::danger::ClientCertVerified::assertion())
+            }
+            Err(e) => {
+                note_rejected(end_entity);
+                Err(e)
+            }
         }
-        result
     }
 
     signature_methods!();
@@ -440,6 +643,7 @@ pub(crate) fn server_verifier(
     provider: &Arc<CryptoProvider>,
     system: Option<Arc<dyn ServerCertVerifier>>,
     mode: Verification,
+    limits: ChainLimits,
 ) -> Result<Arc<dyn ServerCertVerifier>> {
     if mode == Verification::None {
         return Ok(verifier(NoVerification(
@@ -468,10 +672,13 @@ pub(crate) fn server_verifier(
         (Some(chains), true) => chains,
         (chains, _) => pins_first(pins, chains, provider),
     };
-    Ok(verifier(Naming(match mode {
-        Verification::WithoutHostname => verifier(IgnoreHostname(chosen)),
-        _ => chosen,
-    })))
+    Ok(verifier(Naming(
+        match mode {
+            Verification::WithoutHostname => verifier(IgnoreHostname(chosen)),
+            _ => chosen,
+        },
+        limits,
+    )))
 }
 
 /// A verifier that accepts an end-entity certificate that is one of `pins`
@@ -567,17 +774,12 @@ impl Check for Pinned {
 pub(crate) fn chains_verifier(
     roots: Roots,
     provider: &Arc<CryptoProvider>,
-    what: &str,
 ) -> Result<Arc<dyn ServerCertVerifier>> {
     if roots.is_empty() {
         return Err(Error::config(EMPTY_TRUST));
     }
-    let inner = WebPkiServerVerifier::builder_with_provider(roots.store.clone(), provider.clone())
-        .build()
-        .map_err(|e| Error::config(format!("{what}: {e}")))?;
     Ok(verifier(Chains {
         roots: Arc::new(roots),
-        inner,
         algorithms: provider.signature_verification_algorithms,
     }))
 }
@@ -588,7 +790,7 @@ fn anchors_verifier(
     provider: &Arc<CryptoProvider>,
     what: &str,
 ) -> Result<Arc<dyn ServerCertVerifier>> {
-    chains_verifier(Roots::new(anchors, what)?, provider, what)
+    chains_verifier(Roots::new(anchors, what)?, provider)
 }
 
 /// A verifier that accepts what either verifier accepts (trust sources add up).
@@ -667,6 +869,7 @@ pub fn client_auth_anchors(
 pub(crate) fn client_verifier(
     auth: &ClientAuth,
     provider: &Arc<CryptoProvider>,
+    limits: ChainLimits,
 ) -> Result<Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>> {
     let Some((anchors, optional)) = client_auth_anchors(auth)? else {
         return Ok(None);
@@ -697,5 +900,6 @@ pub(crate) fn client_verifier(
         roots: Arc::new(roots),
         inner,
         algorithms: provider.signature_verification_algorithms,
+        limits,
     })))
 }

@@ -280,6 +280,19 @@ fn garbage_after_our_close_notify_is_an_error() {
     }
 }
 
+/// Pumps a handshake until the client fails; its error.
+fn client_refusal(client: &mut Connection, server: &mut Connection) -> Error {
+    for _ in 0..10 {
+        if let Err(x) = move_all(client, server).and_then(|_| move_all(server, client)) {
+            return x;
+        }
+        if let Err(x) = client.handshake() {
+            return x;
+        }
+    }
+    panic!("the handshake must fail");
+}
+
 #[test]
 fn certificate_rejections_name_the_certificate_and_what_failed() {
     let e = engine();
@@ -287,20 +300,7 @@ fn certificate_rejections_name_the_certificate_and_what_failed() {
     let client = client_context(&e, &c, None);
     let (_, mut server) = pair(&e, &c);
     let mut client = client.connect("other.example").unwrap();
-    let mut err = None;
-    for _ in 0..10 {
-        if let Err(x) =
-            move_all(&mut client, &mut server).and_then(|_| move_all(&mut server, &mut client))
-        {
-            err = Some(x);
-            break;
-        }
-        if let Err(x) = client.handshake() {
-            err = Some(x);
-            break;
-        }
-    }
-    let err = err.expect("the handshake must fail");
+    let err = client_refusal(&mut client, &mut server);
     assert!(
         matches!(err.kind, ErrorKind::CertificateRejected(_)),
         "{err:?}"
@@ -950,4 +950,96 @@ fn check<'a>(
         server_name,
         at_time,
     }
+}
+
+/// The `loop` fixture (nine CA certificates all named CN=loop, each its own
+/// issuer, about 58 KiB, within the default chain limits) would send webpki
+/// through every ordering of the nine; the engine refuses it before building
+/// a path, under `system` trust alone and with anchors, and the policy's
+/// chain limits refuse longer and larger chains, each naming its limit.
+#[test]
+fn costly_chains_are_refused_before_path_building() {
+    let f = memtls_scenario_suite::fixtures::generate().expect("fixtures");
+    let chain = vec![f["loop.chain"].clone()];
+    let e = Engine::new(EngineOptions {
+        base_roots: BaseRoots::Mozilla,
+        ..EngineOptions::ring("test")
+    });
+    let verify = |trust: &TrustStore, chain: &[Vec<u8>], policy: Policy| {
+        e.verify_server_chain(
+            &memtls_engine::ChainCheck {
+                trust,
+                chain,
+                server_name: "localhost",
+                at_time: None,
+            },
+            &Admission::new(policy),
+        )
+    };
+    let system = TrustStore {
+        system: true,
+        anchors: vec![],
+        pinned: vec![],
+    };
+    let both = TrustStore {
+        anchors: vec![f["ca"].clone()],
+        ..system.clone()
+    };
+    for trust in [&system, &both] {
+        let err = verify(trust, &chain, Policy::default()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ResourceLimit, "{err:?}");
+        assert!(
+            err.message.contains("more than 64 steps"),
+            "{}",
+            err.message
+        );
+    }
+    let few = Policy {
+        max_chain_certificates: 3,
+        ..Policy::default()
+    };
+    let err = verify(&both, &chain, few).unwrap_err();
+    assert!(
+        err.message.contains("holds 10 certificates; at most 3")
+            && err.message.contains("max-chain-certificates"),
+        "{}",
+        err.message
+    );
+    let small = Policy {
+        max_chain_bytes: 4096,
+        ..Policy::default()
+    };
+    let err = verify(&both, &chain, small).unwrap_err();
+    assert!(err.message.contains("max-chain-bytes"), "{}", err.message);
+    // A real chain is untouched: the leaf and its CA as an intermediate.
+    let real = vec![f["server.chain"].clone(), f["ca"].clone()];
+    let ca = TrustStore {
+        system: false,
+        anchors: vec![f["ca"].clone()],
+        pinned: vec![],
+    };
+    verify(&ca, &real, Policy::default()).expect("a real chain verifies");
+}
+
+/// A server presenting the `loop` chain is refused by the client during the
+/// handshake with a certificate error that says why, and the server hears
+/// certificate_unknown (46), as rustls answers a refusal of its own.
+#[test]
+fn a_peer_presenting_a_costly_chain_is_refused_in_the_handshake() {
+    let f = memtls_scenario_suite::fixtures::generate().expect("fixtures");
+    let e = engine();
+    let c = Certs {
+        ca: f["ca"].clone(),
+        chain: f["loop.chain"].clone(),
+        key: f["loop.key"].clone(),
+    };
+    let (mut client, mut server) = pair(&e, &c);
+    let err = client_refusal(&mut client, &mut server);
+    assert!(
+        matches!(err.kind, ErrorKind::CertificateRejected(_)) && err.message.contains("steps"),
+        "{err:?}"
+    );
+    let _ = move_all(&mut client, &mut server);
+    let heard = server.handshake().unwrap_err();
+    assert_eq!(heard.kind, ErrorKind::AlertReceived(46), "{heard:?}");
 }

@@ -53,6 +53,8 @@ fn admission() -> &'static engine::Admission {
             max_contexts: n(p.max_contexts),
             max_buffered_bytes: n(p.max_buffered_bytes),
             max_config_bytes: n(p.max_config_bytes),
+            max_chain_certificates: n(p.max_chain_certificates),
+            max_chain_bytes: n(p.max_chain_bytes),
             base_roots: match p.base_roots {
                 BaseRoots::Platform => engine::BaseRoots::Platform,
                 BaseRoots::Mozilla => engine::BaseRoots::Mozilla,

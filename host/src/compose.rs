@@ -108,7 +108,7 @@ supplied_component!(
 /// Where the `settings` record sits in the policy component's memory; the list
 /// of anchors follows it.
 const RECORD_AT: u32 = 16;
-const RECORD_SIZE: u32 = 32;
+const RECORD_SIZE: u32 = 40;
 
 /// The WIT carries limits as u32: a limit beyond that is as good as unlimited.
 fn clamp(value: usize) -> u32 {
@@ -116,8 +116,8 @@ fn clamp(value: usize) -> u32 {
 }
 
 /// The memory image of the `settings` record in the canonical ABI's layout: the record
-/// (bool at 0, four u32 from 4, the `base-roots` enum's byte at 20, then the
-/// anchors' list pointer and length at 24 and 28), the anchors' (pointer,
+/// (bool at 0, six u32 from 4, the `base-roots` enum's byte at 28, then the
+/// anchors' list pointer and length at 32 and 36), the anchors' (pointer,
 /// length) pairs, then their bytes.
 pub(crate) fn policy_image(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
     let n = policy.extra_system_anchors.len();
@@ -134,10 +134,12 @@ pub(crate) fn policy_image(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
     put(8, clamp(policy.max_contexts));
     put(12, clamp(policy.max_buffered_bytes));
     put(16, clamp(policy.max_config_bytes));
-    put(24, table_at);
-    put(28, clamp(n));
+    put(20, clamp(policy.max_chain_certificates));
+    put(24, clamp(policy.max_chain_bytes));
+    put(32, table_at);
+    put(36, clamp(n));
     // The enum's discriminant: the case's index in the WIT.
-    image[record + 20] = match policy.base_roots {
+    image[record + 28] = match policy.base_roots {
         memtls_engine::BaseRoots::Platform => 0,
         memtls_engine::BaseRoots::Mozilla => 1,
         memtls_engine::BaseRoots::None => 2,

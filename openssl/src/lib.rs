@@ -364,6 +364,7 @@ impl OpenSsl {
         self.admission
             .transient(bytes + trust.anchors.iter().map(Vec::len).sum::<usize>())?;
         let chain = memtls_engine::parse_certificates(chain, "chain")?;
+        memtls_engine::check_chain_work(&chain, self.admission.policy())?;
         let Some((leaf, rest)) = chain.split_first() else {
             return Err(Error::misuse("verify-server-chain: the chain is empty"));
         };

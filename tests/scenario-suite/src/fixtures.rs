@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+    BasicConstraints, CertificateParams, CertifiedIssuer, CustomExtension, DnType, IsCa, KeyPair,
     PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
 };
 use time::{Duration, OffsetDateTime};
@@ -88,6 +88,31 @@ fn self_signed(name: &str, is_ca: bool) -> Result<Leaf> {
     })
 }
 
+/// A chain made to cost path building as much as it can within the default
+/// chain limits (10 certificates, 64 KiB): a `localhost` leaf issued by
+/// `CN=loop`, then nine CA certificates all named `CN=loop` (each its own
+/// issuer, each with its own key), padded with hundreds of empty unknown
+/// extensions each to about 58 KiB in all. webpki would try every ordering of
+/// the nine, parsing each again at every step; memtls refuses it before.
+fn loop_chain() -> Result<Leaf> {
+    let mut intermediates = Vec::new();
+    for i in 0..9u64 {
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(fail("loop"))?;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, "loop");
+        params.custom_extensions = (0..330u64)
+            .map(|j| CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 55555, i, j], vec![]))
+            .collect();
+        intermediates.push(CertifiedIssuer::self_signed(params, new_key()?).map_err(fail("loop"))?);
+    }
+    let leaf = leaf(&["localhost"], &intermediates[0], new_key()?, None)?;
+    let mut chain_pem = leaf.chain_pem;
+    for ca in &intermediates {
+        chain_pem.push_str(&ca.pem());
+    }
+    Ok(Leaf { chain_pem, ..leaf })
+}
+
 /// Generates every certificate and key, by file name: `ca`, `client-ca`,
 /// `ed-ca`, and for each leaf `<name>.chain`, `.der`, `.key` (PKCS#8 PEM) and
 /// `.key.pkcs8.der`; plus the server key as SEC1 and the RSA key as PKCS#1.
@@ -164,6 +189,7 @@ pub fn generate() -> Result<BTreeMap<String, Vec<u8>>> {
     put("self-ca", self_signed("localhost", true)?);
     let rsa = key(keys::RSA, &PKCS_RSA_SHA256, "keys/rsa.pkcs8.pem")?;
     put("rsa", leaf(&["localhost"], &test_ca, rsa, None)?);
+    put("loop", loop_chain()?);
 
     // Other encodings of the same keys.
     f.insert("server.key.sec1.pem".into(), keys::EC_SEC1_PEM.to_vec());
