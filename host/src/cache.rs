@@ -16,10 +16,21 @@
 //! least recently used go first), and is only an optimisation: any failure
 //! to read or write it falls back to composing and compiling, and
 //! `MEMTLS_COMPONENT_CACHE=off` switches it off.
+//!
+//! Its entries are native code that `memtls` runs outside the sandbox, so
+//! nothing else may choose them: the directories are created 0700 and the
+//! files 0600 whatever the umask; on every load the directories and the entry
+//! must belong to the user running memtls and be closed to others; and every
+//! entry carries an HMAC-SHA-256 of its own bytes bound to its key, under a
+//! per-user secret in the cache (`secret`, 0600). An entry that fails any of
+//! these (swapped, damaged, planted) is removed and rebuilt, never mapped. The
+//! runtime refuses a guest a directory grant that reaches the cache
+//! ([`crate::runtime::protected_directories`]).
 
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -38,6 +49,102 @@ pub(crate) const MAX_BYTES: u64 = 2 << 30;
 /// The directory of compiled components.
 pub(crate) struct Cache {
     dir: PathBuf,
+}
+
+/// The user's cache directory of memtls (its compiled components are in
+/// `components` under it), when the platform has one.
+pub(crate) fn root() -> Option<PathBuf> {
+    Some(
+        directories_next::ProjectDirs::from("", "", "memtls")?
+            .cache_dir()
+            .to_path_buf(),
+    )
+}
+
+/// The effective user id of this process.
+fn user() -> u32 {
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}
+
+/// Why `meta` (of `path`) may not hold code memtls runs: not the user's own,
+/// or open to others' writes (or reads, for a file), or not of the `dir`
+/// kind expected. `None` when it is fine.
+fn unsafe_for_code(path: &Path, meta: &fs::Metadata, dir: bool) -> Option<String> {
+    let kind = if dir { meta.is_dir() } else { meta.is_file() };
+    if !kind || meta.file_type().is_symlink() {
+        return Some(format!(
+            "{} is not a {}",
+            path.display(),
+            if dir { "directory" } else { "regular file" }
+        ));
+    }
+    if meta.uid() != user() {
+        return Some(format!(
+            "{} belongs to user {}, not to this user ({})",
+            path.display(),
+            meta.uid(),
+            user()
+        ));
+    }
+    let open = if dir { 0o022 } else { 0o077 };
+    if meta.mode() & open != 0 {
+        return Some(format!(
+            "{} has mode {:o}: others can change it",
+            path.display(),
+            meta.mode() & 0o7777
+        ));
+    }
+    None
+}
+
+/// Creates `dir` and its missing parents 0700 (whatever the umask), closes
+/// `dir` to others if it is the user's and open, and checks that it is the
+/// user's own directory, closed to others' writes, in a parent that others
+/// cannot write either (the parent is checked, not changed).
+pub(crate) fn private_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt as _;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let meta = fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if meta.is_dir() && meta.uid() == user() && meta.mode() & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+    } else if let Some(why) = unsafe_for_code(dir, &meta, true) {
+        return Err(why);
+    }
+    if let Some(parent) = dir.parent() {
+        let meta =
+            fs::symlink_metadata(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        // A parent may be a link the user made (~/.cache elsewhere): follow it.
+        let meta = match meta.file_type().is_symlink() {
+            true => fs::metadata(parent).map_err(|e| format!("{}: {e}", parent.display()))?,
+            false => meta,
+        };
+        // Others may write a sticky parent (/tmp): they cannot rename or
+        // remove what is ours in it.
+        let sticky = meta.mode() & 0o1000 != 0;
+        if meta.uid() != user() && meta.uid() != 0 || meta.mode() & 0o022 != 0 && !sticky {
+            return Err(format!(
+                "{} (mode {:o}, user {}) can be changed by others",
+                parent.display(),
+                meta.mode() & 0o7777,
+                meta.uid()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Opens `path` for reading without following a symbolic link.
+fn open_nofollow(path: &Path) -> std::io::Result<fs::File> {
+    fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
 }
 
 /// Feeds what `Hash` writes into SHA-256 (for wasmtime's engine settings,
@@ -69,10 +176,65 @@ impl Cache {
         if std::env::var_os("MEMTLS_COMPONENT_CACHE").is_some_and(|v| v == "off") {
             return None;
         }
-        let dirs = directories_next::ProjectDirs::from("", "", "memtls")?;
-        Some(Self {
-            dir: dirs.cache_dir().join("components"),
-        })
+        let root = root()?;
+        if let Err(why) = private_dir(&root) {
+            eprintln!("memtls: not using the cache of compiled components: {why}");
+            return None;
+        }
+        Self::at(root.join("components"))
+    }
+
+    /// The cache in `dir`, made private (see [`private_dir`]); none when it
+    /// cannot be, with a line on stderr saying why.
+    pub(crate) fn at(dir: PathBuf) -> Option<Self> {
+        match private_dir(&dir) {
+            Ok(()) => Some(Self { dir }),
+            Err(why) => {
+                eprintln!("memtls: not using the cache of compiled components: {why}");
+                None
+            }
+        }
+    }
+
+    /// The per-user secret that binds entries to their keys (32 random bytes
+    /// in `secret`, 0600, made on first use).
+    fn secret(&self) -> Option<ring::hmac::Key> {
+        let path = self.dir.join("secret");
+        let mut bytes = [0u8; 32];
+        match open_nofollow(&path) {
+            Ok(mut file) => {
+                let meta = file.metadata().ok()?;
+                if unsafe_for_code(&path, &meta, false).is_some() || meta.len() != 32 {
+                    // Not ours alone: start over (every entry then fails its check).
+                    let _ = fs::remove_file(&path);
+                    return None;
+                }
+                file.read_exact(&mut bytes).ok()?;
+            }
+            Err(_) => {
+                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+                    .ok()?;
+                fs::File::options()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&path)
+                    .and_then(|mut f| f.write_all(&bytes))
+                    .ok()?;
+            }
+        }
+        Some(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes))
+    }
+
+    /// The tag of an entry: HMAC-SHA-256 under the secret over its key and
+    /// its bytes.
+    fn tag(secret: &ring::hmac::Key, key: &str, bytes: &[u8]) -> ring::hmac::Tag {
+        let mut ctx = ring::hmac::Context::with_key(secret);
+        ctx.update(&(key.len() as u64).to_le_bytes());
+        ctx.update(key.as_bytes());
+        ctx.update(bytes);
+        ctx.sign()
     }
 
     /// The key of `app` composed with `parts` (or as it is) on `engine`: a
@@ -109,34 +271,74 @@ impl Cache {
         self.dir.join(format!("{key}.cwasm"))
     }
 
-    /// The compiled component under `key`, if this cache holds one that
-    /// `engine` can run (one it cannot, or cannot read, is removed).
+    fn tag_path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.tag"))
+    }
+
+    /// The compiled component under `key`, if this cache holds one that is
+    /// the user's own, carries the right tag, and `engine` can run; an entry
+    /// that fails any of these is removed.
     pub(crate) fn get(&self, key: &str, engine: &Engine) -> Option<Component> {
         let path = self.path(key);
-        if !path.is_file() {
+        if fs::symlink_metadata(&path).is_err() {
             return None;
         }
-        // SAFETY: `deserialize_file` trusts its input to be wasmtime's own
-        // serialization. Entries are written only by `put` below, from
-        // `Component::serialize`, under a name derived from every input and
-        // from the engine's settings, renamed into place whole (a reader never
-        // sees a partial file, and the mapped file is never written again); the
-        // directory is the user's own, trusted as wasmtime's compilation cache
-        // (which loads its entries the same way) is. wasmtime still checks the
-        // header and refuses an artifact of another version or configuration.
-        match unsafe { Component::deserialize_file(engine, &path) } {
-            Ok(component) => {
+        let component = self.verified(key, &path).and_then(|bytes| {
+            // SAFETY: `deserialize` trusts its input to be wasmtime's own
+            // serialization. These bytes were read once from an entry that is
+            // the user's own, closed to others (checked on the open file), and
+            // carries the HMAC that `put` computed over its key and exactly
+            // these bytes with the user's secret: so they are what
+            // `Component::serialize` produced for this key. They are mapped
+            // from this copy, not from the file, so nothing can change them
+            // between the check and the use. wasmtime still checks the header
+            // and refuses an artifact of another version or configuration.
+            unsafe { Component::deserialize(engine, &bytes) }.ok()
+        });
+        match component {
+            Some(component) => {
                 // Recently used: evicted last.
                 if let Ok(file) = fs::File::options().append(true).open(&path) {
                     let _ = file.set_modified(SystemTime::now());
                 }
                 Some(component)
             }
-            Err(_) => {
+            None => {
                 let _ = fs::remove_file(&path);
+                let _ = fs::remove_file(self.tag_path(key));
                 None
             }
         }
+    }
+
+    /// The bytes of the entry at `path` when it is the user's own, closed to
+    /// others, and its tag is right.
+    fn verified(&self, key: &str, path: &Path) -> Option<Vec<u8>> {
+        let secret = self.secret()?;
+        let mut file = open_nofollow(path).ok()?;
+        let meta = file.metadata().ok()?;
+        if unsafe_for_code(path, &meta, false).is_some() || meta.len() > MAX_BYTES {
+            return None;
+        }
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).ok()?);
+        file.read_to_end(&mut bytes).ok()?;
+        let mut tag = Vec::new();
+        let mut tag_file = open_nofollow(&self.tag_path(key)).ok()?;
+        let tag_meta = tag_file.metadata().ok()?;
+        if unsafe_for_code(&self.tag_path(key), &tag_meta, false).is_some() || tag_meta.len() > 64 {
+            return None;
+        }
+        tag_file.read_to_end(&mut tag).ok()?;
+        let want = Self::tag(&secret, key, &bytes);
+        // Compared without an early exit (the tag is a MAC).
+        let differ = want.as_ref().len() != tag.len()
+            || want
+                .as_ref()
+                .iter()
+                .zip(&tag)
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                != 0;
+        (!differ).then_some(bytes)
     }
 
     /// Keeps `component` under `key`, then trims the cache to its limits.
@@ -153,18 +355,33 @@ impl Cache {
 
     fn write(&self, key: &str, component: &Component) -> Result<(), String> {
         let bytes = component.serialize().map_err(|e| format!("{e:#}"))?;
-        fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
-        // A name no other writer uses (threads of this process included), so
-        // that no two writes ever share a file.
+        let secret = self
+            .secret()
+            .ok_or("the cache's secret cannot be read or made")?;
+        let tag = Self::tag(&secret, key, &bytes);
+        // The tag first: an entry without its tag is never mapped.
+        self.write_file(&self.tag_path(key), tag.as_ref())?;
+        self.write_file(&self.path(key), &bytes)
+    }
+
+    /// Writes `bytes` to `path` whole: 0600 under a name no other writer uses
+    /// (threads of this process included), then renamed into place.
+    fn write_file(&self, path: &Path, bytes: &[u8]) -> Result<(), String> {
         static WRITES: AtomicU64 = AtomicU64::new(0);
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("entry");
         let partial = self.dir.join(format!(
-            ".{key}.{}.{}.partial",
+            ".{name}.{}.{}.partial",
             std::process::id(),
             WRITES.fetch_add(1, Ordering::Relaxed)
         ));
-        let written = fs::File::create(&partial)
-            .and_then(|mut f| f.write_all(&bytes))
-            .and_then(|()| fs::rename(&partial, self.path(key)));
+        let written = fs::File::options()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&partial)
+            .and_then(|mut f| f.write_all(bytes))
+            .and_then(|()| fs::rename(&partial, path));
         if let Err(e) = written {
             let _ = fs::remove_file(&partial);
             return Err(e.to_string());
@@ -192,6 +409,12 @@ impl Cache {
             }
             if path.extension().is_some_and(|e| e == "cwasm") {
                 entries.push((modified, meta.len(), path));
+            } else if path.extension().is_some_and(|e| e == "tag")
+                && !path.with_extension("cwasm").exists()
+                && modified.elapsed().is_ok_and(|age| age.as_secs() > 3600)
+            {
+                // A tag whose entry never came or was removed.
+                let _ = fs::remove_file(&path);
             }
         }
         // Newest first; keep while within both limits.
@@ -201,6 +424,7 @@ impl Cache {
             total = total.saturating_add(*len);
             if i >= MAX_ENTRIES || (i > 0 && total > MAX_BYTES) {
                 let _ = fs::remove_file(path);
+                let _ = fs::remove_file(path.with_extension("tag"));
             }
         }
     }

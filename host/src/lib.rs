@@ -70,9 +70,18 @@
 //! # }
 //! ```
 //!
+//! A store serving an untrusted component needs limits of its own too: cap
+//! its linear memory and tables with a wasmtime `ResourceLimiter`, its CPU
+//! with fuel or epochs, and never preopen a directory that holds or contains
+//! compiled code the host maps (wasmtime's compilation cache, memtls's cache,
+//! or a parent such as the user's home): a guest that can write there chooses
+//! the native code the host runs next. See SECURITY.md, "For plugin hosts".
+//!
 //! With the `runtime` feature, [`runtime`] does all of that for `wasi:cli`
-//! command components — compiling with wasmtime's compilation cache, metering
-//! linear memory, capturing output — as the `memtls` command does:
+//! command components — compiling with wasmtime's compilation cache, capping
+//! each store's linear memory (`Loaded::set_max_memory`), refusing directory
+//! grants that reach a cache of compiled code (`runtime::check_grant`),
+//! capturing output — as the `memtls` command does:
 //!
 //! ```no_run
 //! # #[cfg(feature = "runtime")]

@@ -32,15 +32,95 @@ pub fn engine() -> &'static Engine {
         // WASI 0.3 programs (wasi:tls 0.3 among them) use the component
         // model's async support.
         config.wasm_component_model_async(true);
-        match wasmtime::Cache::from_file(None) {
+        // wasmtime's cache holds native code too: used only while its
+        // directory is the user's own and closed to others (made so if the
+        // user's), and no guest may be granted it (`protected_directories`).
+        match wasmtime::Cache::from_file(None)
+            .map_err(|e| format!("{e:#}"))
+            .and_then(|cache| {
+                let _ = WASMTIME_CACHE.set(cache.directory().clone());
+                crate::cache::private_dir(cache.directory()).map(|()| cache)
+            }) {
             Ok(cache) => {
                 config.cache(Some(cache));
             }
-            Err(e) => eprintln!("memtls: compilation cache unavailable: {e:#}"),
+            Err(e) => eprintln!("memtls: compilation cache unavailable: {e}"),
         }
         Engine::new(&config).expect("a default wasmtime configuration is valid")
     })
 }
+
+/// Where wasmtime's compilation cache is (once [`engine`] has made it).
+static WASMTIME_CACHE: OnceLock<PathBuf> = OnceLock::new();
+
+/// The directories that hold native code memtls runs (its cache of compiled
+/// components, wasmtime's compilation cache): [`run`] refuses a guest any
+/// directory grant that reaches into one of them or contains one, and an
+/// embedder that preopens directories itself must do the same (a guest that
+/// can write there chooses the code the host runs next).
+pub fn protected_directories() -> Vec<PathBuf> {
+    let wasmtime_default = directories_next::ProjectDirs::from("", "BytecodeAlliance", "wasmtime")
+        .map(|d| d.cache_dir().to_path_buf());
+    [
+        crate::cache::root(),
+        WASMTIME_CACHE.get().cloned(),
+        wasmtime_default,
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// `path` made absolute and resolved as far as it exists (the rest kept
+/// lexically), so that grants and caches compare whatever links lie between.
+fn resolved(path: &std::path::Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = existing.canonicalize() {
+            return rest.iter().rev().fold(real, |p, part| p.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return absolute,
+        }
+    }
+}
+
+/// Refuses a directory grant `host` that reaches a [`protected_directories`]
+/// entry: one inside it, or one that contains it.
+pub fn check_grant(host: &std::path::Path) -> wasmtime::Result<()> {
+    let grant = resolved(host);
+    for protected in protected_directories() {
+        let protected = resolved(&protected);
+        if protected.starts_with(&grant) || grant.starts_with(&protected) {
+            wasmtime::bail!(
+                "--dir {}: refused: the grant would give the component {} ({}), which holds \
+                 native code memtls runs outside the sandbox; grant a directory that neither \
+                 contains it nor lies in it",
+                host.display(),
+                protected.display(),
+                if protected.starts_with(&grant) {
+                    "inside the directory granted"
+                } else {
+                    "the directory granted is inside it"
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The default cap on the linear memory of one store (every instance in it,
+/// the guest provider's included): 1 GiB, room for CPython with its libraries.
+pub const DEFAULT_MAX_MEMORY: usize = 1 << 30;
+
+/// The default cap on the elements of one store's tables.
+pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 /// Store data of a running command: WASI, the native provider, and a meter of
 /// the store's linear memory.
@@ -66,11 +146,14 @@ impl Host {
     }
 }
 
-/// Counts the linear memory of all instances of a store as they grow.
-#[derive(Debug, Default)]
+/// Counts the linear memory of all instances of a store as they grow, and
+/// refuses growth past the store's cap: `memory.grow` then answers -1, which
+/// the program sees as its own out-of-memory.
+#[derive(Debug)]
 struct MemoryMeter {
     total: usize,
     peak: usize,
+    limit: usize,
 }
 
 impl wasmtime::ResourceLimiter for MemoryMeter {
@@ -80,7 +163,11 @@ impl wasmtime::ResourceLimiter for MemoryMeter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.total = self.total.saturating_add(desired.saturating_sub(current));
+        let total = self.total.saturating_add(desired.saturating_sub(current));
+        if total > self.limit {
+            return Ok(false);
+        }
+        self.total = total;
         self.peak = self.peak.max(self.total);
         Ok(true)
     }
@@ -88,10 +175,10 @@ impl wasmtime::ResourceLimiter for MemoryMeter {
     fn table_growing(
         &mut self,
         _current: usize,
-        _desired: usize,
+        desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(true)
+        Ok(desired <= DEFAULT_MAX_TABLE_ELEMENTS)
     }
 }
 
@@ -128,6 +215,8 @@ pub struct Loaded {
     concurrent: bool,
     /// Whether the compiled component came from the cache.
     cached: bool,
+    /// The most linear memory one store may have, all its instances together.
+    max_memory: usize,
 }
 
 impl Loaded {
@@ -148,6 +237,14 @@ impl Loaded {
         let mut store = self.store(wasi);
         let instance = self.pre.instantiate(&mut store)?;
         Ok((store, instance))
+    }
+
+    /// Caps the linear memory of each store it runs in (every instance
+    /// together, the guest provider's included) at `bytes`; growth past it is
+    /// refused, as the program's own out-of-memory. [`DEFAULT_MAX_MEMORY`]
+    /// unless set.
+    pub fn set_max_memory(&mut self, bytes: usize) {
+        self.max_memory = bytes;
     }
 
     /// Whether it was mapped from the cache of compiled components (see
@@ -176,7 +273,11 @@ impl Loaded {
                 wasi: wasi.build(),
                 table: ResourceTable::new(),
                 memtls,
-                memory: MemoryMeter::default(),
+                memory: MemoryMeter {
+                    total: 0,
+                    peak: 0,
+                    limit: self.max_memory,
+                },
             },
         );
         store.limiter(|host| &mut host.memory);
@@ -239,6 +340,7 @@ pub fn load(
         native,
         concurrent,
         cached,
+        max_memory: DEFAULT_MAX_MEMORY,
     })
 }
 
@@ -377,6 +479,7 @@ pub fn run(loaded: &Loaded, opts: &RunOptions) -> wasmtime::Result<i32> {
         None => wasi.inherit_stderr(),
     };
     for (host, guest) in &opts.dirs {
+        check_grant(host)?;
         wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
             .map_err(|e| wasmtime::format_err!("cannot preopen {}: {e:#}", host.display()))?;
     }

@@ -2,7 +2,10 @@
 //! second load of a composition comes from it; another policy is another
 //! entry, and every cached composition still enforces the policy it was made
 //! with; the application as it is (the native provider) is one more entry; a
-//! damaged entry is replaced, never run.
+//! damaged entry is replaced, never run. Under `umask 000` the cache is still
+//! private (0700 directories, 0600 files); entries swapped between keys,
+//! with flipped bytes, open to others or planted as another user's are
+//! rebuilt, never mapped; and no directory grant may reach the cache.
 //!
 //! One test in its own binary: it points `XDG_CACHE_HOME` at a scratch
 //! directory before anything else runs.
@@ -20,6 +23,10 @@ fn components_are_cached_per_policy_and_damaged_entries_replaced() {
     // SAFETY: this binary's only test sets the variable before it starts any
     // thread or reads the environment anywhere else.
     unsafe { std::env::set_var("XDG_CACHE_HOME", &home.dir) };
+    // SAFETY: umask only sets the process's file mode mask; no other thread
+    // creates files yet. Everything the cache makes from here on must be
+    // private all the same.
+    unsafe { libc::umask(0) };
     let entries = || -> Vec<PathBuf> {
         std::fs::read_dir(home.dir.join("memtls/components"))
             .map(|d| {
@@ -101,4 +108,91 @@ fn components_are_cached_per_policy_and_damaged_entries_replaced() {
     );
     assert_eq!(insecure_allowed(&strict), (true, false), "and kept again");
     println!("a damaged entry is replaced, not run");
+
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().mode() & 0o777;
+    let cache = home.dir.join("memtls/components");
+    assert_eq!(mode(&cache), 0o700, "the cache directory under umask 000");
+    assert_eq!(mode(&home.dir.join("memtls")), 0o700);
+    assert_eq!(
+        mode(&home.dir.join("wasmtime")),
+        0o700,
+        "wasmtime's cache too"
+    );
+    for entry in std::fs::read_dir(&cache).unwrap().flatten() {
+        assert_eq!(mode(&entry.path()), 0o600, "{}", entry.path().display());
+    }
+    println!("under umask 000: directories 0700, files 0600");
+
+    // Which entry is whose: the newest is the strict composition's.
+    let newest = || {
+        let mut all = entries();
+        all.sort_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap());
+        all.pop().unwrap()
+    };
+    let strict_entry = newest();
+    assert!(!native(&lax), "the native entry damaged above is rebuilt");
+    let native_entry = newest();
+    assert_ne!(strict_entry, native_entry);
+    assert!(native(&lax), "and mapped");
+
+    // Swapped: the native entry and its tag copied over the strict one's.
+    let tag = |p: &std::path::Path| p.with_extension("tag");
+    std::fs::copy(&native_entry, &strict_entry).unwrap();
+    std::fs::copy(tag(&native_entry), tag(&strict_entry)).unwrap();
+    assert_eq!(
+        insecure_allowed(&strict),
+        (false, false),
+        "an entry swapped in from another key is rebuilt, and the policy holds"
+    );
+    // Flipped: 64 bytes in the middle of the code, the tag left alone.
+    let mut bytes = std::fs::read(&strict_entry).unwrap();
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 64] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&strict_entry, &bytes).unwrap();
+    assert_eq!(
+        insecure_allowed(&strict),
+        (false, false),
+        "an entry with flipped bytes is rebuilt, not mapped"
+    );
+    // Open to others: a right entry whose mode lets others write it.
+    std::fs::set_permissions(&strict_entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!(
+        insecure_allowed(&strict),
+        (false, false),
+        "an entry others may write is rebuilt"
+    );
+    // Planted by another user: a right entry owned by nobody.
+    std::os::unix::fs::chown(&strict_entry, Some(65534), None).unwrap();
+    assert_eq!(
+        insecure_allowed(&strict),
+        (false, false),
+        "an entry of another user is rebuilt"
+    );
+    assert_eq!(std::fs::metadata(&strict_entry).unwrap().uid(), unsafe {
+        // SAFETY: geteuid cannot fail and touches no memory.
+        libc::geteuid()
+    });
+    assert_eq!(insecure_allowed(&strict), (true, false), "and kept again");
+    println!("swapped, flipped, open and planted entries are rebuilt, never mapped");
+
+    // No grant reaches the cache: not its parent, not the cache, not inside.
+    for grant in [
+        home.dir.clone(),
+        home.dir.join("memtls"),
+        cache.clone(),
+        home.dir.join("wasmtime"),
+        std::path::PathBuf::from("/"),
+    ] {
+        let e = memtls_host::runtime::check_grant(&grant).unwrap_err();
+        assert!(
+            format!("{e}").contains("holds native code"),
+            "{}: {e}",
+            grant.display()
+        );
+    }
+    memtls_host::runtime::check_grant(&files.dir).expect("an unrelated directory is granted");
+    println!("directory grants that reach the caches are refused");
 }
