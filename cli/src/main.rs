@@ -87,6 +87,11 @@ struct RunArgs {
     /// The policy either provider enforces.
     #[command(flatten)]
     policy: PolicyArgs,
+    /// Most linear memory the component may use, in MiB (its instances and,
+    /// with --tls guest, the provider inside it, together); growth past it is
+    /// refused as the program's own out-of-memory.
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_MAX_MEMORY_MIB)]
+    max_memory_mib: usize,
     /// The component to run, then its arguments (everything after the component
     /// goes to it, options included).
     #[arg(
@@ -124,7 +129,17 @@ struct PolicyArgs {
     /// may hold together.
     #[arg(long, default_value_t = Policy::default().max_config_bytes)]
     max_config_bytes: usize,
+    /// Most certificates one chain may hold (a peer's, or one the component
+    /// asks to verify); more are refused before verification.
+    #[arg(long, default_value_t = Policy::default().max_chain_certificates)]
+    max_chain_certificates: usize,
+    /// Most bytes one chain may take, under the same rule.
+    #[arg(long, default_value_t = Policy::default().max_chain_bytes)]
+    max_chain_bytes: usize,
 }
+
+/// The default of `--max-memory-mib`.
+const DEFAULT_MAX_MEMORY_MIB: usize = memtls_host::runtime::DEFAULT_MAX_MEMORY >> 20;
 
 impl PolicyArgs {
     fn policy(&self) -> wasmtime::Result<Policy> {
@@ -133,12 +148,14 @@ impl PolicyArgs {
             max_connections: self.max_connections,
             max_contexts: self.max_contexts,
             max_config_bytes: self.max_config_bytes,
+            max_chain_certificates: self.max_chain_certificates,
+            max_chain_bytes: self.max_chain_bytes,
             base_roots: self.base_roots,
             ..Policy::default()
         };
         for f in &self.ca_files {
             let what = format!("--ca-file {}", f.display());
-            let pem = std::fs::read(f).map_err(|e| wasmtime::format_err!("{what}: {e}"))?;
+            let pem = memtls_cli::read_input(f, &what, memtls_cli::MAX_PEM_FILE)?;
             // Checked here to name the file; the host checks again for embedders.
             memtls_host::engine::parse_certificate_item(&pem, &what)
                 .map_err(|e| wasmtime::format_err!("{}", e.message))?;
@@ -201,8 +218,11 @@ fn flag(value: &str, option: &str) -> wasmtime::Result<bool> {
 
 fn run_command(a: RunArgs) -> wasmtime::Result<i32> {
     let component = PathBuf::from(&a.component_and_args[0]);
-    let bytes = std::fs::read(&component)
-        .map_err(|e| wasmtime::format_err!("cannot read {}: {e}", component.display()))?;
+    let bytes = memtls_cli::read_input(
+        &component,
+        &component.display().to_string(),
+        memtls_cli::MAX_COMPONENT_FILE,
+    )?;
     let policy = a.policy.policy()?;
     let mut opts = RunOptions::default();
     for s in &a.wasi {
@@ -225,6 +245,8 @@ fn run_command(a: RunArgs) -> wasmtime::Result<i32> {
     }
     for d in &a.dirs {
         let (host, guest) = d.split_once("::").unwrap_or((d, d));
+        // Refused before anything is loaded (`run` checks again).
+        memtls_host::runtime::check_grant(std::path::Path::new(host))?;
         opts.dirs.push((PathBuf::from(host), guest.to_string()));
     }
     for e in &a.env {
@@ -244,18 +266,26 @@ fn run_command(a: RunArgs) -> wasmtime::Result<i32> {
         .chain(a.component_and_args.into_iter().skip(1))
         .collect();
     // The path names the component in what loading says (progress, refusals).
-    let loaded = load(
+    let mut loaded = load(
         &bytes,
         a.provider,
         &policy,
         &component.display().to_string(),
     )?;
+    loaded.set_max_memory(a.max_memory_mib.saturating_mul(1 << 20));
     run(&loaded, &opts)
 }
 
-fn compose(component: &PathBuf, output: &PathBuf, policy: &Policy) -> wasmtime::Result<()> {
-    let bytes = std::fs::read(component)
-        .map_err(|e| wasmtime::format_err!("cannot read {}: {e}", component.display()))?;
+fn compose(
+    component: &std::path::Path,
+    output: &std::path::Path,
+    policy: &Policy,
+) -> wasmtime::Result<()> {
+    let bytes = memtls_cli::read_input(
+        component,
+        &component.display().to_string(),
+        memtls_cli::MAX_COMPONENT_FILE,
+    )?;
     // A wasi:tls 0.3 program gets the adapter too, over the same guest.
     let wasi_tls = memtls_host::imports_wasi_tls(&bytes)
         .map_err(|e| e.context(component.display().to_string()))?;

@@ -555,3 +555,74 @@ fn openssl_provider_against_openssl_s_server() {
     );
     println!("memtls run --tls openssl, unknown issuer: s_server got unknown_ca");
 }
+
+/// Operator inputs are regular files: a device that never ends, a FIFO with
+/// no writer and a directory, given as `--ca-file` or as the component, are
+/// refused at once with a sentence naming the file and what it is.
+#[test]
+fn special_files_are_refused_as_inputs() {
+    let dir = Scratch::new("special-files");
+    let app = dir.file("app.wasm", &component_importing_foo());
+    let fifo = dir.0.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let fifo = fifo.display().to_string();
+    let folder = dir.0.display().to_string();
+    for (file, what) in [
+        ("/dev/zero", "it is a device"),
+        (fifo.as_str(), "it is a FIFO (named pipe)"),
+        (folder.as_str(), "it is a directory"),
+    ] {
+        for args in [
+            vec!["run", "--ca-file", file, &app],
+            vec!["run", file],
+            vec!["compose", file, "-o", "/dev/null"],
+        ] {
+            let out = memtls(&args);
+            let t = text(&out);
+            assert!(!out.status.success(), "{args:?}: {t}");
+            assert!(
+                t.contains(file) && t.contains(what) && t.contains("give a regular file"),
+                "{args:?}: {t}"
+            );
+        }
+    }
+}
+
+/// A directory grant that would let the component reach memtls's or
+/// wasmtime's cache of compiled code (the user's home, the cache's parent,
+/// the cache itself) is refused with a sentence; an unrelated one is not.
+#[test]
+fn directory_grants_that_reach_the_caches_are_refused() {
+    let dir = Scratch::new("grants");
+    let app = dir.file("app.wasm", &component_importing_foo());
+    let cache = dir.0.join("cache");
+    let other = dir.0.join("data");
+    std::fs::create_dir_all(&other).unwrap();
+    let run = |grant: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_memtls"))
+            .env("XDG_CACHE_HOME", &cache)
+            .args(["run", "--dir"])
+            .arg(format!("{}::/data", grant.display()))
+            .arg(&app)
+            .output()
+            .expect("run memtls");
+        text(&out)
+    };
+    for grant in [
+        dir.0.clone(),
+        cache.clone(),
+        cache.join("memtls/components"),
+    ] {
+        let t = run(&grant);
+        assert!(
+            t.contains("refused") && t.contains("holds native code memtls runs"),
+            "{}: {t}",
+            grant.display()
+        );
+    }
+    // Granted: the run goes on to the import memtls cannot satisfy.
+    let t = run(&other);
+    assert!(!t.contains("holds native code"), "{t}");
+    assert!(t.contains("foo"), "{t}");
+}

@@ -280,9 +280,34 @@ impl<S: Read + Write> TlsStream<S> {
         // policy far below u32::MAX.
         let out = self.call().take(u32::MAX);
         if !out.is_empty() {
-            self.sock.write_all(&out)?;
+            self.sock
+                .write_all(&out)
+                .map_err(|e| self.transport_failed(e))?;
         }
-        Ok(self.sock.flush()?)
+        self.sock.flush().map_err(|e| self.transport_failed(e))
+    }
+
+    /// The transport failed under the connection (a reset, a broken pipe;
+    /// WASI reports most of these as a bare I/O error): for TLS that is the
+    /// transport ending without the peer's close_notify, so it is reported as
+    /// ragged-eof, with the transport's words, whichever call met it first —
+    /// the same on every provider, whatever the timing. The connection is told
+    /// that no more ciphertext comes.
+    fn transport_failed(&mut self, e: io::Error) -> Error {
+        if matches!(
+            e.kind(),
+            io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+        ) {
+            return Error::Io(e);
+        }
+        if !self.transport_eof {
+            self.transport_eof = true;
+            let _ = self.call().eof();
+        }
+        Error::Tls(tls::Error {
+            kind: ErrorKind::RaggedEof,
+            message: format!("the transport failed without the peer's close_notify ({e})"),
+        })
     }
 
     /// Feeds buffered ciphertext, reading more from the transport when none is
@@ -297,7 +322,10 @@ impl<S: Read + Write> TlsStream<S> {
             if self.inbuf.is_empty() {
                 self.inbuf = vec![0; READ_CHUNK];
             }
-            let n = self.sock.read(&mut self.inbuf)?;
+            let n = self
+                .sock
+                .read(&mut self.inbuf)
+                .map_err(|e| self.transport_failed(e))?;
             (self.in_start, self.in_end) = (0, n);
             if n == 0 {
                 self.transport_eof = true;

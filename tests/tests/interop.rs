@@ -291,3 +291,83 @@ while True:
     }
     checks.finish();
 }
+
+/// A real ClientHello (rustls's, for `localhost`).
+fn client_hello() -> Vec<u8> {
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let mut client =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), "localhost".try_into().unwrap())
+            .unwrap();
+    let mut hello = Vec::new();
+    client.write_tls(&mut hello).unwrap();
+    hello
+}
+
+/// Closes `stream` with a TCP reset (SO_LINGER 0) rather than a FIN.
+fn reset(stream: std::net::TcpStream) {
+    use std::os::fd::AsRawFd as _;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the descriptor is the live socket `stream` owns; the option value
+    // is a `linger` of the size passed, read only during the call.
+    let set = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0, "SO_LINGER");
+    drop(stream);
+}
+
+/// Clients that go away mid-handshake — closing right after connecting,
+/// closing after their ClientHello, or resetting the connection once the
+/// server's flight arrived — are reported by the server (tls-echo-server) as
+/// `ragged-eof` on every provider, never as a bare I/O error (before, the
+/// guest and openssl providers met the reset in a write and logged `I/O error
+/// (os error 29)`).
+#[test]
+fn client_aborts_read_the_same_on_every_provider() {
+    use std::io::{Read as _, Write as _};
+    let files = Files::new("aborts");
+    let hello = client_hello();
+    for provider in Provider::EVERY {
+        let server = EchoServer::start(provider, &files, &[], 3);
+        let connect = || std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        // Nothing sent.
+        drop(connect());
+        // A ClientHello, then gone.
+        let mut s = connect();
+        s.write_all(&hello).unwrap();
+        drop(s);
+        // A ClientHello, the server's flight read, then a reset.
+        let mut s = connect();
+        s.write_all(&hello).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut flight = [0u8; 512];
+        let n = s.read(&mut flight).unwrap();
+        assert!(n > 0, "{provider}: no ServerHello");
+        reset(s);
+        let (code, log) = server.finish_with_log();
+        assert_eq!(code, 0, "{provider}: {log}");
+        let errors: Vec<&str> = log
+            .lines()
+            .filter(|l| l.starts_with("memtls-error"))
+            .collect();
+        assert_eq!(errors.len(), 3, "{provider}: {log}");
+        for line in &errors {
+            assert!(line.contains("kind=ragged-eof"), "{provider}: {line}");
+        }
+        println!("client aborts on {provider}: {}", errors.join(" | "));
+    }
+}
