@@ -158,17 +158,51 @@ pub struct CycleReport {
     pub live_native_connections: usize,
 }
 
-/// Resident memory of this process (VmRSS), in bytes.
-pub fn resident_memory() -> usize {
+/// CPU time the calling thread has used so far, in seconds (its CPU-time
+/// clock, exact to the nanosecond): what one call into a store costs,
+/// whatever else the process is doing.
+pub fn thread_cpu_seconds() -> f64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec to the pointer, which points
+    // at a live, writable timespec.
+    let read = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    if read != 0 {
+        return 0.0;
+    }
+    now.tv_sec as f64 + now.tv_nsec as f64 / 1e9
+}
+
+/// Starts measuring this process's peak resident memory afresh (Linux's
+/// clear_refs: the peak becomes the current resident memory).
+pub fn reset_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// The peak resident memory of this process (VmHWM) since it started or since
+/// [`reset_peak_memory`], in bytes.
+pub fn peak_memory() -> usize {
+    status_kib("VmHWM:") * 1024
+}
+
+/// A value in kB from /proc/self/status (0 when it cannot be read).
+fn status_kib(field: &str) -> usize {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<usize>().ok())
         })
-        .map_or(0, |kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// Resident memory of this process (VmRSS), in bytes.
+pub fn resident_memory() -> usize {
+    status_kib("VmRSS:") * 1024
 }
 
 type VerifyFunc = wasmtime::component::TypedFunc<

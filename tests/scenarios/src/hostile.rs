@@ -20,6 +20,7 @@ pub const ATTACKS: &[(&str, memtls_scenario_suite::Scenario)] = &[
     ("context-flood", context_flood),
     ("config-budget", config_budget),
     ("verify-flood", verify_flood),
+    ("pathological-chain", pathological_chain),
     ("connection-flood", connection_flood),
     ("key-update-flood", key_update_flood),
     ("calls-after-error", calls_after_error),
@@ -27,6 +28,7 @@ pub const ATTACKS: &[(&str, memtls_scenario_suite::Scenario)] = &[
     ("huge-arguments", huge_arguments),
     ("session-flood", session_flood),
     ("acceptor-abuse", acceptor_abuse),
+    ("aliased-lists", aliased_lists),
     ("use-after-drop", use_after_drop),
 ];
 
@@ -251,6 +253,71 @@ fn verify_flood(f: &Fixtures) -> Outcome {
         "system-x20000={} anchors-x5000=ok chain-10000={long_chain} 17mib={over}",
         kinds.into_iter().collect::<Vec<_>>().join("|")
     ))
+}
+
+/// The `loop` chain (fixtures: nine CA certificates sharing one name, each
+/// its own issuer, about 58 KiB): `verify-server-chain` refuses it with
+/// `resource-limit` before building a path, under `system` trust, `system`
+/// plus anchors and anchors alone; one certificate more passes
+/// max-chain-certificates; a server presenting it is refused by the client
+/// with a certificate error, and the server hears an alert.
+fn pathological_chain(f: &Fixtures) -> Outcome {
+    let chain = vec![fx(f, "loop.chain")?.to_vec()];
+    let system = system_config(f)?.trust;
+    let ca = anchors(f, "ca")?;
+    let both = TrustStore {
+        anchors: ca.anchors.clone(),
+        ..system.clone()
+    };
+    let mut out = String::new();
+    for (what, trust) in [
+        ("system", &system),
+        ("system+anchors", &both),
+        ("anchors", &ca),
+    ] {
+        let e = tls::verify_server_chain(trust, &chain, "localhost", None)
+            .err()
+            .ok_or_else(|| format!("{what}: the loop chain was accepted"))?;
+        assert_sentence(&e);
+        ensure(
+            kind(&e) == "resource-limit" && e.message.contains("steps"),
+            || format!("{what}: {}", err(e.clone())),
+        )?;
+        let _ = write!(out, "{what}={} ", kind(&e));
+    }
+    let mut eleven = chain.clone();
+    eleven.push(fx(f, "ca")?.to_vec());
+    let e = tls::verify_server_chain(&ca, &eleven, "localhost", None)
+        .err()
+        .ok_or("eleven certificates were accepted")?;
+    ensure(
+        kind(&e) == "resource-limit" && e.message.contains("max-chain-certificates"),
+        || format!("eleven certificates: {}", err(e.clone())),
+    )?;
+    let _ = write!(out, "eleven={} ", kind(&e));
+    let mut s = server_config(f)?;
+    s.certificate_chains = vec![memtls_scenario_suite::harness::chain(f, "loop")?];
+    let mut c = system_config(f)?;
+    c.trust.anchors = ca.anchors.clone();
+    let (cc, sc) = contexts(c, s)?;
+    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+    drop((client, server));
+    // The kinds without their reasons: OpenSSL builds paths its own way
+    // (greedily, so this chain costs it nothing) and names another reason.
+    let bare = |r: &Result<(), Error>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(e) => kind(e).split('(').next().unwrap_or_default().to_string(),
+    };
+    ensure(bare(&pair.client) == "certificate-rejected", || {
+        format!("the client: {}", pair.outcome())
+    })?;
+    let _ = write!(
+        out,
+        "handshake: client={} server={}",
+        bare(&pair.client),
+        bare(&pair.server)
+    );
+    Ok(out)
 }
 
 /// Connections until the policy refuses, before any ClientHello is built.
@@ -558,4 +625,71 @@ fn use_after_drop(f: &Fixtures) -> Outcome {
         std::mem::forget(again);
     }
     Err("a dropped handle was accepted".into())
+}
+
+// `verify-server-chain` as the canonical ABI lowers it, declared by hand so
+// that the list's elements can all point at the same bytes (the bindings take
+// owned vectors, which cannot alias).
+#[cfg(target_arch = "wasm32")]
+#[link(wasm_import_module = "memtls:tls/tls@0.1.0")]
+unsafe extern "C" {
+    /// The import, flattened: see [`aliased_lists`].
+    #[link_name = "verify-server-chain"]
+    fn verify_server_chain_raw(
+        system: i32,
+        anchors: i32,
+        anchors_len: i32,
+        pinned: i32,
+        pinned_len: i32,
+        chain: i32,
+        chain_len: i32,
+        name: i32,
+        name_len: i32,
+        has_time: i32,
+        time: i64,
+        result: i32,
+    );
+}
+
+/// 192 chain elements that all point at the same 16 MiB of this instance's
+/// memory: 3 GiB for the provider to copy. The host's providers stop at
+/// wasmtime's per-call copy limit, the guest provider at the store's memory
+/// cap; either traps this instance alone (the harness checks the host's
+/// memory). Returning at all means a provider answered instead.
+fn aliased_lists(_f: &Fixtures) -> Outcome {
+    #[cfg(target_arch = "wasm32")]
+    {
+        let bytes = vec![0x30u8; 16 << 20];
+        let element = [bytes.as_ptr() as i32, bytes.len() as i32];
+        let elements: Vec<[i32; 2]> = vec![element; 192];
+        let name = "localhost";
+        // Room for `result<_, error>` (a discriminant, the error's kind
+        // variant and its message), aligned for its widest field.
+        let mut answer = [0u64; 8];
+        // SAFETY: the arguments follow the canonical ABI's flattening of
+        // `verify-server-chain` (the trust store's bool and two empty lists,
+        // the chain as (pointer, length) pairs, the name, `none`, and where
+        // to write the result); every pointer is to live memory of this
+        // instance of the right size, and nothing is freed until it returns.
+        unsafe {
+            verify_server_chain_raw(
+                1,
+                8,
+                0,
+                8,
+                0,
+                elements.as_ptr() as i32,
+                elements.len() as i32,
+                name.as_ptr() as i32,
+                name.len() as i32,
+                0,
+                0,
+                answer.as_mut_ptr() as i32,
+            );
+        }
+        let refused = answer[0] as u8 == 1;
+        Ok(format!("returned refused={refused}"))
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    Err("aliased-lists runs inside a component only".into())
 }
