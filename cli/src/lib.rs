@@ -42,9 +42,10 @@ pub fn wasi_tls_adapter() -> &'static WasiTlsAdapter {
     WasiTlsAdapter::get_default().expect("a wasi:tls adapter was installed just above")
 }
 
-/// The most bytes a certificate file given on the command line may hold
-/// (`--ca-file`): the policy's default configuration budget.
-pub const MAX_PEM_FILE: u64 = 16 << 20;
+/// The most bytes a text file given on the command line may hold (a
+/// `--ca-file`, a Python script, a requirements file): the policy's default
+/// configuration budget.
+pub const MAX_TEXT_FILE: u64 = 16 << 20;
 
 /// The most bytes a component file may hold.
 pub const MAX_COMPONENT_FILE: u64 = 1 << 30;

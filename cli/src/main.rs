@@ -155,7 +155,7 @@ impl PolicyArgs {
         };
         for f in &self.ca_files {
             let what = format!("--ca-file {}", f.display());
-            let pem = memtls_cli::read_input(f, &what, memtls_cli::MAX_PEM_FILE)?;
+            let pem = memtls_cli::read_input(f, &what, memtls_cli::MAX_TEXT_FILE)?;
             // Checked here to name the file; the host checks again for embedders.
             memtls_host::engine::parse_certificate_item(&pem, &what)
                 .map_err(|e| wasmtime::format_err!("{}", e.message))?;

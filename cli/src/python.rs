@@ -198,15 +198,21 @@ pub fn fingerprint(build: &PythonBuild) -> Result<u64> {
     // What the build does to componentize-py's output.
     include_str!("leak_fix.rs").hash(&mut hasher);
     if let Some(requirements) = &build.requirements {
-        std::fs::read(requirements)
-            .map_err(|e| format_err!("{}: {e}", requirements.display()))?
-            .hash(&mut hasher);
+        crate::read_input(
+            requirements,
+            &requirements.display().to_string(),
+            crate::MAX_TEXT_FILE,
+        )?
+        .hash(&mut hasher);
     }
     WIT.hash(&mut hasher);
     PYTHON.hash(&mut hasher);
-    std::fs::read(&build.script)
-        .map_err(|e| format_err!("{}: {e}", build.script.display()))?
-        .hash(&mut hasher);
+    crate::read_input(
+        &build.script,
+        &build.script.display().to_string(),
+        crate::MAX_TEXT_FILE,
+    )?
+    .hash(&mut hasher);
     // The script's directory is on the path too (its modules are bundled).
     if let Some(dir) = build.script.parent().filter(|d| !d.as_os_str().is_empty()) {
         walk(dir, &mut hasher).map_err(|e| format_err!("{}: {e}", dir.display()))?;

@@ -813,6 +813,19 @@ class AsyncioTests(unittest.TestCase):
         self.assertIn(version, ("TLSv1.2", "TLSv1.3"))
 
 
+class HostLimitTests(unittest.TestCase):
+    """What the host's limits look like from inside the program."""
+
+    def test_the_memory_cap_is_the_programs_own_memory_error(self):
+        """``memtls run`` caps the store's linear memory (1 GiB by default,
+        the guest provider's included): an allocation past it fails inside the
+        program as ``MemoryError`` (the host refused ``memory.grow``), and the
+        program goes on; without the cap wasm32 would hand out up to 4 GiB."""
+        with self.assertRaises(MemoryError):
+            bytearray(1536 << 20)
+        self.assertEqual(len(bytearray(16 << 20)), 16 << 20)
+
+
 if __name__ == "__main__":
     import memtls
     print("memtls provider:", *memtls.implementation(), file=sys.stderr)
