@@ -62,6 +62,15 @@ thread_local! {
     /// Why one of our callbacks refused the handshake, if one did (the same
     /// thread, the same call).
     static REFUSED: Cell<Option<&'static str>> = const { Cell::new(None) };
+    /// Why the chain check refused the server's chain before OpenSSL's
+    /// verdict (the policy's chain limits), if it did.
+    static CHAIN_REFUSED: Cell<Option<String>> = const { Cell::new(None) };
+}
+
+/// Notes that the server's chain was refused before verification, and why
+/// (`from_ssl_error` reports it as a rejected certificate).
+pub(crate) fn refuse_chain(why: String) {
+    CHAIN_REFUSED.with(|r| r.set(Some(why)));
 }
 
 /// The refusal of a TLS 1.2 peer without the extended master secret.
@@ -156,6 +165,7 @@ fn server_hello_without_ems(message: &[u8]) -> bool {
 pub(crate) fn clear_alert() {
     ALERT_SENT.with(|a| a.set(None));
     REFUSED.with(|r| r.set(None));
+    CHAIN_REFUSED.with(|r| r.set(None));
 }
 
 fn take_alert() -> Option<u8> {
@@ -227,6 +237,12 @@ pub fn from_ssl_error(e: &openssl::ssl::Error, ssl: &SslRef, eof: bool, handshak
     let sent = take_alert();
     if e.code() == ErrorCode::ZERO_RETURN {
         return Error::closed();
+    }
+    if let Some(why) = CHAIN_REFUSED.with(Cell::take) {
+        return Error::new(
+            ErrorKind::CertificateRejected(CertificateReason::Other),
+            format!("certificate rejected: {why}"),
+        );
     }
     if let Some(why) = REFUSED.with(Cell::take) {
         // One of our checks refused (handshake_failure, as on the rustls

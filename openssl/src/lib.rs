@@ -218,8 +218,11 @@ impl OpenSsl {
             _ => {
                 verification_rules(b.verify_param_mut(), true)?;
                 let check_name = verification == Verification::Full;
+                let policy = Arc::new(self.admission.policy().clone());
                 b.set_verify_callback(SslVerifyMode::PEER, move |ok, ctx| {
-                    !without_ems(ctx) && (ok || pinned_override(ctx, &pinned, check_name))
+                    !without_ems(ctx)
+                        && !over_chain_limits(ctx, &policy)
+                        && (ok || pinned_override(ctx, &pinned, check_name))
                 });
             }
         }
@@ -415,6 +418,32 @@ fn without_ems(ctx: &mut X509StoreContextRef) -> bool {
         ctx.set_error(error::application_refusal());
     }
     missing
+}
+
+/// Whether the server's chain, as it sent it, passes the policy's chain limits
+/// or the path-building budget (`memtls_engine::check_chain_work`): then it
+/// is refused whatever OpenSSL's verdict, as the rustls providers refuse it,
+/// with the limit named.
+fn over_chain_limits(ctx: &mut X509StoreContextRef, policy: &Policy) -> bool {
+    let Ok(index) = X509StoreContext::ssl_idx() else {
+        return false;
+    };
+    let Some(chain) = ctx.ex_data(index).and_then(|ssl| ssl.peer_cert_chain()) else {
+        return false;
+    };
+    let ders: Vec<memtls_engine::rustls::pki_types::CertificateDer<'static>> = chain
+        .iter()
+        .filter_map(|c| c.to_der().ok())
+        .map(Into::into)
+        .collect();
+    match memtls_engine::check_chain_work(&ders, policy) {
+        Ok(()) => false,
+        Err(e) => {
+            error::refuse_chain(e.message);
+            ctx.set_error(error::application_refusal());
+            true
+        }
+    }
 }
 
 /// Notes that the server of client connection `ssl` chose TLS 1.2 without the
