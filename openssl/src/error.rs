@@ -17,6 +17,11 @@ unsafe extern "C" {
         callback: Option<unsafe extern "C" fn(*const openssl_sys::SSL, c_int, c_int)>,
     );
     pub(crate) fn SSL_key_update(ssl: *mut openssl_sys::SSL, update_type: c_int) -> c_int;
+    /// The certificates the peer sent (its leaf first), which a verification
+    /// builds its path from (libcrypto 1.1.0 and later).
+    pub(crate) fn X509_STORE_CTX_get0_untrusted(
+        ctx: *const openssl_sys::X509_STORE_CTX,
+    ) -> *mut openssl_sys::stack_st_X509;
     fn SSL_CTX_set_msg_callback(
         ctx: *mut openssl_sys::SSL_CTX,
         callback: Option<

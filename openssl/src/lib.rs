@@ -27,6 +27,7 @@ use std::io::{self, Read, Write};
 use std::os::raw::c_uint;
 use std::sync::{Arc, Mutex};
 
+use foreign_types::ForeignTypeRef as _;
 use memtls_engine::{
     Admission, ChainCheck, CipherSuite, ClientConfig, Error, ErrorKind, Permit, Policy, Progress,
     ProtocolVersion, ReadOutcome, Result, ServerConfig, SigningChain, Stage, TrustStore,
@@ -353,7 +354,9 @@ impl OpenSsl {
         if !optional {
             mode |= SslVerifyMode::FAIL_IF_NO_PEER_CERT;
         }
-        b.set_verify(mode);
+        // A client's chain passes the same chain check as a server's.
+        let policy = Arc::new(self.admission.policy().clone());
+        b.set_verify_callback(mode, move |ok, ctx| !over_chain_limits(ctx, &policy) && ok);
         Ok(b)
     }
 
@@ -420,18 +423,22 @@ fn without_ems(ctx: &mut X509StoreContextRef) -> bool {
     missing
 }
 
-/// Whether the server's chain, as it sent it, passes the policy's chain limits
+/// Whether the peer's chain, as it sent it, passes the policy's chain limits
 /// or the path-building budget (`memtls_engine::check_chain_work`): then it
 /// is refused whatever OpenSSL's verdict, as the rustls providers refuse it,
-/// with the limit named.
+/// with the limit named. A server's chain and a client's alike.
 fn over_chain_limits(ctx: &mut X509StoreContextRef, policy: &Policy) -> bool {
-    let Ok(index) = X509StoreContext::ssl_idx() else {
+    // SAFETY: `ctx` is the live verification context OpenSSL passed to the
+    // callback; the stack it returns (the certificates the peer sent) is
+    // owned by that context and only borrowed here, for this call.
+    let sent = unsafe {
+        let stack = error::X509_STORE_CTX_get0_untrusted(ctx.as_ptr());
+        (!stack.is_null()).then(|| StackRef::<X509>::from_ptr(stack))
+    };
+    let Some(sent) = sent else {
         return false;
     };
-    let Some(chain) = ctx.ex_data(index).and_then(|ssl| ssl.peer_cert_chain()) else {
-        return false;
-    };
-    let ders: Vec<memtls_engine::rustls::pki_types::CertificateDer<'static>> = chain
+    let ders: Vec<memtls_engine::rustls::pki_types::CertificateDer<'static>> = sent
         .iter()
         .filter_map(|c| c.to_der().ok())
         .map(Into::into)

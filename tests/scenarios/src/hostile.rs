@@ -260,7 +260,8 @@ fn verify_flood(f: &Fixtures) -> Outcome {
 /// `resource-limit` before building a path, under `system` trust, `system`
 /// plus anchors and anchors alone; one certificate more passes
 /// max-chain-certificates; a server presenting it is refused by the client
-/// with a certificate error, and the server hears an alert.
+/// with a certificate error, and the server hears an alert; a client
+/// presenting it is refused by the server, naming the limit.
 fn pathological_chain(f: &Fixtures) -> Outcome {
     let chain = vec![fx(f, "loop.chain")?.to_vec()];
     let system = system_config(f)?.trust;
@@ -317,6 +318,20 @@ fn pathological_chain(f: &Fixtures) -> Outcome {
         bare(&pair.client),
         bare(&pair.server)
     );
+    // A client presenting it to a server that asks for client certificates.
+    let mut s = server_config(f)?;
+    s.client_auth = tls::ClientAuth::Required(anchors(f, "client-ca")?);
+    let mut c = client_config(f)?;
+    c.certificate_chain = Some(memtls_scenario_suite::harness::chain(f, "loop")?);
+    let (cc, sc) = contexts(c, s)?;
+    let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+    drop((client, server));
+    let server_error = pair.server.as_ref().err().ok_or("the server accepted it")?;
+    ensure(
+        bare(&pair.server) == "certificate-rejected" && server_error.message.contains("steps"),
+        || format!("the server: {}", err(server_error.clone())),
+    )?;
+    let _ = write!(out, " client-auth: server={}", bare(&pair.server));
     Ok(out)
 }
 
