@@ -101,6 +101,27 @@ fn components_are_cached_per_policy_and_damaged_entries_replaced() {
     for entry in entries() {
         std::fs::write(&entry, b"not a compiled component").unwrap();
     }
+    // Which entry is whose: the one a rebuild replaced since (it no longer
+    // holds the damage; modification times are too coarse to order them,
+    // and a new file may reuse the old one's inode).
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+    let still_damaged = || -> Vec<PathBuf> {
+        entries()
+            .into_iter()
+            .filter(|p| std::fs::read(p).unwrap() == b"not a compiled component")
+            .collect()
+    };
+    let replaced = |before: &[PathBuf]| -> PathBuf {
+        let now = still_damaged();
+        let mut new: Vec<PathBuf> = before
+            .iter()
+            .filter(|p| !now.contains(p))
+            .cloned()
+            .collect();
+        assert_eq!(new.len(), 1, "one entry replaced: {new:?}");
+        new.pop().unwrap()
+    };
+    let damaged = still_damaged();
     assert_eq!(
         insecure_allowed(&strict),
         (false, false),
@@ -108,8 +129,8 @@ fn components_are_cached_per_policy_and_damaged_entries_replaced() {
     );
     assert_eq!(insecure_allowed(&strict), (true, false), "and kept again");
     println!("a damaged entry is replaced, not run");
+    let strict_entry = replaced(&damaged);
 
-    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().mode() & 0o777;
     let cache = home.dir.join("memtls/components");
     assert_eq!(mode(&cache), 0o700, "the cache directory under umask 000");
@@ -124,18 +145,13 @@ fn components_are_cached_per_policy_and_damaged_entries_replaced() {
     }
     println!("under umask 000: directories 0700, files 0600");
 
-    // Which entry is whose: the newest is the strict composition's.
-    let newest = || {
-        let mut all = entries();
-        all.sort_by_key(|p| std::fs::metadata(p).unwrap().modified().unwrap());
-        all.pop().unwrap()
-    };
-    let strict_entry = newest();
+    let before = still_damaged();
     assert!(!native(&lax), "the native entry damaged above is rebuilt");
-    let native_entry = newest();
+    let native_entry = replaced(&before);
     assert_ne!(strict_entry, native_entry);
     assert!(native(&lax), "and mapped");
 
+    let rebuilt = std::time::Instant::now();
     // Swapped: the native entry and its tag copied over the strict one's.
     let tag = |p: &std::path::Path| p.with_extension("tag");
     std::fs::copy(&native_entry, &strict_entry).unwrap();
@@ -176,7 +192,11 @@ fn components_are_cached_per_policy_and_damaged_entries_replaced() {
         libc::geteuid()
     });
     assert_eq!(insecure_allowed(&strict), (true, false), "and kept again");
-    println!("swapped, flipped, open and planted entries are rebuilt, never mapped");
+    println!(
+        "cache tampering: swapped, 64 flipped bytes, mode 0666 and another user's entries \
+         rebuilt, never mapped (then mapped again): five loads and runs in {:.1} s",
+        rebuilt.elapsed().as_secs_f64()
+    );
 
     // No grant reaches the cache: not its parent, not the cache, not inside.
     for grant in [

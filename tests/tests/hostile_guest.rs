@@ -248,3 +248,62 @@ fn one_verify_call_with_the_loop_chain() {
         figures.join("; ")
     );
 }
+
+/// What is around the host, attacked as a guest and an operator would: a
+/// directory grant over the user's home, the caches' parent or the caches
+/// themselves is refused before the component runs (a guest that can write
+/// there chooses the native code the host runs next), and special files as
+/// inputs are refused at once. The summary line gives the time each took.
+#[test]
+fn the_hosts_surroundings_hold() {
+    use memtls_host::runtime::{RunOptions, protected_directories, run};
+    let files = memtls_tests::peers::Files::scratch("surroundings");
+    let loaded = memtls_cli::load(
+        memtls_cli::examples::https_get(),
+        Provider::Native,
+        &Policy::default(),
+        "https-get",
+    )
+    .expect("load");
+    let home = std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"));
+    let mut grants = vec![home, std::path::PathBuf::from("/")];
+    for dir in protected_directories() {
+        grants.extend(dir.parent().map(std::path::Path::to_path_buf));
+        grants.push(dir);
+    }
+    let started = std::time::Instant::now();
+    for grant in &grants {
+        let opts = RunOptions {
+            args: vec!["https-get".into(), "https://localhost:1/".into()],
+            dirs: vec![(grant.clone(), "/granted".into())],
+            ..RunOptions::default()
+        };
+        let e = run(&loaded, &opts).expect_err("the grant must be refused");
+        assert!(
+            format!("{e}").contains("holds native code"),
+            "{}: {e}",
+            grant.display()
+        );
+    }
+    let grants_took = started.elapsed();
+    let fifo = files.dir.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let started = std::time::Instant::now();
+    for special in [std::path::Path::new("/dev/zero"), &fifo, &files.dir] {
+        let e = memtls_cli::read_input(special, "--ca-file", memtls_cli::MAX_TEXT_FILE)
+            .expect_err("a special file is refused");
+        assert!(format!("{e}").contains("give a regular file"), "{e}");
+    }
+    println!(
+        "hostile surroundings: {} directory grants reaching a cache refused in {:.1} ms; \
+         /dev/zero, a FIFO and a directory as --ca-file refused in {:.1} ms; host RSS {} MiB",
+        grants.len(),
+        grants_took.as_secs_f64() * 1e3,
+        started.elapsed().as_secs_f64() * 1e3,
+        resident_memory() / MIB
+    );
+}
