@@ -170,24 +170,17 @@ fn put(hasher: &mut Sha256, bytes: &[u8]) {
 }
 
 impl Cache {
-    /// The user's cache directory for compiled components, when there is one and
-    /// `MEMTLS_COMPONENT_CACHE` is not `off`.
+    /// The user's cache directory for compiled components, when there is one,
+    /// `MEMTLS_COMPONENT_CACHE` is not `off`, and it and memtls's cache
+    /// directory above it can be made private (see [`private_dir`]); a line on
+    /// stderr says why not otherwise.
     pub(crate) fn open() -> Option<Self> {
         if std::env::var_os("MEMTLS_COMPONENT_CACHE").is_some_and(|v| v == "off") {
             return None;
         }
         let root = root()?;
-        if let Err(why) = private_dir(&root) {
-            eprintln!("memtls: not using the cache of compiled components: {why}");
-            return None;
-        }
-        Self::at(root.join("components"))
-    }
-
-    /// The cache in `dir`, made private (see [`private_dir`]); none when it
-    /// cannot be, with a line on stderr saying why.
-    pub(crate) fn at(dir: PathBuf) -> Option<Self> {
-        match private_dir(&dir) {
+        let dir = root.join("components");
+        match private_dir(&root).and_then(|()| private_dir(&dir)) {
             Ok(()) => Some(Self { dir }),
             Err(why) => {
                 eprintln!("memtls: not using the cache of compiled components: {why}");

@@ -119,8 +119,8 @@ pub fn check_grant(host: &std::path::Path) -> wasmtime::Result<()> {
 /// the guest provider's included): 1 GiB, room for CPython with its libraries.
 pub const DEFAULT_MAX_MEMORY: usize = 1 << 30;
 
-/// The default cap on the elements of one store's tables.
-pub const DEFAULT_MAX_TABLE_ELEMENTS: usize = 1 << 20;
+/// The cap on the elements of each table of a store (not configurable).
+pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 /// Store data of a running command: WASI, the native provider, and a meter of
 /// the store's linear memory.
@@ -178,7 +178,7 @@ impl wasmtime::ResourceLimiter for MemoryMeter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= DEFAULT_MAX_TABLE_ELEMENTS)
+        Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }
 
