@@ -7,7 +7,7 @@ use rustls::CertificateError;
 use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
 
-use crate::verify::{Check, Presented, Signatures, Verdict};
+use crate::check::{Check, Presented, Signatures, Verdict};
 
 /// Verifies the chain, accepts any name (the `insecure` interface).
 #[derive(Debug)]

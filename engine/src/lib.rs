@@ -10,18 +10,20 @@
 #![warn(missing_docs)]
 
 mod acceptor;
+mod check;
 mod config;
 mod connection;
 mod error;
 mod names;
 mod pem;
 mod policy;
+mod provider;
 mod resolve;
 mod session;
+mod state;
 #[macro_use]
 mod verify;
 mod danger;
-mod wit_convert;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -35,8 +37,8 @@ pub use config::{
     SigningChain, SystemRoots, TrustStore, Verification, version_range,
 };
 pub use connection::{
-    Connection, KeyUpdateState, MAX_EXPORT_CONTEXT_LEN, MAX_EXPORT_LABEL_LEN, MAX_EXPORT_LEN,
-    Progress, ReadOutcome, WriteOutcome, check_export, check_key_update,
+    Connection, MAX_EXPORT_CONTEXT_LEN, MAX_EXPORT_LABEL_LEN, MAX_EXPORT_LEN, Progress,
+    ReadOutcome, WriteOutcome,
 };
 pub use error::{CertificateReason, Error, ErrorKind, Result, Stage, alert_name};
 pub use pem::{parse_certificate_item, parse_certificates, parse_private_key};
@@ -44,8 +46,13 @@ pub use policy::{
     Admission, BaseRoots, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_CHAIN_BYTES,
     DEFAULT_MAX_CHAIN_CERTIFICATES, Permit, Policy,
 };
+pub use provider::{
+    RustlsProvider, TlsAcceptor, TlsClientContext, TlsConnection, TlsProvider, TlsServerContext,
+    TlsSession, engine_acceptor,
+};
 pub use rustls;
 pub use session::{Session, SessionInfo};
+pub use state::ConnectionState;
 pub use verify::{MAX_PATH_STEPS, client_auth_anchors};
 
 use rustls::client::danger::ServerCertVerifier;
@@ -329,11 +336,12 @@ impl Engine {
             Some(secs) => UnixTime::since_unix_epoch(Duration::from_secs(secs)),
             None => UnixTime::now(),
         };
-        verify::clear_notes();
-        verifier
-            .verify_server_cert(end_entity, intermediates, &name, &[], now)
+        let recording = verify::Recording::start();
+        let verdict = verifier.verify_server_cert(end_entity, intermediates, &name, &[], now);
+        let notes = recording.finish();
+        verdict
             .map(|_| ())
-            .map_err(|e| Error::from_rustls_about(&e, verify::take_rejected()))
+            .map_err(|e| Error::from_rustls_about(&e, notes.rejected))
     }
 }
 

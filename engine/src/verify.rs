@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use crate::check::{Check, Presented, Signatures, Signed, Verdict, verifier};
 use crate::config::{ClientAuth, TrustStore, Verification};
 use crate::danger::{IgnoreHostname, NoVerification};
 use crate::pem::parse_certificates;
@@ -19,208 +20,70 @@ use crate::{Error, Result};
 /// CertificateRequest (a list with a 16-bit length).
 const MAX_CA_NAMES_LEN: usize = 0xffff - 16;
 
-/// What a server presented, as rustls hands it to a verifier.
-pub(crate) struct Presented<'a> {
-    pub(crate) end_entity: &'a CertificateDer<'a>,
-    pub(crate) intermediates: &'a [CertificateDer<'a>],
-    pub(crate) server_name: &'a ServerName<'a>,
-    pub(crate) ocsp: &'a [u8],
-    pub(crate) now: UnixTime,
-}
-
-impl Presented<'_> {
-    /// Hands it to another verifier.
-    pub(crate) fn to(&self, verifier: &dyn ServerCertVerifier) -> Verdict {
-        verifier.verify_server_cert(
-            self.end_entity,
-            self.intermediates,
-            self.server_name,
-            self.ocsp,
-            self.now,
-        )
-    }
-}
-
-/// A server-certificate verifier's answer.
-pub(crate) type Verdict = std::result::Result<ServerCertVerified, rustls::Error>;
-
-/// Who checks handshake signatures for a verifier.
-pub(crate) enum Signatures<'a> {
-    /// The provider's algorithms, directly.
-    With(&'a WebPkiSupportedAlgorithms),
-    /// The verifier a wrapper wraps.
-    By(&'a dyn ServerCertVerifier),
-}
-
-impl Signatures<'_> {
-    /// Checks a TLS 1.3 (`tls13`) or TLS 1.2 handshake signature.
-    fn verify(
-        &self,
-        tls13: bool,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Signed {
-        use rustls::crypto::{verify_tls12_signature, verify_tls13_signature};
-        match (self, tls13) {
-            (Self::With(algorithms), false) => {
-                verify_tls12_signature(message, cert, dss, algorithms)
-            }
-            (Self::With(algorithms), true) => {
-                verify_tls13_signature(message, cert, dss, algorithms)
-            }
-            (Self::By(verifier), false) => verifier.verify_tls12_signature(message, cert, dss),
-            (Self::By(verifier), true) => verifier.verify_tls13_signature(message, cert, dss),
-        }
-    }
-
-    fn schemes(&self) -> Vec<SignatureScheme> {
-        match self {
-            Self::With(algorithms) => algorithms.supported_schemes(),
-            Self::By(verifier) => verifier.supported_verify_schemes(),
-        }
-    }
-}
-
-type Signed = std::result::Result<HandshakeSignatureValid, rustls::Error>;
-
-/// The handshake-signature methods of a verifier, answered by
-/// `self.signatures()`.
-macro_rules! signature_methods {
-    () => {
-        signature_methods!(verify_tls12_signature: false, verify_tls13_signature: true);
-
-        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-            self.signatures().schemes()
-        }
-    };
-    ($($name:ident: $tls13:literal),*) => {
-        $(fn $name(
-            &self,
-            message: &[u8],
-            cert: &CertificateDer<'_>,
-            dss: &DigitallySignedStruct,
-        ) -> Signed {
-            self.signatures().verify($tls13, message, cert, dss)
-        })*
-    };
-}
-
-/// One step of server verification; [`verifier`] makes it a rustls verifier.
-pub(crate) trait Check: std::fmt::Debug + Send + Sync + 'static {
-    /// The verdict on what the server presented.
-    fn check(&self, presented: &Presented<'_>) -> Verdict;
-    /// Who checks handshake signatures.
-    fn signatures(&self) -> Signatures<'_>;
-}
-
-/// `check` as a rustls server-certificate verifier.
-pub(crate) fn verifier(check: impl Check) -> Arc<dyn ServerCertVerifier> {
-    Arc::new(Verifier(check))
-}
-
-#[derive(Debug)]
-struct Verifier<C>(C);
-
-impl<C: Check> Verifier<C> {
-    fn signatures(&self) -> Signatures<'_> {
-        self.0.signatures()
-    }
-}
-
-impl<C: Check> ServerCertVerifier for Verifier<C> {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Verdict {
-        self.0
-            .check(&Presented {
-                end_entity,
-                intermediates,
-                server_name,
-                ocsp,
-                now,
-            })
-            .map_err(namesake_issuer_is_unknown)
-            .map_err(|e| untrusted_self_signed_is_unknown(e, end_entity))
-    }
-
-    signature_methods!();
-}
-
-/// webpki reports a candidate issuer whose key type cannot have made the
-/// signature as an unsupported algorithm for that key. The candidate only
-/// shares the issuer's name (Debian's /etc/ssl/certs holds a self-signed RSA
-/// "CN=localhost", the name `openssl req -x509 -subj /CN=localhost` gives an
-/// EC CA): it is not the issuer, and nothing else vouched. That is an unknown
-/// issuer, answered with unknown_ca as OpenSSL does (not decrypt_error).
-fn namesake_issuer_is_unknown(e: rustls::Error) -> rustls::Error {
-    match e {
-        rustls::Error::InvalidCertificate(
-            CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. },
-        ) => rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
-        other => other,
-    }
-}
-
-/// webpki refuses a CA certificate presented as the end entity before it
-/// looks for an issuer. For a self-issued one (what `openssl req -x509` makes:
-/// CA:TRUE) that reads "ca used as end entity", but what is wrong is that no
-/// anchor vouches for it — had it been trusted, the anchor-as-pin check before
-/// this one would have accepted it. So it is an unknown issuer, answered with
-/// unknown_ca, as OpenSSL answers a self-signed certificate it does not trust.
-fn untrusted_self_signed_is_unknown(e: rustls::Error, end_entity: &[u8]) -> rustls::Error {
-    match &e {
-        rustls::Error::InvalidCertificate(CertificateError::Other(other))
-            if matches!(
-                other.0.downcast_ref::<webpki::Error>(),
-                Some(webpki::Error::CaUsedAsEndEntity)
-            ) && crate::names::is_self_issued(end_entity) == Some(true) =>
-        {
-            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
-        }
-        _ => e,
-    }
+/// What verification found during one call into rustls: the certificate it
+/// rejected, or the path it built (end entity first). Each connection gets
+/// its own, out of the [`Recording`] around its call.
+#[derive(Debug, Default)]
+pub(crate) struct Notes {
+    /// The name of the certificate a verification rejected.
+    pub(crate) rejected: Option<String>,
+    /// The path the successful chain verification built.
+    pub(crate) verified: Option<Vec<CertificateDer<'static>>>,
 }
 
 std::thread_local! {
-    /// The name of the certificate the last verification on this thread
-    /// rejected. Verification runs inside the engine's call into rustls, on the
-    /// caller's thread, so the engine reads it right after that call fails.
-    static REJECTED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
-    /// The path the last successful chain verification on this thread built,
-    /// end-entity first, read by the engine after the call into rustls.
-    static VERIFIED: std::cell::RefCell<Option<Vec<CertificateDer<'static>>>> =
-        const { std::cell::RefCell::new(None) };
+    /// The notes of the call being recorded on this thread. rustls calls its
+    /// verifiers inside the call into it, on the caller's thread, and shares
+    /// them between connections: this is how a verifier's findings reach the
+    /// one connection whose call it runs in.
+    static RECORDING: std::cell::RefCell<Option<Notes>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Forgets any earlier rejection and verified path (before a call into rustls).
-pub(crate) fn clear_notes() {
-    REJECTED.with(|r| r.borrow_mut().take());
-    VERIFIED.with(|v| v.borrow_mut().take());
+/// The span of one synchronous call into rustls (a connection's processing,
+/// a `verify-server-chain`) whose verification findings belong to its
+/// caller: start it before the call, [`Recording::finish`] it after. Not
+/// `Send`: it must end on the thread it began on, as the call does.
+pub(crate) struct Recording(std::marker::PhantomData<*const ()>);
+
+impl Recording {
+    /// Starts recording (forgetting whatever an earlier call left).
+    pub(crate) fn start() -> Self {
+        RECORDING.with(|r| *r.borrow_mut() = Some(Notes::default()));
+        Self(std::marker::PhantomData)
+    }
+
+    /// Ends the recording with what the verifiers noted.
+    pub(crate) fn finish(self) -> Notes {
+        RECORDING
+            .with(|r| r.borrow_mut().take())
+            .unwrap_or_default()
+    }
 }
 
-/// The name of the certificate the last failed verification rejected.
-pub(crate) fn take_rejected() -> Option<String> {
-    REJECTED.with(|r| r.borrow_mut().take())
+impl Drop for Recording {
+    fn drop(&mut self) {
+        RECORDING.with(|r| r.borrow_mut().take());
+    }
 }
 
-/// The path the last successful verification built.
-pub(crate) fn take_verified() -> Option<Vec<CertificateDer<'static>>> {
-    VERIFIED.with(|v| v.borrow_mut().take())
+/// Notes a finding in the call being recorded. A verifier that runs outside
+/// one (rustls verifying later or elsewhere) has nowhere to report: the
+/// connection then reports no verified path, which tests would see.
+fn note(f: impl FnOnce(&mut Notes)) {
+    RECORDING.with(|r| {
+        if let Some(notes) = r.borrow_mut().as_mut() {
+            f(notes);
+        }
+    });
 }
 
 fn note_rejected(end_entity: &CertificateDer<'_>) {
     let name = crate::names::certificate_name(end_entity);
-    REJECTED.with(|r| *r.borrow_mut() = name);
+    note(|n| n.rejected = name);
 }
 
 fn note_verified(path: Vec<CertificateDer<'static>>) {
-    VERIFIED.with(|v| *v.borrow_mut() = Some(path));
+    note(|n| n.verified = Some(path));
 }
 
 /// Trust anchors with the certificates they came from, index for index, so
@@ -626,7 +489,27 @@ impl rustls::server::danger::ClientCertVerifier for Clients {
         }
     }
 
-    signature_methods!();
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Signed {
+        self.signatures().verify(false, message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Signed {
+        self.signatures().verify(true, message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.signatures().schemes()
+    }
 }
 
 impl Clients {
@@ -811,7 +694,7 @@ impl Check for AnyOf {
         let mut refusal = None;
         for v in self.0.iter() {
             // Only the path of the verifier that accepts counts.
-            take_verified();
+            note(|n| n.verified = None);
             match p.to(v.as_ref()) {
                 Ok(ok) => return Ok(ok),
                 Err(e) => {

@@ -3,25 +3,23 @@
 //! between (`cargo test -p memtls-engine --test scenarios`). The list is
 //! `tests/scenario-suite/src/list.rs`.
 
-use std::rc::Rc;
-
 use memtls_engine::Policy;
-use memtls_scenario_suite::{Native, fixtures, foreach_scenario};
+use memtls_scenario_suite::{engine_backend, fixtures, foreach_scenario};
 
 /// Runs `name` on a fresh engine under the parity suite's policy (the
 /// `insecure` interface allowed, the rest the defaults).
 fn run(name: &str) {
-    let backend = Rc::new(Native::new(Policy {
+    let backend = engine_backend(Policy {
         allow_insecure: true,
         ..Policy::default()
-    }));
+    });
     match memtls_scenario_suite::run(backend, name, fixtures::shared()) {
         Ok(summary) => println!("{name}: {summary}"),
         Err(why) => panic!("{name}: {why}"),
     }
 }
 
-macro_rules! native_tests {
+macro_rules! engine_tests {
     ($($function:ident: $name:literal,)*) => {
         $(
             #[test]
@@ -31,4 +29,4 @@ macro_rules! native_tests {
         )*
     };
 }
-foreach_scenario!(native_tests);
+foreach_scenario!(engine_tests);

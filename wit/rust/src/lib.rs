@@ -1,24 +1,19 @@
-//! Conversions between the engine's types and the bindings that wit-bindgen (in
-//! the guest) and `wasmtime::component::bindgen!` (in the host) generate for the
-//! `memtls:tls/tls` interface. Both generators produce types with the same names
-//! and shapes, so one macro writes the conversions for both providers.
+//! The conversions between the engine's types and the bindings generated
+//! from the `memtls:tls` WIT package (`wit/tls.wit`, the directory above this
+//! crate): wit-bindgen's (the guest provider, the scenario component) and
+//! `wasmtime::component::bindgen!`'s (the host). Both generators produce types
+//! with the same names and shapes, so one macro writes the conversions for
+//! every one of them; the engine itself knows nothing of WIT.
 
-/// Methods (of a trait the glue implements) that hand their arguments to the
-/// engine object in `self.0`, a `RefCell`, borrowed with `$borrow` (`borrow` or
-/// `borrow_mut`), and return what it returns.
-#[macro_export]
-macro_rules! forward_to_cell {
-    ($borrow:ident: $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-        $(fn $name(&self, $($arg: $ty),*) -> $ret {
-            self.0.$borrow().$name($($arg),*)
-        })*
-    };
-}
+#![warn(missing_docs)]
+
+#[doc(hidden)]
+pub use memtls_engine;
 
 /// Writes a module `convert` of conversion functions between the engine and the
 /// generated bindings found at the given module path (the generated `tls`
 /// interface module), e.g.
-/// `memtls_engine::wit_conversions!(crate::exports::memtls::tls::tls);`.
+/// `memtls_wit::wit_conversions!(crate::exports::memtls::tls::tls);`.
 #[macro_export]
 macro_rules! wit_conversions {
     ($($m:ident)::+) => {
@@ -26,7 +21,7 @@ macro_rules! wit_conversions {
         #[allow(dead_code)]
         pub(crate) mod convert {
             use $($m)::+ as w;
-            use $crate as e;
+            use $crate::memtls_engine as e;
 
             pub(crate) fn to_version(v: w::ProtocolVersion) -> e::ProtocolVersion {
                 match v {
