@@ -6,19 +6,14 @@
 //! again. A session is offered only to its own server name on the context that
 //! made it (OpenSSL would offer it anywhere).
 
-use std::os::raw::{c_int, c_ulong};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use foreign_types::ForeignTypeRef;
 use memtls_engine::{Admission, Permit, ProtocolVersion, Result, SessionInfo};
-use openssl::ssl::{SslSession, SslSessionRef, SslVersion};
+use openssl::ssl::{Ssl, SslSession, SslSessionRef, SslVersion};
 
-unsafe extern "C" {
-    // libssl 1.1.1 and later; the openssl crate does not wrap them.
-    fn SSL_SESSION_get_ticket_lifetime_hint(session: *const openssl_sys::SSL_SESSION) -> c_ulong;
-    fn SSL_SESSION_has_ticket(session: *const openssl_sys::SSL_SESSION) -> c_int;
-}
+use crate::error::from_stack;
 
 /// A client context's identity, which its sessions carry.
 pub(crate) fn next_context_id() -> u64 {
@@ -133,8 +128,8 @@ fn describe(session: &SslSessionRef) -> SessionInfo {
     // SAFETY: the pointer is a live SSL_SESSION; both only read it.
     let (lifetime, has_ticket) = unsafe {
         (
-            SSL_SESSION_get_ticket_lifetime_hint(session.as_ptr()),
-            SSL_SESSION_has_ticket(session.as_ptr()) == 1,
+            crate::ffi::SSL_SESSION_get_ticket_lifetime_hint(session.as_ptr()),
+            crate::ffi::SSL_SESSION_has_ticket(session.as_ptr()) == 1,
         )
     };
     SessionInfo {
@@ -152,4 +147,23 @@ fn describe(session: &SslSessionRef) -> SessionInfo {
             ProtocolVersion::Tls12
         },
     }
+}
+
+/// A client connection's server name (which a pin's name check reads) and
+/// where the sessions it receives go: the context's cache under that name,
+/// or (made with `connect-with`) the connection's own newest-session slot.
+pub(crate) struct ClientState {
+    pub(crate) server_name: String,
+    pub(crate) newest: Option<Newest>,
+}
+
+/// The `Ssl` ex-data slot holding a client connection's [`ClientState`].
+pub(crate) fn client_state_index() -> Result<openssl::ex_data::Index<Ssl, ClientState>> {
+    static INDEX: std::sync::OnceLock<openssl::ex_data::Index<Ssl, ClientState>> =
+        std::sync::OnceLock::new();
+    if let Some(i) = INDEX.get() {
+        return Ok(*i);
+    }
+    let i = Ssl::new_ex_index().map_err(|e| from_stack("session cache", &e))?;
+    Ok(*INDEX.get_or_init(|| i))
 }

@@ -11,7 +11,6 @@
 //! a bundle parse per call.
 
 use std::ffi::CStr;
-use std::os::raw::c_int;
 use std::sync::OnceLock;
 
 use foreign_types::{ForeignType, ForeignTypeRef};
@@ -21,11 +20,6 @@ use openssl::x509::X509;
 use openssl::x509::store::{X509Lookup, X509Store, X509StoreBuilder, X509StoreRef};
 
 use crate::error::from_stack;
-
-unsafe extern "C" {
-    // libssl 1.1.0 and later; the openssl crate does not wrap it.
-    fn X509_STORE_up_ref(store: *mut openssl_sys::X509_STORE) -> c_int;
-}
 
 /// The refusal of a trust store with nothing in it.
 const EMPTY_TRUST: &str =
@@ -152,7 +146,7 @@ fn shared(store: &X509StoreRef) -> X509Store {
     // SAFETY: `store` is a live X509_STORE; up_ref adds the reference that the
     // returned owner releases when dropped.
     unsafe {
-        X509_STORE_up_ref(store.as_ptr());
+        crate::ffi::X509_STORE_up_ref(store.as_ptr());
         X509Store::from_ptr(store.as_ptr())
     }
 }

@@ -1,0 +1,49 @@
+//! The few libssl and libcrypto calls the openssl crate does not wrap
+//! (OpenSSL 1.1.1 and later), declared in one place.
+
+use std::ffi::{c_int, c_ulong};
+
+use foreign_types::ForeignTypeRef as _;
+use openssl::ssl::SslRef;
+
+unsafe extern "C" {
+    pub(crate) fn SSL_CTX_set_info_callback(
+        ctx: *mut openssl_sys::SSL_CTX,
+        callback: Option<unsafe extern "C" fn(*const openssl_sys::SSL, c_int, c_int)>,
+    );
+    pub(crate) fn SSL_key_update(ssl: *mut openssl_sys::SSL, update_type: c_int) -> c_int;
+    /// The certificates the peer sent (its leaf first), which a verification
+    /// builds its path from (libcrypto 1.1.0 and later).
+    pub(crate) fn X509_STORE_CTX_get0_untrusted(
+        ctx: *const openssl_sys::X509_STORE_CTX,
+    ) -> *mut openssl_sys::stack_st_X509;
+    pub(crate) fn SSL_CTX_set_msg_callback(
+        ctx: *mut openssl_sys::SSL_CTX,
+        callback: Option<
+            unsafe extern "C" fn(
+                c_int,
+                c_int,
+                c_int,
+                *const std::ffi::c_void,
+                usize,
+                *mut openssl_sys::SSL,
+                *mut std::ffi::c_void,
+            ),
+        >,
+    );
+
+    pub(crate) fn SSL_SESSION_get_ticket_lifetime_hint(
+        session: *const openssl_sys::SSL_SESSION,
+    ) -> c_ulong;
+    pub(crate) fn SSL_SESSION_has_ticket(session: *const openssl_sys::SSL_SESSION) -> c_int;
+
+    pub(crate) fn X509_STORE_up_ref(store: *mut openssl_sys::X509_STORE) -> c_int;
+}
+
+/// `SSL_key_update`'s "and update yours too".
+pub(crate) const SSL_KEY_UPDATE_REQUESTED: c_int = 1;
+
+/// The raw pointer of a live `SSL`, for the calls the crate does not wrap.
+pub(crate) fn ssl_ptr(ssl: &SslRef) -> *mut openssl_sys::SSL {
+    ssl.as_ptr()
+}
