@@ -15,9 +15,12 @@
 #![warn(missing_docs)]
 
 use std::cell::RefCell;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use memtls_engine as engine;
+use memtls_engine::{
+    TlsAcceptor, TlsClientContext, TlsConnection, TlsProvider, TlsServerContext, TlsSession,
+};
 
 // Generated from the documented WIT; some generated items carry no docs.
 #[allow(missing_docs)]
@@ -65,26 +68,29 @@ fn admission() -> &'static engine::Admission {
     })
 }
 
-fn engine() -> &'static engine::Engine {
-    static ENGINE: OnceLock<engine::Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| {
-        // No platform inside the sandbox (ring's default has none): `platform`
-        // means the Mozilla roots.
-        engine::Engine::new(engine::EngineOptions {
+/// This instance's provider: the engine on rustls under the policy. No
+/// platform inside the sandbox (ring's default has none): `platform` trust
+/// means the Mozilla roots.
+fn provider() -> &'static engine::RustlsProvider {
+    static PROVIDER: OnceLock<engine::RustlsProvider> = OnceLock::new();
+    PROVIDER.get_or_init(|| {
+        let policy = admission().policy();
+        let engine = engine::Engine::new(engine::EngineOptions {
             version: format!("{} (rustls 0.23)", env!("CARGO_PKG_VERSION")),
-            base_roots: admission().policy().base_roots,
-            extra_system_anchors: admission().policy().extra_system_anchors.clone(),
+            base_roots: policy.base_roots,
+            extra_system_anchors: policy.extra_system_anchors.clone(),
             prefer_chacha20: true,
             ..engine::EngineOptions::ring("memtls-guest (rustls, ring, Mozilla roots; inside Wasm)")
-        })
+        });
+        engine::RustlsProvider::new(Arc::new(engine), admission().clone())
     })
 }
 
-fn new_connection(c: engine::Result<engine::Connection>) -> R<wit::Connection> {
+fn new_connection(c: engine::Result<Box<dyn TlsConnection>>) -> R<wit::Connection> {
     Ok(wit::Connection::new(Connection(RefCell::new(lift(c)?))))
 }
 
-memtls_engine::wit_conversions!(crate::exports::memtls::tls::tls);
+memtls_wit::wit_conversions!(crate::exports::memtls::tls::tls);
 use convert::{from_engine_error, to_client_config, to_server_config, to_trust};
 
 type R<T> = Result<T, Error>;
@@ -94,15 +100,15 @@ fn lift<T>(r: engine::Result<T>) -> R<T> {
 }
 
 /// A client context resource.
-pub struct ClientContext(engine::ClientContext);
+pub struct ClientContext(Box<dyn TlsClientContext>);
 /// A server context resource.
-pub struct ServerContext(engine::ServerContext);
+pub struct ServerContext(Arc<dyn TlsServerContext>);
 /// A connection resource.
-pub struct Connection(RefCell<engine::Connection>);
+pub struct Connection(RefCell<Box<dyn TlsConnection>>);
 /// A client session resource.
-pub struct Session(engine::Session);
+pub struct Session(Box<dyn TlsSession>);
 /// An acceptor resource.
-pub struct Acceptor(RefCell<engine::Acceptor>);
+pub struct Acceptor(RefCell<Box<dyn TlsAcceptor>>);
 
 impl Guest for Provider {
     type ClientContext = ClientContext;
@@ -112,17 +118,17 @@ impl Guest for Provider {
     type Acceptor = Acceptor;
 
     fn implementation() -> ImplementationInfo {
-        let (name, version) = engine().implementation();
+        let (name, version) = provider().implementation();
         ImplementationInfo { name, version }
     }
 
     fn supported_versions() -> Vec<ProtocolVersion> {
-        let versions = engine().supported_versions();
+        let versions = provider().supported_versions();
         versions.into_iter().map(convert::from_version).collect()
     }
 
     fn supported_cipher_suites() -> Vec<CipherSuite> {
-        let suites = engine().supported_cipher_suites();
+        let suites = provider().supported_cipher_suites();
         suites.into_iter().map(convert::from_suite).collect()
     }
 
@@ -139,12 +145,12 @@ impl Guest for Provider {
             server_name: &server_name,
             at_time,
         };
-        lift(engine().verify_server_chain(&call, admission()))
+        lift(provider().verify_server_chain(&call))
     }
 }
 
 fn client_context(config: ClientConfig, v: engine::Verification) -> R<wit::ClientContext> {
-    let ctx = lift(engine().client_context(&to_client_config(config), v, admission()))?;
+    let ctx = lift(provider().client_context(&to_client_config(config), v))?;
     Ok(wit::ClientContext::new(ClientContext(ctx)))
 }
 
@@ -162,14 +168,14 @@ impl GuestClientContext for ClientContext {
         server_name: String,
         resume: Option<wit::SessionBorrow<'_>>,
     ) -> R<wit::Connection> {
-        let resume = resume.map(|s| &s.get::<Session>().0);
+        let resume = resume.map(|s| s.get::<Session>().0.as_ref());
         new_connection(self.0.connect_with(&server_name, resume))
     }
 }
 
 impl GuestAcceptor for Acceptor {
     fn create() -> R<wit::Acceptor> {
-        let a = lift(engine::Acceptor::start(admission()))?;
+        let a = lift(provider().acceptor())?;
         Ok(wit::Acceptor::new(Acceptor(RefCell::new(a))))
     }
     fn feed(&self, data: Vec<u8>) -> R<u32> {
@@ -182,17 +188,22 @@ impl GuestAcceptor for Acceptor {
         self.0
             .borrow()
             .client_hello()
+            .as_ref()
             .map(convert::from_client_hello)
     }
     fn accept(&self, context: wit::ServerContextBorrow<'_>) -> R<wit::Connection> {
         let context = &context.get::<ServerContext>().0;
-        new_connection(self.0.borrow_mut().accept(context))
+        new_connection(context.accept_from(self.0.borrow_mut().as_mut()))
     }
     fn refuse(&self, description: u8) -> R<()> {
         lift(self.0.borrow_mut().refuse(description))
     }
-    memtls_engine::forward_to_cell! { borrow_mut: take(max: u32) -> Vec<u8>; }
-    memtls_engine::forward_to_cell! { borrow: pending_ciphertext() -> u32; }
+    fn take(&self, max: u32) -> Vec<u8> {
+        self.0.borrow_mut().take(max)
+    }
+    fn pending_ciphertext(&self) -> u32 {
+        self.0.borrow().pending_ciphertext()
+    }
 }
 
 impl GuestSession for Session {
@@ -206,7 +217,7 @@ impl GuestSession for Session {
 
 impl GuestServerContext for ServerContext {
     fn create(config: ServerConfig) -> R<wit::ServerContext> {
-        let ctx = lift(engine().server_context(&to_server_config(config), admission()))?;
+        let ctx = lift(provider().server_context(&to_server_config(config)))?;
         Ok(wit::ServerContext::new(ServerContext(ctx)))
     }
 
@@ -216,19 +227,35 @@ impl GuestServerContext for ServerContext {
 }
 
 impl GuestConnection for Connection {
-    memtls_engine::forward_to_cell! { borrow_mut:
-        take(max: u32) -> Vec<u8>;
+    fn take(&self, max: u32) -> Vec<u8> {
+        self.0.borrow_mut().take(max)
     }
-    memtls_engine::forward_to_cell! { borrow:
-        pending_ciphertext() -> u32;
-        is_handshake_complete() -> bool;
-        pending_plaintext() -> u32;
-        peer_closed() -> bool;
-        alpn_protocol() -> Option<Vec<u8>>;
-        peer_certificates() -> Vec<Vec<u8>>;
-        verified_chain() -> Vec<Vec<u8>>;
-        server_name() -> Option<String>;
-        resumed() -> bool;
+    fn pending_ciphertext(&self) -> u32 {
+        self.0.borrow().pending_ciphertext()
+    }
+    fn is_handshake_complete(&self) -> bool {
+        self.0.borrow().is_handshake_complete()
+    }
+    fn pending_plaintext(&self) -> u32 {
+        self.0.borrow().pending_plaintext()
+    }
+    fn peer_closed(&self) -> bool {
+        self.0.borrow().peer_closed()
+    }
+    fn alpn_protocol(&self) -> Option<Vec<u8>> {
+        self.0.borrow().alpn_protocol()
+    }
+    fn peer_certificates(&self) -> Vec<Vec<u8>> {
+        self.0.borrow().peer_certificates()
+    }
+    fn verified_chain(&self) -> Vec<Vec<u8>> {
+        self.0.borrow().verified_chain()
+    }
+    fn server_name(&self) -> Option<String> {
+        self.0.borrow().server_name()
+    }
+    fn resumed(&self) -> bool {
+        self.0.borrow().resumed()
     }
     fn feed(&self, data: Vec<u8>) -> R<u32> {
         lift(self.0.borrow_mut().feed(&data))

@@ -15,7 +15,8 @@
 //! holds at most [`MAX_ENTRIES`] components and [`MAX_BYTES`] in all (the
 //! least recently used go first), and is only an optimisation: any failure
 //! to read or write it falls back to composing and compiling, and
-//! `MEMTLS_COMPONENT_CACHE=off` switches it off.
+//! `Settings::component_cache` (`MEMTLS_COMPONENT_CACHE=off` for the
+//! command) switches it off.
 //!
 //! Its entries are native code that `memtls` runs outside the sandbox, so
 //! nothing else may choose them: the directories are created 0700 and the
@@ -171,11 +172,11 @@ fn put(hasher: &mut Sha256, bytes: &[u8]) {
 
 impl Cache {
     /// The user's cache directory for compiled components, when there is one,
-    /// `MEMTLS_COMPONENT_CACHE` is not `off`, and it and memtls's cache
+    /// the settings keep one, and it and memtls's cache
     /// directory above it can be made private (see [`private_dir`]); a line on
-    /// stderr says why not otherwise.
+    /// notice says why not otherwise.
     pub(crate) fn open() -> Option<Self> {
-        if std::env::var_os("MEMTLS_COMPONENT_CACHE").is_some_and(|v| v == "off") {
+        if !crate::settings::Settings::get().component_cache {
             return None;
         }
         let root = root()?;
@@ -183,7 +184,9 @@ impl Cache {
         match private_dir(&root).and_then(|()| private_dir(&dir)) {
             Ok(()) => Some(Self { dir }),
             Err(why) => {
-                eprintln!("memtls: not using the cache of compiled components: {why}");
+                crate::settings::notify(crate::settings::Notice::Cache(&format!(
+                    "not using the cache of compiled components: {why}"
+                )));
                 None
             }
         }
@@ -335,13 +338,13 @@ impl Cache {
     }
 
     /// Keeps `component` under `key`, then trims the cache to its limits.
-    /// Failures are reported once on stderr and otherwise ignored.
+    /// Failures are told once (a notice) and otherwise ignored.
     pub(crate) fn put(&self, key: &str, component: &Component) {
         if let Err(e) = self.write(key, component) {
-            eprintln!(
-                "memtls: cannot keep the compiled component in {}: {e}",
+            crate::settings::notify(crate::settings::Notice::Cache(&format!(
+                "cannot keep the compiled component in {}: {e}",
                 self.dir.display()
-            );
+            )));
         }
         self.trim();
     }

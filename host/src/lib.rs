@@ -115,16 +115,18 @@ use wasmtime::component::Linker;
 mod cache;
 #[cfg(feature = "guest-provider")]
 mod compose;
-mod native;
 #[cfg(feature = "runtime")]
 pub mod runtime;
+mod serve;
+#[cfg(feature = "runtime")]
+mod settings;
 
 #[cfg(feature = "guest-provider")]
 pub use compose::{
     GuestComponent, WASI_TLS, WasiTlsAdapter, component_imports, compose, compose_with_guest,
     imports_wasi_tls, policy_component,
 };
-pub use native::{
+pub use serve::{
     Acceptor, ClientContext, Connection, MemtlsCtx, MemtlsCtxView, MemtlsView, ServerContext,
     Session, add_to_linker,
 };
@@ -138,11 +140,11 @@ pub mod bindings {
         path: "wit",
         imports: { default: trappable },
         with: {
-            "memtls:tls/tls.client-context": crate::native::ClientContext,
-            "memtls:tls/tls.server-context": crate::native::ServerContext,
-            "memtls:tls/tls.connection": crate::native::Connection,
-            "memtls:tls/tls.session": crate::native::Session,
-            "memtls:tls/tls.acceptor": crate::native::Acceptor,
+            "memtls:tls/tls.client-context": crate::serve::ClientContext,
+            "memtls:tls/tls.server-context": crate::serve::ServerContext,
+            "memtls:tls/tls.connection": crate::serve::Connection,
+            "memtls:tls/tls.session": crate::serve::Session,
+            "memtls:tls/tls.acceptor": crate::serve::Acceptor,
         },
     });
 }
@@ -221,14 +223,9 @@ pub enum Provider {
 }
 
 impl Provider {
-    /// The two rustls providers, native first: the ones every suite runs on
-    /// (the openssl provider joins the suites it passes one by one).
-    pub const ALL: [Provider; 2] = [Provider::Native, Provider::Guest];
-
-    /// Every provider, the openssl one last (it needs feature `openssl`): the
-    /// suites that hold all three to the same guarantees (hostile guests,
-    /// bounds, leaks, x509-limbo, the interop matrix) run over these.
-    pub const EVERY: [Provider; 3] = [Provider::Native, Provider::Guest, Provider::OpenSsl];
+    /// Every provider, in the order the command lists them (the openssl one
+    /// needs feature `openssl`).
+    pub const ALL: [Provider; 3] = [Provider::Native, Provider::Guest, Provider::OpenSsl];
 
     /// The provider's name as the command line spells it.
     pub fn name(self) -> &'static str {

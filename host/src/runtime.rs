@@ -4,7 +4,6 @@
 //! it in a store that meters linear memory, and run it. The `memtls` command is
 //! argument parsing and presentation on top of this (feature `runtime`).
 
-use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -16,16 +15,17 @@ use wasmtime_wasi::p2::bindings::sync::Command;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::settings::notify;
+pub use crate::settings::{Notice, Notices, Settings};
 use crate::{MemtlsCtx, MemtlsCtxView, MemtlsView, Policy, Provider};
 
 /// A wasmtime engine with the compilation cache (wasmtime's own, in the user's
-/// cache directory), shared by the process. With `MEMTLS_PERFMAP` set, compiled
-/// functions are named for `perf` (a perf map in /tmp).
+/// cache directory), shared by the process; configured by [`Settings`].
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
     ENGINE.get_or_init(|| {
         let mut config = Config::new();
-        if std::env::var_os("MEMTLS_PERFMAP").is_some() {
+        if Settings::get().perf_map {
             // For `perf record`: name compiled Wasm functions in /tmp/perf-PID.map.
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
@@ -44,7 +44,9 @@ pub fn engine() -> &'static Engine {
             Ok(cache) => {
                 config.cache(Some(cache));
             }
-            Err(e) => eprintln!("memtls: compilation cache unavailable: {e}"),
+            Err(e) => notify(Notice::Cache(&format!(
+                "compilation cache unavailable: {e}"
+            ))),
         }
         Engine::new(&config).expect("a default wasmtime configuration is valid")
     })
@@ -287,8 +289,8 @@ impl Loaded {
 
 /// Compiles `bytes` for `provider` under `policy` (composing the guest in, with
 /// the policy baked in, when needed) and links it. A component whose imports
-/// memtls cannot satisfy gets an error naming them. Compilation prints progress
-/// to stderr when it takes a while (`label` names the component); results are
+/// memtls cannot satisfy gets an error naming them. Compilation tells its
+/// progress ([`Notice`]) when it takes a while (`label` names the component); results are
 /// cached across runs in memtls's cache of compiled components (in the user's
 /// cache directory, keyed by the application, the guest and the adapter
 /// composed in, the policy baked in, wasmtime's settings and the running
@@ -398,40 +400,37 @@ fn unsupported_imports(component: &Component, provider: Provider) -> Vec<String>
         .collect()
 }
 
-fn with_progress<T>(label: &str, size: usize, f: impl FnOnce() -> T) -> T {
+/// Runs `f` (a compilation), telling the embedder how it goes from the
+/// first second on.
+fn with_progress<T>(label: &str, bytes: usize, f: impl FnOnce() -> T) -> T {
+    if Settings::get().notices.is_none() {
+        return f();
+    }
     let done = Arc::new(AtomicBool::new(false));
     let watcher = {
         let done = done.clone();
         let label = label.to_string();
         std::thread::spawn(move || {
-            // A terminal gets a live counter; a log gets one line before and after.
-            let live = std::io::stderr().is_terminal();
             let start = Instant::now();
-            let mut shown = false;
+            let mut told = false;
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(100));
-                let secs = start.elapsed().as_secs_f64();
-                if secs >= 1.0 && !done.load(Ordering::Relaxed) && (live || !shown) {
-                    let line = format!(
-                        "memtls: compiling {label} ({:.1} MB) ...",
-                        size as f64 / 1e6
-                    );
-                    if live {
-                        eprint!("\r{line} {secs:.0} s");
-                    } else {
-                        eprintln!("{line}");
-                    }
-                    let _ = std::io::stderr().flush();
-                    shown = true;
+                let seconds = start.elapsed().as_secs_f64();
+                if seconds >= 1.0 && !done.load(Ordering::Relaxed) {
+                    notify(Notice::Compiling {
+                        label: &label,
+                        bytes,
+                        seconds,
+                    });
+                    told = true;
                 }
             }
-            if shown {
-                let secs = start.elapsed().as_secs_f64();
-                if live {
-                    eprintln!(" done (cached for next time)");
-                } else {
-                    eprintln!("memtls: compiled {label} in {secs:.1} s (cached for next time)");
-                }
+            if told {
+                let seconds = start.elapsed().as_secs_f64();
+                notify(Notice::Compiled {
+                    label: &label,
+                    seconds,
+                });
             }
         })
     };

@@ -1,60 +1,43 @@
-//! The native provider: `memtls:tls` served by the host through the engine.
+//! The host-served providers — native (the engine on rustls) and openssl —
+//! behind `memtls:tls`: the host functions, each one call through the
+//! provider contract (`memtls_engine::TlsProvider` and its resources).
 //!
-//! Everything a guest passes is validated by the engine; handles are looked up in
-//! the store's [`ResourceTable`]; limits come from the [`Policy`], applied per
-//! store by an [`engine::Admission`]. A guest's bad call is an `error` result (or,
-//! for a handle it does not own, a trap of that instance only). As a second line
-//! of defence every host function runs under [`std::panic::catch_unwind`]: a
-//! panic in the engine or rustls becomes a trap of that store with a message,
-//! and the host process goes on.
+//! Everything a guest passes is validated by the provider; handles are looked
+//! up in the store's [`ResourceTable`]; limits come from the [`Policy`], applied
+//! per store by the provider's [`engine::Admission`]. A guest's bad call is an
+//! `error` result (or, for a handle it does not own, a trap of that instance
+//! only). As a second line of defence every host function runs under
+//! [`std::panic::catch_unwind`]: a panic in a provider becomes a trap of that
+//! store with a message, and the host process goes on.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 use memtls_engine as engine;
+use memtls_engine::{
+    TlsAcceptor, TlsClientContext, TlsConnection, TlsProvider, TlsServerContext, TlsSession,
+};
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use crate::Policy;
 use crate::bindings::memtls::tls::{insecure, tls as wit};
 
-memtls_engine::wit_conversions!(crate::bindings::memtls::tls::tls);
+memtls_wit::wit_conversions!(crate::bindings::memtls::tls::tls);
 
-/// Host state of the native provider for one store (one instance).
+/// Host state of a host-served provider for one store (one instance).
 pub struct MemtlsCtx {
-    library: Library,
+    provider: Box<dyn TlsProvider>,
     admission: engine::Admission,
 }
 
-/// The TLS library serving a store.
-enum Library {
-    /// The engine (rustls).
-    Rustls(Arc<engine::Engine>),
-    /// The system's OpenSSL.
-    #[cfg(feature = "openssl")]
-    OpenSsl(memtls_openssl::OpenSsl),
-}
-
-/// `$body` with `$x` bound to the value inside `$value`, an enum with the
-/// variants of [`Library`] (a resource of either library).
-macro_rules! either {
-    ($enum:ident, $value:expr, $x:ident => $body:expr) => {
-        match $value {
-            $enum::Rustls($x) => $body,
-            #[cfg(feature = "openssl")]
-            $enum::OpenSsl($x) => $body,
-        }
-    };
-}
-
 impl MemtlsCtx {
-    /// A context serving `engine` under `policy`. One engine may serve many
-    /// stores (its `system` verifier is shared); the policy's limits count per
-    /// context, that is per store.
+    /// A context serving `engine` (the native provider) under `policy`. One
+    /// engine may serve many stores (its `system` verifier is shared); the
+    /// policy's limits count per context, that is per store.
     pub fn new(engine: Arc<engine::Engine>, policy: Policy) -> Self {
-        Self {
-            library: Library::Rustls(engine),
-            admission: engine::Admission::new(policy),
-        }
+        let admission = engine::Admission::new(policy);
+        let provider = engine::RustlsProvider::new(engine, admission.clone());
+        Self::serving(Box::new(provider), admission)
     }
 
     /// A context serving the system's OpenSSL under `policy` (`system` trust
@@ -62,9 +45,17 @@ impl MemtlsCtx {
     #[cfg(feature = "openssl")]
     pub fn openssl(policy: Policy) -> Self {
         let openssl = memtls_openssl::OpenSsl::new(policy);
+        let admission = openssl.admission().clone();
+        Self::serving(Box::new(openssl), admission)
+    }
+
+    /// A context serving `provider`, any implementation of the contract,
+    /// made with `admission` (whose counts [`Self::live_connections`] and the
+    /// others report).
+    pub fn serving(provider: Box<dyn TlsProvider>, admission: engine::Admission) -> Self {
         Self {
-            admission: openssl.admission().clone(),
-            library: Library::OpenSsl(openssl),
+            provider,
+            admission,
         }
     }
 
@@ -114,144 +105,16 @@ pub fn add_to_linker<T: MemtlsView + 'static>(linker: &mut Linker<T>) -> wasmtim
 }
 
 /// Host side of the `client-context` resource.
-pub struct ClientContext(Client);
-/// Host side of the `server-context` resource.
-pub struct ServerContext(Server);
+pub struct ClientContext(Box<dyn TlsClientContext>);
+/// Host side of the `server-context` resource (shared: an acceptor continues
+/// as its connection while both are in the table).
+pub struct ServerContext(Arc<dyn TlsServerContext>);
 /// Host side of the `connection` resource.
-pub struct Connection(Conn);
-
-enum Client {
-    Rustls(engine::ClientContext),
-    #[cfg(feature = "openssl")]
-    OpenSsl(memtls_openssl::ClientContext),
-}
-
-#[derive(Clone)]
-enum Server {
-    Rustls(engine::ServerContext),
-    #[cfg(feature = "openssl")]
-    OpenSsl(memtls_openssl::ServerContext),
-}
-
-enum Conn {
-    // Boxed: a rustls connection is ten times the size of an OpenSSL handle.
-    Rustls(Box<engine::Connection>),
-    #[cfg(feature = "openssl")]
-    OpenSsl(memtls_openssl::Connection),
-}
-
-impl Client {
-    fn connect(&self, server_name: &str) -> engine::Result<Conn> {
-        either!(Client, self, c => c.connect(server_name).map(Into::into))
-    }
-
-    /// `resume` is offered when it is the same library's (a session of the
-    /// other one cannot be for this context, so nothing is offered).
-    fn connect_with(&self, name: &str, resume: Option<&Session>) -> engine::Result<Conn> {
-        match (self, resume) {
-            (Client::Rustls(c), Some(Session::Rustls(r))) => {
-                c.connect_with(name, Some(r)).map(Into::into)
-            }
-            (Client::Rustls(c), _) => c.connect_with(name, None).map(Into::into),
-            #[cfg(feature = "openssl")]
-            (Client::OpenSsl(c), Some(Session::OpenSsl(r))) => {
-                c.connect_with(name, Some(r)).map(Into::into)
-            }
-            #[cfg(feature = "openssl")]
-            (Client::OpenSsl(c), _) => c.connect_with(name, None).map(Into::into),
-        }
-    }
-}
-
-impl Server {
-    fn accept(&self) -> engine::Result<Conn> {
-        either!(Server, self, s => s.accept().map(Into::into))
-    }
-}
-
-impl From<engine::Connection> for Conn {
-    fn from(c: engine::Connection) -> Self {
-        Conn::Rustls(Box::new(c))
-    }
-}
-
-#[cfg(feature = "openssl")]
-impl From<memtls_openssl::Connection> for Conn {
-    fn from(c: memtls_openssl::Connection) -> Self {
-        Conn::OpenSsl(c)
-    }
-}
-
-/// The connection methods, answered by whichever library holds it.
-macro_rules! conn_methods {
-    (mut: $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-        $(fn $name(&mut self, $($arg: $ty),*) -> $ret {
-            either!(Conn, self, c => c.$name($($arg),*))
-        })*
-    };
-    (ref: $($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-        $(fn $name(&self, $($arg: $ty),*) -> $ret {
-            either!(Conn, self, c => c.$name($($arg),*))
-        })*
-    };
-}
-
-impl Conn {
-    conn_methods! { mut:
-        feed(data: &[u8]) -> engine::Result<u32>;
-        eof() -> engine::Result<()>;
-        take(max: u32) -> Vec<u8>;
-        handshake() -> engine::Result<engine::Progress>;
-        read(max: u32) -> engine::Result<engine::ReadOutcome>;
-        write(data: &[u8]) -> engine::Result<engine::WriteOutcome>;
-        shutdown() -> engine::Result<engine::Progress>;
-        request_key_update() -> engine::Result<()>;
-    }
-    conn_methods! { ref:
-        pending_ciphertext() -> u32;
-        is_handshake_complete() -> bool;
-        pending_plaintext() -> u32;
-        peer_closed() -> bool;
-        protocol_version() -> Option<engine::ProtocolVersion>;
-        cipher_suite() -> Option<engine::CipherSuite>;
-        alpn_protocol() -> Option<Vec<u8>>;
-        peer_certificates() -> Vec<Vec<u8>>;
-        verified_chain() -> Vec<Vec<u8>>;
-        server_name() -> Option<String>;
-        resumed() -> bool;
-        export_keying_material(label: &[u8], context: Option<&[u8]>, length: u32) -> engine::Result<Vec<u8>>;
-    }
-
-    fn session(&self) -> engine::Result<Option<Session>> {
-        either!(Conn, self, c => Ok(c.session()?.map(Into::into)))
-    }
-}
-
+pub struct Connection(Box<dyn TlsConnection>);
 /// Host side of the `session` resource.
-pub enum Session {
-    /// A rustls session.
-    Rustls(engine::Session),
-    /// An OpenSSL session.
-    #[cfg(feature = "openssl")]
-    OpenSsl(memtls_openssl::Session),
-}
-
-impl From<engine::Session> for Session {
-    fn from(s: engine::Session) -> Self {
-        Session::Rustls(s)
-    }
-}
-
-#[cfg(feature = "openssl")]
-impl From<memtls_openssl::Session> for Session {
-    fn from(s: memtls_openssl::Session) -> Self {
-        Session::OpenSsl(s)
-    }
-}
-/// Host side of the `acceptor` resource: the engine's ClientHello reader for
-/// every library (started for hand-over on OpenSSL, whose server context then
-/// takes the ciphertext it read).
-pub type Acceptor = engine::Acceptor;
+pub struct Session(Box<dyn TlsSession>);
+/// Host side of the `acceptor` resource.
+pub struct Acceptor(Box<dyn TlsAcceptor>);
 
 type WitResult<T> = wasmtime::Result<Result<T, wit::Error>>;
 
@@ -273,7 +136,7 @@ impl MemtlsCtxView<'_> {
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "no message".to_owned());
             Err(wasmtime::format_err!(
-                "memtls native provider: internal error in {call} ({why}); \
+                "memtls host provider: internal error in {call} ({why}); \
                  this instance is stopped, the host goes on"
             ))
         })
@@ -287,11 +150,14 @@ impl MemtlsCtxView<'_> {
         })
     }
 
-    fn conn(&mut self, c: &Resource<Connection>) -> wasmtime::Result<&mut Conn> {
-        Ok(&mut self.table.get_mut(c)?.0)
+    fn conn(&mut self, c: &Resource<Connection>) -> wasmtime::Result<&mut dyn TlsConnection> {
+        Ok(self.table.get_mut(c)?.0.as_mut())
     }
 
-    fn new_connection(&mut self, c: engine::Result<Conn>) -> WitResult<Resource<Connection>> {
+    fn new_connection(
+        &mut self,
+        c: engine::Result<Box<dyn TlsConnection>>,
+    ) -> WitResult<Resource<Connection>> {
         match lift(c) {
             Ok(c) => Ok(Ok(self.table.push(Connection(c))?)),
             Err(e) => Ok(Err(e)),
@@ -304,13 +170,7 @@ impl MemtlsCtxView<'_> {
         v: engine::Verification,
     ) -> WitResult<Resource<ClientContext>> {
         let config = convert::to_client_config(config);
-        let admission = &self.ctx.admission;
-        let ctx = match &self.ctx.library {
-            Library::Rustls(e) => e.client_context(&config, v, admission).map(Client::Rustls),
-            #[cfg(feature = "openssl")]
-            Library::OpenSsl(o) => o.client_context(&config, v).map(Client::OpenSsl),
-        };
-        match lift(ctx) {
+        match lift(self.ctx.provider.client_context(&config, v)) {
             Ok(ctx) => Ok(Ok(self.table.push(ClientContext(ctx))?)),
             Err(e) => Ok(Err(e)),
         }
@@ -320,21 +180,21 @@ impl MemtlsCtxView<'_> {
 impl wit::Host for MemtlsCtxView<'_> {
     fn implementation(&mut self) -> wasmtime::Result<wit::ImplementationInfo> {
         self.guard("implementation", |s| {
-            let (name, version) = either!(Library, &s.ctx.library, l => l.implementation());
+            let (name, version) = s.ctx.provider.implementation();
             Ok(wit::ImplementationInfo { name, version })
         })
     }
 
     fn supported_versions(&mut self) -> wasmtime::Result<Vec<wit::ProtocolVersion>> {
         self.guard("supported-versions", |s| {
-            let versions = either!(Library, &s.ctx.library, l => l.supported_versions());
+            let versions = s.ctx.provider.supported_versions();
             Ok(versions.into_iter().map(convert::from_version).collect())
         })
     }
 
     fn supported_cipher_suites(&mut self) -> wasmtime::Result<Vec<wit::CipherSuite>> {
         self.guard("supported-cipher-suites", |s| {
-            let suites = either!(Library, &s.ctx.library, l => l.supported_cipher_suites());
+            let suites = s.ctx.provider.supported_cipher_suites();
             Ok(suites.into_iter().map(convert::from_suite).collect())
         })
     }
@@ -354,12 +214,7 @@ impl wit::Host for MemtlsCtxView<'_> {
                 server_name: &server_name,
                 at_time,
             };
-            let verdict = match &s.ctx.library {
-                Library::Rustls(e) => e.verify_server_chain(&call, &s.ctx.admission),
-                #[cfg(feature = "openssl")]
-                Library::OpenSsl(o) => o.verify_server_chain(&call),
-            };
-            Ok(lift(verdict))
+            Ok(lift(s.ctx.provider.verify_server_chain(&call)))
         })
     }
 }
@@ -390,7 +245,7 @@ impl wit::HostClientContext for MemtlsCtxView<'_> {
     ) -> WitResult<Resource<Connection>> {
         self.guard("client-context.connect-with", |s| {
             let resume = match &resume {
-                Some(r) => Some(s.table.get(r)?),
+                Some(r) => Some(s.table.get(r)?.0.as_ref()),
                 None => None,
             };
             let c = s.table.get(&ctx)?.0.connect_with(&server_name, resume);
@@ -407,13 +262,7 @@ impl wit::HostServerContext for MemtlsCtxView<'_> {
     fn create(&mut self, config: wit::ServerConfig) -> WitResult<Resource<ServerContext>> {
         self.guard("server-context.create", |s| {
             let config = convert::to_server_config(config);
-            let admission = &s.ctx.admission;
-            let ctx = match &s.ctx.library {
-                Library::Rustls(e) => e.server_context(&config, admission).map(Server::Rustls),
-                #[cfg(feature = "openssl")]
-                Library::OpenSsl(o) => o.server_context(&config).map(Server::OpenSsl),
-            };
-            match lift(ctx) {
+            match lift(s.ctx.provider.server_context(&config)) {
                 Ok(ctx) => Ok(Ok(s.table.push(ServerContext(ctx))?)),
                 Err(e) => Ok(Err(e)),
             }
@@ -432,33 +281,75 @@ impl wit::HostServerContext for MemtlsCtxView<'_> {
     }
 }
 
-/// `connection` methods that return what the engine's method of the same name
-/// returns (an option mapped through `$convert`), called under `guard` (which
-/// names the WIT function).
-macro_rules! connection_getters {
-    ($($name:ident $wit:literal ($($arg:ident: $ty:ty),*) -> $ret:ty $(=> $convert:path)?;)*) => {
-        $(fn $name(&mut self, c: Resource<Connection>, $($arg: $ty),*) -> wasmtime::Result<$ret> {
-            self.guard(concat!("connection.", $wit), |s| {
-                Ok(s.conn(&c)?.$name($($arg),*)$(.map($convert))?)
-            })
-        })*
-    };
-}
-
 impl wit::HostConnection for MemtlsCtxView<'_> {
-    connection_getters! {
-        take "take" (max: u32) -> Vec<u8>;
-        pending_ciphertext "pending-ciphertext" () -> u32;
-        is_handshake_complete "is-handshake-complete" () -> bool;
-        pending_plaintext "pending-plaintext" () -> u32;
-        peer_closed "peer-closed" () -> bool;
-        alpn_protocol "alpn-protocol" () -> Option<Vec<u8>>;
-        peer_certificates "peer-certificates" () -> Vec<Vec<u8>>;
-        verified_chain "verified-chain" () -> Vec<Vec<u8>>;
-        server_name "server-name" () -> Option<String>;
-        resumed "resumed" () -> bool;
-        protocol_version "protocol-version" () -> Option<wit::ProtocolVersion> => convert::from_version;
-        cipher_suite "cipher-suite" () -> Option<wit::CipherSuite> => convert::from_suite;
+    fn take(&mut self, c: Resource<Connection>, max: u32) -> wasmtime::Result<Vec<u8>> {
+        self.guard("connection.take", |s| Ok(s.conn(&c)?.take(max)))
+    }
+
+    fn pending_ciphertext(&mut self, c: Resource<Connection>) -> wasmtime::Result<u32> {
+        self.guard("connection.pending-ciphertext", |s| {
+            Ok(s.conn(&c)?.pending_ciphertext())
+        })
+    }
+
+    fn is_handshake_complete(&mut self, c: Resource<Connection>) -> wasmtime::Result<bool> {
+        self.guard("connection.is-handshake-complete", |s| {
+            Ok(s.conn(&c)?.is_handshake_complete())
+        })
+    }
+
+    fn pending_plaintext(&mut self, c: Resource<Connection>) -> wasmtime::Result<u32> {
+        self.guard("connection.pending-plaintext", |s| {
+            Ok(s.conn(&c)?.pending_plaintext())
+        })
+    }
+
+    fn peer_closed(&mut self, c: Resource<Connection>) -> wasmtime::Result<bool> {
+        self.guard("connection.peer-closed", |s| Ok(s.conn(&c)?.peer_closed()))
+    }
+
+    fn alpn_protocol(&mut self, c: Resource<Connection>) -> wasmtime::Result<Option<Vec<u8>>> {
+        self.guard("connection.alpn-protocol", |s| {
+            Ok(s.conn(&c)?.alpn_protocol())
+        })
+    }
+
+    fn peer_certificates(&mut self, c: Resource<Connection>) -> wasmtime::Result<Vec<Vec<u8>>> {
+        self.guard("connection.peer-certificates", |s| {
+            Ok(s.conn(&c)?.peer_certificates())
+        })
+    }
+
+    fn verified_chain(&mut self, c: Resource<Connection>) -> wasmtime::Result<Vec<Vec<u8>>> {
+        self.guard("connection.verified-chain", |s| {
+            Ok(s.conn(&c)?.verified_chain())
+        })
+    }
+
+    fn server_name(&mut self, c: Resource<Connection>) -> wasmtime::Result<Option<String>> {
+        self.guard("connection.server-name", |s| Ok(s.conn(&c)?.server_name()))
+    }
+
+    fn resumed(&mut self, c: Resource<Connection>) -> wasmtime::Result<bool> {
+        self.guard("connection.resumed", |s| Ok(s.conn(&c)?.resumed()))
+    }
+
+    fn protocol_version(
+        &mut self,
+        c: Resource<Connection>,
+    ) -> wasmtime::Result<Option<wit::ProtocolVersion>> {
+        self.guard("connection.protocol-version", |s| {
+            Ok(s.conn(&c)?.protocol_version().map(convert::from_version))
+        })
+    }
+
+    fn cipher_suite(
+        &mut self,
+        c: Resource<Connection>,
+    ) -> wasmtime::Result<Option<wit::CipherSuite>> {
+        self.guard("connection.cipher-suite", |s| {
+            Ok(s.conn(&c)?.cipher_suite().map(convert::from_suite))
+        })
     }
 
     fn feed(&mut self, c: Resource<Connection>, data: Vec<u8>) -> WitResult<u32> {
@@ -496,7 +387,7 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
     fn session(&mut self, c: Resource<Connection>) -> WitResult<Option<Resource<Session>>> {
         self.guard("connection.session", |s| {
             match lift(s.conn(&c)?.session()) {
-                Ok(Some(session)) => Ok(Ok(Some(s.table.push(session)?))),
+                Ok(Some(session)) => Ok(Ok(Some(s.table.push(Session(session))?))),
                 Ok(None) => Ok(Ok(None)),
                 Err(e) => Ok(Err(e)),
             }
@@ -531,22 +422,16 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
 }
 
 impl MemtlsCtxView<'_> {
-    fn acceptor(&mut self, a: &Resource<Acceptor>) -> wasmtime::Result<&mut Acceptor> {
-        Ok(self.table.get_mut(a)?)
+    fn acceptor(&mut self, a: &Resource<Acceptor>) -> wasmtime::Result<&mut dyn TlsAcceptor> {
+        Ok(self.table.get_mut(a)?.0.as_mut())
     }
 }
 
 impl wit::HostAcceptor for MemtlsCtxView<'_> {
     fn create(&mut self) -> WitResult<Resource<Acceptor>> {
         self.guard("acceptor.create", |s| {
-            let admission = &s.ctx.admission;
-            let a = match &s.ctx.library {
-                Library::Rustls(_) => Acceptor::start(admission),
-                #[cfg(feature = "openssl")]
-                Library::OpenSsl(_) => Acceptor::start_for_hand_over(admission),
-            };
-            match lift(a) {
-                Ok(a) => Ok(Ok(s.table.push(a)?)),
+            match lift(s.ctx.provider.acceptor()) {
+                Ok(a) => Ok(Ok(s.table.push(Acceptor(a))?)),
                 Err(e) => Ok(Err(e)),
             }
         })
@@ -567,6 +452,7 @@ impl wit::HostAcceptor for MemtlsCtxView<'_> {
         self.guard("acceptor.client-hello", |s| {
             Ok(s.acceptor(&a)?
                 .client_hello()
+                .as_ref()
                 .map(convert::from_client_hello))
         })
     }
@@ -577,15 +463,10 @@ impl wit::HostAcceptor for MemtlsCtxView<'_> {
         context: Resource<ServerContext>,
     ) -> WitResult<Resource<Connection>> {
         self.guard("acceptor.accept", |s| {
-            // Both live in the table: a clone of the context (shared
+            // Both live in the table: a second handle on the context (shared
             // configuration) lets the acceptor be borrowed mutably.
-            let context = s.table.get(&context)?.0.clone();
-            let a = s.acceptor(&a)?;
-            let c = match context {
-                Server::Rustls(context) => a.accept(&context).map(Into::into),
-                #[cfg(feature = "openssl")]
-                Server::OpenSsl(context) => context.accept_handed_over(a).map(Into::into),
-            };
+            let context = Arc::clone(&s.table.get(&context)?.0);
+            let c = context.accept_from(s.acceptor(&a)?);
             s.new_connection(c)
         })
     }
@@ -615,16 +496,14 @@ impl wit::HostSession for MemtlsCtxView<'_> {
     fn info(&mut self, session: Resource<Session>) -> wasmtime::Result<wit::SessionInfo> {
         self.guard("session.info", |s| {
             let session = s.table.get(&session)?;
-            Ok(convert::from_session_info(
-                either!(Session, session, x => x.info()),
-            ))
+            Ok(convert::from_session_info(session.0.info()))
         })
     }
 
     fn is_usable(&mut self, session: Resource<Session>) -> wasmtime::Result<bool> {
         self.guard("session.is-usable", |s| {
             let session = s.table.get(&session)?;
-            Ok(either!(Session, session, x => x.is_usable()))
+            Ok(session.0.is_usable())
         })
     }
 
