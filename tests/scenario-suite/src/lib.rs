@@ -1,14 +1,15 @@
-//! The parity scenarios, written once against a small trait.
+//! The parity scenarios, written once against the provider contract.
 //!
 //! Each scenario drives a client and a server connection pumping bytes to each
 //! other in memory, checks its own expectations and returns a summary of what it
-//! observed. The scenarios see the `memtls:tls` interface through [`Backend`]
-//! (and the connection, context, session and acceptor traits beside it), with
-//! the engine's types for configurations, outcomes and errors. Two backends
-//! exist: [`Native`] on the engine directly (`cargo test -p memtls-engine` runs
-//! every scenario in seconds, no Wasm), and the WIT bindings inside the scenario
-//! component (`tests/scenarios`), which the parity suite runs under each
-//! provider.
+//! observed. The scenarios see the `memtls:tls` interface as the engine's
+//! provider contract ([`Backend`], `memtls_engine::TlsProvider`), with the
+//! engine's types for configurations, outcomes and errors. Three
+//! implementations run them: the engine directly ([`engine_backend`]: `cargo
+//! test -p memtls-engine` runs every scenario in seconds, no Wasm), the
+//! openssl provider (`cargo test -p memtls-openssl`), and the WIT bindings
+//! inside the scenario component (`tests/scenarios`), which the parity suite
+//! runs under each provider.
 //!
 //! The scenarios call free functions ([`tls::client_context`], …) that reach the
 //! backend [`run`] installed for the duration of one scenario.
@@ -28,12 +29,14 @@ mod data;
 pub mod fixtures;
 mod handshake;
 pub mod harness;
-mod native;
+mod on_engine;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod parity;
 mod robustness;
 pub mod tls;
 mod trust;
 
-pub use native::Native;
+pub use on_engine::engine_backend;
 pub use tls::Backend;
 
 /// Fixture files by name (certificates and keys the harness generated).
@@ -62,13 +65,13 @@ mod scenario_fns {
 foreach_scenario!(scenario_table);
 
 /// Runs `f` with `backend` as the interface the scenarios reach.
-pub fn with_backend<T>(backend: std::rc::Rc<dyn Backend>, f: impl FnOnce() -> T) -> T {
+pub fn with_backend<T>(backend: std::rc::Rc<Backend>, f: impl FnOnce() -> T) -> T {
     let _installed = tls::install(backend);
     f()
 }
 
 /// Runs the scenario `name` (or anything of [`SCENARIOS`]) on `backend`.
-pub fn run(backend: std::rc::Rc<dyn Backend>, name: &str, fixtures: &Fixtures) -> Outcome {
+pub fn run(backend: std::rc::Rc<Backend>, name: &str, fixtures: &Fixtures) -> Outcome {
     let (_, f) = SCENARIOS
         .iter()
         .find(|(n, _)| *n == name)
@@ -78,7 +81,7 @@ pub fn run(backend: std::rc::Rc<dyn Backend>, name: &str, fixtures: &Fixtures) -
 
 /// Runs a benchmark workload ([`bench::Workload`]) on `backend`.
 pub fn bench(
-    backend: std::rc::Rc<dyn Backend>,
+    backend: std::rc::Rc<Backend>,
     fixtures: &Fixtures,
     workload: &bench::Workload,
 ) -> Result<bench::Figures, String> {
@@ -89,7 +92,7 @@ pub fn bench(
 /// client context too (a full handshake, a context created and dropped), in
 /// between a resumed handshake.
 pub fn cycles(
-    backend: std::rc::Rc<dyn Backend>,
+    backend: std::rc::Rc<Backend>,
     fixtures: &Fixtures,
     count: u32,
 ) -> Result<u32, String> {

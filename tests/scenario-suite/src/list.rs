@@ -1,6 +1,6 @@
 /// The parity scenarios, named once: calls `$m!` with every `function: "name",`
 /// pair. The suite builds its table from it ([`crate::SCENARIOS`]), the parity
-/// suite (tests/tests/parity.rs) a test per scenario and provider, and the
+/// suite (tests/suite/parity.rs) a test per scenario and provider, and the
 /// engine's tests one native test per scenario. Adding a scenario is its
 /// function and one line here.
 #[macro_export]

@@ -1,17 +1,17 @@
-//! The interface as the scenarios see it: `memtls:tls` with the engine's types.
-//!
-//! [`Backend`] and the traits beside it are what a provider implements for the
-//! scenarios (once natively on the engine, once on the WIT bindings); the free
-//! functions are what the scenarios call, reaching the backend [`crate::run`]
-//! installed.
+//! The interface as the scenarios see it: the provider contract
+//! (`memtls_engine::TlsProvider` and its resources), which the engine, the
+//! openssl provider and, inside the scenario component, the WIT bindings
+//! implement. The free functions are what the scenarios call, reaching the
+//! provider [`crate::run`] installed.
 
-use std::any::Any;
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 pub use memtls_engine::{
     CertificateReason, ChainCheck, CipherSuite, ClientAuth, ClientConfig, ClientHello, Error,
     ErrorKind, Progress, ProtocolVersion, ReadOutcome, ServerConfig, SessionInfo, SigningChain,
+    TlsAcceptor, TlsClientContext, TlsConnection, TlsProvider, TlsServerContext, TlsSession,
     TrustStore, Verification, WriteOutcome,
 };
 
@@ -27,245 +27,189 @@ pub struct ImplementationInfo {
     pub version: String,
 }
 
-/// A provider of the interface: the functions and the constructors of its
-/// resources.
-pub trait Backend {
-    /// `implementation`.
-    fn implementation(&self) -> ImplementationInfo;
-    /// `supported-versions`.
-    fn supported_versions(&self) -> Vec<ProtocolVersion>;
-    /// `supported-cipher-suites`.
-    fn supported_cipher_suites(&self) -> Vec<CipherSuite>;
-    /// `verify-server-chain`.
-    fn verify_server_chain(&self, call: &ChainCheck<'_>) -> Result<()>;
-    /// `client-context.create`, or with less verification the `insecure`
-    /// interface's constructors.
-    fn client_context(
-        &self,
-        config: &ClientConfig,
-        verification: Verification,
-    ) -> Result<ClientContext>;
-    /// `server-context.create`.
-    fn server_context(&self, config: &ServerConfig) -> Result<ServerContext>;
-    /// `acceptor.create`.
-    fn acceptor(&self) -> Result<Acceptor>;
-}
+/// What the scenarios run against: any implementation of the provider
+/// contract (`memtls_engine::TlsProvider`).
+pub type Backend = dyn TlsProvider;
 
-/// A client context.
-pub trait ClientContextApi {
+/// A client context of the installed provider.
+pub struct ClientContext(Box<dyn TlsClientContext>);
+
+impl ClientContext {
     /// `connect`.
-    fn connect(&self, server_name: &str) -> Result<Connection>;
+    pub fn connect(&self, server_name: &str) -> Result<Connection> {
+        self.0.connect(server_name).map(Connection::from)
+    }
+
     /// `connect-with`.
-    fn connect_with(&self, server_name: &str, resume: Option<&Session>) -> Result<Connection>;
+    pub fn connect_with(&self, server_name: &str, resume: Option<&Session>) -> Result<Connection> {
+        let resume = resume.map(|s| s.as_ref());
+        self.0
+            .connect_with(server_name, resume)
+            .map(Connection::from)
+    }
 }
 
-/// A server context.
-pub trait ServerContextApi {
+/// A server context of the installed provider.
+pub struct ServerContext(Arc<dyn TlsServerContext>);
+
+impl ServerContext {
     /// `accept`.
-    fn accept(&self) -> Result<Connection>;
-    /// The backend's own object, for [`AcceptorApi::accept`].
-    fn as_any(&self) -> &dyn Any;
+    pub fn accept(&self) -> Result<Connection> {
+        self.0.accept().map(Connection::from)
+    }
 }
 
-/// A connection: the memory channel.
-pub trait ConnectionApi {
+/// A session of the installed provider.
+pub type Session = Box<dyn TlsSession>;
+
+/// A connection of the installed provider. The scenarios share connections
+/// between the two ends they pump, so calls take `&self`: the one place the
+/// contract's `&mut self` meets them.
+pub struct Connection(RefCell<Box<dyn TlsConnection>>);
+
+impl From<Box<dyn TlsConnection>> for Connection {
+    fn from(c: Box<dyn TlsConnection>) -> Self {
+        Self(RefCell::new(c))
+    }
+}
+
+impl Connection {
     /// `feed`.
-    fn feed(&self, data: &[u8]) -> Result<u32>;
+    pub fn feed(&self, data: &[u8]) -> Result<u32> {
+        self.0.borrow_mut().feed(data)
+    }
     /// `eof`.
-    fn eof(&self) -> Result<()>;
+    pub fn eof(&self) -> Result<()> {
+        self.0.borrow_mut().eof()
+    }
     /// `take`.
-    fn take(&self, max: u32) -> Vec<u8>;
+    pub fn take(&self, max: u32) -> Vec<u8> {
+        self.0.borrow_mut().take(max)
+    }
     /// `pending-ciphertext`.
-    fn pending_ciphertext(&self) -> u32;
+    pub fn pending_ciphertext(&self) -> u32 {
+        self.0.borrow().pending_ciphertext()
+    }
     /// `handshake`.
-    fn handshake(&self) -> Result<Progress>;
+    pub fn handshake(&self) -> Result<Progress> {
+        self.0.borrow_mut().handshake()
+    }
     /// `is-handshake-complete`.
-    fn is_handshake_complete(&self) -> bool;
+    pub fn is_handshake_complete(&self) -> bool {
+        self.0.borrow().is_handshake_complete()
+    }
     /// `read`.
-    fn read(&self, max: u32) -> Result<ReadOutcome>;
+    pub fn read(&self, max: u32) -> Result<ReadOutcome> {
+        self.0.borrow_mut().read(max)
+    }
     /// `write`.
-    fn write(&self, data: &[u8]) -> Result<WriteOutcome>;
+    pub fn write(&self, data: &[u8]) -> Result<WriteOutcome> {
+        self.0.borrow_mut().write(data)
+    }
     /// `pending-plaintext`.
-    fn pending_plaintext(&self) -> u32;
+    pub fn pending_plaintext(&self) -> u32 {
+        self.0.borrow().pending_plaintext()
+    }
     /// `shutdown`.
-    fn shutdown(&self) -> Result<Progress>;
+    pub fn shutdown(&self) -> Result<Progress> {
+        self.0.borrow_mut().shutdown()
+    }
     /// `peer-closed`.
-    fn peer_closed(&self) -> bool;
+    pub fn peer_closed(&self) -> bool {
+        self.0.borrow().peer_closed()
+    }
     /// `protocol-version`.
-    fn protocol_version(&self) -> Option<ProtocolVersion>;
+    pub fn protocol_version(&self) -> Option<ProtocolVersion> {
+        self.0.borrow().protocol_version()
+    }
     /// `cipher-suite`.
-    fn cipher_suite(&self) -> Option<CipherSuite>;
+    pub fn cipher_suite(&self) -> Option<CipherSuite> {
+        self.0.borrow().cipher_suite()
+    }
     /// `alpn-protocol`.
-    fn alpn_protocol(&self) -> Option<Vec<u8>>;
+    pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
+        self.0.borrow().alpn_protocol()
+    }
     /// `peer-certificates`.
-    fn peer_certificates(&self) -> Vec<Vec<u8>>;
+    pub fn peer_certificates(&self) -> Vec<Vec<u8>> {
+        self.0.borrow().peer_certificates()
+    }
     /// `verified-chain`.
-    fn verified_chain(&self) -> Vec<Vec<u8>>;
+    pub fn verified_chain(&self) -> Vec<Vec<u8>> {
+        self.0.borrow().verified_chain()
+    }
     /// `server-name`.
-    fn server_name(&self) -> Option<String>;
+    pub fn server_name(&self) -> Option<String> {
+        self.0.borrow().server_name()
+    }
     /// `resumed`.
-    fn resumed(&self) -> bool;
+    pub fn resumed(&self) -> bool {
+        self.0.borrow().resumed()
+    }
     /// `session`.
-    fn session(&self) -> Result<Option<Session>>;
+    pub fn session(&self) -> Result<Option<Session>> {
+        self.0.borrow().session()
+    }
     /// `export-keying-material`.
-    fn export_keying_material(
+    pub fn export_keying_material(
         &self,
         label: &[u8],
         context: Option<&[u8]>,
         length: u32,
-    ) -> Result<Vec<u8>>;
+    ) -> Result<Vec<u8>> {
+        self.0
+            .borrow()
+            .export_keying_material(label, context, length)
+    }
     /// `request-key-update`.
-    fn request_key_update(&self) -> Result<()>;
+    pub fn request_key_update(&self) -> Result<()> {
+        self.0.borrow_mut().request_key_update()
+    }
 }
 
-/// The [`ConnectionApi`] methods (all but `session`) of a backend whose
-/// connection type wraps its provider's connection in a `RefCell` (`self.0`)
-/// with the same methods: the native engine, the openssl provider.
-#[macro_export]
-macro_rules! connection_forwarders {
-    () => {
-        $crate::tls::forward_to_cell! { borrow_mut:
-            feed(data: &[u8]) -> $crate::tls::Result<u32>;
-            eof() -> $crate::tls::Result<()>;
-            take(max: u32) -> Vec<u8>;
-            handshake() -> $crate::tls::Result<$crate::tls::Progress>;
-            read(max: u32) -> $crate::tls::Result<$crate::tls::ReadOutcome>;
-            write(data: &[u8]) -> $crate::tls::Result<$crate::tls::WriteOutcome>;
-            shutdown() -> $crate::tls::Result<$crate::tls::Progress>;
-            request_key_update() -> $crate::tls::Result<()>;
-        }
-        $crate::tls::forward_to_cell! { borrow:
-            pending_ciphertext() -> u32;
-            is_handshake_complete() -> bool;
-            pending_plaintext() -> u32;
-            peer_closed() -> bool;
-            protocol_version() -> Option<$crate::tls::ProtocolVersion>;
-            cipher_suite() -> Option<$crate::tls::CipherSuite>;
-            alpn_protocol() -> Option<Vec<u8>>;
-            peer_certificates() -> Vec<Vec<u8>>;
-            verified_chain() -> Vec<Vec<u8>>;
-            server_name() -> Option<String>;
-            resumed() -> bool;
-            export_keying_material(label: &[u8], context: Option<&[u8]>, length: u32) -> $crate::tls::Result<Vec<u8>>;
-        }
-    };
-}
+/// An acceptor of the installed provider.
+pub struct Acceptor(RefCell<Box<dyn TlsAcceptor>>);
 
-#[doc(hidden)]
-pub use memtls_engine::forward_to_cell;
-
-/// The [`SessionApi`] and [`AcceptorApi`] impls of a backend whose session
-/// type wraps its provider's session (`self.0`), whose acceptor type wraps
-/// its provider's acceptor in a `RefCell`, and whose server context type
-/// wraps its provider's server context, all with the engine's method names:
-/// the native engine, the openssl provider. `$connection` makes the backend's
-/// connection from its provider's; `accept` says how the acceptor continues as
-/// a connection of a server context when that is not the engine's
-/// `acceptor.accept(context)`.
-#[macro_export]
-macro_rules! session_and_acceptor_impls {
-    (session: $session:ty, acceptor: $acceptor:ty, server: $server:ty, connection: $connection:path) => {
-        $crate::session_and_acceptor_impls! {
-            session: $session,
-            acceptor: $acceptor,
-            server: $server,
-            connection: $connection,
-            accept: |acceptor, context| acceptor.accept(context)
-        }
-    };
-    (
-        session: $session:ty,
-        acceptor: $acceptor:ty,
-        server: $server:ty,
-        connection: $connection:path,
-        accept: |$a:ident, $c:ident| $accept:expr
-    ) => {
-        impl $crate::tls::SessionApi for $session {
-            fn info(&self) -> $crate::tls::SessionInfo {
-                self.0.info().clone()
-            }
-            fn is_usable(&self) -> bool {
-                self.0.is_usable()
-            }
-            fn as_any(&self) -> &dyn ::std::any::Any {
-                self
-            }
-        }
-
-        impl $crate::tls::AcceptorApi for $acceptor {
-            $crate::tls::forward_to_cell! { borrow_mut:
-                feed(data: &[u8]) -> $crate::tls::Result<u32>;
-                eof() -> $crate::tls::Result<()>;
-                refuse(description: u8) -> $crate::tls::Result<()>;
-                take(max: u32) -> Vec<u8>;
-            }
-            $crate::tls::forward_to_cell! { borrow:
-                pending_ciphertext() -> u32;
-            }
-            fn client_hello(&self) -> Option<$crate::tls::ClientHello> {
-                self.0.borrow().client_hello().cloned()
-            }
-            fn accept(
-                &self,
-                context: &$crate::tls::ServerContext,
-            ) -> $crate::tls::Result<$crate::tls::Connection> {
-                let Some(context) = context.as_any().downcast_ref::<$server>() else {
-                    return Err($crate::tls::Error::misuse(
-                        "that server context belongs to another provider",
-                    ));
-                };
-                let ($a, $c) = (&mut *self.0.borrow_mut(), &context.0);
-                $connection($accept)
-            }
-        }
-    };
-}
-
-/// A client session.
-pub trait SessionApi {
-    /// `info`.
-    fn info(&self) -> SessionInfo;
-    /// `is-usable`.
-    fn is_usable(&self) -> bool;
-    /// The backend's own object, for [`ClientContextApi::connect_with`].
-    fn as_any(&self) -> &dyn Any;
-}
-
-/// An acceptor.
-pub trait AcceptorApi {
+impl Acceptor {
     /// `feed`.
-    fn feed(&self, data: &[u8]) -> Result<u32>;
+    pub fn feed(&self, data: &[u8]) -> Result<u32> {
+        self.0.borrow_mut().feed(data)
+    }
     /// `eof`.
-    fn eof(&self) -> Result<()>;
+    pub fn eof(&self) -> Result<()> {
+        self.0.borrow_mut().eof()
+    }
     /// `client-hello`.
-    fn client_hello(&self) -> Option<ClientHello>;
+    pub fn client_hello(&self) -> Option<ClientHello> {
+        self.0.borrow().client_hello()
+    }
     /// `accept`.
-    fn accept(&self, context: &ServerContext) -> Result<Connection>;
+    pub fn accept(&self, context: &ServerContext) -> Result<Connection> {
+        context
+            .0
+            .accept_from(self.0.borrow_mut().as_mut())
+            .map(Connection::from)
+    }
     /// `refuse`.
-    fn refuse(&self, description: u8) -> Result<()>;
+    pub fn refuse(&self, description: u8) -> Result<()> {
+        self.0.borrow_mut().refuse(description)
+    }
     /// `take`.
-    fn take(&self, max: u32) -> Vec<u8>;
+    pub fn take(&self, max: u32) -> Vec<u8> {
+        self.0.borrow_mut().take(max)
+    }
     /// `pending-ciphertext`.
-    fn pending_ciphertext(&self) -> u32;
+    pub fn pending_ciphertext(&self) -> u32 {
+        self.0.borrow().pending_ciphertext()
+    }
 }
-
-/// A client context of the installed backend.
-pub type ClientContext = Box<dyn ClientContextApi>;
-/// A server context of the installed backend.
-pub type ServerContext = Box<dyn ServerContextApi>;
-/// A connection of the installed backend.
-pub type Connection = Box<dyn ConnectionApi>;
-/// A session of the installed backend.
-pub type Session = Box<dyn SessionApi>;
-/// An acceptor of the installed backend.
-pub type Acceptor = Box<dyn AcceptorApi>;
 
 thread_local! {
-    static BACKEND: RefCell<Option<Rc<dyn Backend>>> = const { RefCell::new(None) };
+    static BACKEND: RefCell<Option<Rc<Backend>>> = const { RefCell::new(None) };
 }
 
 /// Uninstalls the backend when dropped.
-pub(crate) struct Installed(Option<Rc<dyn Backend>>);
+pub(crate) struct Installed(Option<Rc<Backend>>);
 
 impl Drop for Installed {
     fn drop(&mut self) {
@@ -274,11 +218,11 @@ impl Drop for Installed {
     }
 }
 
-pub(crate) fn install(backend: Rc<dyn Backend>) -> Installed {
+pub(crate) fn install(backend: Rc<Backend>) -> Installed {
     Installed(BACKEND.with(|b| b.borrow_mut().replace(backend)))
 }
 
-fn backend() -> Rc<dyn Backend> {
+fn backend() -> Rc<Backend> {
     BACKEND
         .with(|b| b.borrow().clone())
         .expect("no backend installed: run scenarios through memtls_scenario_suite::run")
@@ -286,7 +230,8 @@ fn backend() -> Rc<dyn Backend> {
 
 /// `implementation`.
 pub fn implementation() -> ImplementationInfo {
-    backend().implementation()
+    let (name, version) = backend().implementation();
+    ImplementationInfo { name, version }
 }
 
 /// `supported-versions`.
@@ -316,17 +261,19 @@ pub fn verify_server_chain(
 
 /// `client-context.create`.
 pub fn client_context(config: &ClientConfig) -> Result<ClientContext> {
-    backend().client_context(config, Verification::Full)
+    backend()
+        .client_context(config, Verification::Full)
+        .map(ClientContext)
 }
 
 /// `server-context.create`.
 pub fn server_context(config: &ServerConfig) -> Result<ServerContext> {
-    backend().server_context(config)
+    backend().server_context(config).map(ServerContext)
 }
 
 /// `acceptor.create`.
 pub fn acceptor() -> Result<Acceptor> {
-    backend().acceptor()
+    Ok(Acceptor(RefCell::new(backend().acceptor()?)))
 }
 
 /// The `insecure` interface.
@@ -335,11 +282,15 @@ pub mod insecure {
 
     /// `client-context-without-hostname-check`.
     pub fn client_context_without_hostname_check(config: &ClientConfig) -> Result<ClientContext> {
-        backend().client_context(config, Verification::WithoutHostname)
+        backend()
+            .client_context(config, Verification::WithoutHostname)
+            .map(ClientContext)
     }
 
     /// `client-context-without-verification`.
     pub fn client_context_without_verification(config: &ClientConfig) -> Result<ClientContext> {
-        backend().client_context(config, Verification::None)
+        backend()
+            .client_context(config, Verification::None)
+            .map(ClientContext)
     }
 }

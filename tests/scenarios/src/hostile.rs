@@ -1,5 +1,5 @@
 //! The hostile guest: attacks on the provider through every function of the
-//! interface, run by `tests/tests/hostile_guest.rs` on both providers. Each
+//! interface, run by `tests/suite/hostile_guest.rs` on both providers. Each
 //! attack checks that every refusal is an `error` of the right kind and returns
 //! a summary that must be the same on both providers; the harness checks that
 //! the host survives and that its memory stays within the policy's budget.

@@ -1,18 +1,18 @@
 //! The parity suite's test component.
 //!
 //! It imports `memtls:tls` (whichever provider the harness links) and runs the
-//! scenarios of `memtls-scenario-suite` through it: [`Wit`] is the suite's
-//! backend on the WIT bindings. The harness requires the summaries of both
+//! scenarios of `memtls-scenario-suite` through it: [`Wit`] is the provider
+//! contract on the WIT bindings. The harness requires the summaries of both
 //! providers to be equal. The hostile-guest attacks (`hostile`) are here too:
 //! they attack the boundary, so they only make sense across it.
 
 use std::any::Any;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use memtls_scenario_suite::tls::{
-    self as suite, Acceptor, AcceptorApi, Backend, ClientConfig, ClientContext, ClientContextApi,
-    ClientHello, Connection, ConnectionApi, ImplementationInfo, ServerConfig, ServerContext,
-    ServerContextApi, Session, SessionApi, SessionInfo, Verification,
+    self as suite, Backend, ClientConfig, ClientHello, ServerConfig, SessionInfo, TlsAcceptor,
+    TlsClientContext, TlsConnection, TlsProvider, TlsServerContext, TlsSession, Verification,
 };
 use memtls_scenario_suite::{Fixtures, Outcome};
 use memtls_stream::{insecure, tls};
@@ -28,7 +28,7 @@ wit_bindgen::generate!({
     },
 });
 
-memtls_engine::wit_conversions!(memtls_stream::tls);
+memtls_wit::wit_conversions!(memtls_stream::tls);
 use convert::{
     from_client_config, from_server_config, from_trust, to_client_hello, to_engine_error,
     to_progress, to_read, to_session_info, to_suite, to_version, to_write,
@@ -43,26 +43,25 @@ fn lift<T>(r: Result<T, tls::Error>) -> suite::Result<T> {
     r.map_err(to_engine_error)
 }
 
-/// The suite's backend on the imported interface.
+/// The provider contract on the imported interface: whichever provider the
+/// harness links, as the scenarios see every provider.
 struct Wit;
 
 struct WitClient(tls::ClientContext);
 struct WitServer(tls::ServerContext);
 struct WitConnection(tls::Connection);
-struct WitSession(tls::Session);
+/// A session with its info (which never changes) read once.
+struct WitSession(tls::Session, SessionInfo);
 struct WitAcceptor(tls::Acceptor);
 
-fn connection(c: Result<tls::Connection, tls::Error>) -> suite::Result<Connection> {
+fn connection(c: Result<tls::Connection, tls::Error>) -> suite::Result<Box<dyn TlsConnection>> {
     Ok(Box::new(WitConnection(lift(c)?)))
 }
 
-impl Backend for Wit {
-    fn implementation(&self) -> ImplementationInfo {
+impl TlsProvider for Wit {
+    fn implementation(&self) -> (String, String) {
         let info = tls::implementation();
-        ImplementationInfo {
-            name: info.name,
-            version: info.version,
-        }
+        (info.name, info.version)
     }
 
     fn supported_versions(&self) -> Vec<suite::ProtocolVersion> {
@@ -92,7 +91,7 @@ impl Backend for Wit {
         &self,
         config: &ClientConfig,
         verification: Verification,
-    ) -> suite::Result<ClientContext> {
+    ) -> suite::Result<Box<dyn TlsClientContext>> {
         let config = from_client_config(config.clone());
         let ctx = match verification {
             Verification::Full => tls::ClientContext::create(&config),
@@ -104,26 +103,26 @@ impl Backend for Wit {
         Ok(Box::new(WitClient(lift(ctx)?)))
     }
 
-    fn server_context(&self, config: &ServerConfig) -> suite::Result<ServerContext> {
+    fn server_context(&self, config: &ServerConfig) -> suite::Result<Arc<dyn TlsServerContext>> {
         let ctx = tls::ServerContext::create(&from_server_config(config.clone()));
-        Ok(Box::new(WitServer(lift(ctx)?)))
+        Ok(Arc::new(WitServer(lift(ctx)?)))
     }
 
-    fn acceptor(&self) -> suite::Result<Acceptor> {
+    fn acceptor(&self) -> suite::Result<Box<dyn TlsAcceptor>> {
         Ok(Box::new(WitAcceptor(lift(tls::Acceptor::create())?)))
     }
 }
 
-impl ClientContextApi for WitClient {
-    fn connect(&self, server_name: &str) -> suite::Result<Connection> {
+impl TlsClientContext for WitClient {
+    fn connect(&self, server_name: &str) -> suite::Result<Box<dyn TlsConnection>> {
         connection(self.0.connect(server_name))
     }
 
     fn connect_with(
         &self,
         server_name: &str,
-        resume: Option<&Session>,
-    ) -> suite::Result<Connection> {
+        resume: Option<&dyn TlsSession>,
+    ) -> suite::Result<Box<dyn TlsConnection>> {
         let resume = resume
             .and_then(|s| s.as_any().downcast_ref::<WitSession>())
             .map(|s| &s.0);
@@ -131,45 +130,50 @@ impl ClientContextApi for WitClient {
     }
 }
 
-impl ServerContextApi for WitServer {
-    fn accept(&self) -> suite::Result<Connection> {
+impl TlsServerContext for WitServer {
+    fn accept(&self) -> suite::Result<Box<dyn TlsConnection>> {
         connection(self.0.accept())
     }
 
-    fn as_any(&self) -> &dyn Any {
-        self
+    fn accept_from(&self, acceptor: &mut dyn TlsAcceptor) -> suite::Result<Box<dyn TlsConnection>> {
+        let Some(acceptor) = acceptor.as_any_mut().downcast_mut::<WitAcceptor>() else {
+            return Err(suite::Error::misuse(
+                "that acceptor belongs to another provider",
+            ));
+        };
+        connection(acceptor.0.accept(&self.0))
     }
 }
 
-impl ConnectionApi for WitConnection {
-    fn feed(&self, data: &[u8]) -> suite::Result<u32> {
+impl TlsConnection for WitConnection {
+    fn feed(&mut self, data: &[u8]) -> suite::Result<u32> {
         lift(self.0.feed(data))
     }
-    fn eof(&self) -> suite::Result<()> {
+    fn eof(&mut self) -> suite::Result<()> {
         lift(self.0.eof())
     }
-    fn take(&self, max: u32) -> Vec<u8> {
+    fn take(&mut self, max: u32) -> Vec<u8> {
         self.0.take(max)
     }
     fn pending_ciphertext(&self) -> u32 {
         self.0.pending_ciphertext()
     }
-    fn handshake(&self) -> suite::Result<suite::Progress> {
+    fn handshake(&mut self) -> suite::Result<suite::Progress> {
         lift(self.0.handshake()).map(to_progress)
     }
     fn is_handshake_complete(&self) -> bool {
         self.0.is_handshake_complete()
     }
-    fn read(&self, max: u32) -> suite::Result<suite::ReadOutcome> {
+    fn read(&mut self, max: u32) -> suite::Result<suite::ReadOutcome> {
         lift(self.0.read(max)).map(to_read)
     }
-    fn write(&self, data: &[u8]) -> suite::Result<suite::WriteOutcome> {
+    fn write(&mut self, data: &[u8]) -> suite::Result<suite::WriteOutcome> {
         lift(self.0.write(data)).map(to_write)
     }
     fn pending_plaintext(&self) -> u32 {
         self.0.pending_plaintext()
     }
-    fn shutdown(&self) -> suite::Result<suite::Progress> {
+    fn shutdown(&mut self) -> suite::Result<suite::Progress> {
         lift(self.0.shutdown()).map(to_progress)
     }
     fn peer_closed(&self) -> bool {
@@ -196,8 +200,11 @@ impl ConnectionApi for WitConnection {
     fn resumed(&self) -> bool {
         self.0.resumed()
     }
-    fn session(&self) -> suite::Result<Option<Session>> {
-        Ok(lift(self.0.session())?.map(|s| Box::new(WitSession(s)) as Session))
+    fn session(&self) -> suite::Result<Option<Box<dyn TlsSession>>> {
+        Ok(lift(self.0.session())?.map(|s| {
+            let info = to_session_info(s.info());
+            Box::new(WitSession(s, info)) as Box<dyn TlsSession>
+        }))
     }
     fn export_keying_material(
         &self,
@@ -207,14 +214,14 @@ impl ConnectionApi for WitConnection {
     ) -> suite::Result<Vec<u8>> {
         lift(self.0.export_keying_material(label, context, length))
     }
-    fn request_key_update(&self) -> suite::Result<()> {
+    fn request_key_update(&mut self) -> suite::Result<()> {
         lift(self.0.request_key_update())
     }
 }
 
-impl SessionApi for WitSession {
-    fn info(&self) -> SessionInfo {
-        to_session_info(self.0.info())
+impl TlsSession for WitSession {
+    fn info(&self) -> &SessionInfo {
+        &self.1
     }
     fn is_usable(&self) -> bool {
         self.0.is_usable()
@@ -224,37 +231,31 @@ impl SessionApi for WitSession {
     }
 }
 
-impl AcceptorApi for WitAcceptor {
-    fn feed(&self, data: &[u8]) -> suite::Result<u32> {
+impl TlsAcceptor for WitAcceptor {
+    fn feed(&mut self, data: &[u8]) -> suite::Result<u32> {
         lift(self.0.feed(data))
     }
-    fn eof(&self) -> suite::Result<()> {
+    fn eof(&mut self) -> suite::Result<()> {
         lift(self.0.eof())
     }
     fn client_hello(&self) -> Option<ClientHello> {
         self.0.client_hello().map(to_client_hello)
     }
-    fn accept(&self, context: &ServerContext) -> suite::Result<Connection> {
-        let Some(context) = context.as_any().downcast_ref::<WitServer>() else {
-            return Err(suite::Error {
-                kind: suite::ErrorKind::Misuse,
-                message: "that server context belongs to another backend".into(),
-            });
-        };
-        connection(self.0.accept(&context.0))
-    }
-    fn refuse(&self, description: u8) -> suite::Result<()> {
+    fn refuse(&mut self, description: u8) -> suite::Result<()> {
         lift(self.0.refuse(description))
     }
-    fn take(&self, max: u32) -> Vec<u8> {
+    fn take(&mut self, max: u32) -> Vec<u8> {
         self.0.take(max)
     }
     fn pending_ciphertext(&self) -> u32 {
         self.0.pending_ciphertext()
     }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
 }
 
-fn backend() -> Rc<dyn Backend> {
+fn backend() -> Rc<Backend> {
     Rc::new(Wit)
 }
 

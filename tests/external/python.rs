@@ -1,0 +1,366 @@
+//! Python inside Wasm on memtls, under both providers:
+//!
+//! - `python/tests/test_ssl.py`: CPython's unmodified `ssl` over memtls's `_ssl`
+//!   (SSLObject/MemoryBIO, wrap_socket blocking and non-blocking, urllib,
+//!   http.client, smtplib STARTTLS against aiosmtpd, asyncio client and server);
+//! - `python/tests/test_pep748.py`: the PEP 748 (`tlslib`) implementation.
+//!
+//! Each script is built once with `memtls python build` (componentize-py); wasmtime's
+//! compilation cache makes later runs start fast. The scripts are unittest programs:
+//! their own report is printed, and the run must end with every test passing.
+
+use std::process::Command;
+
+use memtls_external_tests::{python_component as component, python_component_with};
+use memtls_host::{Policy, Provider};
+use memtls_test_harness::peers::{
+    Files, Peer, https_server, python_tls_server, run_options, smtp_server, wasm_server,
+};
+use memtls_test_harness::workspace;
+use memtls_test_harness::{load, run};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+
+/// An HTTPS server speaking HTTP/1.1 with keep-alive (CPython's http.server and
+/// ssl): each response body says which connection (counted from 1) carried it.
+const KEEP_ALIVE_SERVER: &str = r#"
+import http.server, itertools, ssl, sys
+connections = itertools.count(1)
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def setup(self):
+        super().setup()
+        self.number = next(connections)
+    def do_GET(self):
+        body = f"connection {self.number}".encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[1], sys.argv[2])
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[3])), Handler)
+server.socket = context.wrap_socket(server.socket, server_side=True,
+                                    do_handshake_on_connect=False)
+server.serve_forever()
+"#;
+
+/// A CPython TLS server for session resumption: it tells each client, in one
+/// line, the version, whether it resumed the session (the server's own view),
+/// and what CPython's client reports about this server's sessions (measured
+/// at start-up against itself, for TLS 1.2 and 1.3).
+const SESSION_SERVER: &str = r#"
+import os, socket, ssl, sys, threading
+chain, key, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(chain, key)
+native = {}
+def serve(conn):
+    try:
+        with context.wrap_socket(conn, server_side=True) as tls:
+            line = f"{tls.version()} reused={tls.session_reused} native {native.get(tls.version())}"
+            tls.sendall(line.encode() + b"\n")
+            tls.recv(1)
+    except (OSError, ssl.SSLError):
+        pass
+def accept(listener):
+    while True:
+        conn, _ = listener.accept()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+probe = socket.create_server(("127.0.0.1", 0))
+threading.Thread(target=accept, args=(probe,), daemon=True).start()
+for version in (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3):
+    client = ssl.create_default_context(cafile=os.path.join(os.path.dirname(chain), "ca"))
+    client.minimum_version = client.maximum_version = version
+    with client.wrap_socket(socket.create_connection(probe.getsockname()),
+                            server_hostname="localhost") as tls:
+        tls.recv(200)
+        s = tls.session
+        native[tls.version()] = (f"has_ticket={s.has_ticket} hint={s.ticket_lifetime_hint} "
+                                 f"timeout={s.timeout} id_len={len(s.id)}")
+accept(socket.create_server(("127.0.0.1", port)))
+"#;
+
+/// CPython clients (OpenSSL) against `python/tests/sni_server.py`: what each
+/// receives for each server name, and the alerts of the refusals.
+const SNI_CLIENTS: &str = r#"
+import socket, ssl, sys
+port, ca = int(sys.argv[1]), sys.argv[2]
+def hello(name, check=True):
+    context = ssl.create_default_context(cafile=ca)
+    if not check:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        try:
+            with context.wrap_socket(raw, server_hostname=name) as tls:
+                line = tls.recv(200).decode().strip()
+                return line
+        except ssl.SSLError as exc:
+            return f"refused {exc.reason}"
+        except OSError as exc:
+            return f"failed {exc!r}"
+print("localhost:", hello("localhost"))
+print("b.test:", hello("b.test"))
+print("none:", hello(None, check=False))
+print("refuse.test:", hello("refuse.test"))
+print("raise.test:", hello("raise.test"))
+with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+    raw.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    print("garbage:", raw.recv(100).hex())
+print("stop.test:", hello("stop.test", check=False))
+"#;
+
+/// A wss:// echo server: the `websockets` library on CPython's `ssl` (OpenSSL),
+/// answering each message with "native <message>".
+const WSS_SERVER: &str = r#"
+import asyncio, ssl, sys
+from websockets.asyncio.server import serve
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(sys.argv[1], sys.argv[2])
+async def echo(connection):
+    async for message in connection:
+        await connection.send(f"native {message}")
+async def main():
+    async with serve(echo, "127.0.0.1", int(sys.argv[3]), ssl=context):
+        await asyncio.get_running_loop().create_future()
+asyncio.run(main())
+"#;
+
+/// The policy the suites run under: the `insecure` interface allowed (so
+/// `CERT_NONE` works), and `extra_anchors` added to system trust.
+fn test_policy(extra_anchors: Vec<Vec<u8>>) -> Policy {
+    Policy {
+        allow_insecure: true,
+        extra_system_anchors: extra_anchors,
+        ..Policy::default()
+    }
+}
+
+/// Runs a unittest component under `provider` and `policy`; returns (tests run,
+/// report).
+fn run_suite(
+    bytes: &[u8],
+    label: &str,
+    (provider, policy): (Provider, &Policy),
+    files: &Files,
+    env: &[(String, String)],
+) -> (usize, String) {
+    let loaded = load(bytes, provider, policy, label).expect("load the Python component");
+    let (out, err) = (
+        MemoryOutputPipe::new(8 << 20),
+        MemoryOutputPipe::new(8 << 20),
+    );
+    let code = run(
+        &loaded,
+        &run_options(vec![label.into()], env.to_vec(), files, &out, &err),
+    )
+    .expect("the Python component must not trap");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.contents()),
+        String::from_utf8_lossy(&err.contents())
+    );
+    println!("---- {label} --tls {provider} (exit {code}) ----\n{report}");
+    assert_eq!(
+        code, 0,
+        "{label} under --tls {provider} failed (report above)"
+    );
+    let ran = report
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Ran ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .expect("unittest's `Ran N tests` line");
+    assert!(
+        report.lines().any(|l| l == "OK"),
+        "{label} under --tls {provider}: not every test passed (skips count as failures)"
+    );
+    (ran, report)
+}
+
+/// The servers every Python suite talks to (OpenSSL's HTTPS test server and an
+/// SMTP server with STARTTLS) and the environment naming them
+/// (`MEMTLS_TEST_HTTPS`, `MEMTLS_TEST_SMTP`), to which `more` servers add.
+fn peers_and_env(files: &Files, more: &[(&str, u16)]) -> (Vec<Peer>, Vec<(String, String)>) {
+    let (https, https_port) = https_server("openssl", files, "server", &[]);
+    let (smtp, smtp_port) = smtp_server(files);
+    let servers = [("HTTPS", https_port), ("SMTP", smtp_port)];
+    let env = servers
+        .iter()
+        .chain(more)
+        .map(|(name, port)| (format!("MEMTLS_TEST_{name}"), format!("localhost:{port}")))
+        .collect();
+    (vec![https, smtp], env)
+}
+
+#[test]
+fn stdlib_ssl_in_wasm() {
+    let files = Files::new("python-ssl");
+    let resumption = "python3 as a TLS server reporting session resumption";
+    let (_sessions, sessions_port) = python_tls_server(SESSION_SERVER, &files, resumption);
+    let (_peers, env) = peers_and_env(&files, &[("SESSIONS", sessions_port)]);
+    let bytes = component("test_ssl.py", Vec::new());
+    for provider in memtls_test_harness::RUSTLS_PROVIDERS {
+        let policy = test_policy(Vec::new());
+        let (ran, _) = run_suite(&bytes, "test_ssl", (provider, &policy), &files, &env);
+        assert!(ran >= 25, "only {ran} tests ran");
+    }
+}
+
+#[test]
+fn sni_callback_in_wasm_as_cpython_clients_see_it() {
+    let files = Files::new("python-sni");
+    let bytes = component("sni_server.py", Vec::new());
+    for provider in memtls_test_harness::RUSTLS_PROVIDERS {
+        let policy = Policy::default();
+        let (server, port) = wasm_server(
+            &bytes,
+            (provider, &policy),
+            "sni_server",
+            Vec::new(),
+            &files,
+        );
+        let clients = Command::new("python3")
+            .args(["-c", SNI_CLIENTS, &port.to_string(), &files.path("ca")])
+            .output()
+            .expect("python3");
+        let (code, said) = server.finish();
+        let seen = String::from_utf8_lossy(&clients.stdout);
+        println!("{provider}: clients saw\n{seen}server said\n{said}");
+        assert!(
+            clients.status.success(),
+            "{provider}: {}",
+            String::from_utf8_lossy(&clients.stderr)
+        );
+        assert_eq!(code, 0, "{provider}: {said}");
+        let expected = [
+            // The callback gets the SSLSocket itself and the context.
+            "localhost: sni=localhost socket=SSLSocket same=True",
+            // Verified against b.test: the callback's switch chose the b chain.
+            "b.test: sni=b.test socket=SSLSocket same=True",
+            "none: sni=None socket=SSLSocket same=True",
+            // What OpenSSL's client reports for the alerts it received.
+            "refuse.test: refused TLSV1_UNRECOGNIZED_NAME",
+            "raise.test: refused SSLV3_ALERT_HANDSHAKE_FAILURE",
+            "stop.test: sni=stop.test socket=SSLSocket same=True",
+        ];
+        for line in expected {
+            assert!(
+                seen.lines().any(|l| l == line),
+                "{provider}: no {line:?} in\n{seen}"
+            );
+        }
+        // Not a ClientHello: a fatal alert record (content type 21) comes back.
+        assert!(seen.contains("garbage: 150303000202"), "{provider}: {seen}");
+        for line in [
+            "refused refuse.test: CALLBACK_FAILED",
+            "refused raise.test: CALLBACK_FAILED",
+            "ZeroDivisionError: the callback failed on purpose",
+            "stopped",
+        ] {
+            assert!(said.contains(line), "{provider}: no {line:?} in\n{said}");
+        }
+    }
+}
+
+#[test]
+fn libraries_in_wasm() {
+    let files = Files::new("python-libraries");
+    let keep_alive = "python3 as an HTTP/1.1 keep-alive server";
+    let (_keep_alive, keep_alive_port) = python_tls_server(KEEP_ALIVE_SERVER, &files, keep_alive);
+    let (_wss, wss_port) = python_tls_server(
+        WSS_SERVER,
+        &files,
+        "python3 with websockets as a wss:// server (pip install websockets; \
+         `cargo xtask setup` installs it)",
+    );
+    let more = [("KEEP_ALIVE", keep_alive_port), ("WSS", wss_port)];
+    let (_peers, env) = peers_and_env(&files, &more);
+    // memtls python build --requirements: pip installs them (pure-Python wheels
+    // for the component's CPython), and they are bundled whole.
+    let bytes = python_component_with(
+        "test_libraries.py",
+        Vec::new(),
+        Some("requirements-libraries.txt"),
+    );
+    // The host adds the test CA to system trust, as `memtls run --ca-file` does:
+    // what libraries verify by default (certifi's bundle) must include it. The
+    // rest is the default policy (no `insecure` interface), as users run them.
+    let ca = std::fs::read(files.dir.join("ca")).unwrap();
+    let policy = Policy {
+        extra_system_anchors: vec![ca],
+        ..Policy::default()
+    };
+    for provider in memtls_test_harness::RUSTLS_PROVIDERS {
+        let (ran, _) = run_suite(&bytes, "test_libraries", (provider, &policy), &files, &env);
+        assert!(ran >= 8, "only {ran} tests ran");
+    }
+}
+
+#[test]
+fn pep748_in_wasm() {
+    let deps = workspace().join("target/python-deps");
+    assert!(
+        deps.join("tlslib/tlslib.py").is_file(),
+        "tlslib is not installed in {}: `cargo xtask setup` installs it (pip install \
+         --target target/python-deps --no-deps --ignore-requires-python \
+         --only-binary=:all: tlslib==0.0.2rc3)",
+        deps.display()
+    );
+    let files = Files::new("python-pep748");
+    let bytes = component("test_pep748.py", vec![deps]);
+    for provider in memtls_test_harness::RUSTLS_PROVIDERS {
+        let policy = test_policy(Vec::new());
+        let (ran, _) = run_suite(&bytes, "test_pep748", (provider, &policy), &files, &[]);
+        assert!(ran >= 10, "only {ran} tests ran");
+    }
+}
+
+#[test]
+fn componentize_py_is_the_supported_release() {
+    let out = Command::new("componentize-py")
+        .arg("--version")
+        .output()
+        .expect("componentize-py (pip install componentize-py==0.25.1; `cargo xtask setup`)");
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        version.trim(),
+        format!(
+            "componentize-py {}",
+            memtls_cli::python::COMPONENTIZE_PY_VERSION
+        )
+    );
+}
+
+#[test]
+fn x509_decoder_matches_cpython_on_the_host() {
+    // python/memtls/_x509.py (behind getpeercert() in Wasm) against CPython's C
+    // decoder, `_ssl._test_decode_cert`, on certificates openssl generates now.
+    let out = Command::new("python3")
+        .args([
+            "-m",
+            "unittest",
+            "discover",
+            "-v",
+            "-s",
+            "python/tests",
+            "-p",
+            "test_x509_host.py",
+        ])
+        .current_dir(workspace())
+        .output()
+        .expect("python3");
+    let report = String::from_utf8_lossy(&out.stderr);
+    println!("{report}");
+    assert!(out.status.success(), "test_x509_host.py failed");
+    assert!(
+        !report.contains("skipped"),
+        "skips count as failures: openssl and CPython's _ssl are needed"
+    );
+}
