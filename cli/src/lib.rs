@@ -7,8 +7,8 @@
 
 use std::sync::Once;
 
-pub use memtls_host::runtime::{Host, Loaded, RunOptions, engine, run};
-use memtls_host::{GuestComponent, Policy, Provider, WasiTlsAdapter};
+pub use memtls_host::runtime::{Host, Loaded, Notice, RunOptions, Settings, run};
+use memtls_host::{Policy, Provider};
 use wasmtime::Result;
 
 pub mod demo;
@@ -18,28 +18,6 @@ pub mod python;
 /// The example components the command embeds (built by `memtls-artifacts`).
 pub mod examples {
     pub use memtls_artifacts::{https_get, starttls, tls_echo_server};
-}
-
-/// The guest provider: the one the command embeds, installed as
-/// `memtls-host`'s default on first use (unless the process installed its own
-/// before, which then stays).
-pub fn guest() -> &'static GuestComponent {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let _ = GuestComponent::new(memtls_artifacts::guest()).install_default();
-    });
-    GuestComponent::get_default().expect("a guest provider was installed just above")
-}
-
-/// The wasi:tls adapter: the one the command embeds, installed as
-/// `memtls-host`'s default on first use (unless the process installed its own
-/// before, which then stays).
-pub fn wasi_tls_adapter() -> &'static WasiTlsAdapter {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let _ = WasiTlsAdapter::new(memtls_artifacts::wasi_tls_adapter()).install_default();
-    });
-    WasiTlsAdapter::get_default().expect("a wasi:tls adapter was installed just above")
 }
 
 /// The most bytes a text file given on the command line may hold (a
@@ -99,10 +77,72 @@ pub fn read_input(path: &std::path::Path, what: &str, max: u64) -> Result<Vec<u8
     Ok(bytes)
 }
 
-/// [`memtls_host::runtime::load`] with the embedded guest provider and wasi:tls
-/// adapter installed.
+/// The runtime's settings as the command takes them: from the environment
+/// (`MEMTLS_PERFMAP` set: a perf map; `MEMTLS_COMPONENT_CACHE=off`: no cache
+/// of compiled components), with progress and cache troubles on stderr (a
+/// live counter on a terminal, a line before and after in a log). Installed
+/// on first use unless the process installed settings of its own before.
+pub fn settings() -> &'static Settings {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let _ = Settings {
+            perf_map: std::env::var_os("MEMTLS_PERFMAP").is_some(),
+            component_cache: std::env::var_os("MEMTLS_COMPONENT_CACHE").is_none_or(|v| v != "off"),
+            notices: Some(std::sync::Arc::new(tell)),
+        }
+        .install();
+    });
+    Settings::get()
+}
+
+/// [`memtls_host::runtime::engine`] under the command's [`settings`].
+pub fn engine() -> &'static wasmtime::Engine {
+    settings();
+    memtls_host::runtime::engine()
+}
+
+/// Prints a runtime notice on stderr.
+fn tell(notice: &Notice<'_>) {
+    use std::io::{IsTerminal as _, Write as _};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // Whether the current compilation's first line was printed (a log gets
+    // one line before and one after).
+    static SHOWN: AtomicBool = AtomicBool::new(false);
+    let live = std::io::stderr().is_terminal();
+    match *notice {
+        Notice::Compiling {
+            label,
+            bytes,
+            seconds,
+        } => {
+            let line = format!(
+                "memtls: compiling {label} ({:.1} MB) ...",
+                bytes as f64 / 1e6
+            );
+            if live {
+                eprint!("\r{line} {seconds:.0} s");
+                let _ = std::io::stderr().flush();
+            } else if !SHOWN.swap(true, Ordering::Relaxed) {
+                eprintln!("{line}");
+            }
+        }
+        Notice::Compiled { label, seconds } => {
+            SHOWN.store(false, Ordering::Relaxed);
+            if live {
+                eprintln!(" done (cached for next time)");
+            } else {
+                eprintln!("memtls: compiled {label} in {seconds:.1} s (cached for next time)");
+            }
+        }
+        Notice::Cache(why) => eprintln!("memtls: {why}"),
+        _ => {}
+    }
+}
+
+/// [`memtls_host::runtime::load`] with the command's settings and the
+/// embedded guest provider and wasi:tls adapter installed.
 pub fn load(app: &[u8], provider: Provider, policy: &Policy, label: &str) -> Result<Loaded> {
-    guest();
-    wasi_tls_adapter();
+    settings();
+    memtls_artifacts::install();
     memtls_host::runtime::load(app, provider, policy, label)
 }

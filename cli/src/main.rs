@@ -289,8 +289,12 @@ fn compose(
     // A wasi:tls 0.3 program gets the adapter too, over the same guest.
     let wasi_tls = memtls_host::imports_wasi_tls(&bytes)
         .map_err(|e| e.context(component.display().to_string()))?;
-    let adapter = wasi_tls.then(memtls_cli::wasi_tls_adapter);
-    let composed = memtls_host::compose(&bytes, Some((memtls_cli::guest(), policy)), adapter)?;
+    let adapter = wasi_tls.then(memtls_artifacts::wasi_tls_adapter_component);
+    let composed = memtls_host::compose(
+        &bytes,
+        Some((memtls_artifacts::guest_component(), policy)),
+        adapter,
+    )?;
     std::fs::write(output, &composed)
         .map_err(|e| wasmtime::format_err!("cannot write {}: {e}", output.display()))?;
     eprintln!(

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use memtls_engine::{
     Admission, ClientConfig, ClientContext, Connection, Engine, EngineOptions, Policy, Progress,
-    ServerConfig, ServerContext, SigningChain, TrustStore, Verification,
+    ServerConfig, ServerContext, SigningChain, TlsConnection as _, TrustStore, Verification,
 };
 
 /// Certificates generated once per fuzzing process.

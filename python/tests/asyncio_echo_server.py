@@ -1,6 +1,6 @@
 """An asyncio TLS echo server: it serves ``MEMTLS_CONNECTIONS`` connections on
 ``127.0.0.1:MEMTLS_PORT`` (a line back in upper case each), then exits, saying how
-many it served. Run by tests/tests/python_memory.rs against a pool of CPython
+many it served. Run by tests/external/python_memory.rs against a pool of CPython
 clients, many connections at once."""
 
 import asyncio

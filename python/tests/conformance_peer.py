@@ -1,5 +1,5 @@
 """The stdlib ``ssl`` as a peer for the conformance suite
-(``tests/tests/conformance.rs``): built with ``memtls python build`` it runs on
+(``tests/external/conformance.rs``): built with ``memtls python build`` it runs on
 memtls inside Wasm; run by CPython directly it is the reference.
 
 As a server it prints ``memtls-listening 127.0.0.1:PORT``, then serves one

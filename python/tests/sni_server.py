@@ -1,6 +1,6 @@
 """A TLS server whose ``sni_callback`` chooses the certificate: it serves
 connections on ``127.0.0.1:MEMTLS_PORT`` one at a time until a client asks for
-``stop.test``. Run by tests/tests/python.rs, whose CPython (OpenSSL) clients
+``stop.test``. Run by tests/external/python.rs, whose CPython (OpenSSL) clients
 check what they receive. For the name the client sent, the callback
 
 - ``b.test``: switches the connection to a context with the ``b`` chain;

@@ -1,7 +1,7 @@
 """Sends ``MEMTLS_SEND_MIB`` MiB through ``ssl`` to the sink at ``MEMTLS_TEST_SINK``
 (which answers with the count it received; its certificate is for localhost), in 64 KiB ``bytes`` writes: every one
 an argument of the interface's ``write``, which componentize-py 0.25.1 would leak
-without memtls python build's fix. Run by tests/tests/python_memory.rs."""
+without memtls python build's fix. Run by tests/external/python_memory.rs."""
 
 import os
 import socket

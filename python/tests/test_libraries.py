@@ -1,6 +1,6 @@
 """Python libraries from PyPI on memtls, inside WebAssembly.
 
-Run by ``cargo test -p memtls-tests --test python`` under both providers, with the
+Run by ``cargo test -p memtls-external-tests --test python`` under both providers, with the
 fixtures preopened at /f and ``MEMTLS_TEST_HTTPS`` (``openssl s_server -www``, chain
 ``server``), ``MEMTLS_TEST_SMTP`` (aiosmtpd with STARTTLS) and
 ``MEMTLS_TEST_KEEP_ALIVE`` (an HTTP/1.1 keep-alive server whose responses name the

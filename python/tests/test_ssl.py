@@ -1,6 +1,6 @@
 """CPython's unmodified ``ssl`` module on memtls, inside WebAssembly.
 
-Run by ``cargo test -p memtls-tests --test python`` under both providers, with
+Run by ``cargo test -p memtls-external-tests --test python`` under both providers, with
 fixtures preopened at /f and, in the environment, the loopback servers the host
 started: ``MEMTLS_TEST_HTTPS`` (``openssl s_server -www``, chain ``server``) and
 ``MEMTLS_TEST_SMTP`` (aiosmtpd with STARTTLS, chain ``server``). The host runs it
