@@ -32,6 +32,14 @@ impl ProtocolVersion {
         }
     }
 
+    /// The version as people write it: `TLS 1.2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtocolVersion::Tls12 => "TLS 1.2",
+            ProtocolVersion::Tls13 => "TLS 1.3",
+        }
+    }
+
     pub(crate) fn from_rustls(v: rustls::ProtocolVersion) -> Option<Self> {
         match v {
             rustls::ProtocolVersion::TLSv1_2 => Some(ProtocolVersion::Tls12),
@@ -283,7 +291,9 @@ pub fn version_range(
     let max = max.unwrap_or(ProtocolVersion::Tls13);
     if min > max {
         return Err(Error::config(format!(
-            "min-version {min:?} is higher than max-version {max:?}"
+            "min-version {} is higher than max-version {}",
+            min.name(),
+            max.name()
         )));
     }
     Ok((min, max))

@@ -7,6 +7,8 @@ use std::fmt;
 
 use rustls::{AlertDescription, CertificateError, PeerIncompatible};
 
+use crate::prose::{self, alert_name};
+
 /// Why a certificate chain was rejected (the WIT `certificate-reason`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CertificateReason {
@@ -281,84 +283,56 @@ fn incompatible_alert(why: &PeerIncompatible) -> AlertDescription {
     }
 }
 
-/// The RFC name of an alert code, for messages (`handshake_failure`).
-pub fn alert_name(code: u8) -> String {
-    match AlertDescription::from(code) {
-        AlertDescription::Unknown(_) => "unknown_alert".into(),
-        known => words(&format!("{known:?}")).replace(' ', "_"),
-    }
-}
-
 /// A rustls error in words a person can act on; no Rust debug forms.
 fn describe(err: &rustls::Error) -> String {
     use rustls::Error as E;
-    use rustls::InvalidMessage as M;
     match err {
         E::InvalidMessage(m) => format!(
             "the peer sent a malformed message: {}",
-            match m {
-                M::MessageTooLarge => "a record larger than TLS allows".to_string(),
-                M::InvalidContentType => "a record of an unknown content type".to_string(),
-                M::InvalidCcs => "a ChangeCipherSpec whose value is not 1".to_string(),
-                M::InvalidEmptyPayload => "an empty record where TLS forbids one".to_string(),
-                M::DuplicateExtension(t) => format!("extension {t} twice in one message"),
-                M::MissingData(what) => format!("{} cut short", words(what)),
-                M::TrailingData(what) => format!("{} with bytes after its end", words(what)),
-                other => words(&format!("{other:?}")),
-            }
+            prose::invalid_message(m)
         ),
         E::InappropriateMessage {
             expect_types,
             got_type,
-        } => unexpected(words(&format!("{got_type:?}")), expect_types),
+        } => unexpected(
+            prose::record_type(got_type),
+            expect_types.iter().map(prose::record_type),
+        ),
         E::InappropriateHandshakeMessage {
             expect_types,
             got_type,
         } => unexpected(
-            format!("a {} handshake message", words(&format!("{got_type:?}"))),
-            expect_types,
+            prose::handshake_message(got_type),
+            expect_types.iter().map(prose::handshake_message),
         ),
+        E::InvalidEncryptedClientHello(_) => {
+            "the encrypted ClientHello (ECH) configuration or offer is invalid".into()
+        }
         E::DecryptError => {
             "a record from the peer did not decrypt: it was corrupted or forged in transit".into()
         }
+        E::EncryptError => "a record could not be encrypted".into(),
         E::PeerSentOversizedRecord => "the peer sent a record larger than TLS allows".into(),
         E::NoCertificatesPresented => "the peer sent no certificate".into(),
+        E::UnsupportedNameType => "the server name is of a type TLS cannot send".into(),
         E::NoApplicationProtocol => "the peer offers no ALPN protocol this side accepts".into(),
         E::AlertReceived(a) => {
             format!("the peer sent the fatal alert {}", alert_name(u8::from(*a)))
         }
-        E::PeerIncompatible(p) => incompatible_sentence(p),
-        E::PeerMisbehaved(p) => {
-            format!("the peer broke the protocol: {}", words(&format!("{p:?}")))
-        }
+        E::PeerIncompatible(p) => prose::incompatible(p).into(),
+        E::PeerMisbehaved(p) => format!("the peer broke the protocol: {}", prose::misbehaved(p)),
         E::InvalidCertificate(c) => certificate_sentence(c),
+        E::InvalidCertRevocationList(_) => "a certificate revocation list is invalid".into(),
         E::General(text) => text.clone(),
-        other => words(&format!("{other:?}")),
-    }
-}
-
-fn incompatible_sentence(why: &PeerIncompatible) -> String {
-    use PeerIncompatible as P;
-    match why {
-        P::ExtendedMasterSecretExtensionRequired => "the peer does not offer the extended \
-            master secret (RFC 7627), which memtls requires for TLS 1.2"
-            .into(),
-        P::NoCipherSuitesInCommon => "the peer offers no cipher suite this side accepts".into(),
-        P::NoKxGroupsInCommon => "the peer offers no key exchange group this side accepts".into(),
-        P::NoSignatureSchemesInCommon => {
-            "the peer offers no signature scheme this side can use".into()
+        E::FailedToGetCurrentTime => "the current time is not available".into(),
+        E::FailedToGetRandomBytes => "random bytes are not available".into(),
+        E::HandshakeNotComplete => "the handshake is not complete".into(),
+        E::BadMaxFragmentSize => "the maximum fragment size is out of range".into(),
+        E::InconsistentKeys(_) => {
+            "the private key does not belong to the certificate's public key".into()
         }
-        P::NullCompressionRequired => "the peer does not offer null compression".into(),
-        P::Tls12NotOffered
-        | P::Tls12NotOfferedOrEnabled
-        | P::SupportedVersionsExtensionRequired => {
-            "the peer offers neither TLS 1.2 nor TLS 1.3".into()
-        }
-        P::ServerDoesNotSupportTls12Or13 => "the server supports neither TLS 1.2 nor 1.3".into(),
-        other => format!(
-            "the peer cannot do what this side requires: {}",
-            words(&format!("{other:?}"))
-        ),
+        E::Other(other) => other.to_string(),
+        _ => "rustls failed for a reason this memtls does not name yet".into(),
     }
 }
 
@@ -402,7 +376,7 @@ fn certificate_sentence(err: &CertificateError) -> String {
             server_name_text(expected),
             presented
                 .iter()
-                .map(|p| words_of_name(p))
+                .map(|p| presented_name(p))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -413,9 +387,29 @@ fn certificate_sentence(err: &CertificateError) -> String {
                 .into()
         }
         // Our own refusals are sentences already.
-        C::Other(other) if other.0.is::<crate::verify::ChainTooCostly>() => other.to_string(),
-        C::Other(other) => words(&other.to_string()),
-        other => words(&format!("{other:?}")),
+        C::BadEncoding => "a certificate in the chain is not valid DER".into(),
+        C::UnhandledCriticalExtension => {
+            "a certificate has a critical extension this side does not understand".into()
+        }
+        C::UnknownRevocationStatus => {
+            "the revocation status of a certificate in the chain is unknown".into()
+        }
+        C::ExpiredRevocationList | C::ExpiredRevocationListContext { .. } => {
+            "a certificate revocation list has expired".into()
+        }
+        #[allow(deprecated)]
+        C::UnsupportedSignatureAlgorithm => {
+            "a certificate in the chain is signed with an algorithm this side does not accept"
+                .into()
+        }
+        C::InvalidOcspResponse => "the OCSP response is invalid".into(),
+        C::ApplicationVerificationFailure => "the application refused the certificate".into(),
+        // webpki's refusals in words; memtls's own refusals are sentences already.
+        C::Other(other) => match other.0.downcast_ref::<webpki::Error>() {
+            Some(refusal) => prose::webpki_refusal(refusal),
+            None => other.to_string(),
+        },
+        _ => "the certificate is refused for a reason this memtls does not name yet".into(),
     }
 }
 
@@ -507,25 +501,22 @@ fn dotted_oid(oid: &[u8]) -> String {
 
 /// A server name as people write it: `www.example.org`, `127.0.0.1`.
 fn server_name_text(name: &rustls::pki_types::ServerName<'_>) -> String {
-    use rustls::pki_types::ServerName as N;
-    match name {
-        N::DnsName(d) => d.as_ref().to_string(),
-        N::IpAddress(ip) => std::net::IpAddr::from(*ip).to_string(),
-        other => words(&format!("{other:?}")),
-    }
+    name.to_str().into_owned()
 }
 
-/// `DnsName("localhost")` -> `localhost`.
-fn words_of_name(debug: &str) -> String {
-    match (debug.find('"'), debug.rfind('"')) {
-        (Some(a), Some(b)) if b > a => debug[a + 1..b].to_string(),
-        _ => words(debug),
-    }
+/// A name webpki presents for a certificate, `DnsName("localhost")` or
+/// `IpAddress(127.0.0.1)`, as people write it: `localhost`, `127.0.0.1`.
+fn presented_name(presented: &str) -> &str {
+    let inner = ["DnsName(", "IpAddress(", "UriName("]
+        .iter()
+        .find_map(|kind| presented.strip_prefix(kind)?.strip_suffix(')'))
+        .unwrap_or(presented);
+    inner.trim_matches('"')
 }
 
-/// "the peer sent `sent` where Y or Z was expected", from rustls's message types.
-fn unexpected(sent: String, expected: &[impl std::fmt::Debug]) -> String {
-    let expected: Vec<String> = expected.iter().map(|t| words(&format!("{t:?}"))).collect();
+/// "the peer sent `sent` where Y or Z was expected".
+fn unexpected(sent: String, expected: impl Iterator<Item = String>) -> String {
+    let expected: Vec<String> = expected.collect();
     format!(
         "the peer sent {sent} where {} was expected",
         if expected.is_empty() {
@@ -534,35 +525,6 @@ fn unexpected(sent: String, expected: &[impl std::fmt::Debug]) -> String {
             expected.join(" or ")
         }
     )
-}
-
-/// A Rust debug form in words: `MissingData("ProtocolVersion")` becomes
-/// `missing data (protocol version)`, `OtherError(CaUsedAsEndEntity)` becomes
-/// `other error (ca used as end entity)`.
-fn words(debug: &str) -> String {
-    let mut out = String::with_capacity(debug.len() + 8);
-    let mut prev = ' ';
-    for c in debug.chars() {
-        match c {
-            '"' => continue,
-            '(' | '{' => out.push_str(" ("),
-            ')' | '}' => out.push(')'),
-            ':' => out.push(' '),
-            c if c.is_uppercase() => {
-                if prev.is_lowercase() || prev.is_ascii_digit() {
-                    out.push(' ');
-                }
-                out.extend(c.to_lowercase());
-            }
-            c => out.push(c),
-        }
-        prev = c;
-    }
-    out.split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .replace("( ", "(")
-        .replace(" )", ")")
 }
 
 #[cfg(test)]
@@ -609,9 +571,36 @@ mod tests {
             ),
             (
                 rustls::Error::InvalidCertificate(CertificateError::Other(rustls::OtherError(
-                    std::sync::Arc::new(std::io::Error::other("CaUsedAsEndEntity")),
+                    std::sync::Arc::new(webpki::Error::CaUsedAsEndEntity),
                 ))),
-                "ca used as end entity",
+                "is a CA certificate",
+            ),
+            (
+                rustls::Error::PeerMisbehaved(
+                    rustls::PeerMisbehaved::IllegalMiddleboxChangeCipherSpec,
+                ),
+                "the peer broke the protocol: a ChangeCipherSpec where",
+            ),
+            (
+                rustls::Error::InappropriateHandshakeMessage {
+                    expect_types: vec![
+                        rustls::HandshakeType::Certificate,
+                        rustls::HandshakeType::Finished,
+                    ],
+                    got_type: rustls::HandshakeType::ClientHello,
+                },
+                "sent a ClientHello message where a Certificate message or a Finished \
+                 message was expected",
+            ),
+            (
+                rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext {
+                    expected: rustls::pki_types::ServerName::try_from("example.org").unwrap(),
+                    presented: vec![
+                        "DnsName(\"localhost\")".into(),
+                        "IpAddress(127.0.0.1)".into(),
+                    ],
+                }),
+                "not valid for example.org (it is for localhost, 127.0.0.1)",
             ),
             (
                 rustls::Error::PeerIncompatible(PeerIncompatible::NoKxGroupsInCommon),
@@ -621,14 +610,10 @@ mod tests {
         ] {
             let e = Error::from_rustls(&err);
             assert!(e.message.contains(want), "{}", e.message);
-            for debug in ["(\"", "Some(", "{ ", "Error("] {
+            for debug in ["(\"", "Some(", "{ ", "Error(", "Name("] {
                 assert!(!e.message.contains(debug), "{}", e.message);
             }
         }
-        assert_eq!(
-            words("OtherError(CaUsedAsEndEntity)"),
-            "other error (ca used as end entity)"
-        );
     }
 
     #[test]

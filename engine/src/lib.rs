@@ -17,6 +17,7 @@ mod error;
 mod names;
 mod pem;
 mod policy;
+mod prose;
 mod provider;
 mod resolve;
 mod session;
@@ -40,12 +41,13 @@ pub use connection::{
     Connection, MAX_EXPORT_CONTEXT_LEN, MAX_EXPORT_LABEL_LEN, MAX_EXPORT_LEN, Progress,
     ReadOutcome, WriteOutcome,
 };
-pub use error::{CertificateReason, Error, ErrorKind, Result, Stage, alert_name};
+pub use error::{CertificateReason, Error, ErrorKind, Result, Stage};
 pub use pem::{parse_certificate_item, parse_certificates, parse_private_key};
 pub use policy::{
     Admission, BaseRoots, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_CHAIN_BYTES,
     DEFAULT_MAX_CHAIN_CERTIFICATES, Permit, Policy,
 };
+pub use prose::alert_name;
 pub use provider::{
     RustlsProvider, TlsAcceptor, TlsClientContext, TlsConnection, TlsProvider, TlsServerContext,
     TlsSession, engine_acceptor,
