@@ -17,7 +17,7 @@ import types as _types
 import warnings
 
 import memtls
-from memtls import _core, _x509
+from memtls import _core, _pem
 from memtls._core import TLSFailure, WouldBlock
 
 # Libraries read these to learn what the `ssl` module can do: urllib3 checks
@@ -313,13 +313,13 @@ def _test_decode_cert(path):
     """The first certificate of PEM file ``path`` decoded as ``getpeercert()`` shows
     it (CPython's test helper of the same name)."""
     try:
-        ders = _x509.pem_to_ders(_read_file(path).decode("ascii", "replace"))
+        ders = _pem.pem_to_ders(_read_file(path).decode("ascii", "replace"))
     except ValueError:
         ders = []
     if not ders:
         raise _make(SSLError, SSL_ERROR_SSL, "NO_START_LINE",
                     f"[PEM: NO_START_LINE] no certificate in {path}")
-    return _x509.decode_certificate(ders[0])
+    return _core.decode_certificate(ders[0])[0]
 
 
 # --- certificates and sessions ---
@@ -334,12 +334,12 @@ class Certificate:
         if format == ENCODING_DER:
             return self._der
         if format == ENCODING_PEM:
-            return _x509.der_to_pem(self._der)
+            return _pem.der_to_pem(self._der)
         raise ValueError("Unsupported format")
 
     def get_info(self):
         """The certificate as ``getpeercert()`` describes one."""
-        return _x509.decode_certificate(self._der)
+        return _core.decode_certificate(self._der)[0]
 
     def __eq__(self, other):
         return isinstance(other, Certificate) and other._der == self._der
@@ -717,13 +717,16 @@ class _SSLContext:
             found += self._pem_certs(_read_file(os.fspath(cafile)), f"cafile {cafile!r}")
         if capath is not None:
             for path in _files_in(os.fspath(capath)):
-                found += _x509.pem_to_ders(_read_file(path))
+                found += _pem.pem_to_ders(_read_file(path))
         if cadata is not None:
             if isinstance(cadata, str):
                 found += self._pem_certs(cadata.encode("ascii"), "cadata")
             else:
                 try:
-                    found += _x509.split_ders(bytes(memoryview(cadata)))
+                    ders = _pem.split_ders(bytes(memoryview(cadata)))
+                    for der in ders:
+                        _core.decode_certificate(der)
+                    found += ders
                 except ValueError as error:
                     raise _make(SSLError, SSL_ERROR_SSL, "NOT_ENOUGH_DATA",
                                 f"[ASN1: NOT_ENOUGH_DATA] cadata is not DER certificates: "
@@ -739,7 +742,7 @@ class _SSLContext:
     @staticmethod
     def _pem_certs(data, what):
         try:
-            ders = _x509.pem_to_ders(data)
+            ders = _pem.pem_to_ders(data)
         except ValueError as error:
             raise _make(SSLError, SSL_ERROR_SSL, "PEM_LIB",
                         f"[X509: PEM_LIB] {what}: {error}") from None
@@ -761,7 +764,7 @@ class _SSLContext:
         found = []
         if cafile:
             try:
-                found += _x509.pem_to_ders(_read_file(cafile))
+                found += _pem.pem_to_ders(_read_file(cafile))
             except (OSError, ValueError):
                 pass
         for directory in (capath or "").split(":"):
@@ -771,7 +774,7 @@ class _SSLContext:
                 continue
             for path in paths:
                 try:
-                    found += _x509.pem_to_ders(_read_file(path))
+                    found += _pem.pem_to_ders(_read_file(path))
                 except (OSError, ValueError):
                     pass
         # Both default locations replaced: the system roots are not used.
@@ -816,14 +819,14 @@ class _SSLContext:
                              "X25519, prime256v1 (P-256) and secp384r1 (P-384)")
 
     def _ca_anchors(self):
-        return [der for der in self._anchors if _x509.is_ca(der)]
+        return [der for der in self._anchors if _core.decode_certificate(der)[1]]
 
     def get_ca_certs(self, binary_form=False):
         """The loaded CA certificates, as OpenSSL counts CAs (the system roots are
         not listed; loaded certificates that are no CA are trusted but not listed)."""
         if binary_form:
             return self._ca_anchors()
-        return [_x509.decode_certificate(der) for der in self._ca_anchors()]
+        return [info for info, ca in map(_core.decode_certificate, self._anchors) if ca]
 
     def cert_store_stats(self):
         """Counts of loaded certificates and of the CAs among them (the system roots
@@ -1120,7 +1123,7 @@ class _SSLSocket:
             return certs[0]
         if self._context.verify_mode == CERT_NONE:
             return {}
-        return _x509.decode_certificate(certs[0])
+        return _core.decode_certificate(certs[0])[0]
 
     def get_unverified_chain(self):
         """The chain the peer sent, leaf first."""

@@ -36,8 +36,8 @@ const PYTHON: &[(&str, &str)] = &[
         include_str!("../../python/memtls/_core.py"),
     ),
     (
-        "memtls/_x509.py",
-        include_str!("../../python/memtls/_x509.py"),
+        "memtls/_pem.py",
+        include_str!("../../python/memtls/_pem.py"),
     ),
     (
         "memtls/_runner.py",

@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod acceptor;
+mod certificate_info;
 mod check;
 mod config;
 mod connection;
@@ -33,6 +34,10 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{ServerName, UnixTime};
 
 pub use acceptor::{Acceptor, ClientHello};
+pub use certificate_info::{
+    AltName, AltNameValue, CertificateInfo, DistinguishedName, NameAttribute, NameValue,
+    certificate_info,
+};
 pub use config::{
     CipherSuite, ClientAuth, ClientConfig, PlatformTrust, ProtocolVersion, ServerConfig,
     SigningChain, SystemRoots, TrustStore, Verification, version_range,

@@ -15,8 +15,9 @@ use std::any::Any;
 use std::sync::Arc;
 
 use crate::{
-    Acceptor, Admission, ChainCheck, CipherSuite, ClientConfig, ClientHello, Progress,
-    ProtocolVersion, ReadOutcome, Result, ServerConfig, SessionInfo, Verification, WriteOutcome,
+    Acceptor, Admission, CertificateInfo, ChainCheck, CipherSuite, ClientConfig, ClientHello,
+    Progress, ProtocolVersion, ReadOutcome, Result, ServerConfig, SessionInfo, Verification,
+    WriteOutcome,
 };
 
 /// One instance's provider: its library, under the instance's [`Admission`]
@@ -31,6 +32,13 @@ pub trait TlsProvider: Send + Sync {
     fn supported_cipher_suites(&self) -> Vec<CipherSuite>;
     /// `verify-server-chain`.
     fn verify_server_chain(&self, call: &ChainCheck<'_>) -> Result<()>;
+    /// `decode-certificate`: one reading for every provider, the engine's
+    /// ([`crate::certificate_info`]), so that Python's `getpeercert()` shows
+    /// the same on each. The glue at the boundary counts the bytes against
+    /// the policy first ([`Admission::transient`]).
+    fn decode_certificate(&self, der: &[u8]) -> Result<CertificateInfo> {
+        crate::certificate_info(der)
+    }
     /// `client-context.create` (`Verification::Full`), or the `insecure`
     /// interface's constructors (which the policy must allow).
     fn client_context(

@@ -52,6 +52,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         ..Default::default()
     };
     let _ = engine.server_context(&server, memtls_fuzz::admission());
+    let _ = memtls_engine::certificate_info(&a);
+    let _ = memtls_engine::certificate_info(&c);
     let chain = [a, b, c];
     let call = memtls_engine::ChainCheck {
         trust: &trust,

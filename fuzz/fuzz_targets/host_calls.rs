@@ -186,10 +186,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 };
                 let _ = v.verify_server_chain(
                     trust,
-                    vec![b],
+                    vec![b.clone()],
                     "localhost".into(),
                     Some(u64::from(pick) << 30),
                 );
+                let _ = v.decode_certificate(b);
             }
             19 => {
                 if let Ok(Ok(r)) = v.client_context_without_verification(client_cfg.clone()) {

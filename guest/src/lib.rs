@@ -147,6 +147,13 @@ impl Guest for Provider {
         };
         lift(provider().verify_server_chain(&call))
     }
+
+    fn decode_certificate(der: Vec<u8>) -> R<wit::CertificateInfo> {
+        let info = admission()
+            .transient(der.len())
+            .and_then(|()| provider().decode_certificate(&der));
+        lift(info).map(convert::from_certificate_info)
+    }
 }
 
 fn client_context(config: ClientConfig, v: engine::Verification) -> R<wit::ClientContext> {

@@ -217,6 +217,17 @@ impl wit::Host for MemtlsCtxView<'_> {
             Ok(lift(s.ctx.provider.verify_server_chain(&call)))
         })
     }
+
+    fn decode_certificate(&mut self, der: Vec<u8>) -> WitResult<wit::CertificateInfo> {
+        self.guard("decode-certificate", |s| {
+            let info = s
+                .ctx
+                .admission
+                .transient(der.len())
+                .and_then(|()| s.ctx.provider.decode_certificate(&der));
+            Ok(lift(info).map(convert::from_certificate_info))
+        })
+    }
 }
 
 impl wit::HostClientContext for MemtlsCtxView<'_> {

@@ -110,6 +110,34 @@ VERSION_NAMES = {tls.ProtocolVersion.TLS12: "TLSv1.2", tls.ProtocolVersion.TLS13
 VERSIONS = {"TLSv1.2": tls.ProtocolVersion.TLS12, "TLSv1.3": tls.ProtocolVersion.TLS13}
 
 
+def _name(rdns):
+    """A ``distinguished-name`` as ``getpeercert()`` shows one: a tuple of RDNs, each a
+    tuple of (attribute name, value) pairs (a BIT STRING value as bytes)."""
+    return tuple(tuple((a.name, a.value.value) for a in rdn) for rdn in rdns)
+
+
+def decode_certificate(der):
+    """A DER certificate as the dict ``getpeercert()`` returns, from the provider's
+    reading (``decode-certificate``), and whether OpenSSL would count it as a CA.
+    ``ValueError`` with the provider's sentence when the bytes are not a certificate."""
+    try:
+        info = call(tls.decode_certificate, bytes(der))
+    except TLSFailure as problem:
+        raise ValueError(problem.message) from None
+    out = {"subject": _name(info.subject), "issuer": _name(info.issuer),
+           "version": info.version, "serialNumber": info.serial_number,
+           "notBefore": info.not_before, "notAfter": info.not_after}
+    if info.subject_alt_names is not None:
+        out["subjectAltName"] = tuple(
+            (n.kind, _name(n.value.value) if isinstance(n.value, tls.AltNameValue_Directory)
+             else n.value.value) for n in info.subject_alt_names)
+    for key, uris in (("OCSP", info.ocsp), ("caIssuers", info.ca_issuers),
+                      ("crlDistributionPoints", info.crl_distribution_points)):
+        if uris:
+            out[key] = tuple(uris)
+    return out, info.is_ca
+
+
 def supported_suites():
     """IANA ids of the provider's cipher suites, in its preference order."""
     return [suite.id for suite in tls.supported_cipher_suites()]

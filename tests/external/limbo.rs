@@ -21,45 +21,15 @@
 //! that need what the interface does not offer are skipped and counted, never
 //! passed.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 
+use memtls_external_tests::{limbo_path, listed};
 use memtls_host::{Policy, Provider};
 use memtls_test_harness::Scenarios;
 use memtls_test_harness::peers::{Files, require};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-fn limbo_path() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let candidates = [
-        std::env::var_os("MEMTLS_LIMBO").map(PathBuf::from),
-        Some(manifest.join("../../../shared/testdata/x509-limbo/limbo.json")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.exists())
-        .expect("limbo.json not found: set MEMTLS_LIMBO or keep ../shared next to the checkout")
-}
-
-/// The lines of a list (`#` comments): a key of `key_words` words, then a
-/// reason; by key.
-fn listed(text: &str, key_words: usize) -> BTreeMap<String, String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| {
-            let words: Vec<&str> = l.splitn(key_words + 1, char::is_whitespace).collect();
-            let key = words[..key_words.min(words.len())].join(" ");
-            let why = words.get(key_words).map_or("", |w| w.trim());
-            assert!(!why.is_empty(), "listed case {key} has no reason");
-            (key, why.to_string())
-        })
-        .collect()
-}
 
 /// Why a case cannot be run through the interface, if it cannot.
 fn skip_reason(case: &Value) -> Option<&'static str> {

@@ -4,6 +4,7 @@
 
 #![warn(missing_docs)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use memtls_test_harness::workspace;
@@ -55,4 +56,35 @@ pub fn python_script_component(
         request.output = done;
     }
     std::fs::read(&request.output).unwrap()
+}
+
+/// The lines of a list of known differences (`#` comments): a key of
+/// `key_words` words, then a reason (required); by key.
+pub fn listed(text: &str, key_words: usize) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let words: Vec<&str> = l.splitn(key_words + 1, char::is_whitespace).collect();
+            let key = words[..key_words.min(words.len())].join(" ");
+            let why = words.get(key_words).map_or("", |w| w.trim());
+            assert!(!why.is_empty(), "listed case {key} has no reason");
+            (key, why.to_string())
+        })
+        .collect()
+}
+
+/// `shared/testdata/x509-limbo/limbo.json` next to the checkout, or where
+/// `MEMTLS_LIMBO` says.
+pub fn limbo_path() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let candidates = [
+        std::env::var_os("MEMTLS_LIMBO").map(PathBuf::from),
+        Some(manifest.join("../../../shared/testdata/x509-limbo/limbo.json")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.exists())
+        .expect("limbo.json not found: set MEMTLS_LIMBO or keep ../shared next to the checkout")
 }

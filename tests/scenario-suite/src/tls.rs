@@ -9,10 +9,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 pub use memtls_engine::{
-    CertificateReason, ChainCheck, CipherSuite, ClientAuth, ClientConfig, ClientHello, Error,
-    ErrorKind, Progress, ProtocolVersion, ReadOutcome, ServerConfig, SessionInfo, SigningChain,
-    TlsAcceptor, TlsClientContext, TlsConnection, TlsProvider, TlsServerContext, TlsSession,
-    TrustStore, Verification, WriteOutcome,
+    CertificateInfo, CertificateReason, ChainCheck, CipherSuite, ClientAuth, ClientConfig,
+    ClientHello, Error, ErrorKind, Progress, ProtocolVersion, ReadOutcome, ServerConfig,
+    SessionInfo, SigningChain, TlsAcceptor, TlsClientContext, TlsConnection, TlsProvider,
+    TlsServerContext, TlsSession, TrustStore, Verification, WriteOutcome,
 };
 
 /// The interface's result type.
@@ -257,6 +257,11 @@ pub fn verify_server_chain(
         server_name,
         at_time,
     })
+}
+
+/// `decode-certificate`.
+pub fn decode_certificate(der: &[u8]) -> Result<CertificateInfo> {
+    backend().decode_certificate(der)
 }
 
 /// `client-context.create`.

@@ -20,6 +20,7 @@ pub const ATTACKS: &[(&str, memtls_scenario_suite::Scenario)] = &[
     ("context-flood", context_flood),
     ("config-budget", config_budget),
     ("verify-flood", verify_flood),
+    ("decode-flood", decode_flood),
     ("pathological-chain", pathological_chain),
     ("connection-flood", connection_flood),
     ("key-update-flood", key_update_flood),
@@ -252,6 +253,57 @@ fn verify_flood(f: &Fixtures) -> Outcome {
     Ok(format!(
         "system-x20000={} anchors-x5000=ok chain-10000={long_chain} 17mib={over}",
         kinds.into_iter().collect::<Vec<_>>().join("|")
+    ))
+}
+
+/// `decode-certificate` 10,000 times on one certificate (the same reading
+/// every time), on each certificate of the padded `loop` chain, and on what is
+/// no certificate: empty, one byte, garbage, a certificate cut short or with a
+/// byte after it, a megabyte of nested SEQUENCE headers (`configuration`, a
+/// sentence each), and 17 MiB (`resource-limit`, over the policy's budget).
+fn decode_flood(f: &Fixtures) -> Outcome {
+    let ders = |name: &str| -> Result<Vec<Vec<u8>>, String> {
+        let certs = memtls_engine::parse_certificate_item(fx(f, name)?, name).map_err(err)?;
+        Ok(certs.into_iter().map(|c| c.to_vec()).collect())
+    };
+    let der = ders("server.chain")?.swap_remove(0);
+    let first = tls::decode_certificate(&der).map_err(err)?;
+    for _ in 0..10_000 {
+        let again = tls::decode_certificate(&der).map_err(err)?;
+        ensure(again == first, || "a second reading differs".into())?;
+    }
+    let mut loop_kinds = std::collections::BTreeSet::new();
+    for cert in ders("loop.chain")? {
+        loop_kinds.insert(outcome(tls::decode_certificate(&cert)));
+    }
+    let mut trailing = der.clone();
+    trailing.push(0);
+    let nested: Vec<u8> = std::iter::repeat_n([0x30u8, 0x84, 0x7f, 0xff, 0xff, 0xff], 1 << 17)
+        .flatten()
+        .collect();
+    let mut bad = Vec::new();
+    for (what, bytes) in [
+        ("empty", Vec::new()),
+        ("one byte", vec![0x30]),
+        ("garbage", vec![b'B'; 64 << 10]),
+        ("cut short", der[..der.len() / 2].to_vec()),
+        ("trailing", trailing),
+        ("nested", nested),
+    ] {
+        bad.push(format!(
+            "{what}={}",
+            refused(tls::decode_certificate(&bytes), "configuration", what)?
+        ));
+    }
+    let over = refused(
+        tls::decode_certificate(&vec![0x30; 17 << 20]),
+        "resource-limit",
+        "17 MiB",
+    )?;
+    Ok(format!(
+        "same-x10000=ok loop={} {} 17mib={over}",
+        loop_kinds.into_iter().collect::<Vec<_>>().join("|"),
+        bad.join(" ")
     ))
 }
 

@@ -30,8 +30,8 @@ wit_bindgen::generate!({
 
 memtls_wit::wit_conversions!(memtls_stream::tls);
 use convert::{
-    from_client_config, from_server_config, from_trust, to_client_hello, to_engine_error,
-    to_progress, to_read, to_session_info, to_suite, to_version, to_write,
+    from_client_config, from_server_config, from_trust, to_certificate_info, to_client_hello,
+    to_engine_error, to_progress, to_read, to_session_info, to_suite, to_version, to_write,
 };
 
 use exports::memtls::test::runner::{self, Guest};
@@ -85,6 +85,10 @@ impl TlsProvider for Wit {
             c.server_name,
             c.at_time,
         ))
+    }
+
+    fn decode_certificate(&self, der: &[u8]) -> suite::Result<suite::CertificateInfo> {
+        lift(tls::decode_certificate(der)).map(to_certificate_info)
     }
 
     fn client_context(

@@ -132,6 +132,51 @@ macro_rules! wit_conversions {
                 }
             }
 
+            fn from_name(n: e::DistinguishedName) -> Vec<Vec<w::NameAttribute>> {
+                n.into_iter()
+                    .map(|rdn| {
+                        rdn.into_iter()
+                            .map(|a| w::NameAttribute {
+                                name: a.name,
+                                value: match a.value {
+                                    e::NameValue::Text(t) => w::NameValue::Text(t),
+                                    e::NameValue::Bits(b) => w::NameValue::Bits(b),
+                                },
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+
+            pub(crate) fn from_certificate_info(i: e::CertificateInfo) -> w::CertificateInfo {
+                w::CertificateInfo {
+                    subject: from_name(i.subject),
+                    issuer: from_name(i.issuer),
+                    version: i.version,
+                    serial_number: i.serial_number,
+                    not_before: i.not_before,
+                    not_after: i.not_after,
+                    subject_alt_names: i.subject_alt_names.map(|names| {
+                        names
+                            .into_iter()
+                            .map(|n| w::AltName {
+                                kind: n.kind,
+                                value: match n.value {
+                                    e::AltNameValue::Text(t) => w::AltNameValue::Text(t),
+                                    e::AltNameValue::Directory(d) => {
+                                        w::AltNameValue::Directory(from_name(d))
+                                    }
+                                },
+                            })
+                            .collect()
+                    }),
+                    ocsp: i.ocsp,
+                    ca_issuers: i.ca_issuers,
+                    crl_distribution_points: i.crl_distribution_points,
+                    is_ca: i.is_ca,
+                }
+            }
+
             // The other direction, for an application that drives the
             // interface with the engine's types (the scenario suite).
 
@@ -168,6 +213,51 @@ macro_rules! wit_conversions {
                     max_version: c.max_version.map(from_version),
                     cipher_suites: c.cipher_suites,
                     session_tickets: c.session_tickets,
+                }
+            }
+
+            fn to_name(n: Vec<Vec<w::NameAttribute>>) -> e::DistinguishedName {
+                n.into_iter()
+                    .map(|rdn| {
+                        rdn.into_iter()
+                            .map(|a| e::NameAttribute {
+                                name: a.name,
+                                value: match a.value {
+                                    w::NameValue::Text(t) => e::NameValue::Text(t),
+                                    w::NameValue::Bits(b) => e::NameValue::Bits(b),
+                                },
+                            })
+                            .collect()
+                    })
+                    .collect()
+            }
+
+            pub(crate) fn to_certificate_info(i: w::CertificateInfo) -> e::CertificateInfo {
+                e::CertificateInfo {
+                    subject: to_name(i.subject),
+                    issuer: to_name(i.issuer),
+                    version: i.version,
+                    serial_number: i.serial_number,
+                    not_before: i.not_before,
+                    not_after: i.not_after,
+                    subject_alt_names: i.subject_alt_names.map(|names| {
+                        names
+                            .into_iter()
+                            .map(|n| e::AltName {
+                                kind: n.kind,
+                                value: match n.value {
+                                    w::AltNameValue::Text(t) => e::AltNameValue::Text(t),
+                                    w::AltNameValue::Directory(d) => {
+                                        e::AltNameValue::Directory(to_name(d))
+                                    }
+                                },
+                            })
+                            .collect()
+                    }),
+                    ocsp: i.ocsp,
+                    ca_issuers: i.ca_issuers,
+                    crl_distribution_points: i.crl_distribution_points,
+                    is_ca: i.is_ca,
                 }
             }
 
