@@ -35,7 +35,13 @@ std::thread_local! {
     /// The notes of the call being recorded on this thread. rustls calls its
     /// verifiers inside the call into it, on the caller's thread, and shares
     /// them between connections: this is how a verifier's findings reach the
-    /// one connection whose call it runs in.
+    /// one connection whose call it runs in. A verifier per connection, which
+    /// would carry them without a channel, is not possible in rustls 0.23: a
+    /// client resumes only sessions made under the very same verifier
+    /// (`ClientSessionCommon::compatible_config` compares the `Arc`s), so a
+    /// fresh one per connection would end resumption, and a `ServerConfig`'s
+    /// client verifier cannot be replaced once built. [`Recording`] is the
+    /// type that says where the findings belong.
     static RECORDING: std::cell::RefCell<Option<Notes>> = const { std::cell::RefCell::new(None) };
 }
 
