@@ -15,6 +15,7 @@ mod check;
 mod config;
 mod connection;
 mod error;
+mod hybrid;
 mod names;
 mod pem;
 mod policy;
@@ -98,7 +99,7 @@ impl EngineOptions {
         Self {
             name: name.into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            crypto: rustls::crypto::ring::default_provider(),
+            crypto: post_quantum_first(rustls::crypto::ring::default_provider()),
             platform_trust: None,
             base_roots: BaseRoots::Mozilla,
             extra_system_anchors: Vec::new(),
@@ -106,6 +107,13 @@ impl EngineOptions {
             ticketer: rustls::crypto::ring::Ticketer::new,
         }
     }
+}
+
+/// `crypto` offering the hybrid X25519MLKEM768 first (then its own groups):
+/// clients send its share and X25519's, servers prefer it when offered.
+pub fn post_quantum_first(mut crypto: CryptoProvider) -> CryptoProvider {
+    crypto.kx_groups.insert(0, hybrid::X25519MLKEM768);
+    crypto
 }
 
 /// Makes a server context's session-ticket encrypter ([`EngineOptions::ticketer`]).

@@ -1,0 +1,204 @@
+//! X25519MLKEM768 against an ML-KEM nobody here wrote: rustls on aws-lc-rs
+//! (AWS-LC's ML-KEM), as client and as server, in memory against the engine
+//! both rustls providers run (the native provider in the host, the guest
+//! provider inside Wasm). What was negotiated is read on the peer's side. The
+//! classical fallbacks are checked the same way: a peer with X25519 only
+//! takes the client's second share without a retry; a peer with P-256 only
+//! sends a HelloRetryRequest and the handshake completes on P-256.
+
+use memtls_engine::{
+    Admission, ClientConfig, Engine, EngineOptions, Policy, ServerConfig, SigningChain,
+    TlsConnection, TrustStore, Verification,
+};
+use memtls_test_harness::Fixtures;
+use rustls::NamedGroup;
+use rustls::crypto::SupportedKxGroup;
+use rustls::crypto::aws_lc_rs;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use std::io::Read as _;
+use std::sync::Arc;
+
+fn engine() -> Engine {
+    Engine::new(EngineOptions::ring("memtls engine (test)"))
+}
+
+/// The aws-lc-rs provider offering `groups` only.
+fn aws_lc(groups: &[&'static dyn SupportedKxGroup]) -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::CryptoProvider {
+        kx_groups: groups.to_vec(),
+        ..aws_lc_rs::default_provider()
+    })
+}
+
+/// Moves bytes both ways until both handshakes are done; the peer's
+/// negotiated group, or the first error.
+fn handshake(
+    ours: &mut dyn TlsConnection,
+    theirs: &mut rustls::Connection,
+) -> Result<NamedGroup, String> {
+    for _ in 0..20 {
+        let _ = ours.handshake().map_err(|e| format!("memtls: {e}"))?;
+        let out = ours.take(1 << 20);
+        if !out.is_empty() {
+            let mut rest = &out[..];
+            while !rest.is_empty() {
+                theirs.read_tls(&mut rest).map_err(|e| e.to_string())?;
+                theirs
+                    .process_new_packets()
+                    .map_err(|e| format!("the peer: {e}"))?;
+            }
+        }
+        let mut back = Vec::new();
+        while theirs.wants_write() {
+            theirs.write_tls(&mut back).map_err(|e| e.to_string())?;
+        }
+        let mut rest = &back[..];
+        while !rest.is_empty() {
+            let n = ours.feed(rest).map_err(|e| format!("memtls: {e}"))? as usize;
+            rest = &rest[n..];
+            let _ = ours.handshake().map_err(|e| format!("memtls: {e}"))?;
+        }
+        if ours.is_handshake_complete() && !theirs.is_handshaking() && back.is_empty() {
+            return theirs
+                .negotiated_key_exchange_group()
+                .map(|g| g.name())
+                .ok_or_else(|| "the peer negotiated no group".into());
+        }
+    }
+    Err("the handshake did not finish".into())
+}
+
+/// Application data goes through: the keys agree.
+fn echo(ours: &mut dyn TlsConnection, theirs: &mut rustls::Connection) {
+    ours.write(b"post-quantum").unwrap();
+    let out = ours.take(1 << 20);
+    theirs.read_tls(&mut &out[..]).unwrap();
+    theirs.process_new_packets().unwrap();
+    let mut got = [0u8; 12];
+    theirs.reader().read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"post-quantum");
+}
+
+struct Setup {
+    ca: CertificateDer<'static>,
+    chain: Vec<CertificateDer<'static>>,
+    key: Vec<u8>,
+    fixtures: Fixtures,
+}
+
+fn setup() -> Setup {
+    let fixtures = Fixtures::generate().expect("fixtures");
+    let get = |name: &str| fixtures.0[name].clone();
+    Setup {
+        ca: CertificateDer::from_pem_slice(&get("ca"))
+            .unwrap_or_else(|_| CertificateDer::from(get("ca"))),
+        chain: CertificateDer::pem_slice_iter(&get("server.chain"))
+            .collect::<Result<_, _>>()
+            .unwrap(),
+        key: get("server.key"),
+        fixtures,
+    }
+}
+
+/// memtls's client against an aws-lc-rs server offering `groups`.
+fn memtls_client(
+    s: &Setup,
+    groups: &[&'static dyn SupportedKxGroup],
+) -> Result<NamedGroup, String> {
+    let admission = Admission::new(Policy::default());
+    let config = ClientConfig {
+        trust: TrustStore {
+            anchors: vec![s.fixtures.0["ca"].clone()],
+            ..TrustStore::default()
+        },
+        send_sni: true,
+        ..ClientConfig::default()
+    };
+    let context = engine()
+        .client_context(&config, Verification::Full, &admission)
+        .map_err(|e| e.to_string())?;
+    let mut ours = context.connect("localhost").map_err(|e| e.to_string())?;
+    let server = rustls::ServerConfig::builder_with_provider(aws_lc(groups))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            s.chain.clone(),
+            PrivateKeyDer::from_pem_slice(&s.key).unwrap(),
+        )
+        .unwrap();
+    let mut theirs =
+        rustls::Connection::from(rustls::ServerConnection::new(Arc::new(server)).unwrap());
+    let group = handshake(&mut ours, &mut theirs)?;
+    echo(&mut ours, &mut theirs);
+    Ok(group)
+}
+
+/// An aws-lc-rs client offering `groups` against memtls's server.
+fn memtls_server(
+    s: &Setup,
+    groups: &[&'static dyn SupportedKxGroup],
+) -> Result<NamedGroup, String> {
+    let admission = Admission::new(Policy::default());
+    let config = ServerConfig {
+        certificate_chains: vec![SigningChain {
+            certificates: vec![s.fixtures.0["server.chain"].clone()],
+            private_key: s.key.clone(),
+        }],
+        ..ServerConfig::default()
+    };
+    let context = engine()
+        .server_context(&config, &admission)
+        .map_err(|e| e.to_string())?;
+    let mut ours = context.accept().map_err(|e| e.to_string())?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(s.ca.clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(aws_lc(groups))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut theirs = rustls::Connection::from(
+        rustls::ClientConnection::new(Arc::new(client), "localhost".try_into().unwrap()).unwrap(),
+    );
+    // The client speaks first.
+    let mut hello = Vec::new();
+    theirs.write_tls(&mut hello).unwrap();
+    ours.feed(&hello).unwrap();
+    let group = handshake(&mut ours, &mut theirs)?;
+    echo(&mut ours, &mut theirs);
+    Ok(group)
+}
+
+#[test]
+fn x25519mlkem768_with_aws_lc_rs_both_ways() {
+    let s = setup();
+    let hybrid = aws_lc_rs::kx_group::X25519MLKEM768;
+    let x25519 = aws_lc_rs::kx_group::X25519;
+    assert_eq!(
+        memtls_client(&s, &[hybrid, x25519]),
+        Ok(NamedGroup::X25519MLKEM768),
+        "memtls client, aws-lc-rs server"
+    );
+    assert_eq!(
+        memtls_server(&s, &[hybrid, x25519]),
+        Ok(NamedGroup::X25519MLKEM768),
+        "aws-lc-rs client, memtls server"
+    );
+    println!("post-quantum: X25519MLKEM768 negotiated with rustls on aws-lc-rs, both ways");
+}
+
+#[test]
+fn classical_peers_still_agree() {
+    let s = setup();
+    let x25519 = aws_lc_rs::kx_group::X25519;
+    let p256 = aws_lc_rs::kx_group::SECP256R1;
+    // The client's X25519 share serves a server without the hybrid.
+    assert_eq!(memtls_client(&s, &[x25519]), Ok(NamedGroup::X25519));
+    // A HelloRetryRequest down to P-256.
+    assert_eq!(memtls_client(&s, &[p256]), Ok(NamedGroup::secp256r1));
+    // A classical client gets a classical group from memtls's server.
+    assert_eq!(memtls_server(&s, &[x25519]), Ok(NamedGroup::X25519));
+    assert_eq!(memtls_server(&s, &[p256]), Ok(NamedGroup::secp256r1));
+}
