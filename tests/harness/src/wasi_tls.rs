@@ -174,6 +174,15 @@ fn prepared() -> Result<&'static InstancePre<ClientHost>> {
     Ok(PRE.get_or_init(|| pre))
 }
 
+/// wasmtime-wasi-tls's context builder. Its default provider asks rustls for
+/// the process's default crypto provider, which rustls cannot choose when a
+/// test crate also enables aws-lc-rs (tests/external's post-quantum peer):
+/// ring, memtls's, is installed first.
+fn wasi_tls_builder() -> WasiTlsCtxBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    WasiTlsCtxBuilder::new()
+}
+
 /// Runs the wasi:tls client component with `args` (`HOST PORT SERVER_NAME
 /// REPEAT`, without the program name), trusting the CA certificates in
 /// `ca_pem`, with the host's network. Returns its exit code, stdout and stderr.
@@ -183,7 +192,7 @@ fn prepared() -> Result<&'static InstancePre<ClientHost>> {
 pub fn run_client(args: &[&str], ca_pem: &str) -> Result<(i32, String, String)> {
     let pre = prepared()?;
     let (mut wasi, stdout, stderr) = client_wasi("memtls-wasi-tls-client", args);
-    let tls = WasiTlsCtxBuilder::new()
+    let tls = wasi_tls_builder()
         .provider(Box::new(CaProvider::new(ca_pem)?))
         .build();
     let mut store = Store::new(
@@ -226,7 +235,7 @@ pub fn run_p3(component: &[u8], args: &[&str], tls: P3Tls) -> Result<(i32, Strin
     let mut linker = Linker::<ClientHost>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi::p3::add_to_linker(&mut linker)?;
-    let mut tls_ctx = WasiTlsCtxBuilder::new();
+    let mut tls_ctx = wasi_tls_builder();
     if let P3Tls::Wasmtime(ca_pem) = tls {
         wasmtime_wasi_tls::p3::add_to_linker(&mut linker)?;
         tls_ctx = tls_ctx.provider(Box::new(CaProvider::new(ca_pem)?));
