@@ -232,7 +232,10 @@ def _translate(operation, server_name=None):
                           "The operation did not complete (write)")
     except TLSFailure as failure:
         error = _ssl_error(failure, server_name)
-    raise error
+    try:
+        raise error
+    finally:
+        del error  # no cycle through this frame: see memtls._core.call
 
 
 def _unraisable(exc, where):

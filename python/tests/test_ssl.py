@@ -8,6 +8,7 @@ with the ``insecure`` interface allowed, so ``CERT_NONE`` works here.
 """
 
 import asyncio
+import gc
 import http.client
 import os
 import select
@@ -19,6 +20,7 @@ import time
 import unittest
 import urllib.error
 import urllib.request
+import weakref
 
 
 def fixture(name):
@@ -670,6 +672,38 @@ class SocketTests(unittest.TestCase):
         self.assertEqual(sent, len(payload))
         self.assertEqual(len(received), len(payload))
         self.assertEqual(bytes(received), payload)
+
+    def test_a_blocked_call_keeps_none_of_its_data(self):
+        # CPython frees a buffer once its caller drops it, blocked call or not. A
+        # reference cycle through the raised SSLWantWriteError would hold every
+        # retried buffer until the cycle collector ran: a large nonblocking send
+        # retried a few dozen times then ends in MemoryError.
+        class Buffer(bytearray):
+            pass
+
+        client, server = self.wrapped_pair()
+        for sock in (client, server):
+            self.addCleanup(sock.close)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        gc.disable()
+        try:
+            for _ in range(256):
+                buffer = Buffer(1 << 16)
+                held = weakref.ref(buffer)
+                blocked = False
+                try:
+                    client.send(buffer)
+                except ssl.SSLWantWriteError:
+                    blocked = True
+                if blocked:
+                    del buffer
+                    self.assertIsNone(held(), "the blocked send still holds its data")
+                    break
+            else:
+                self.fail("a send to a peer that never reads did not block")
+        finally:
+            gc.enable()
 
     def test_clean_close_reads_empty(self):
         client, server = self.wrapped_pair()
