@@ -90,6 +90,7 @@ pub fn demo() -> wasmtime::Result<()> {
                 ("HTTP status".into(), get("status")),
                 ("TLS version".into(), get("version")),
                 ("cipher suite".into(), get("cipher")),
+                ("key exchange".into(), get("group")),
                 ("ALPN".into(), get("alpn")),
                 ("handshake".into(), format!("{} ms", get("handshake_ms"))),
                 (

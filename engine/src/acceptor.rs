@@ -17,6 +17,9 @@ pub struct ClientHello {
     pub alpn_protocols: Vec<Vec<u8>>,
     /// The cipher suites the client offered, as IANA ids, in its order.
     pub cipher_suites: Vec<u16>,
+    /// The key-exchange groups the client supports, as IANA ids, in its
+    /// order.
+    pub key_exchange_groups: Vec<u16>,
 }
 
 /// An incoming server connection before its configuration is chosen.
@@ -139,6 +142,12 @@ impl Acceptor {
                             .map(|names| names.map(<[u8]>::to_vec).collect())
                             .unwrap_or_default(),
                         cipher_suites: h.cipher_suites().iter().map(|s| u16::from(*s)).collect(),
+                        key_exchange_groups: h
+                            .named_groups()
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|g| u16::from(*g))
+                            .collect(),
                     }
                 };
                 self.accepted = Some((accepted, hello));

@@ -71,6 +71,30 @@ impl CipherSuite {
     }
 }
 
+/// A key-exchange group by IANA id and name (the WIT `key-exchange-group`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyExchangeGroup {
+    /// IANA code point.
+    pub id: u16,
+    /// IANA name (`x25519`, not rustls's `X25519`).
+    pub name: String,
+}
+
+impl KeyExchangeGroup {
+    /// The group with IANA id `id`, named from the registry (its hex id when
+    /// the registry has no name this engine knows).
+    pub fn from_id(id: u16) -> Self {
+        Self {
+            id,
+            name: crate::prose::group_name(id).map_or_else(|| format!("0x{id:04x}"), str::to_owned),
+        }
+    }
+
+    pub(crate) fn from_rustls(group: &dyn rustls::crypto::SupportedKxGroup) -> Self {
+        Self::from_id(u16::from(group.name()))
+    }
+}
+
 /// Where trust comes from (the WIT `trust-store`). The sources add up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustStore {
@@ -106,6 +130,9 @@ pub struct ClientConfig {
     pub max_version: Option<ProtocolVersion>,
     /// Cipher suites by IANA id; `None` = defaults.
     pub cipher_suites: Option<Vec<u16>>,
+    /// Key-exchange groups to offer by IANA id, preferred first; `None` =
+    /// defaults.
+    pub key_exchange_groups: Option<Vec<u16>>,
     /// Whether SNI is sent.
     pub send_sni: bool,
 }
@@ -137,6 +164,9 @@ pub struct ServerConfig {
     pub max_version: Option<ProtocolVersion>,
     /// Cipher suites by IANA id; `None` = defaults.
     pub cipher_suites: Option<Vec<u16>>,
+    /// Key-exchange groups to accept by IANA id, preferred first; `None` =
+    /// defaults.
+    pub key_exchange_groups: Option<Vec<u16>>,
     /// Whether session tickets are issued.
     pub session_tickets: bool,
 }
@@ -207,6 +237,7 @@ impl ClientConfig {
                 .map_or(0, SigningChain::byte_len),
             bytes_of(&self.alpn_protocols),
             self.cipher_suites.as_ref().map_or(0, |s| s.len() * 2),
+            self.key_exchange_groups.as_ref().map_or(0, |g| g.len() * 2),
         ]
         .into_iter()
         .fold(0, usize::saturating_add)
@@ -229,6 +260,7 @@ impl ServerConfig {
             auth,
             bytes_of(&self.alpn_protocols),
             self.cipher_suites.as_ref().map_or(0, |s| s.len() * 2),
+            self.key_exchange_groups.as_ref().map_or(0, |g| g.len() * 2),
         ]
         .into_iter()
         .fold(0, usize::saturating_add)
@@ -312,36 +344,65 @@ pub(crate) fn versions(
         .collect())
 }
 
-/// The crypto provider with the requested cipher suites, in the requested order.
-pub(crate) fn provider_with_suites(
+/// The crypto provider with the requested cipher suites and key-exchange
+/// groups, each in the requested order (`None`: the provider's own).
+pub(crate) fn provider_with(
     base: &Arc<CryptoProvider>,
-    ids: Option<&[u16]>,
+    suites: Option<&[u16]>,
+    groups: Option<&[u16]>,
 ) -> Result<Arc<CryptoProvider>> {
-    let Some(ids) = ids else {
+    if suites.is_none() && groups.is_none() {
         return Ok(base.clone());
+    }
+    let cipher_suites = match suites {
+        None => base.cipher_suites.clone(),
+        Some(ids) => chosen(ids, &base.cipher_suites, "cipher-suites", |s| {
+            u16::from(s.suite())
+        })?,
     };
-    if ids.is_empty() {
-        return Err(Error::config(
-            "cipher-suites is an empty list: give none for the defaults",
-        ));
-    }
-    let mut suites = Vec::with_capacity(ids.len());
-    for &id in ids {
-        let suite = base
-            .cipher_suites
-            .iter()
-            .find(|s| u16::from(s.suite()) == id)
-            .ok_or_else(|| {
-                Error::config(format!(
-                    "cipher suite 0x{id:04x} is unknown or not supported by this provider"
-                ))
-            })?;
-        if !suites.contains(suite) {
-            suites.push(*suite);
-        }
-    }
+    let kx_groups = match groups {
+        None => base.kx_groups.clone(),
+        Some(ids) => chosen(ids, &base.kx_groups, "key-exchange-groups", |g| {
+            u16::from(g.name())
+        })?,
+    };
     Ok(Arc::new(CryptoProvider {
-        cipher_suites: suites,
+        cipher_suites,
+        kx_groups,
         ..(**base).clone()
     }))
+}
+
+/// The items of `available` named by `ids` (IANA ids, first occurrence
+/// kept), in that order; `field` names the configuration field in errors.
+fn chosen<T: Copy>(
+    ids: &[u16],
+    available: &[T],
+    field: &str,
+    id_of: impl Fn(&T) -> u16,
+) -> Result<Vec<T>> {
+    if ids.is_empty() {
+        return Err(Error::config(format!(
+            "{field} is an empty list: give none for the defaults"
+        )));
+    }
+    let mut out: Vec<T> = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let item = available.iter().find(|x| id_of(x) == id).ok_or_else(|| {
+            let what = match field {
+                "cipher-suites" => format!("cipher suite 0x{id:04x}"),
+                _ => match crate::prose::group_name(id) {
+                    Some(name) => format!("key-exchange group {name} (0x{id:04x})"),
+                    None => format!("key-exchange group 0x{id:04x}"),
+                },
+            };
+            Error::config(format!(
+                "{what} is unknown or not supported by this provider"
+            ))
+        })?;
+        if !out.iter().any(|x| id_of(x) == id) {
+            out.push(*item);
+        }
+    }
+    Ok(out)
 }

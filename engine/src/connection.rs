@@ -3,7 +3,7 @@
 use std::io::{self, BufRead, Write};
 use std::sync::Arc;
 
-use crate::config::{CipherSuite, ProtocolVersion};
+use crate::config::{CipherSuite, KeyExchangeGroup, ProtocolVersion};
 use crate::session::ConnectionSessions;
 use crate::{ConnectionState, Error, ErrorKind, Permit, Result, Stage};
 
@@ -324,6 +324,12 @@ impl crate::provider::TlsConnection for Connection {
         self.tls
             .negotiated_cipher_suite()
             .map(CipherSuite::from_rustls)
+    }
+
+    fn key_exchange_group(&self) -> Option<KeyExchangeGroup> {
+        self.tls
+            .negotiated_key_exchange_group()
+            .map(KeyExchangeGroup::from_rustls)
     }
 
     fn alpn_protocol(&self) -> Option<Vec<u8>> {

@@ -40,8 +40,8 @@ pub use certificate_info::{
     certificate_info,
 };
 pub use config::{
-    CipherSuite, ClientAuth, ClientConfig, PlatformTrust, ProtocolVersion, ServerConfig,
-    SigningChain, SystemRoots, TrustStore, Verification, version_range,
+    CipherSuite, ClientAuth, ClientConfig, KeyExchangeGroup, PlatformTrust, ProtocolVersion,
+    ServerConfig, SigningChain, SystemRoots, TrustStore, Verification, version_range,
 };
 pub use connection::{
     Connection, MAX_EXPORT_CONTEXT_LEN, MAX_EXPORT_LABEL_LEN, MAX_EXPORT_LEN, Progress,
@@ -53,7 +53,7 @@ pub use policy::{
     Admission, BaseRoots, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_CHAIN_BYTES,
     DEFAULT_MAX_CHAIN_CERTIFICATES, Permit, Policy,
 };
-pub use prose::alert_name;
+pub use prose::{alert_name, group_id, group_name};
 pub use provider::{
     RustlsProvider, TlsAcceptor, TlsClientContext, TlsConnection, TlsProvider, TlsServerContext,
     TlsSession, engine_acceptor,
@@ -254,6 +254,15 @@ impl Engine {
             .collect()
     }
 
+    /// Supported key-exchange groups in default preference order.
+    pub fn supported_key_exchange_groups(&self) -> Vec<KeyExchangeGroup> {
+        self.crypto
+            .kx_groups
+            .iter()
+            .map(|g| KeyExchangeGroup::from_rustls(*g))
+            .collect()
+    }
+
     /// Validates a client configuration and builds a context, admitted by
     /// `admission` first (the `insecure` modes also need the policy's consent).
     pub fn client_context(
@@ -264,7 +273,11 @@ impl Engine {
     ) -> Result<ClientContext> {
         let permit = admit_client(config, verification, admission)?;
         let versions = config::versions(config.min_version, config.max_version)?;
-        let provider = config::provider_with_suites(&self.crypto, config.cipher_suites.as_deref())?;
+        let provider = config::provider_with(
+            &self.crypto,
+            config.cipher_suites.as_deref(),
+            config.key_exchange_groups.as_deref(),
+        )?;
         let verifier = self.server_verifier(&config.trust, verification, admission.policy())?;
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
@@ -297,7 +310,11 @@ impl Engine {
     ) -> Result<ServerContext> {
         let permit = admit_server(config, admission)?;
         let versions = config::versions(config.min_version, config.max_version)?;
-        let provider = config::provider_with_suites(&self.crypto, config.cipher_suites.as_deref())?;
+        let provider = config::provider_with(
+            &self.crypto,
+            config.cipher_suites.as_deref(),
+            config.key_exchange_groups.as_deref(),
+        )?;
         let keys = config
             .certificate_chains
             .iter()

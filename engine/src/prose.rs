@@ -51,6 +51,43 @@ pub fn alert_name(code: u8) -> &'static str {
     }
 }
 
+/// The TLS Supported Groups registry's names for the groups this engine
+/// names (the names OpenSSL reports too).
+const GROUP_NAMES: [(u16, &str); 16] = [
+    (0x0017, "secp256r1"),
+    (0x0018, "secp384r1"),
+    (0x0019, "secp521r1"),
+    (0x001d, "x25519"),
+    (0x001e, "x448"),
+    (0x0100, "ffdhe2048"),
+    (0x0101, "ffdhe3072"),
+    (0x0102, "ffdhe4096"),
+    (0x0103, "ffdhe6144"),
+    (0x0104, "ffdhe8192"),
+    (0x0200, "MLKEM512"),
+    (0x0201, "MLKEM768"),
+    (0x0202, "MLKEM1024"),
+    (0x11eb, "SecP256r1MLKEM768"),
+    (0x11ec, "X25519MLKEM768"),
+    (0x11ed, "SecP384r1MLKEM1024"),
+];
+
+/// The IANA name of a TLS key-exchange group (the TLS Supported Groups
+/// registry), e.g. `x25519` for 0x001d; `None` for an id this engine does not
+/// name.
+pub fn group_name(id: u16) -> Option<&'static str> {
+    GROUP_NAMES.iter().find(|g| g.0 == id).map(|g| g.1)
+}
+
+/// The IANA id of the key-exchange group named `name` (in any case), the
+/// inverse of [`group_name`].
+pub fn group_id(name: &str) -> Option<u16> {
+    GROUP_NAMES
+        .iter()
+        .find(|g| g.1.eq_ignore_ascii_case(name))
+        .map(|g| g.0)
+}
+
 /// A record's content type as RFC 8446 names it: `a handshake record`.
 pub fn record_type(t: &ContentType) -> String {
     match t {

@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use crate::{
     Acceptor, Admission, CertificateInfo, ChainCheck, CipherSuite, ClientConfig, ClientHello,
-    Progress, ProtocolVersion, ReadOutcome, Result, ServerConfig, SessionInfo, Verification,
-    WriteOutcome,
+    KeyExchangeGroup, Progress, ProtocolVersion, ReadOutcome, Result, ServerConfig, SessionInfo,
+    Verification, WriteOutcome,
 };
 
 /// One instance's provider: its library, under the instance's [`Admission`]
@@ -30,6 +30,8 @@ pub trait TlsProvider: Send + Sync {
     fn supported_versions(&self) -> Vec<ProtocolVersion>;
     /// `supported-cipher-suites`, in the provider's default preference.
     fn supported_cipher_suites(&self) -> Vec<CipherSuite>;
+    /// `supported-key-exchange-groups`, in the provider's default preference.
+    fn supported_key_exchange_groups(&self) -> Vec<KeyExchangeGroup>;
     /// `verify-server-chain`.
     fn verify_server_chain(&self, call: &ChainCheck<'_>) -> Result<()>;
     /// `decode-certificate`: one reading for every provider, the engine's
@@ -123,6 +125,8 @@ pub trait TlsConnection: Send {
     fn protocol_version(&self) -> Option<ProtocolVersion>;
     /// `cipher-suite`.
     fn cipher_suite(&self) -> Option<CipherSuite>;
+    /// `key-exchange-group`.
+    fn key_exchange_group(&self) -> Option<KeyExchangeGroup>;
     /// `alpn-protocol`.
     fn alpn_protocol(&self) -> Option<Vec<u8>>;
     /// `peer-certificates` (DER, end entity first).
@@ -184,6 +188,10 @@ impl TlsProvider for RustlsProvider {
 
     fn supported_cipher_suites(&self) -> Vec<CipherSuite> {
         self.engine.supported_cipher_suites()
+    }
+
+    fn supported_key_exchange_groups(&self) -> Vec<KeyExchangeGroup> {
+        self.engine.supported_key_exchange_groups()
     }
 
     fn verify_server_chain(&self, call: &ChainCheck<'_>) -> Result<()> {

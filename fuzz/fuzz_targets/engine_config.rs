@@ -34,6 +34,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
                 .map(|w| u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]))
                 .collect()
         }),
+        key_exchange_groups: (flag(5) & 1 == 1).then(|| {
+            flags
+                .chunks(2)
+                .map(|w| u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]))
+                .collect()
+        }),
         send_sni: flag(2) & 1 == 1,
         ..Default::default()
     };

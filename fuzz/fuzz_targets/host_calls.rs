@@ -30,6 +30,7 @@ fn configs() -> (wit::ClientConfig, wit::ServerConfig) {
         min_version: None,
         max_version: None,
         cipher_suites: None,
+        key_exchange_groups: None,
         send_sni: true,
     };
     let server = wit::ServerConfig {
@@ -42,6 +43,7 @@ fn configs() -> (wit::ClientConfig, wit::ServerConfig) {
         min_version: None,
         max_version: None,
         cipher_suites: None,
+        key_exchange_groups: None,
         session_tickets: true,
     };
     (client, server)

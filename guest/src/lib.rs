@@ -132,6 +132,11 @@ impl Guest for Provider {
         suites.into_iter().map(convert::from_suite).collect()
     }
 
+    fn supported_key_exchange_groups() -> Vec<wit::KeyExchangeGroup> {
+        let groups = provider().supported_key_exchange_groups();
+        groups.into_iter().map(convert::from_group).collect()
+    }
+
     fn verify_server_chain(
         trust: TrustStore,
         chain: Vec<Vec<u8>>,
@@ -290,6 +295,12 @@ impl GuestConnection for Connection {
     }
     fn cipher_suite(&self) -> Option<CipherSuite> {
         self.0.borrow().cipher_suite().map(convert::from_suite)
+    }
+    fn key_exchange_group(&self) -> Option<wit::KeyExchangeGroup> {
+        self.0
+            .borrow()
+            .key_exchange_group()
+            .map(convert::from_group)
     }
     fn session(&self) -> R<Option<wit::Session>> {
         Ok(lift(self.0.borrow().session())?.map(|s| wit::Session::new(Session(s))))

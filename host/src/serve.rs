@@ -199,6 +199,13 @@ impl wit::Host for MemtlsCtxView<'_> {
         })
     }
 
+    fn supported_key_exchange_groups(&mut self) -> wasmtime::Result<Vec<wit::KeyExchangeGroup>> {
+        self.guard("supported-key-exchange-groups", |s| {
+            let groups = s.ctx.provider.supported_key_exchange_groups();
+            Ok(groups.into_iter().map(convert::from_group).collect())
+        })
+    }
+
     fn verify_server_chain(
         &mut self,
         trust: wit::TrustStore,
@@ -360,6 +367,15 @@ impl wit::HostConnection for MemtlsCtxView<'_> {
     ) -> wasmtime::Result<Option<wit::CipherSuite>> {
         self.guard("connection.cipher-suite", |s| {
             Ok(s.conn(&c)?.cipher_suite().map(convert::from_suite))
+        })
+    }
+
+    fn key_exchange_group(
+        &mut self,
+        c: Resource<Connection>,
+    ) -> wasmtime::Result<Option<wit::KeyExchangeGroup>> {
+        self.guard("connection.key-exchange-group", |s| {
+            Ok(s.conn(&c)?.key_exchange_group().map(convert::from_group))
         })
     }
 

@@ -58,8 +58,10 @@ pub fn start_https_server(certs: &Certs, body_len: usize) -> std::io::Result<u16
             .map_err(std::io::Error::other)?;
     let key =
         PrivateKeyDer::from_pem_slice(certs.key_pem.as_bytes()).map_err(std::io::Error::other)?;
+    // X25519MLKEM768 first, as browsers and CDNs serve it (memtls's hybrid:
+    // the server's side of the demo).
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
+        memtls_engine::post_quantum_first(rustls::crypto::ring::default_provider()),
     ))
     .with_safe_default_protocol_versions()
     .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))

@@ -81,10 +81,82 @@ pub(crate) fn versions(
         .map_err(|e| from_stack("min-version / max-version", &e))
 }
 
+/// The key-exchange groups this provider offers, preferred first, as the
+/// rustls providers order them: X25519MLKEM768, x25519, secp256r1, secp384r1,
+/// then secp521r1 and x448, which OpenSSL has too.
+const GROUP_PREFERENCE: [u16; 6] = [0x11ec, 0x001d, 0x0017, 0x0018, 0x0019, 0x001e];
+
+/// The groups of [`GROUP_PREFERENCE`] this OpenSSL has, asked at run time
+/// (once): X25519MLKEM768 from OpenSSL 3.5 on, the classical groups before.
+pub(crate) fn default_groups() -> &'static [u16] {
+    static GROUPS: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+    GROUPS.get_or_init(|| {
+        GROUP_PREFERENCE
+            .into_iter()
+            .filter(|id| {
+                let name = memtls_engine::group_name(*id).unwrap_or_default();
+                SslContext::builder(SslMethod::tls())
+                    .and_then(|mut b| b.set_groups_list(name))
+                    .is_ok()
+            })
+            .collect()
+    })
+}
+
+/// The key-exchange groups of a configuration (IANA ids), in its order; none
+/// means [`default_groups`]. With the hybrid first, the ClientHello carries
+/// key shares for it and for X25519 (OpenSSL 3.5's `*` marks), so a server
+/// without the hybrid needs no HelloRetryRequest.
+pub(crate) fn groups(b: &mut SslContextBuilder, ids: Option<&[u16]>) -> Result<()> {
+    let Some(ids) = ids else {
+        let defaults = default_groups();
+        let hybrid_first = defaults.first() == Some(&0x11ec);
+        let list: Vec<String> = defaults
+            .iter()
+            .enumerate()
+            .map(|(i, id)| {
+                let name = memtls_engine::group_name(*id).unwrap_or_default();
+                match hybrid_first && i < 2 {
+                    true => format!("*{name}"),
+                    false => name.to_owned(),
+                }
+            })
+            .collect();
+        return b
+            .set_groups_list(&list.join(":"))
+            .map_err(|e| from_stack("key-exchange-groups", &e));
+    };
+    if ids.is_empty() {
+        return Err(Error::config(
+            "key-exchange-groups is an empty list: give none for the defaults",
+        ));
+    }
+    let mut names = Vec::with_capacity(ids.len());
+    for &id in ids {
+        let name = memtls_engine::group_name(id)
+            .filter(|_| default_groups().contains(&id))
+            .ok_or_else(|| {
+                let what = match memtls_engine::group_name(id) {
+                    Some(name) => format!("key-exchange group {name} (0x{id:04x})"),
+                    None => format!("key-exchange group 0x{id:04x}"),
+                };
+                Error::config(format!(
+                    "{what} is unknown or not supported by this provider ({})",
+                    openssl::version::version()
+                ))
+            })?;
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    b.set_groups_list(&names.join(":"))
+        .map_err(|e| from_stack("key-exchange-groups", &e))
+}
+
 /// The cipher suites of a configuration (IANA ids), in its order, as
 /// OpenSSL's TLS 1.3 and TLS 1.2 lists.
 pub(crate) fn suites(b: &mut SslContextBuilder, ids: Option<&[u16]>) -> Result<()> {
-    let chosen: Vec<&(u16, &str, &str)> = match ids {
+    let mut chosen: Vec<&(u16, &str, &str)> = match ids {
         None => SUITES.iter().collect(),
         Some([]) => {
             return Err(Error::config(
@@ -102,6 +174,10 @@ pub(crate) fn suites(b: &mut SslContextBuilder, ids: Option<&[u16]>) -> Result<(
             })
             .collect::<Result<_>>()?,
     };
+    // Each suite once, where first named: OpenSSL's parser checks every entry
+    // against those before it, so a million repeats would cost it minutes.
+    let mut seen = std::collections::HashSet::new();
+    chosen.retain(|s| seen.insert(s.0));
     let names = |tls13: bool| {
         chosen
             .iter()

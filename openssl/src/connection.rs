@@ -9,8 +9,8 @@ use crate::error::{self, from_ssl_error, from_stack};
 use crate::session;
 use crate::verify::Pins;
 use memtls_engine::{
-    Admission, CipherSuite, ConnectionState, Error, ErrorKind, Permit, Progress, ProtocolVersion,
-    ReadOutcome, Result, Stage, WriteOutcome,
+    Admission, CipherSuite, ConnectionState, Error, ErrorKind, KeyExchangeGroup, Permit, Progress,
+    ProtocolVersion, ReadOutcome, Result, Stage, WriteOutcome,
 };
 use openssl::ssl::{
     ErrorCode, NameType, ShutdownResult, ShutdownState, Ssl, SslStream, SslVersion,
@@ -378,6 +378,10 @@ impl memtls_engine::TlsConnection for Connection {
             id,
             name: (*name).into(),
         })
+    }
+
+    fn key_exchange_group(&self) -> Option<KeyExchangeGroup> {
+        crate::ffi::negotiated_group(self.stream.ssl()).map(KeyExchangeGroup::from_id)
     }
 
     fn alpn_protocol(&self) -> Option<Vec<u8>> {

@@ -16,7 +16,7 @@ use openssl::ssl::{
 use openssl::x509::X509;
 use openssl::x509::store::X509StoreBuilder;
 
-use crate::config::{builder, choose_alpn, signing_chain, suites, versions, wire};
+use crate::config::{builder, choose_alpn, groups, signing_chain, suites, versions, wire};
 use crate::ems::{NO_EMS, hello_without_ems, without_ems};
 use crate::error::from_stack;
 use crate::session::{self, ClientState, client_state_index};
@@ -48,6 +48,7 @@ impl OpenSsl {
         let mut b = builder(SslMethod::tls_client(), "client-config")?;
         versions(&mut b, config.min_version, config.max_version)?;
         suites(&mut b, config.cipher_suites.as_deref())?;
+        groups(&mut b, config.key_exchange_groups.as_deref())?;
         crate::ems::note_server_hello(&mut b);
         let (anchors, pins) = self.anchors(&config.trust)?;
         let pins = Arc::new(pins);
@@ -168,6 +169,7 @@ impl OpenSsl {
             Ok(ClientHelloResponse::SUCCESS)
         });
         suites(&mut b, config.cipher_suites.as_deref())?;
+        groups(&mut b, config.key_exchange_groups.as_deref())?;
         b.set_session_id_context(b"memtls")
             .map_err(|e| from_stack(what, &e))?;
         if !config.session_tickets {

@@ -1,7 +1,7 @@
 //! The few libssl and libcrypto calls the openssl crate does not wrap
 //! (OpenSSL 1.1.1 and later), declared in one place.
 
-use std::ffi::{c_int, c_ulong};
+use std::ffi::{c_char, c_int, c_ulong};
 
 use foreign_types::ForeignTypeRef as _;
 use openssl::ssl::SslRef;
@@ -38,6 +38,43 @@ unsafe extern "C" {
     pub(crate) fn SSL_SESSION_has_ticket(session: *const openssl_sys::SSL_SESSION) -> c_int;
 
     pub(crate) fn X509_STORE_up_ref(store: *mut openssl_sys::X509_STORE) -> c_int;
+
+    /// The registry name of a group as `SSL_get_negotiated_group` gives it
+    /// (OpenSSL 3.0 and later).
+    pub(crate) fn SSL_group_to_name(ssl: *mut openssl_sys::SSL, id: c_int) -> *const c_char;
+}
+
+/// `SSL_get_negotiated_group`, a macro over `SSL_ctrl`.
+const SSL_CTRL_GET_NEGOTIATED_GROUP: c_int = 134;
+
+/// The IANA id of a group as OpenSSL identifies it (a NID, or a group id
+/// with `TLSEXT_nid_unknown` set), through its registry name.
+fn group_id(ssl: &SslRef, nid: c_int) -> Option<u16> {
+    // SAFETY: `ssl` is live; OpenSSL returns a static string or null.
+    let name = unsafe { SSL_group_to_name(ssl_ptr(ssl), nid) };
+    if name.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null result is a NUL-terminated static string.
+    let name = unsafe { std::ffi::CStr::from_ptr(name) }.to_str().ok()?;
+    memtls_engine::group_id(name)
+}
+
+/// The group `ssl`'s handshake used for its key exchange, once known.
+pub(crate) fn negotiated_group(ssl: &SslRef) -> Option<u16> {
+    // SAFETY: `ssl` is live; the control only reads its state.
+    let nid = unsafe {
+        openssl_sys::SSL_ctrl(
+            ssl_ptr(ssl),
+            SSL_CTRL_GET_NEGOTIATED_GROUP,
+            0,
+            std::ptr::null_mut(),
+        )
+    };
+    match c_int::try_from(nid) {
+        Ok(nid) if nid > 0 => group_id(ssl, nid),
+        _ => None,
+    }
 }
 
 /// `SSL_key_update`'s "and update yours too".

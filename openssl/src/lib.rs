@@ -33,9 +33,9 @@ mod verify;
 use std::sync::Arc;
 
 use memtls_engine::{
-    Acceptor, Admission, ChainCheck, CipherSuite, ClientConfig, Policy, ProtocolVersion, Result,
-    ServerConfig, SessionInfo, TlsAcceptor, TlsClientContext, TlsConnection, TlsServerContext,
-    TlsSession, Verification,
+    Acceptor, Admission, ChainCheck, CipherSuite, ClientConfig, KeyExchangeGroup, Policy,
+    ProtocolVersion, Result, ServerConfig, SessionInfo, TlsAcceptor, TlsClientContext,
+    TlsConnection, TlsServerContext, TlsSession, Verification,
 };
 
 use config::SUITES;
@@ -90,6 +90,13 @@ impl memtls_engine::TlsProvider for OpenSsl {
                 id: *id,
                 name: (*name).into(),
             })
+            .collect()
+    }
+
+    fn supported_key_exchange_groups(&self) -> Vec<KeyExchangeGroup> {
+        config::default_groups()
+            .iter()
+            .map(|id| KeyExchangeGroup::from_id(*id))
             .collect()
     }
 

@@ -163,6 +163,7 @@ impl tls::ClientConfig {
             min_version: None,
             max_version: None,
             cipher_suites: None,
+            key_exchange_groups: None,
             send_sni: true,
         }
     }
@@ -179,6 +180,7 @@ impl tls::ServerConfig {
             min_version: None,
             max_version: None,
             cipher_suites: None,
+            key_exchange_groups: None,
             session_tickets: true,
         }
     }
@@ -198,6 +200,30 @@ pub fn parse_ciphers(list: &str) -> Result<Vec<u16>, String> {
         .map(|h| u16::from_str_radix(h.trim().trim_start_matches("0x"), 16))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("cipher suites are hex ids like 1301,c02b: {e}"))
+}
+
+/// Parses a comma-separated list of key-exchange groups, each an IANA name
+/// the provider supports (`X25519MLKEM768,x25519`, in any case) or a hex id
+/// (`11ec`), into IANA ids.
+pub fn parse_groups(list: &str) -> Result<Vec<u16>, String> {
+    let supported = tls::supported_key_exchange_groups();
+    list.split(',')
+        .map(str::trim)
+        .map(|item| {
+            supported
+                .iter()
+                .find(|g| g.name.eq_ignore_ascii_case(item))
+                .map(|g| g.id)
+                .or_else(|| u16::from_str_radix(item.trim_start_matches("0x"), 16).ok())
+                .ok_or_else(|| {
+                    let names: Vec<&str> = supported.iter().map(|g| g.name.as_str()).collect();
+                    format!(
+                        "{item:?} is not a key-exchange group this provider supports ({}) nor a hex id",
+                        names.join(", ")
+                    )
+                })
+        })
+        .collect()
 }
 
 /// The name of a protocol version as people write it.

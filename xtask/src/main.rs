@@ -102,6 +102,11 @@ fn setup(for_tests: bool) -> Result {
         if !on_path("gnutls-serv") || !on_path("gnutls-cli") {
             packages.push("gnutls-bin");
         }
+        // A browser as a TLS client: headless Chromium (BoringSSL, which
+        // offers X25519MLKEM768 first).
+        if !on_path("chromium") {
+            packages.push("chromium");
+        }
         // From PyPI: an SMTP server with STARTTLS, the TLS scanner, tlslite-ng
         // (a third, pure-Python TLS peer), and the native sides of Python tests.
         for (module, package) in [

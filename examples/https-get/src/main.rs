@@ -11,6 +11,8 @@
 //!   --alpn LIST           comma-separated ALPN protocols (default http/1.1)
 //!   --tls12 | --tls13     only this version
 //!   --cipher IDS          offer only these cipher suites (comma-separated IANA ids, hex)
+//!   --groups LIST         offer only these key-exchange groups, preferred first
+//!                         (IANA names or hex ids, e.g. x25519,secp256r1)
 //!   --repeat N            fetch N times from one context (resumption); prints resumed=...
 //!   --key-update          send a TLS 1.3 KeyUpdate before the request
 //!   --sni NAME            connect to the URL's host but verify (and send SNI) as NAME
@@ -32,7 +34,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use memtls_stream::tls::{ClientConfig, ClientContext, ProtocolVersion, SigningChain, TrustStore};
-use memtls_stream::{TlsStream, insecure, parse_alpn, parse_ciphers, read_file, version_name};
+use memtls_stream::{
+    TlsStream, insecure, parse_alpn, parse_ciphers, parse_groups, read_file, version_name,
+};
 
 struct Args {
     url: String,
@@ -44,6 +48,7 @@ struct Args {
     alpn: Vec<Vec<u8>>,
     version: Option<ProtocolVersion>,
     ciphers: Option<Vec<u16>>,
+    groups: Option<Vec<u16>>,
     repeat: u32,
     key_update: bool,
     sni: Option<String>,
@@ -64,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
         alpn: vec![b"http/1.1".to_vec()],
         version: None,
         ciphers: None,
+        groups: None,
         repeat: 1,
         key_update: false,
         sni: None,
@@ -85,6 +91,7 @@ fn parse_args() -> Result<Args, String> {
             "--tls12" => a.version = Some(ProtocolVersion::Tls12),
             "--tls13" => a.version = Some(ProtocolVersion::Tls13),
             "--cipher" => a.ciphers = Some(parse_ciphers(&value("--cipher")?)?),
+            "--groups" => a.groups = Some(parse_groups(&value("--groups")?)?),
             "--repeat" => {
                 a.repeat = value("--repeat")?
                     .parse()
@@ -137,7 +144,7 @@ fn main() -> ExitCode {
                 eprintln!("https-get: {e}");
             }
             eprintln!(
-                "usage: https-get [--ca-file PATH] [--pin PATH] [--alpn LIST] [--tls12|--tls13] [--client-cert PATH --client-key PATH] [--body] [--show-chain] [--insecure] [--upload BYTES] https://HOST[:PORT]/PATH"
+                "usage: https-get [--ca-file PATH] [--pin PATH] [--alpn LIST] [--tls12|--tls13] [--cipher IDS] [--groups LIST] [--client-cert PATH --client-key PATH] [--body] [--show-chain] [--insecure] [--upload BYTES] https://HOST[:PORT]/PATH"
             );
             return ExitCode::FAILURE;
         }
@@ -176,6 +183,7 @@ fn run(args: Args) -> Result<(), String> {
         min_version: args.version,
         max_version: args.version,
         cipher_suites: args.ciphers.clone(),
+        key_exchange_groups: args.groups.clone(),
         ..ClientConfig::new(trust)
     };
     let context = if args.insecure {
@@ -199,13 +207,16 @@ fn run(args: Args) -> Result<(), String> {
         let c = tls.connection();
         let version = version_name(c.protocol_version());
         let cipher = c.cipher_suite().map(|s| s.name).unwrap_or_default();
+        let group = c
+            .key_exchange_group()
+            .map_or_else(|| "none".into(), |g| g.name);
         let alpn = c
             .alpn_protocol()
             .map(|p| String::from_utf8_lossy(&p).into_owned())
             .unwrap_or_else(|| "none".into());
         let resumed = c.resumed();
         println!(
-            "TLS: {version} {cipher} ALPN {alpn} resumed={resumed} (handshake {handshake_ms:.1} ms)"
+            "TLS: {version} {cipher} group {group} ALPN {alpn} resumed={resumed} (handshake {handshake_ms:.1} ms)"
         );
         if args.show_chain {
             for der in c.verified_chain() {
@@ -295,7 +306,7 @@ fn run(args: Args) -> Result<(), String> {
         }
         let ms = |v: f64| (v * 100.0).round() / 100.0;
         let mut result = report::json!({
-            "status": status, "version": version, "cipher": cipher, "alpn": alpn,
+            "status": status, "version": version, "cipher": cipher, "group": group, "alpn": alpn,
             "connect_ms": ms(connect_ms), "handshake_ms": ms(handshake_ms),
             "body_bytes": body_len, "transfer_ms": ms(transfer_ms), "eof": eof,
             "transfer_calls": transfer_calls, "resumed": resumed, "round": round,

@@ -9,10 +9,16 @@
 //!   --alpn LIST            comma-separated ALPN protocols to accept
 //!   --tls12 | --tls13      only this version
 //!   --cipher IDS           accept only these suites (comma-separated IANA ids, hex)
+//!   --groups LIST          accept only these key-exchange groups, preferred first
+//!                          (IANA names or hex ids: X25519MLKEM768 alone requires
+//!                          post-quantum key exchange)
 //!   --no-tickets           no session tickets (TLS 1.2 resumes by session id)
 //!   --key-update           send a TLS 1.3 KeyUpdate right after each handshake
 //!   --max-connections N    exit after N connections (default: run forever)
 //!   --smtp-starttls        speak SMTP and upgrade with STARTTLS before echoing
+//!   --http                 answer one HTTP request per connection, instead of
+//!                          echoing, with a page naming the version, suite and
+//!                          key-exchange group (what a browser shows)
 //! ```
 //!
 //! One connection at a time. For each it prints a `memtls-accepted` report (`memtls-report`)
@@ -26,7 +32,8 @@ use memtls_stream::tls::{
     ClientAuth, ProtocolVersion, ServerConfig, ServerContext, SigningChain, TrustStore,
 };
 use memtls_stream::{
-    Error, TlsStream, kind_name, parse_alpn, parse_ciphers, read_file, tls_error, version_name,
+    Error, TlsStream, kind_name, parse_alpn, parse_ciphers, parse_groups, read_file, tls_error,
+    version_name,
 };
 
 struct Args {
@@ -39,7 +46,9 @@ struct Args {
     version: Option<ProtocolVersion>,
     max_connections: Option<u64>,
     smtp: bool,
+    http: bool,
     ciphers: Option<Vec<u16>>,
+    groups: Option<Vec<u16>>,
     tickets: bool,
     key_update: bool,
 }
@@ -55,7 +64,9 @@ fn parse_args() -> Result<Args, String> {
         version: None,
         max_connections: None,
         smtp: false,
+        http: false,
         ciphers: None,
+        groups: None,
         tickets: true,
         key_update: false,
     };
@@ -79,7 +90,9 @@ fn parse_args() -> Result<Args, String> {
                 )
             }
             "--smtp-starttls" => a.smtp = true,
+            "--http" => a.http = true,
             "--cipher" => a.ciphers = Some(parse_ciphers(&value("--cipher")?)?),
+            "--groups" => a.groups = Some(parse_groups(&value("--groups")?)?),
             "--no-tickets" => a.tickets = false,
             "--key-update" => a.key_update = true,
             other => return Err(format!("unknown argument {other}")),
@@ -120,6 +133,7 @@ fn run() -> Result<(), String> {
         min_version: args.version,
         max_version: args.version,
         cipher_suites: args.ciphers.clone(),
+        key_exchange_groups: args.groups.clone(),
         session_tickets: args.tickets,
         ..ServerConfig::new(SigningChain::new(
             vec![read_file(&args.cert)?],
@@ -144,7 +158,7 @@ fn run() -> Result<(), String> {
                 continue;
             }
         };
-        if let Err(e) = serve(&context, stream, args.smtp, args.key_update) {
+        if let Err(e) = serve(&context, stream, &args) {
             match e {
                 Error::Tls(t) => println!(
                     "memtls-error kind={} message={}",
@@ -214,12 +228,40 @@ fn smtp_until_starttls(s: &mut TcpStream) -> io::Result<bool> {
     Ok(false)
 }
 
-fn serve(
-    context: &ServerContext,
-    mut stream: TcpStream,
-    smtp: bool,
-    key_update: bool,
-) -> Result<(), Error> {
+/// Answers one HTTP/1.1 request (its head read, at most 64 KiB) with a page
+/// saying what the connection negotiated, then closes.
+fn answer_http(mut tls: TlsStream<TcpStream>) -> Result<(), Error> {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        if head.len() > 64 * 1024 {
+            return Err(Error::Io(io::Error::other(
+                "an HTTP request head over 64 KiB",
+            )));
+        }
+        match tls.read(&mut buf)? {
+            0 => return Ok(()),
+            n => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let c = tls.connection();
+    let page = format!(
+        "<html><body><p id=\"tls\">memtls {} {} {}</p></body></html>\n",
+        version_name(c.protocol_version()),
+        c.cipher_suite().map(|s| s.name).unwrap_or_default(),
+        c.key_exchange_group().map(|g| g.name).unwrap_or_default(),
+    );
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+        page.len()
+    );
+    tls.write_all(response.as_bytes())?;
+    tls.close()?;
+    Ok(())
+}
+
+fn serve(context: &ServerContext, mut stream: TcpStream, args: &Args) -> Result<(), Error> {
+    let (smtp, key_update) = (args.smtp, args.key_update);
     if smtp && !smtp_until_starttls(&mut stream)? {
         return Ok(());
     }
@@ -231,6 +273,7 @@ fn serve(
         &report::json!({
             "version": version_name(c.protocol_version()),
             "cipher": c.cipher_suite().map(|s| s.name).unwrap_or_default(),
+            "group": c.key_exchange_group().map(|g| g.name).unwrap_or_default(),
             "alpn": c
                 .alpn_protocol()
                 .map(|p| String::from_utf8_lossy(&p).into_owned())
@@ -245,6 +288,9 @@ fn serve(
     if key_update {
         tls.connection().request_key_update()?;
         tls.flush()?;
+    }
+    if args.http {
+        return answer_http(tls);
     }
     let mut buf = vec![0u8; 16 * 1024];
     loop {

@@ -106,6 +106,8 @@ pub struct FullHandshakes {
     pub count: u32,
     /// The fixture name of the CA the client trusts.
     pub ca: String,
+    /// The key-exchange groups the client offers; none: the defaults.
+    pub groups: Option<Vec<u16>>,
 }
 
 /// The runner's `bulk-transfer`.
@@ -282,10 +284,15 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
     if want("handshakes") {
         // Chain and its CA: the Ed25519 figure uses an all-Ed25519 chain (with the
         // P-256 CA it would mostly measure a P-256 signature check).
-        for (chain, ca, label) in [
-            ("server", "ca", "P-256"),
-            ("ed25519-all", "ed-ca", "Ed25519"),
-            ("rsa", "ca", "RSA-2048"),
+        // The memtls rows with the providers' default groups (X25519MLKEM768
+        // on the rustls providers; x25519 on OpenSSL 3.0, rustls direct and
+        // libssl), and the P-256 row again with the client offering x25519
+        // only: the hybrid's cost is the ratio of the two P-256 rows.
+        for (chain, ca, label, groups) in [
+            ("server", "ca", "P-256", None),
+            ("server", "ca", "P-256, x25519 only", Some(vec![0x001d])),
+            ("ed25519-all", "ed-ca", "Ed25519", None),
+            ("rsa", "ca", "RSA-2048", None),
         ] {
             let fig = Figure::new(format!("full handshakes, {label}"), "/s", true);
             let per_s = |ns: f64| f64::from(n_full) / (ns / 1e9);
@@ -300,6 +307,7 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
                                 chain: chain.into(),
                                 count: n_full,
                                 ca: ca.into(),
+                                groups: groups.clone(),
                             }))?
                             .elapsed_ns as f64
                     }
@@ -307,6 +315,12 @@ pub fn run_suite(opts: &Options) -> Result<Vec<Figure>> {
                 Ok([per_s(ns)])
             })?;
             figures.push(fig.with(&medians));
+        }
+        for (label, groups) in [
+            ("default groups", None),
+            ("x25519 only", Some(vec![0x001d])),
+        ] {
+            figures.push(client_hello_bytes(&fixtures, label, groups)?);
         }
     }
 
@@ -501,8 +515,62 @@ pub fn first_handshake_child(provider: Provider) -> Result<f64> {
         chain: "server".into(),
         count: 1,
         ca: "ca".into(),
+        groups: None,
     }))?;
     Ok(start.elapsed().as_secs_f64() * 1e3)
+}
+
+/// The size of a client's first flight (its ClientHello record) offering the
+/// providers' default groups or `groups`, per provider column: the engine the
+/// native and guest providers run (with the guest's suite order), and the
+/// openssl provider, each made in the host here (the bytes are the same
+/// inside Wasm).
+fn client_hello_bytes(
+    fixtures: &Fixtures,
+    label: &str,
+    groups: Option<Vec<u16>>,
+) -> Result<Figure> {
+    use memtls_engine::{
+        Admission, ClientConfig, Engine, EngineOptions, RustlsProvider, TlsProvider, TrustStore,
+        Verification,
+    };
+    let mut fig = Figure::new(format!("ClientHello bytes, {label}"), "B", false);
+    let config = ClientConfig {
+        trust: TrustStore {
+            system: false,
+            anchors: vec![fixtures.0["ca"].clone()],
+            pinned: Vec::new(),
+        },
+        key_exchange_groups: groups,
+        send_sni: true,
+        ..ClientConfig::default()
+    };
+    let rustls = |options: EngineOptions| -> Box<dyn TlsProvider> {
+        Box::new(RustlsProvider::new(
+            Arc::new(Engine::new(options)),
+            Admission::new(Policy::default()),
+        ))
+    };
+    let providers: [(usize, Box<dyn TlsProvider>); 3] = [
+        (1, rustls(EngineOptions::ring("native"))),
+        (
+            2,
+            rustls(EngineOptions {
+                prefer_chacha20: true,
+                ..EngineOptions::ring("guest")
+            }),
+        ),
+        (5, Box::new(memtls_openssl::OpenSsl::new(Policy::default()))),
+    ];
+    for (column, provider) in providers {
+        let hello = provider
+            .client_context(&config, Verification::Full)
+            .and_then(|context| context.connect("localhost"))
+            .map_err(|e| format_err!("ClientHello ({label}): {e}"))?
+            .take(u32::MAX);
+        fig.values[column] = Some(hello.len() as f64);
+    }
+    Ok(fig)
 }
 
 /// https-get (each provider), the wasi-tls client and rustls directly, each fetching

@@ -31,6 +31,8 @@ pub enum Workload {
         count: u32,
         /// The fixture name of the CA the client trusts.
         ca: String,
+        /// The key-exchange groups the client offers; `None`: the defaults.
+        groups: Option<Vec<u16>>,
     },
     /// This many resumed handshakes (TLS 1.3 tickets) from one client context.
     Resumed(u32),
@@ -76,7 +78,12 @@ pub enum Figures {
 
 pub(crate) fn run(f: &Fixtures, workload: &Workload) -> Result<Figures, String> {
     match workload {
-        Workload::Full { chain, count, ca } => full(f, chain, *count, ca),
+        Workload::Full {
+            chain,
+            count,
+            ca,
+            groups,
+        } => full(f, chain, *count, ca, groups.clone()),
         Workload::Resumed(n) => resumed(f, *n),
         Workload::Bulk { suite, records } => bulk(f, *suite, *records),
         Workload::IdleHold(n) => idle_hold(f, *n),
@@ -93,12 +100,19 @@ fn nanos(d: Duration) -> u64 {
 
 /// `n` full handshakes with server chain `chain_name` issued by fixture CA `ca`: a
 /// new client context each time (no session to resume).
-fn full(f: &Fixtures, chain_name: &str, n: u32, ca: &str) -> Result<Figures, String> {
+fn full(
+    f: &Fixtures,
+    chain_name: &str,
+    n: u32,
+    ca: &str,
+    groups: Option<Vec<u16>>,
+) -> Result<Figures, String> {
     let mut server = server_config(f)?;
     server.certificate_chains = vec![chain(f, chain_name)?];
     let server = tls::server_context(&server).map_err(err)?;
     let mut config = client_config(f)?;
     config.trust = anchors(f, ca)?;
+    config.key_exchange_groups = groups;
     let start = Instant::now();
     for _ in 0..n {
         let client = tls::client_context(&config).map_err(err)?;

@@ -119,6 +119,102 @@ pub(crate) fn every_cipher_suite(f: &Fixtures) -> Outcome {
     Ok(out.trim_end().to_string())
 }
 
+/// X25519MLKEM768's IANA id.
+const X25519MLKEM768: u16 = 0x11ec;
+
+/// Key-exchange groups: both sides report the same group; by default it is
+/// the provider's first (X25519MLKEM768 where the provider has it); a client
+/// limited to one classical group gets it (from a server preferring the
+/// hybrid: a HelloRetryRequest) with TLS 1.3 and 1.2; a server that accepts
+/// only the hybrid refuses a classical client with handshake_failure (a
+/// provider without the hybrid refuses that configuration, naming it).
+pub(crate) fn key_exchange_groups(f: &Fixtures) -> Outcome {
+    let supported = tls::supported_key_exchange_groups();
+    let ids: Vec<u16> = supported.iter().map(|g| g.id).collect();
+    ensure(
+        [0x001d, 0x0017, 0x0018].iter().all(|id| ids.contains(id)),
+        || format!("x25519, secp256r1 or secp384r1 missing from {supported:?}"),
+    )?;
+    ensure(
+        supported
+            .iter()
+            .all(|g| !g.name.is_empty() && !g.name.starts_with("0x")),
+        || format!("a group without its IANA name in {supported:?}"),
+    )?;
+    let negotiated = |c: ClientConfig, s: ServerConfig| -> Result<(u16, String), String> {
+        let (cc, sc) = contexts(c, s)?;
+        let (client, server, pair) = connect(&cc, &sc, "localhost")?;
+        pair.ok()?;
+        let (cg, sg) = (client.key_exchange_group(), server.key_exchange_group());
+        let group = cg.clone().ok_or("the client reports no group")?;
+        ensure(cg == sg, || format!("client {cg:?}, server {sg:?}"))?;
+        ensure(send(&client, &server, b"ping")? == b"ping", || {
+            "payload corrupted".into()
+        })?;
+        Ok((
+            group.id,
+            version_name(client.protocol_version()).to_string(),
+        ))
+    };
+    let (default, _) = negotiated(client_config(f)?, server_config(f)?)?;
+    ensure(default == ids[0], || {
+        format!(
+            "default handshake used 0x{default:04x}, the provider prefers 0x{:04x}",
+            ids[0]
+        )
+    })?;
+    let mut out = String::from("default=preferred");
+    for id in [0x001d, 0x0017, 0x0018] {
+        for version in [ProtocolVersion::Tls13, ProtocolVersion::Tls12] {
+            let mut c = client_config(f)?;
+            c.key_exchange_groups = Some(vec![id]);
+            c.min_version = Some(version);
+            c.max_version = Some(version);
+            // In TLS 1.2 the client's groups also name the curves it accepts
+            // for ECDSA certificates (RFC 8422 §5.1), which OpenSSL holds the
+            // server to: an RSA certificate keeps the group the only question.
+            let mut s = server_config(f)?;
+            if version == ProtocolVersion::Tls12 {
+                s.certificate_chains = vec![chain(f, "rsa")?];
+            }
+            let (got, v) = negotiated(c, s)?;
+            ensure(got == id, || {
+                format!("asked for 0x{id:04x}, got 0x{got:04x}")
+            })?;
+            let name = &supported.iter().find(|g| g.id == id).ok_or("gone")?.name;
+            let _ = write!(out, " {name}/{v}");
+        }
+    }
+    let mut pq_only = server_config(f)?;
+    pq_only.key_exchange_groups = Some(vec![X25519MLKEM768]);
+    if ids.contains(&X25519MLKEM768) {
+        let mut c = client_config(f)?;
+        c.key_exchange_groups = Some(vec![X25519MLKEM768]);
+        let (got, _) = negotiated(c, pq_only.clone())?;
+        ensure(got == X25519MLKEM768, || {
+            format!("hybrid-only got 0x{got:04x}")
+        })?;
+        let mut c = client_config(f)?;
+        c.key_exchange_groups = Some(vec![0x001d, 0x0017]);
+        let (cc, sc) = contexts(c, pq_only)?;
+        let (_c, _s, pair) = connect(&cc, &sc, "localhost")?;
+        exactly(
+            pair.outcome(),
+            "client=alert-received(40) server=alert-sent(40)",
+        )?;
+    } else {
+        let e = tls::server_context(&pq_only)
+            .err()
+            .ok_or("a hybrid-only server was accepted by a provider without the hybrid")?;
+        ensure(
+            matches!(e.kind, ErrorKind::Configuration) && e.message.contains("X25519MLKEM768"),
+            || format!("hybrid-only server: {}", err(e.clone())),
+        )?;
+    }
+    out.push_str(" hybrid-only=refuses-classical-clients");
+    Ok(out)
+}
+
 pub(crate) fn alpn_match(f: &Fixtures) -> Outcome {
     let mut c = client_config(f)?;
     c.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

@@ -63,6 +63,7 @@ pub fn client_config(f: &Fixtures) -> Result<ClientConfig, String> {
         min_version: None,
         max_version: None,
         cipher_suites: None,
+        key_exchange_groups: None,
         send_sni: true,
     })
 }
@@ -76,6 +77,7 @@ pub fn server_config(f: &Fixtures) -> Result<ServerConfig, String> {
         min_version: None,
         max_version: None,
         cipher_suites: None,
+        key_exchange_groups: None,
         session_tickets: true,
     })
 }

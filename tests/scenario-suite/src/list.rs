@@ -11,6 +11,7 @@ macro_rules! foreach_scenario {
             tls13_handshake: "tls13-handshake",
             tls12_handshake: "tls12-handshake",
             every_cipher_suite: "every-cipher-suite",
+            key_exchange_groups: "key-exchange-groups",
             alpn_match: "alpn-match",
             alpn_no_overlap: "alpn-no-overlap",
             sni_chooses_chain: "sni-chooses-chain",
@@ -45,6 +46,7 @@ macro_rules! foreach_scenario {
             hostile_garbage_flood: "hostile-garbage-flood",
             hostile_endless_handshake_message: "hostile-endless-handshake-message",
             hostile_stalled_handshake: "hostile-stalled-handshake",
+            hostile_hybrid_shares: "hostile-hybrid-shares",
             argument_extremes: "argument-extremes",
             context_dropped_first: "context-dropped-first",
         }

@@ -134,6 +134,12 @@ pub(crate) fn config_errors(f: &Fixtures) -> Outcome {
     let mut x = good_s.clone();
     x.cipher_suites = Some(vec![]);
     cases.push(("empty-suites", s(x), "empty"));
+    let mut x = good_c.clone();
+    x.key_exchange_groups = Some(vec![0x9999]);
+    cases.push(("unknown-group", c(x), "0x9999"));
+    let mut x = good_s.clone();
+    x.key_exchange_groups = Some(vec![]);
+    cases.push(("empty-groups", s(x), "empty"));
     let bad_name = cc_connect_bad_name(f)?;
     cases.push(("bad-server-name", bad_name, "not a valid"));
 
@@ -446,4 +452,104 @@ pub(crate) fn context_dropped_first(f: &Fixtures) -> Outcome {
         || "corrupted".into(),
     )?;
     Ok("connections outlive their contexts".into())
+}
+
+/// Where `needle` starts in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The one alert record `bytes` hold, as its description (`None` if they hold
+/// anything else).
+fn only_alert(bytes: &[u8]) -> Option<u8> {
+    match bytes {
+        [21, 3, _, 0, 2, 2, description] => Some(*description),
+        _ => None,
+    }
+}
+
+/// X25519MLKEM768 key shares whose bytes are wrong, as a hostile peer sends
+/// them, refused with the alert that says why and never a panic:
+/// - from a client (its share: group 0x11ec, 1,216 bytes): an encapsulation
+///   key with coefficients out of range, an all-zero X25519 half; the server
+///   sends illegal_parameter (47);
+/// - from a server (its share: 1,120 bytes): an all-zero X25519 half, which
+///   the client refuses (illegal_parameter); a corrupted ML-KEM ciphertext,
+///   which decapsulates to another secret (ML-KEM's implicit rejection), so
+///   the client cannot decrypt what follows and says so (bad_record_mac,
+///   under the handshake keys it derived).
+pub(crate) fn hostile_hybrid_shares(f: &Fixtures) -> Outcome {
+    if !tls::supported_key_exchange_groups()
+        .iter()
+        .any(|g| g.id == 0x11ec)
+    {
+        // parity.rs lists this difference, for OpenSSL before 3.5.
+        return Ok("no X25519MLKEM768 here: no hybrid share to corrupt".into());
+    }
+    let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;
+    let mut out = String::new();
+    type Corrupt = fn(&mut [u8]);
+    let from_client: [(&str, Corrupt); 2] = [
+        ("client-key-out-of-range", |share| share[..1184].fill(0xff)),
+        ("client-x25519-zero", |share| share[1184..].fill(0)),
+    ];
+    for (name, corrupt) in from_client {
+        let client = cc.connect("localhost").map_err(err)?;
+        let mut hello = client.take(u32::MAX);
+        let at = find(&hello, &[0x11, 0xec, 0x04, 0xc0])
+            .ok_or("the ClientHello carries no X25519MLKEM768 share")?
+            + 4;
+        corrupt(&mut hello[at..at + 1216]);
+        let server = sc.accept().map_err(err)?;
+        let refused = server.feed(&hello).and_then(|_| server.handshake()).err();
+        let e = refused.ok_or_else(|| format!("{name}: accepted"))?;
+        let alert = only_alert(&server.take(u32::MAX));
+        ensure(alert == Some(47), || {
+            format!("{name}: {} with alert {alert:?}", err(e.clone()))
+        })?;
+        let _ = write!(out, "{name}={}:47 ", kind(&e));
+    }
+    // The second alert goes under the handshake keys the client derived
+    // (a record of 19 bytes: the alert, its type, AES-GCM's tag), which the
+    // server, holding another secret, cannot read either.
+    let from_server: [(&str, Corrupt, Option<u8>); 2] = [
+        (
+            "server-x25519-zero",
+            |share| share[1088..].fill(0),
+            Some(47),
+        ),
+        ("server-ciphertext-flipped", |share| share[100] ^= 1, None),
+    ];
+    for (name, corrupt, expected) in from_server {
+        let client = cc.connect("localhost").map_err(err)?;
+        let server = sc.accept().map_err(err)?;
+        server.feed(&client.take(u32::MAX)).map_err(err)?;
+        let _ = server.handshake().map_err(err)?;
+        let mut flight = server.take(u32::MAX);
+        let at = find(&flight, &[0x11, 0xec, 0x04, 0x60])
+            .ok_or("the ServerHello carries no X25519MLKEM768 share")?
+            + 4;
+        corrupt(&mut flight[at..at + 1120]);
+        let refused = client.feed(&flight).and_then(|_| client.handshake()).err();
+        let e = refused.ok_or_else(|| format!("{name}: accepted"))?;
+        let sent = client.take(u32::MAX);
+        // After the middlebox-compatibility ChangeCipherSpec, if any.
+        let records = sent.strip_prefix(&[20, 3, 3, 0, 1, 1]).unwrap_or(&sent);
+        let alert = match expected {
+            Some(_) => only_alert(records).map(|a| a.to_string()),
+            None => matches!(records, [23, 3, 3, 0, 19, ..] if records.len() == 24)
+                .then(|| "encrypted".to_string()),
+        };
+        let wanted = expected.map_or_else(|| "encrypted".to_string(), |a| a.to_string());
+        ensure(alert.as_deref() == Some(&wanted), || {
+            format!(
+                "{name}: {} and sent {} bytes ({:?}...)",
+                err(e.clone()),
+                sent.len(),
+                &sent[..sent.len().min(8)]
+            )
+        })?;
+        let _ = write!(out, "{name}={}:{wanted} ", kind(&e));
+    }
+    Ok(out.trim_end().into())
 }

@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 pub use memtls_engine::{
     CertificateInfo, CertificateReason, ChainCheck, CipherSuite, ClientAuth, ClientConfig,
-    ClientHello, Error, ErrorKind, Progress, ProtocolVersion, ReadOutcome, ServerConfig,
-    SessionInfo, SigningChain, TlsAcceptor, TlsClientContext, TlsConnection, TlsProvider,
-    TlsServerContext, TlsSession, TrustStore, Verification, WriteOutcome,
+    ClientHello, Error, ErrorKind, KeyExchangeGroup, Progress, ProtocolVersion, ReadOutcome,
+    ServerConfig, SessionInfo, SigningChain, TlsAcceptor, TlsClientContext, TlsConnection,
+    TlsProvider, TlsServerContext, TlsSession, TrustStore, Verification, WriteOutcome,
 };
 
 /// The interface's result type.
@@ -125,6 +125,10 @@ impl Connection {
     /// `cipher-suite`.
     pub fn cipher_suite(&self) -> Option<CipherSuite> {
         self.0.borrow().cipher_suite()
+    }
+    /// `key-exchange-group`.
+    pub fn key_exchange_group(&self) -> Option<KeyExchangeGroup> {
+        self.0.borrow().key_exchange_group()
     }
     /// `alpn-protocol`.
     pub fn alpn_protocol(&self) -> Option<Vec<u8>> {
@@ -242,6 +246,11 @@ pub fn supported_versions() -> Vec<ProtocolVersion> {
 /// `supported-cipher-suites`.
 pub fn supported_cipher_suites() -> Vec<CipherSuite> {
     backend().supported_cipher_suites()
+}
+
+/// `supported-key-exchange-groups`.
+pub fn supported_key_exchange_groups() -> Vec<KeyExchangeGroup> {
+    backend().supported_key_exchange_groups()
 }
 
 /// `verify-server-chain`.

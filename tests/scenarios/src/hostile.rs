@@ -534,6 +534,12 @@ fn huge_arguments(f: &Fixtures) -> Outcome {
     c.cipher_suites = Some(vec![0x1301; 1_000_000]);
     out.push(format!("suites-1m={}", outcome(tls::client_context(&c))));
     let mut c = client_config(f)?;
+    c.key_exchange_groups = Some(vec![0x001d; 1_000_000]);
+    out.push(format!("groups-1m={}", outcome(tls::client_context(&c))));
+    let mut s = server_config(f)?;
+    s.key_exchange_groups = Some(vec![0xffff; 9 << 20]);
+    out.push(format!("groups-9m={}", outcome(tls::server_context(&s))));
+    let mut c = client_config(f)?;
     c.trust.pinned = vec![vec![0x30; 1]; 100_000];
     out.push(format!("pins-100000={}", outcome(tls::client_context(&c))));
     let (cc, sc) = contexts(client_config(f)?, server_config(f)?)?;

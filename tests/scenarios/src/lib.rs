@@ -31,7 +31,8 @@ wit_bindgen::generate!({
 memtls_wit::wit_conversions!(memtls_stream::tls);
 use convert::{
     from_client_config, from_server_config, from_trust, to_certificate_info, to_client_hello,
-    to_engine_error, to_progress, to_read, to_session_info, to_suite, to_version, to_write,
+    to_engine_error, to_group, to_progress, to_read, to_session_info, to_suite, to_version,
+    to_write,
 };
 
 use exports::memtls::test::runner::{self, Guest};
@@ -75,6 +76,13 @@ impl TlsProvider for Wit {
         tls::supported_cipher_suites()
             .into_iter()
             .map(to_suite)
+            .collect()
+    }
+
+    fn supported_key_exchange_groups(&self) -> Vec<suite::KeyExchangeGroup> {
+        tls::supported_key_exchange_groups()
+            .into_iter()
+            .map(to_group)
             .collect()
     }
 
@@ -189,6 +197,9 @@ impl TlsConnection for WitConnection {
     fn cipher_suite(&self) -> Option<suite::CipherSuite> {
         self.0.cipher_suite().map(to_suite)
     }
+    fn key_exchange_group(&self) -> Option<suite::KeyExchangeGroup> {
+        self.0.key_exchange_group().map(to_group)
+    }
     fn alpn_protocol(&self) -> Option<Vec<u8>> {
         self.0.alpn_protocol()
     }
@@ -301,6 +312,7 @@ impl Guest for Runner {
                 chain: w.chain,
                 count: w.count,
                 ca: w.ca,
+                groups: w.groups,
             },
             runner::Workload::Resumed(n) => bench::Workload::Resumed(n),
             runner::Workload::Bulk(w) => bench::Workload::Bulk {

@@ -41,6 +41,10 @@ macro_rules! wit_conversions {
                 w::CipherSuite { id: s.id, name: s.name }
             }
 
+            pub(crate) fn from_group(g: e::KeyExchangeGroup) -> w::KeyExchangeGroup {
+                w::KeyExchangeGroup { id: g.id, name: g.name }
+            }
+
             pub(crate) fn from_session_info(i: &e::SessionInfo) -> w::SessionInfo {
                 w::SessionInfo {
                     id: i.id.clone(),
@@ -56,6 +60,7 @@ macro_rules! wit_conversions {
                     server_name: h.server_name.clone(),
                     alpn_protocols: h.alpn_protocols.clone(),
                     cipher_suites: h.cipher_suites.clone(),
+                    key_exchange_groups: h.key_exchange_groups.clone(),
                 }
             }
 
@@ -99,6 +104,7 @@ macro_rules! wit_conversions {
                     min_version: c.min_version.map(to_version),
                     max_version: c.max_version.map(to_version),
                     cipher_suites: c.cipher_suites,
+                    key_exchange_groups: c.key_exchange_groups,
                     send_sni: c.send_sni,
                 }
             }
@@ -115,6 +121,7 @@ macro_rules! wit_conversions {
                     min_version: c.min_version.map(to_version),
                     max_version: c.max_version.map(to_version),
                     cipher_suites: c.cipher_suites,
+                    key_exchange_groups: c.key_exchange_groups,
                     session_tickets: c.session_tickets,
                 }
             }
@@ -196,6 +203,7 @@ macro_rules! wit_conversions {
                     min_version: c.min_version.map(from_version),
                     max_version: c.max_version.map(from_version),
                     cipher_suites: c.cipher_suites,
+                    key_exchange_groups: c.key_exchange_groups,
                     send_sni: c.send_sni,
                 }
             }
@@ -212,6 +220,7 @@ macro_rules! wit_conversions {
                     min_version: c.min_version.map(from_version),
                     max_version: c.max_version.map(from_version),
                     cipher_suites: c.cipher_suites,
+                    key_exchange_groups: c.key_exchange_groups,
                     session_tickets: c.session_tickets,
                 }
             }
@@ -265,6 +274,10 @@ macro_rules! wit_conversions {
                 e::CipherSuite { id: s.id, name: s.name }
             }
 
+            pub(crate) fn to_group(g: w::KeyExchangeGroup) -> e::KeyExchangeGroup {
+                e::KeyExchangeGroup { id: g.id, name: g.name }
+            }
+
             pub(crate) fn to_progress(p: w::Progress) -> e::Progress {
                 match p {
                     w::Progress::Done => e::Progress::Done,
@@ -304,6 +317,7 @@ macro_rules! wit_conversions {
                     server_name: h.server_name,
                     alpn_protocols: h.alpn_protocols,
                     cipher_suites: h.cipher_suites,
+                    key_exchange_groups: h.key_exchange_groups,
                 }
             }
 
