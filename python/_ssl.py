@@ -441,6 +441,12 @@ class MemoryBIO:
         self._eof_written = True
 
 
+# --- key-exchange groups ---
+# OpenSSL's other names for groups the providers have (IANA names are the main ones).
+_GROUP_ALIASES = {"P-256": "secp256r1", "prime256v1": "secp256r1", "P-384": "secp384r1",
+                  "P-521": "secp521r1", "X25519": "x25519", "X448": "x448"}
+
+
 # --- cipher strings ---
 _KEYWORDS = {
     "ECDHE": {"kx": "ECDH"}, "EECDH": {"kx": "ECDH"}, "kECDHE": {"kx": "ECDH"},
@@ -558,6 +564,7 @@ class _SSLContext:
         self._chain = None
         self._alpn = []
         self._suites = None
+        self._groups = None
         self._num_tickets = 2
         self._sni_callback = None
         self._built = {}
@@ -851,6 +858,43 @@ class _SSLContext:
         suites = self._suites if self._suites is not None else _core.supported_suites()
         return [_cipher_info(s) for s in suites]
 
+    def set_groups(self, groups, /):
+        """Limits key exchange to ``groups``, an OpenSSL group list
+        (``"X25519MLKEM768:x25519"``), preferred first; as CPython 3.15 does.
+        OpenSSL's ``?`` (skip if unknown) and ``*`` (send a key share) marks are
+        accepted; the provider decides which shares it sends."""
+        if not isinstance(groups, str):
+            raise TypeError(f"set_groups() argument must be str, not {type(groups).__name__}")
+        known = {name.lower(): gid for gid, name in _core.supported_groups()}
+        for alias, name in _GROUP_ALIASES.items():
+            if name.lower() in known:
+                known[alias.lower()] = known[name.lower()]
+        ids = []
+        for item in groups.replace("/", ":").split(":"):
+            optional = item.startswith("?")
+            name = item.lstrip("?*")
+            gid = known.get(name.lower())
+            if gid is None:
+                if optional:
+                    continue
+                raise _make(SSLError, SSL_ERROR_SSL, None,
+                            f"unrecognized group {name!r} (this provider has "
+                            f"{', '.join(n for _, n in _core.supported_groups())})")
+            if gid not in ids:
+                ids.append(gid)
+        if not ids:
+            raise _make(SSLError, SSL_ERROR_SSL, None, "unrecognized group: the list is empty")
+        self._groups = ids
+        self._changed()
+
+    def get_groups(self, *, include_aliases=False):
+        """The names of the key-exchange groups the provider supports, preferred
+        first (with ``include_aliases``, OpenSSL's other names for them too)."""
+        names = [name for _, name in _core.supported_groups()]
+        if include_aliases:
+            names += [alias for alias, name in _GROUP_ALIASES.items() if name in names]
+        return names
+
     def _set_alpn_protocols(self, protos):
         data, names = bytes(protos), []
         while data:
@@ -883,7 +927,7 @@ class _SSLContext:
             try:
                 self._built[key] = _core.client_context(
                     _core.trust_store(self._system, self._anchors), self._chain, self._alpn,
-                    low, high, self._suites, verify, send_sni)
+                    low, high, self._suites, verify, send_sni, self._groups)
             except TLSFailure as failure:
                 if failure.kind != "not-permitted":
                     raise
@@ -902,7 +946,7 @@ class _SSLContext:
             tickets = self._num_tickets > 0 and not self._options & OP_NO_TICKET
             self._built["server"] = _core.server_context(
                 [self._chain], auth, _core.trust_store(False, self._anchors), self._alpn,
-                low, high, self._suites, tickets)
+                low, high, self._suites, tickets, self._groups)
         return self._built["server"]
 
     def _connection(self, server_side, server_hostname):
@@ -1145,6 +1189,13 @@ class _SSLSocket:
         conn = self._conn()
         protocol = conn.alpn_protocol() if conn else None
         return protocol.decode("ascii", "replace") if protocol is not None else None
+
+    def group(self):
+        """The key-exchange group of the handshake (``"X25519MLKEM768"``,
+        ``"x25519"``...) once chosen, else None; CPython 3.15's ``group()``."""
+        conn = self._conn()
+        group = conn.key_exchange_group() if conn else None
+        return None if group is None else group.name
 
     def selected_npn_protocol(self):
         """NPN is not supported: always None."""

@@ -149,6 +149,12 @@ def supported_suites():
     return [suite.id for suite in tls.supported_cipher_suites()]
 
 
+def supported_groups():
+    """``(IANA id, IANA name)`` of the provider's key-exchange groups, in its
+    preference order (``X25519MLKEM768`` first where it has the hybrid)."""
+    return [(group.id, group.name) for group in tls.supported_key_exchange_groups()]
+
+
 def trust_store(system=False, anchors=(), pinned=()):
     """A ``trust-store`` record; anchors and pinned are PEM text or DER certificates."""
     return tls.TrustStore(system=bool(system), anchors=[bytes(a) for a in anchors],
@@ -162,17 +168,19 @@ def signing_chain(certificates, private_key):
 
 
 def client_context(trust, chain=None, alpn=(), min_version=None, max_version=None,
-                   suites=None, verify="full", send_sni=True):
+                   suites=None, verify="full", send_sni=True, groups=None):
     """Builds a ``client-context``.
 
     ``verify`` is ``"full"``, ``"no-hostname"`` (chain verified, name not: the
     ``insecure`` interface) or ``"none"`` (no verification: ``insecure`` too).
-    Versions are ``"TLSv1.2"``/``"TLSv1.3"`` or ``None``.
+    Versions are ``"TLSv1.2"``/``"TLSv1.3"`` or ``None``; ``suites`` and
+    ``groups`` are IANA ids (``None``: the provider's defaults).
     """
     config = tls.ClientConfig(
         trust=trust, certificate_chain=chain, alpn_protocols=[bytes(p) for p in alpn],
         min_version=VERSIONS.get(min_version), max_version=VERSIONS.get(max_version),
-        cipher_suites=None if suites is None else list(suites), send_sni=send_sni)
+        cipher_suites=None if suites is None else list(suites),
+        key_exchange_groups=None if groups is None else list(groups), send_sni=send_sni)
     if verify == "full":
         return call(tls.ClientContext.create, config)
     if verify == "no-hostname":
@@ -181,7 +189,7 @@ def client_context(trust, chain=None, alpn=(), min_version=None, max_version=Non
 
 
 def server_context(chains, client_auth=None, client_trust=None, alpn=(), min_version=None,
-                   max_version=None, suites=None, session_tickets=True):
+                   max_version=None, suites=None, session_tickets=True, groups=None):
     """Builds a ``server-context``; ``client_auth`` is ``None``, ``"optional"`` or ``"required"``."""
     if client_auth == "optional":
         auth = tls.ClientAuth_Optional(client_trust)
@@ -194,6 +202,7 @@ def server_context(chains, client_auth=None, client_trust=None, alpn=(), min_ver
         alpn_protocols=[bytes(p) for p in alpn],
         min_version=VERSIONS.get(min_version), max_version=VERSIONS.get(max_version),
         cipher_suites=None if suites is None else list(suites),
+        key_exchange_groups=None if groups is None else list(groups),
         session_tickets=session_tickets)
     return call(tls.ServerContext.create, config)
 

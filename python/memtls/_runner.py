@@ -35,6 +35,27 @@ from wit_world import exports
 _building = True
 
 
+def _ssl_group_methods():
+    """``SSLSocket.group()`` and ``SSLObject.group()`` (CPython 3.15's, for the
+    key-exchange group) on a standard library that predates them."""
+    def socket_group(self):
+        """The group the handshake's key exchange used, or None."""
+        self._checkClosed()
+        return self._sslobj.group() if self._sslobj is not None else None
+
+    def object_group(self):
+        """The group the handshake's key exchange used, or None."""
+        return self._sslobj.group()
+
+    if not hasattr(ssl.SSLSocket, "group"):
+        ssl.SSLSocket.group = socket_group
+    if not hasattr(ssl.SSLObject, "group"):
+        ssl.SSLObject.group = object_group
+
+
+_ssl_group_methods()
+
+
 def _offline(function, what):
     """``function``, failing while the component is being built."""
     @functools.wraps(function)
