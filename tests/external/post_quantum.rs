@@ -202,3 +202,115 @@ fn classical_peers_still_agree() {
     assert_eq!(memtls_server(&s, &[x25519]), Ok(NamedGroup::X25519));
     assert_eq!(memtls_server(&s, &[p256]), Ok(NamedGroup::secp256r1));
 }
+
+/// The same peers against the example components in Wasm, over loopback TCP,
+/// on the native and the guest provider: `https-get` fetches from an
+/// aws-lc-rs server that accepts only X25519MLKEM768, and an aws-lc-rs client
+/// offering only X25519MLKEM768 talks to `tls-echo-server`. The group is read
+/// on the aws-lc-rs side each time.
+#[test]
+fn x25519mlkem768_with_aws_lc_rs_through_the_components() {
+    use memtls_test_harness::peers::{Checks, EchoServer, Files, https_get};
+    use std::io::Write as _;
+    use std::net::{TcpListener, TcpStream};
+
+    let (files, mut checks) = (Files::new("aws-lc"), Checks::default());
+    let read = |name: &str| std::fs::read(files.path(name)).unwrap();
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read("server.chain"))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let hybrid_only = || aws_lc(&[aws_lc_rs::kx_group::X25519MLKEM768]);
+    let server_config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(hybrid_only())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                chain,
+                PrivateKeyDer::from_pem_slice(&read("server.key")).unwrap(),
+            )
+            .unwrap(),
+    );
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(&read("ca")).unwrap())
+        .unwrap();
+    let client_config = Arc::new(
+        rustls::ClientConfig::builder_with_provider(hybrid_only())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    );
+    for provider in memtls_test_harness::RUSTLS_PROVIDERS {
+        // https-get (memtls's client) against the aws-lc-rs server.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let config = server_config.clone();
+        let server = std::thread::spawn(move || -> Result<String, String> {
+            let (tcp, _) = listener.accept().map_err(|e| e.to_string())?;
+            let conn = rustls::ServerConnection::new(config).map_err(|e| e.to_string())?;
+            let mut tls = rustls::StreamOwned::new(conn, tcp);
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                tls.read_exact(&mut byte).map_err(|e| e.to_string())?;
+                head.push(byte[0]);
+            }
+            let group = tls.conn.negotiated_key_exchange_group().map(|g| g.name());
+            let body = format!("{group:?}");
+            write!(
+                tls,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .map_err(|e| e.to_string())?;
+            tls.conn.send_close_notify();
+            tls.flush().map_err(|e| e.to_string())?;
+            Ok(body)
+        });
+        let url = format!("https://localhost:{port}/");
+        let (code, out, err) = https_get(provider, &files, &["--ca-file", "/f/ca", &url]);
+        let seen = server.join().unwrap();
+        checks.check(
+            code == 0 && seen.as_deref() == Ok("Some(X25519MLKEM768)"),
+            format!("https-get --tls {provider} vs aws-lc-rs server: {seen:?}"),
+        );
+        checks.check(
+            out.contains("group X25519MLKEM768"),
+            format!("https-get --tls {provider} reports X25519MLKEM768 too"),
+        );
+        if checks.failed() > 0 {
+            println!("https-get said:\n{out}{err}");
+        }
+
+        // The aws-lc-rs client against tls-echo-server.
+        let echo = EchoServer::start(provider, &files, &[], 1);
+        let tcp = TcpStream::connect(("127.0.0.1", echo.port)).unwrap();
+        let conn = rustls::ClientConnection::new(
+            client_config.clone(),
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+        )
+        .unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        tls.write_all(b"post-quantum").unwrap();
+        let mut got = [0u8; 12];
+        let read_back = tls.read_exact(&mut got).map(|()| got);
+        let group = tls.conn.negotiated_key_exchange_group().map(|g| g.name());
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+        drop(tls);
+        let (code, log) = echo.finish_with_log();
+        checks.check(
+            group == Some(NamedGroup::X25519MLKEM768)
+                && read_back.as_ref().is_ok_and(|g| g == b"post-quantum")
+                && code == 0
+                && log.contains("\"group\":\"X25519MLKEM768\""),
+            format!("aws-lc-rs client vs tls-echo-server --tls {provider}: {group:?}"),
+        );
+        if checks.failed() > 0 {
+            println!("tls-echo-server said:\n{log}");
+        }
+    }
+    checks.finish();
+}
