@@ -46,40 +46,50 @@ fn x25519() -> &'static dyn SupportedKxGroup {
     rustls::crypto::ring::kx_group::X25519
 }
 
+/// A client's key exchange from ML-KEM's key-generation seed (d, then z).
+fn start_with(seed: [u8; 64]) -> Result<Active, Error> {
+    let classical = x25519().start()?;
+    let keys = mlkem768::generate_key_pair(seed);
+    let mut share = Vec::with_capacity(EK_LEN + X25519_LEN);
+    share.extend_from_slice(keys.public_key().as_slice());
+    share.extend_from_slice(classical.pub_key());
+    Ok(Active {
+        classical,
+        keys,
+        share,
+    })
+}
+
+/// A server's answer to `client_share`, encapsulating with randomness `m`.
+fn respond_with(client_share: &[u8], m: [u8; 32]) -> Result<CompletedKeyExchange, Error> {
+    if client_share.len() != EK_LEN + X25519_LEN {
+        return Err(invalid_share());
+    }
+    let (ek, theirs) = client_share.split_at(EK_LEN);
+    let ek = mlkem768::MlKem768PublicKey::try_from(ek).map_err(|_| invalid_share())?;
+    // FIPS 203's check of an encapsulation key (its coefficients in range).
+    if !mlkem768::validate_public_key(&ek) {
+        return Err(invalid_share());
+    }
+    let classical = x25519().start_and_complete(theirs)?;
+    let (ciphertext, secret) = mlkem768::encapsulate(&ek, m);
+    let mut share = Vec::with_capacity(CT_LEN + X25519_LEN);
+    share.extend_from_slice(ciphertext.as_slice());
+    share.extend_from_slice(&classical.pub_key);
+    Ok(CompletedKeyExchange {
+        group: NamedGroup::X25519MLKEM768,
+        pub_key: share,
+        secret: combined(&secret, &classical.secret),
+    })
+}
+
 impl SupportedKxGroup for X25519MlKem768 {
     fn start(&self) -> Result<Box<dyn ActiveKeyExchange>, Error> {
-        let classical = x25519().start()?;
-        let keys = mlkem768::generate_key_pair(random()?);
-        let mut share = Vec::with_capacity(EK_LEN + X25519_LEN);
-        share.extend_from_slice(keys.public_key().as_slice());
-        share.extend_from_slice(classical.pub_key());
-        Ok(Box::new(Active {
-            classical,
-            keys,
-            share,
-        }))
+        Ok(Box::new(start_with(random()?)?))
     }
 
     fn start_and_complete(&self, client_share: &[u8]) -> Result<CompletedKeyExchange, Error> {
-        if client_share.len() != EK_LEN + X25519_LEN {
-            return Err(invalid_share());
-        }
-        let (ek, theirs) = client_share.split_at(EK_LEN);
-        let ek = mlkem768::MlKem768PublicKey::try_from(ek).map_err(|_| invalid_share())?;
-        // FIPS 203's check of an encapsulation key (its coefficients in range).
-        if !mlkem768::validate_public_key(&ek) {
-            return Err(invalid_share());
-        }
-        let classical = x25519().start_and_complete(theirs)?;
-        let (ciphertext, secret) = mlkem768::encapsulate(&ek, random()?);
-        let mut share = Vec::with_capacity(CT_LEN + X25519_LEN);
-        share.extend_from_slice(ciphertext.as_slice());
-        share.extend_from_slice(&classical.pub_key);
-        Ok(CompletedKeyExchange {
-            group: self.name(),
-            pub_key: share,
-            secret: combined(&secret, &classical.secret),
-        })
+        respond_with(client_share, random()?)
     }
 
     fn name(&self) -> NamedGroup {
@@ -174,6 +184,95 @@ mod tests {
         }
         let client = X25519MLKEM768.start().unwrap();
         assert!(client.complete(&[0u8; CT_LEN]).is_err());
+    }
+
+    fn hex(text: &str) -> Vec<u8> {
+        if text == "-" {
+            return Vec::new();
+        }
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Project Wycheproof's ML-KEM-768 vectors (testdata/, its header says
+    /// which) through the hybrid's own two halves, each with the X25519 of a
+    /// real peer beside it: a client's key share from the vector's seed
+    /// carries its encapsulation key, its secret starts with the vector's K
+    /// and ends with the X25519 secret the other side computed; a server's
+    /// share from the vector's randomness carries its ciphertext; the cases
+    /// Wycheproof marks invalid (keys not reduced mod q, wrong lengths) are
+    /// refused as invalid key shares.
+    #[test]
+    fn wycheproof_vectors_through_the_hybrid() {
+        let data = include_str!("../testdata/mlkem768-wycheproof.txt");
+        let mut seen = [0usize; 4];
+        for line in data.lines().filter(|l| !l.starts_with('#')) {
+            let f: Vec<&str> = line.split(' ').collect();
+            let (case, valid) = (format!("{} {}", f[0], f[1]), f[2] == "valid");
+            match f[0] {
+                "decaps" => {
+                    let seed: [u8; 64] = hex(f[3]).try_into().unwrap();
+                    let (ek, c, k) = (hex(f[4]), hex(f[5]), hex(f[6]));
+                    let client = start_with(seed).unwrap();
+                    assert_eq!(&client.share[..EK_LEN], &ek[..], "{case}: ek");
+                    let peer = x25519()
+                        .start_and_complete(client.classical.pub_key())
+                        .unwrap();
+                    let mut share = c.clone();
+                    share.extend_from_slice(&peer.pub_key);
+                    let got = Box::new(client).complete(&share);
+                    match valid {
+                        true => {
+                            let secret = got.unwrap();
+                            assert_eq!(&secret.secret_bytes()[..32], &k[..], "{case}: K");
+                            assert_eq!(
+                                &secret.secret_bytes()[32..],
+                                peer.secret.secret_bytes(),
+                                "{case}: the X25519 half"
+                            );
+                            seen[0] += 1;
+                        }
+                        false => {
+                            assert!(got.is_err(), "{case}: accepted");
+                            seen[1] += 1;
+                        }
+                    }
+                }
+                _ => {
+                    let (ek, m, c, k) = (hex(f[3]), hex(f[4]), hex(f[5]), hex(f[6]));
+                    let peer = x25519().start().unwrap();
+                    let mut share = ek.clone();
+                    share.extend_from_slice(peer.pub_key());
+                    let got = respond_with(&share, m.try_into().unwrap());
+                    match valid {
+                        true => {
+                            let done = got.unwrap();
+                            assert_eq!(&done.pub_key[..CT_LEN], &c[..], "{case}: c");
+                            assert_eq!(&done.secret.secret_bytes()[..32], &k[..], "{case}: K");
+                            let theirs = peer.complete(&done.pub_key[CT_LEN..]).unwrap();
+                            assert_eq!(
+                                &done.secret.secret_bytes()[32..],
+                                theirs.secret_bytes(),
+                                "{case}: the X25519 half"
+                            );
+                            seen[2] += 1;
+                        }
+                        false => {
+                            let e = got.err().unwrap_or_else(|| panic!("{case}: accepted"));
+                            assert_eq!(e, invalid_share(), "{case}");
+                            seen[3] += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            seen,
+            [15, 4, 9, 10],
+            "cases run (decaps valid/invalid, encaps valid/invalid)"
+        );
     }
 
     #[test]
