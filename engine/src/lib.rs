@@ -109,6 +109,10 @@ impl EngineOptions {
     }
 }
 
+/// X25519MLKEM768, the hybrid both rustls providers offer first, as a rustls
+/// key-exchange group (for an embedder's own rustls configurations).
+pub use hybrid::X25519MLKEM768;
+
 /// `crypto` offering the hybrid X25519MLKEM768 first (then its own groups):
 /// clients send its share and X25519's, servers prefer it when offered.
 pub fn post_quantum_first(mut crypto: CryptoProvider) -> CryptoProvider {
