@@ -288,6 +288,13 @@ fn demo_prints_both_providers() {
     ] {
         assert!(t.contains(needle), "demo output lacks {needle:?}:\n{t}");
     }
+    // The native and guest columns: the post-quantum hybrid, their default.
+    let groups = t
+        .lines()
+        .find(|l| l.starts_with("key exchange"))
+        .unwrap_or_else(|| panic!("demo output lacks the key exchange row:\n{t}"));
+    let cells: Vec<&str> = groups.split_whitespace().skip(2).collect();
+    assert_eq!(cells[..2], ["X25519MLKEM768"; 2], "{groups}");
     println!("{t}");
 }
 
