@@ -356,15 +356,23 @@ pub(crate) fn provider_with(
     }
     let cipher_suites = match suites {
         None => base.cipher_suites.clone(),
-        Some(ids) => chosen(ids, &base.cipher_suites, "cipher-suites", |s| {
-            u16::from(s.suite())
-        })?,
+        Some(ids) => chosen(
+            ids,
+            &base.cipher_suites,
+            "cipher-suites",
+            |s| u16::from(s.suite()),
+            |id| format!("cipher suite 0x{id:04x}"),
+        )?,
     };
     let kx_groups = match groups {
         None => base.kx_groups.clone(),
-        Some(ids) => chosen(ids, &base.kx_groups, "key-exchange-groups", |g| {
-            u16::from(g.name())
-        })?,
+        Some(ids) => chosen(
+            ids,
+            &base.kx_groups,
+            "key-exchange-groups",
+            |g| u16::from(g.name()),
+            crate::prose::group_label,
+        )?,
     };
     Ok(Arc::new(CryptoProvider {
         cipher_suites,
@@ -374,12 +382,14 @@ pub(crate) fn provider_with(
 }
 
 /// The items of `available` named by `ids` (IANA ids, first occurrence
-/// kept), in that order; `field` names the configuration field in errors.
+/// kept), in that order; `field` names the configuration field and
+/// `describe` an id in errors.
 fn chosen<T: Copy>(
     ids: &[u16],
     available: &[T],
     field: &str,
     id_of: impl Fn(&T) -> u16,
+    describe: impl Fn(u16) -> String,
 ) -> Result<Vec<T>> {
     if ids.is_empty() {
         return Err(Error::config(format!(
@@ -389,15 +399,9 @@ fn chosen<T: Copy>(
     let mut out: Vec<T> = Vec::with_capacity(ids.len());
     for &id in ids {
         let item = available.iter().find(|x| id_of(x) == id).ok_or_else(|| {
-            let what = match field {
-                "cipher-suites" => format!("cipher suite 0x{id:04x}"),
-                _ => match crate::prose::group_name(id) {
-                    Some(name) => format!("key-exchange group {name} (0x{id:04x})"),
-                    None => format!("key-exchange group 0x{id:04x}"),
-                },
-            };
             Error::config(format!(
-                "{what} is unknown or not supported by this provider"
+                "{} is unknown or not supported by this provider",
+                describe(id)
             ))
         })?;
         if !out.iter().any(|x| id_of(x) == id) {

@@ -53,7 +53,7 @@ pub use policy::{
     Admission, BaseRoots, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_CHAIN_BYTES,
     DEFAULT_MAX_CHAIN_CERTIFICATES, Permit, Policy,
 };
-pub use prose::{alert_name, group_id, group_name};
+pub use prose::{alert_name, group_id, group_label, group_name};
 pub use provider::{
     RustlsProvider, TlsAcceptor, TlsClientContext, TlsConnection, TlsProvider, TlsServerContext,
     TlsSession, engine_acceptor,

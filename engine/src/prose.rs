@@ -79,6 +79,15 @@ pub fn group_name(id: u16) -> Option<&'static str> {
     GROUP_NAMES.iter().find(|g| g.0 == id).map(|g| g.1)
 }
 
+/// A key-exchange group as error messages name it: `key-exchange group
+/// X25519MLKEM768 (0x11ec)`, or by id alone when the registry name is unknown.
+pub fn group_label(id: u16) -> String {
+    match group_name(id) {
+        Some(name) => format!("key-exchange group {name} (0x{id:04x})"),
+        None => format!("key-exchange group 0x{id:04x}"),
+    }
+}
+
 /// The IANA id of the key-exchange group named `name` (in any case), the
 /// inverse of [`group_name`].
 pub fn group_id(name: &str) -> Option<u16> {

@@ -86,12 +86,17 @@ pub(crate) fn versions(
 /// then secp521r1 and x448, which OpenSSL has too.
 const GROUP_PREFERENCE: [u16; 6] = [0x11ec, 0x001d, 0x0017, 0x0018, 0x0019, 0x001e];
 
-/// The groups of [`GROUP_PREFERENCE`] this OpenSSL has, asked at run time
-/// (once): X25519MLKEM768 from OpenSSL 3.5 on, the classical groups before.
-pub(crate) fn default_groups() -> &'static [u16] {
-    static GROUPS: std::sync::OnceLock<Vec<u16>> = std::sync::OnceLock::new();
+/// What this OpenSSL has of [`GROUP_PREFERENCE`], asked once at run time:
+/// the IANA ids, and the groups list every context without its own is given.
+struct DefaultGroups {
+    ids: Vec<u16>,
+    list: String,
+}
+
+fn default_group_list() -> &'static DefaultGroups {
+    static GROUPS: std::sync::OnceLock<DefaultGroups> = std::sync::OnceLock::new();
     GROUPS.get_or_init(|| {
-        GROUP_PREFERENCE
+        let ids: Vec<u16> = GROUP_PREFERENCE
             .into_iter()
             .filter(|id| {
                 let name = memtls_engine::group_name(*id).unwrap_or_default();
@@ -99,19 +104,10 @@ pub(crate) fn default_groups() -> &'static [u16] {
                     .and_then(|mut b| b.set_groups_list(name))
                     .is_ok()
             })
-            .collect()
-    })
-}
-
-/// The key-exchange groups of a configuration (IANA ids), in its order; none
-/// means [`default_groups`]. With the hybrid first, the ClientHello carries
-/// key shares for it and for X25519 (OpenSSL 3.5's `*` marks), so a server
-/// without the hybrid needs no HelloRetryRequest.
-pub(crate) fn groups(b: &mut SslContextBuilder, ids: Option<&[u16]>) -> Result<()> {
-    let Some(ids) = ids else {
-        let defaults = default_groups();
-        let hybrid_first = defaults.first() == Some(&0x11ec);
-        let list: Vec<String> = defaults
+            .collect();
+        // With the hybrid first, `*` asks for key shares for it and X25519.
+        let hybrid_first = ids.first() == Some(&0x11ec);
+        let list = ids
             .iter()
             .enumerate()
             .map(|(i, id)| {
@@ -121,9 +117,26 @@ pub(crate) fn groups(b: &mut SslContextBuilder, ids: Option<&[u16]>) -> Result<(
                     false => name.to_owned(),
                 }
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .join(":");
+        DefaultGroups { ids, list }
+    })
+}
+
+/// The groups of [`GROUP_PREFERENCE`] this OpenSSL has: X25519MLKEM768 from
+/// OpenSSL 3.5 on, the classical groups before.
+pub(crate) fn default_groups() -> &'static [u16] {
+    &default_group_list().ids
+}
+
+/// The key-exchange groups of a configuration (IANA ids), in its order; none
+/// means [`default_groups`]. With the hybrid first, the ClientHello carries
+/// key shares for it and for X25519 (OpenSSL 3.5's `*` marks), so a server
+/// without the hybrid needs no HelloRetryRequest.
+pub(crate) fn groups(b: &mut SslContextBuilder, ids: Option<&[u16]>) -> Result<()> {
+    let Some(ids) = ids else {
         return b
-            .set_groups_list(&list.join(":"))
+            .set_groups_list(&default_group_list().list)
             .map_err(|e| from_stack("key-exchange-groups", &e));
     };
     if ids.is_empty() {
@@ -136,12 +149,9 @@ pub(crate) fn groups(b: &mut SslContextBuilder, ids: Option<&[u16]>) -> Result<(
         let name = memtls_engine::group_name(id)
             .filter(|_| default_groups().contains(&id))
             .ok_or_else(|| {
-                let what = match memtls_engine::group_name(id) {
-                    Some(name) => format!("key-exchange group {name} (0x{id:04x})"),
-                    None => format!("key-exchange group 0x{id:04x}"),
-                };
                 Error::config(format!(
-                    "{what} is unknown or not supported by this provider ({})",
+                    "{} is unknown or not supported by this provider ({})",
+                    memtls_engine::group_label(id),
                     openssl::version::version()
                 ))
             })?;
