@@ -101,6 +101,36 @@ fn setup() -> Setup {
     }
 }
 
+/// An aws-lc-rs server offering `groups`, presenting `chain` with `key` (PEM).
+fn aws_lc_server(
+    groups: &[&'static dyn SupportedKxGroup],
+    chain: Vec<CertificateDer<'static>>,
+    key: &[u8],
+) -> Arc<rustls::ServerConfig> {
+    let config = rustls::ServerConfig::builder_with_provider(aws_lc(groups))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, PrivateKeyDer::from_pem_slice(key).unwrap())
+        .unwrap();
+    Arc::new(config)
+}
+
+/// An aws-lc-rs client offering `groups`, trusting `ca`.
+fn aws_lc_client(
+    groups: &[&'static dyn SupportedKxGroup],
+    ca: CertificateDer<'static>,
+) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(aws_lc(groups))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
 /// memtls's client against an aws-lc-rs server offering `groups`.
 fn memtls_client(
     s: &Setup,
@@ -119,17 +149,8 @@ fn memtls_client(
         .client_context(&config, Verification::Full, &admission)
         .map_err(|e| e.to_string())?;
     let mut ours = context.connect("localhost").map_err(|e| e.to_string())?;
-    let server = rustls::ServerConfig::builder_with_provider(aws_lc(groups))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            s.chain.clone(),
-            PrivateKeyDer::from_pem_slice(&s.key).unwrap(),
-        )
-        .unwrap();
-    let mut theirs =
-        rustls::Connection::from(rustls::ServerConnection::new(Arc::new(server)).unwrap());
+    let server = aws_lc_server(groups, s.chain.clone(), &s.key);
+    let mut theirs = rustls::Connection::from(rustls::ServerConnection::new(server).unwrap());
     let group = handshake(&mut ours, &mut theirs)?;
     echo(&mut ours, &mut theirs);
     Ok(group)
@@ -152,15 +173,9 @@ fn memtls_server(
         .server_context(&config, &admission)
         .map_err(|e| e.to_string())?;
     let mut ours = context.accept().map_err(|e| e.to_string())?;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(s.ca.clone()).unwrap();
-    let client = rustls::ClientConfig::builder_with_provider(aws_lc(groups))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let client = aws_lc_client(groups, s.ca.clone());
     let mut theirs = rustls::Connection::from(
-        rustls::ClientConnection::new(Arc::new(client), "localhost".try_into().unwrap()).unwrap(),
+        rustls::ClientConnection::new(client, "localhost".try_into().unwrap()).unwrap(),
     );
     // The client speaks first.
     let mut hello = Vec::new();
@@ -219,28 +234,11 @@ fn x25519mlkem768_with_aws_lc_rs_through_the_components() {
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&read("server.chain"))
         .collect::<Result<_, _>>()
         .unwrap();
-    let hybrid_only = || aws_lc(&[aws_lc_rs::kx_group::X25519MLKEM768]);
-    let server_config = Arc::new(
-        rustls::ServerConfig::builder_with_provider(hybrid_only())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                chain,
-                PrivateKeyDer::from_pem_slice(&read("server.key")).unwrap(),
-            )
-            .unwrap(),
-    );
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(&read("ca")).unwrap())
-        .unwrap();
-    let client_config = Arc::new(
-        rustls::ClientConfig::builder_with_provider(hybrid_only())
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
+    let hybrid_only = [aws_lc_rs::kx_group::X25519MLKEM768];
+    let server_config = aws_lc_server(&hybrid_only, chain, &read("server.key"));
+    let client_config = aws_lc_client(
+        &hybrid_only,
+        CertificateDer::from_pem_slice(&read("ca")).unwrap(),
     );
     for provider in memtls_test_harness::RUSTLS_PROVIDERS {
         // https-get (memtls's client) against the aws-lc-rs server.
