@@ -10,7 +10,7 @@ use rustls::sign::CertifiedKey;
 use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
 
 use crate::pem::{parse_certificates, parse_private_key};
-use crate::{Error, Result};
+use crate::{Error, Policy, Purpose, Result};
 
 /// A TLS protocol version (the WIT `protocol-version`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -106,13 +106,18 @@ pub struct TrustStore {
     pub pinned: Vec<Vec<u8>>,
 }
 
-/// A certificate chain and the private key of its first certificate.
+/// A certificate chain and the private key of its first certificate, or the
+/// name of an identity the host holds in their place.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SigningChain {
     /// End-entity first; PEM (one or more certificates) or one DER each.
     pub certificates: Vec<Vec<u8>>,
     /// PEM or DER; PKCS#8, SEC1 or PKCS#1.
     pub private_key: Vec<u8>,
+    /// A host identity's name ([`crate::HostIdentity`]): its chain is
+    /// presented and the host signs with its key; `certificates` and
+    /// `private_key` are then empty.
+    pub host_identity: Option<String>,
 }
 
 /// Client configuration (the WIT `client-config`).
@@ -217,9 +222,27 @@ impl TrustStore {
 }
 
 impl SigningChain {
+    /// The host identity this chain names, if any; a configuration error
+    /// naming `what` when it also gives certificates or a key.
+    pub fn host_identity_name(&self, what: &str) -> Result<Option<&str>> {
+        match &self.host_identity {
+            None => Ok(None),
+            Some(name) if self.certificates.is_empty() && self.private_key.is_empty() => {
+                Ok(Some(name))
+            }
+            Some(name) => Err(Error::config(format!(
+                "{what}: names the host identity {} and also gives certificates or a \
+                 private key; give one or the other",
+                crate::identity::shown(name)
+            ))),
+        }
+    }
+
     /// Bytes this chain passes (for the policy's configuration budget).
     pub fn byte_len(&self) -> usize {
-        bytes_of(&self.certificates).saturating_add(self.private_key.len())
+        bytes_of(&self.certificates)
+            .saturating_add(self.private_key.len())
+            .saturating_add(self.host_identity.as_ref().map_or(0, String::len))
     }
 }
 
@@ -272,12 +295,18 @@ impl ServerConfig {
 pub const MAX_CHAIN_LEN: usize = 0xffff;
 
 /// Parses and checks a signing chain: certificates present, key loadable and
-/// matching the end-entity certificate.
+/// matching the end-entity certificate; or finds the host identity it names,
+/// which `policy` must grant for `purpose`.
 pub(crate) fn certified_key(
     chain: &SigningChain,
     provider: &CryptoProvider,
     what: &str,
+    purpose: Purpose,
+    policy: &Policy,
 ) -> Result<Arc<CertifiedKey>> {
+    if let Some(name) = chain.host_identity_name(what)? {
+        return Ok(policy.identity(name, purpose)?.certified_key());
+    }
     let certs = parse_certificates(&chain.certificates, &format!("{what}.certificates"))?;
     if certs.is_empty() {
         return Err(Error::config(format!(

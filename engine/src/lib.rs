@@ -16,6 +16,7 @@ mod config;
 mod connection;
 mod error;
 mod hybrid;
+mod identity;
 mod names;
 mod pem;
 mod policy;
@@ -48,6 +49,7 @@ pub use connection::{
     ReadOutcome, WriteOutcome,
 };
 pub use error::{CertificateReason, Error, ErrorKind, Result, Stage};
+pub use identity::{HostIdentity, Purpose};
 pub use pem::{parse_certificate_item, parse_certificates, parse_private_key};
 pub use policy::{
     Admission, BaseRoots, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_CHAIN_BYTES,
@@ -291,7 +293,13 @@ impl Engine {
         let mut tls = match &config.certificate_chain {
             None => builder.with_no_client_auth(),
             Some(chain) => {
-                let ck = config::certified_key(chain, &provider, "certificate-chain")?;
+                let ck = config::certified_key(
+                    chain,
+                    &provider,
+                    "certificate-chain",
+                    Purpose::Client,
+                    admission.policy(),
+                )?;
                 builder.with_client_cert_resolver(Arc::new(resolve::ClientChain(ck)))
             }
         };
@@ -323,7 +331,15 @@ impl Engine {
             .certificate_chains
             .iter()
             .enumerate()
-            .map(|(i, c)| config::certified_key(c, &provider, &format!("certificate-chains[{i}]")))
+            .map(|(i, c)| {
+                config::certified_key(
+                    c,
+                    &provider,
+                    &format!("certificate-chains[{i}]"),
+                    Purpose::Server,
+                    admission.policy(),
+                )
+            })
             .collect::<Result<Vec<_>>>()?;
         let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::identity::{HostIdentity, Purpose};
 use crate::{Error, Result};
 
 /// The default cap on ciphertext buffered per connection: four maximal records.
@@ -57,6 +58,9 @@ pub struct Policy {
     /// certificate is accepted directly, as OpenSSL does with a certificate in
     /// its store (a pin: its name, validity and key usage are still checked).
     pub extra_system_anchors: Vec<Vec<u8>>,
+    /// Identities whose keys stay in the host, granted to this instance by
+    /// name, each for its purposes ([`HostIdentity`]).
+    pub identities: Vec<Arc<HostIdentity>>,
 }
 
 /// The roots `system` trust starts from (the policy's extra anchors are added
@@ -107,7 +111,7 @@ impl std::str::FromStr for BaseRoots {
 impl Default for Policy {
     /// Secure defaults: no `insecure` interface, 1024 connections, 256 contexts,
     /// four records buffered per connection, 16 MiB of configuration, chains of
-    /// at most 10 certificates and 64 KiB, platform roots.
+    /// at most 10 certificates and 64 KiB, platform roots, no host identities.
     fn default() -> Self {
         Self {
             allow_insecure: false,
@@ -119,6 +123,7 @@ impl Default for Policy {
             max_chain_bytes: DEFAULT_MAX_CHAIN_BYTES,
             base_roots: BaseRoots::Platform,
             extra_system_anchors: Vec::new(),
+            identities: Vec::new(),
         }
     }
 }
@@ -134,6 +139,25 @@ impl Policy {
                  (the embedder can allow it; the application cannot)",
             ))
         }
+    }
+
+    /// The host identity `name` for `purpose`, or `not-permitted` naming it
+    /// when this policy does not grant it, or not for that purpose.
+    pub fn identity(&self, name: &str, purpose: Purpose) -> Result<&HostIdentity> {
+        crate::identity::find(&self.identities, name, purpose)
+    }
+
+    /// The public certificate chain (DER, end entity first) of the host
+    /// identity `name`, granted for any purpose; `not-permitted` otherwise.
+    pub fn identity_certificates(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        let identity = self
+            .identity(name, Purpose::Client)
+            .or_else(|_| self.identity(name, Purpose::Server))?;
+        Ok(identity
+            .certificates()
+            .iter()
+            .map(|c| c.as_ref().to_vec())
+            .collect())
     }
 }
 

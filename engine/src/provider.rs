@@ -41,6 +41,10 @@ pub trait TlsProvider: Send + Sync {
     fn decode_certificate(&self, der: &[u8]) -> Result<CertificateInfo> {
         crate::certificate_info(der)
     }
+    /// `host-identity-certificates`: the public chain of a host identity the
+    /// policy grants (every provider answers from its admission's policy,
+    /// [`crate::Policy::identity_certificates`]).
+    fn host_identity_certificates(&self, name: &str) -> Result<Vec<Vec<u8>>>;
     /// `client-context.create` (`Verification::Full`), or the `insecure`
     /// interface's constructors (which the policy must allow).
     fn client_context(
@@ -196,6 +200,10 @@ impl TlsProvider for RustlsProvider {
 
     fn verify_server_chain(&self, call: &ChainCheck<'_>) -> Result<()> {
         self.engine.verify_server_chain(call, &self.admission)
+    }
+
+    fn host_identity_certificates(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        self.admission.policy().identity_certificates(name)
     }
 
     fn client_context(

@@ -89,6 +89,7 @@ fn pair_with(
                 certificate_chains: vec![SigningChain {
                     certificates: vec![c.chain.clone()],
                     private_key: c.key.clone(),
+                    host_identity: None,
                 }],
                 ..Default::default()
             },
@@ -443,6 +444,7 @@ fn connect_with(
     let signing = |(certificates, key): Signing<'_>| SigningChain {
         certificates: certificates.to_vec(),
         private_key: key.to_vec(),
+        host_identity: None,
     };
     let client = e
         .client_context(
@@ -626,6 +628,7 @@ fn servers_verify_clients_only_against_their_own_anchors() {
                 certificate_chains: vec![SigningChain {
                     certificates: vec![c.chain.clone()],
                     private_key: c.key.clone(),
+                    host_identity: None,
                 }],
                 client_auth,
                 ..Default::default()
@@ -674,6 +677,7 @@ fn server_context_with(
         certificate_chains: vec![SigningChain {
             certificates: vec![c.chain.clone()],
             private_key: c.key.clone(),
+            host_identity: None,
         }],
         ..Default::default()
     };
@@ -1049,4 +1053,102 @@ fn a_peer_presenting_a_costly_chain_is_refused_in_the_handshake() {
     let _ = move_all(&mut client, &mut server);
     let heard = server.handshake().unwrap_err();
     assert_eq!(heard.kind, ErrorKind::AlertReceived(46), "{heard:?}");
+}
+
+/// A host identity granted for serving: the server context names it and never
+/// sees its key, the client verifies the chain it presents, and its public
+/// chain is readable; a key that is not the certificate's, or the identity
+/// used for the purpose it was not granted, is refused with a sentence.
+#[test]
+fn host_identities_serve_under_their_grant() {
+    use memtls_engine::{HostIdentity, Purpose};
+    use std::sync::Arc;
+    let e = engine();
+    let c = certs();
+    let chain = memtls_engine::parse_certificates(std::slice::from_ref(&c.chain), "chain").unwrap();
+    let key = |pem: &[u8]| {
+        let key = memtls_engine::parse_private_key(pem).unwrap();
+        rustls::crypto::ring::default_provider()
+            .key_provider
+            .load_private_key(key)
+            .unwrap()
+    };
+    let identity = HostIdentity::new(
+        "web",
+        chain.clone(),
+        key(&c.key),
+        &[Purpose::Server],
+        "file test",
+    )
+    .unwrap();
+    let other = KeyPair::generate().unwrap().serialize_pem();
+    let wrong = HostIdentity::new(
+        "web",
+        chain.clone(),
+        key(other.as_bytes()),
+        &[],
+        "file other",
+    )
+    .unwrap_err();
+    assert!(
+        wrong.message.contains("does not match"),
+        "{}",
+        wrong.message
+    );
+    let bad_name = HostIdentity::new("../web", chain, key(&c.key), &[], "file").unwrap_err();
+    assert!(
+        bad_name.message.contains("letters, digits"),
+        "{}",
+        bad_name.message
+    );
+
+    let granted = Admission::new(Policy {
+        identities: vec![Arc::new(identity)],
+        ..Policy::default()
+    });
+    let named = SigningChain {
+        host_identity: Some("web".into()),
+        ..Default::default()
+    };
+    let server = e
+        .server_context(
+            &ServerConfig {
+                certificate_chains: vec![named.clone()],
+                ..Default::default()
+            },
+            &granted,
+        )
+        .unwrap();
+    let client = client_context(&e, &c, None);
+    let (mut cc, mut sc) = (
+        client.connect("localhost").unwrap(),
+        server.accept().unwrap(),
+    );
+    handshake(&mut cc, &mut sc);
+    let presented = cc.peer_certificates();
+    assert_eq!(
+        granted.policy().identity_certificates("web").unwrap(),
+        presented
+    );
+    // Granted for serving only: a client context may not present it.
+    let refused = e
+        .client_context(
+            &ClientConfig {
+                trust: anchors(vec![c.ca.clone()]),
+                certificate_chain: Some(named),
+                ..Default::default()
+            },
+            Verification::Full,
+            &granted,
+        )
+        .err()
+        .unwrap();
+    assert_eq!(refused.kind, ErrorKind::NotPermitted);
+    assert!(
+        refused
+            .message
+            .contains("\"web\" is granted for serving only, not for client authentication"),
+        "{}",
+        refused.message
+    );
 }

@@ -26,6 +26,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         certificate_chain: (flag(0) & 1 == 1).then(|| SigningChain {
             certificates: vec![b.clone()],
             private_key: c.clone(),
+            host_identity: None,
         }),
         alpn_protocols: vec![c.clone()],
         cipher_suites: (flag(1) & 1 == 1).then(|| {
@@ -48,6 +49,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         certificate_chains: vec![SigningChain {
             certificates: vec![a.clone(), certs.chain.clone()],
             private_key: c.clone(),
+            host_identity: None,
         }],
         client_auth: if flag(3) & 1 == 1 {
             ClientAuth::Required(trust.clone())

@@ -37,6 +37,7 @@ fn configs() -> (wit::ClientConfig, wit::ServerConfig) {
         certificate_chains: vec![wit::SigningChain {
             certificates: vec![c.chain.clone()],
             private_key: c.key.clone(),
+            host_identity: None,
         }],
         client_auth: wit::ClientAuth::None,
         alpn_protocols: vec![b"h2".to_vec()],

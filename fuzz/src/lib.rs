@@ -74,6 +74,7 @@ pub fn contexts() -> &'static (ClientContext, ServerContext) {
                     certificate_chains: vec![SigningChain {
                         certificates: vec![c.chain.clone()],
                         private_key: c.key.clone(),
+                        host_identity: None,
                     }],
                     alpn_protocols: vec![b"h2".to_vec()],
                     session_tickets: true,

@@ -64,6 +64,9 @@ fn admission() -> &'static engine::Admission {
                 BaseRoots::None => engine::BaseRoots::None,
             },
             extra_system_anchors: p.extra_system_anchors,
+            // The guest cannot sign with host identities yet: a policy
+            // granting any is refused at composition.
+            identities: Vec::new(),
         })
     })
 }
@@ -158,6 +161,10 @@ impl Guest for Provider {
             .transient(der.len())
             .and_then(|()| provider().decode_certificate(&der));
         lift(info).map(convert::from_certificate_info)
+    }
+
+    fn host_identity_certificates(name: String) -> R<Vec<Vec<u8>>> {
+        lift(provider().host_identity_certificates(&name))
     }
 }
 

@@ -235,6 +235,12 @@ impl wit::Host for MemtlsCtxView<'_> {
             Ok(lift(info).map(convert::from_certificate_info))
         })
     }
+
+    fn host_identity_certificates(&mut self, name: String) -> WitResult<Vec<Vec<u8>>> {
+        self.guard("host-identity-certificates", |s| {
+            Ok(lift(s.ctx.provider.host_identity_certificates(&name)))
+        })
+    }
 }
 
 impl wit::HostClientContext for MemtlsCtxView<'_> {

@@ -2,7 +2,7 @@
 //! versions, signing chains and private keys, ALPN.
 
 use crate::error::{self, from_stack};
-use memtls_engine::{Error, ProtocolVersion, Result, SigningChain};
+use memtls_engine::{Error, Policy, ProtocolVersion, Purpose, Result, SigningChain};
 use openssl::pkey::PKey;
 use openssl::ssl::{SslContext, SslContextBuilder, SslMethod, SslVersion};
 use openssl::x509::X509;
@@ -219,7 +219,16 @@ pub(crate) fn signing_chain(
     b: &mut SslContextBuilder,
     chain: &SigningChain,
     what: &str,
+    purpose: Purpose,
+    policy: &Policy,
 ) -> Result<X509> {
+    if let Some(name) = chain.host_identity_name(what)? {
+        policy.identity(name, purpose)?;
+        return Err(Error::config(format!(
+            "{what}: the openssl provider cannot sign with the host identity {name:?} yet \
+             (the native and guest providers can)"
+        )));
+    }
     let certs =
         memtls_engine::parse_certificates(&chain.certificates, &format!("{what}.certificates"))?;
     let key = private_key(&chain.private_key, &format!("{what}.private-key"))?;

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use memtls_engine::{
-    Admission, ClientConfig, Error, ErrorKind, Permit, ProtocolVersion, Result, ServerConfig,
-    TlsConnection as _, TrustStore, Verification,
+    Admission, ClientConfig, Error, ErrorKind, Permit, ProtocolVersion, Purpose, Result,
+    ServerConfig, TlsConnection as _, TrustStore, Verification,
 };
 use openssl::ssl::{
     ClientHelloResponse, NameType, Ssl, SslAlert, SslContext, SslContextBuilder, SslMethod,
@@ -74,7 +74,13 @@ impl OpenSsl {
             }
         }
         if let Some(chain) = &config.certificate_chain {
-            signing_chain(&mut b, chain, "certificate-chain")?;
+            signing_chain(
+                &mut b,
+                chain,
+                "certificate-chain",
+                Purpose::Client,
+                self.admission.policy(),
+            )?;
         }
         let alpn = memtls_engine::checked_alpn(&config.alpn_protocols)?;
         if !alpn.is_empty() {
@@ -122,16 +128,19 @@ impl OpenSsl {
         // context of its own, which the SNI callback switches to when its
         // certificate is the first to name the host.
         let mut b = self.server_builder(config, "certificate-chains[0]")?;
+        let policy = self.admission.policy();
         let first = signing_chain(
             &mut b,
             &config.certificate_chains[0],
             "certificate-chains[0]",
+            Purpose::Server,
+            policy,
         )?;
         let mut chains = vec![(names_of(&first), None)];
         for (i, chain) in config.certificate_chains.iter().enumerate().skip(1) {
             let what = format!("certificate-chains[{i}]");
             let mut other = self.server_builder(config, &what)?;
-            let leaf = signing_chain(&mut other, chain, &what)?;
+            let leaf = signing_chain(&mut other, chain, &what, Purpose::Server, policy)?;
             chains.push((names_of(&leaf), Some(other.build())));
         }
         if chains.len() > 1 {

@@ -104,6 +104,10 @@ impl memtls_engine::TlsProvider for OpenSsl {
         OpenSsl::verify_server_chain(self, call)
     }
 
+    fn host_identity_certificates(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        self.admission.policy().identity_certificates(name)
+    }
+
     fn client_context(
         &self,
         config: &ClientConfig,

@@ -161,10 +161,11 @@ def trust_store(system=False, anchors=(), pinned=()):
                           pinned=[bytes(p) for p in pinned])
 
 
-def signing_chain(certificates, private_key):
-    """A ``signing-chain`` record: PEM/DER certificates (leaf first) and a PEM/DER key."""
+def signing_chain(certificates, private_key, host_identity=None):
+    """A ``signing-chain`` record: PEM/DER certificates (leaf first) and a PEM/DER key,
+    or (both empty) the name of an identity the host holds."""
     return tls.SigningChain(certificates=[bytes(c) for c in certificates],
-                            private_key=bytes(private_key))
+                            private_key=bytes(private_key), host_identity=host_identity)
 
 
 def client_context(trust, chain=None, alpn=(), min_version=None, max_version=None,

@@ -148,6 +148,17 @@ impl tls::SigningChain {
         Self {
             certificates,
             private_key,
+            host_identity: None,
+        }
+    }
+
+    /// The host identity `name`: the host presents its chain and signs with
+    /// its key, which this program never receives.
+    pub fn host_identity(name: &str) -> Self {
+        Self {
+            certificates: Vec::new(),
+            private_key: Vec::new(),
+            host_identity: Some(name.to_owned()),
         }
     }
 }

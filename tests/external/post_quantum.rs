@@ -166,6 +166,7 @@ fn memtls_server(
         certificate_chains: vec![SigningChain {
             certificates: vec![s.fixtures.0["server.chain"].clone()],
             private_key: s.key.clone(),
+            host_identity: None,
         }],
         ..ServerConfig::default()
     };

@@ -40,6 +40,7 @@ macro_rules! foreach_scenario {
             misuse: "misuse",
             garbage_from_peer: "garbage-from-peer",
             config_errors: "config-errors",
+            host_identities_refused: "host-identities-refused",
             key_formats: "key-formats",
             insecure_contexts: "insecure",
             bounded_buffers: "bounded-buffers",

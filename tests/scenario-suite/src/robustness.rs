@@ -101,6 +101,7 @@ pub(crate) fn config_errors(f: &Fixtures) -> Outcome {
     x.certificate_chain = Some(SigningChain {
         certificates: vec![fx(f, "client.chain")?.to_vec()],
         private_key: fx(f, "server.key")?.to_vec(),
+        host_identity: None,
     });
     cases.push(("client-key-mismatch", c(x), "does not match"));
     let mut x = good_s.clone();
@@ -110,18 +111,21 @@ pub(crate) fn config_errors(f: &Fixtures) -> Outcome {
     x.certificate_chains = vec![SigningChain {
         certificates: vec![],
         private_key: fx(f, "server.key")?.to_vec(),
+        host_identity: None,
     }];
     cases.push(("empty-chain", s(x), "empty"));
     let mut x = good_s.clone();
     x.certificate_chains = vec![SigningChain {
         certificates: vec![fx(f, "server.chain")?.to_vec()],
         private_key: fx(f, "b.key")?.to_vec(),
+        host_identity: None,
     }];
     cases.push(("key-mismatch", s(x), "does not match"));
     let mut x = good_s.clone();
     x.certificate_chains = vec![SigningChain {
         certificates: vec![fx(f, "server.chain")?.to_vec()],
         private_key: b"-----BEGIN PRIVATE KEY-----\n!!\n-----END PRIVATE KEY-----\n".to_vec(),
+        host_identity: None,
     }];
     cases.push(("unparseable-key", s(x), "private key"));
     let mut x = good_s.clone();
@@ -157,6 +161,64 @@ pub(crate) fn config_errors(f: &Fixtures) -> Outcome {
     Ok(out.trim_end().into())
 }
 
+/// Host identities the policy does not grant (the parity runs grant none):
+/// asked for by a client, a server or `host-identity-certificates`, with an
+/// ordinary name, a path-like one and a 1 MiB one, each is `not-permitted`
+/// with a sentence naming it (a long name cut short); an identity given with
+/// certificates or a key too is a configuration error.
+pub(crate) fn host_identities_refused(f: &Fixtures) -> Outcome {
+    let named = |name: &str| SigningChain {
+        certificates: vec![],
+        private_key: vec![],
+        host_identity: Some(name.to_owned()),
+    };
+    let long = "x".repeat(1 << 20);
+    let mut out = String::new();
+    for name in ["client-id", "../../etc/key", long.as_str()] {
+        let mut c = client_config(f)?;
+        c.certificate_chain = Some(named(name));
+        let mut s = server_config(f)?;
+        s.certificate_chains = vec![named(name)];
+        for (what, got) in [
+            ("client", tls::client_context(&c).map(|_| ())),
+            ("server", tls::server_context(&s).map(|_| ())),
+            (
+                "certificates",
+                tls::host_identity_certificates(name).map(|_| ()),
+            ),
+        ] {
+            let e = got
+                .err()
+                .ok_or_else(|| format!("{what} {name:.20}: accepted"))?;
+            ensure(matches!(e.kind, ErrorKind::NotPermitted), || {
+                format!("{what} {name:.20}: {}", err(e.clone()))
+            })?;
+            let shown = format!("{:?}", &name[..name.len().min(64)]);
+            ensure(
+                e.message.contains(&shown) && e.message.contains("not granted"),
+                || format!("{what}: message {:?} does not name {shown}", e.message),
+            )?;
+            ensure(e.message.len() < 512, || {
+                format!("{what}: a {}-byte message for a long name", e.message.len())
+            })?;
+        }
+        let _ = write!(out, "not-permitted({}) ", name.len());
+    }
+    let mut both = named("client-id");
+    both.private_key = fx(f, "client.key")?.to_vec();
+    let mut c = client_config(f)?;
+    c.certificate_chain = Some(both);
+    let e = tls::client_context(&c)
+        .err()
+        .ok_or("an identity with a key too: accepted")?;
+    ensure(
+        matches!(e.kind, ErrorKind::Configuration) && e.message.contains("one or the other"),
+        || format!("an identity with a key too: {}", err(e.clone())),
+    )?;
+    out.push_str("identity-and-key=configuration");
+    Ok(out)
+}
+
 pub(crate) fn cc_connect_bad_name(f: &Fixtures) -> Result<Result<(), Error>, String> {
     let cc = tls::client_context(&client_config(f)?).map_err(err)?;
     Ok(cc.connect("not a host name!").map(|_| ()))
@@ -179,6 +241,7 @@ pub(crate) fn key_formats(f: &Fixtures) -> Outcome {
         s.certificate_chains = vec![SigningChain {
             certificates: vec![fx(f, cert)?.to_vec()],
             private_key: fx(f, key)?.to_vec(),
+            host_identity: None,
         }];
         let mut c = client_config(f)?;
         c.trust = anchors(f, ca)?;

@@ -268,6 +268,11 @@ pub fn verify_server_chain(
     })
 }
 
+/// `host-identity-certificates`.
+pub fn host_identity_certificates(name: &str) -> Result<Vec<Vec<u8>>> {
+    backend().host_identity_certificates(name)
+}
+
 /// `decode-certificate`.
 pub fn decode_certificate(der: &[u8]) -> Result<CertificateInfo> {
     backend().decode_certificate(der)

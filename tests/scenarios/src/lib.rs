@@ -99,6 +99,10 @@ impl TlsProvider for Wit {
         lift(tls::decode_certificate(der)).map(to_certificate_info)
     }
 
+    fn host_identity_certificates(&self, name: &str) -> suite::Result<Vec<Vec<u8>>> {
+        lift(tls::host_identity_certificates(name))
+    }
+
     fn client_context(
         &self,
         config: &ClientConfig,

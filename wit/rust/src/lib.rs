@@ -93,7 +93,11 @@ macro_rules! wit_conversions {
             }
 
             fn to_chain(c: w::SigningChain) -> e::SigningChain {
-                e::SigningChain { certificates: c.certificates, private_key: c.private_key }
+                e::SigningChain {
+                    certificates: c.certificates,
+                    private_key: c.private_key,
+                    host_identity: c.host_identity,
+                }
             }
 
             pub(crate) fn to_client_config(c: w::ClientConfig) -> e::ClientConfig {
@@ -192,7 +196,11 @@ macro_rules! wit_conversions {
             }
 
             fn from_chain(c: e::SigningChain) -> w::SigningChain {
-                w::SigningChain { certificates: c.certificates, private_key: c.private_key }
+                w::SigningChain {
+                    certificates: c.certificates,
+                    private_key: c.private_key,
+                    host_identity: c.host_identity,
+                }
             }
 
             pub(crate) fn from_client_config(c: e::ClientConfig) -> w::ClientConfig {

@@ -1,0 +1,295 @@
+//! Identities the host holds: a certificate chain the application may read and
+//! present, and a private key it can never reach.
+//!
+//! The embedder names each identity in the [`Policy`](crate::Policy) of the
+//! instances allowed to use it, with the purposes it may serve (client
+//! authentication, serving, or both). An application refers to it by name
+//! where it would otherwise pass a signing chain
+//! ([`SigningChain::host_identity`](crate::SigningChain::host_identity)); the
+//! provider signs with the key in the host: a file's key loaded by the
+//! embedder, or a key on a PKCS#11 token behind a [`SigningKey`] the embedder
+//! supplies. A policy is per instance, so granting an identity to a guest
+//! means putting it in that guest's policy; every other guest gets
+//! `not-permitted`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use rustls::pki_types::CertificateDer;
+use rustls::sign::{CertifiedKey, SigningKey};
+
+use crate::{Error, Result};
+
+/// What an identity may be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// Client authentication (a client context's `certificate-chain`).
+    Client,
+    /// Serving (a server context's `certificate-chains`).
+    Server,
+}
+
+impl Purpose {
+    /// The purpose's name as the command line spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Purpose::Client => "client",
+            Purpose::Server => "server",
+        }
+    }
+
+    /// What the purpose means, for sentences.
+    fn describe(self) -> &'static str {
+        match self {
+            Purpose::Client => "client authentication",
+            Purpose::Server => "serving",
+        }
+    }
+}
+
+impl std::str::FromStr for Purpose {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "client" => Ok(Purpose::Client),
+            "server" => Ok(Purpose::Server),
+            _ => Err(format!(
+                "unknown identity purpose {s:?}: use \"client\" or \"server\""
+            )),
+        }
+    }
+}
+
+/// A certificate chain and a key that stays in the host, under a name the
+/// policy grants.
+#[derive(Clone)]
+pub struct HostIdentity {
+    name: String,
+    certified: Arc<CertifiedKey>,
+    purposes: Vec<Purpose>,
+    key_source: String,
+}
+
+impl HostIdentity {
+    /// An identity `name` presenting `chain` (DER, end entity first) and
+    /// signing with `key`, usable for `purposes` (none given: both).
+    /// `key_source` says where the key lives, for messages (a file's path, a
+    /// PKCS#11 URI without its PIN); it must not hold secrets. Refused when the
+    /// chain is empty or the key is not the end-entity certificate's.
+    pub fn new(
+        name: &str,
+        chain: Vec<CertificateDer<'static>>,
+        key: Arc<dyn SigningKey>,
+        purposes: &[Purpose],
+        key_source: &str,
+    ) -> Result<Self> {
+        check_name(name)?;
+        if chain.is_empty() {
+            return Err(Error::config(format!(
+                "identity {name:?}: the certificate chain is empty"
+            )));
+        }
+        let certified = CertifiedKey::new(chain, key);
+        let mismatch = || {
+            Error::config(format!(
+                "identity {name:?}: the key ({key_source}) does not match the end-entity \
+                 certificate"
+            ))
+        };
+        match certified.keys_match() {
+            Ok(()) => {}
+            // A key that cannot show its public half (a token's) proves it
+            // by signing once.
+            Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
+                prove_possession(&certified, name, key_source)?;
+            }
+            Err(_) => return Err(mismatch()),
+        }
+        let mut purposes = if purposes.is_empty() {
+            vec![Purpose::Client, Purpose::Server]
+        } else {
+            purposes.to_vec()
+        };
+        purposes.dedup();
+        Ok(Self {
+            name: name.to_owned(),
+            certified: Arc::new(certified),
+            purposes,
+            key_source: key_source.to_owned(),
+        })
+    }
+
+    /// The name the policy grants it under.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The certificate chain (DER, end entity first): public, readable by the
+    /// application.
+    pub fn certificates(&self) -> &[CertificateDer<'static>] {
+        &self.certified.cert
+    }
+
+    /// What it may be used for.
+    pub fn purposes(&self) -> &[Purpose] {
+        &self.purposes
+    }
+
+    /// Where its key lives (no secrets).
+    pub fn key_source(&self) -> &str {
+        &self.key_source
+    }
+
+    /// The chain and the host's signing key, as rustls takes them.
+    pub fn certified_key(&self) -> Arc<CertifiedKey> {
+        self.certified.clone()
+    }
+
+    /// The signing key in the host.
+    pub fn signing_key(&self) -> &Arc<dyn SigningKey> {
+        &self.certified.key
+    }
+}
+
+/// Signs a fixed message with `certified`'s key and checks the signature
+/// with its end-entity certificate: the key is the certificate's, and it
+/// signs.
+fn prove_possession(certified: &CertifiedKey, name: &str, key_source: &str) -> Result<()> {
+    use rustls::SignatureScheme as S;
+    let all = [
+        S::ECDSA_NISTP256_SHA256,
+        S::ECDSA_NISTP384_SHA384,
+        S::ED25519,
+        S::RSA_PSS_SHA256,
+        S::RSA_PKCS1_SHA256,
+    ];
+    let signer = certified.key.choose_scheme(&all).ok_or_else(|| {
+        Error::config(format!(
+            "identity {name:?}: the key ({key_source}) offers no signature scheme TLS uses"
+        ))
+    })?;
+    let message = b"memtls: this key belongs to the identity's certificate";
+    let signature = signer.sign(message).map_err(|e| {
+        Error::config(format!(
+            "identity {name:?}: the key ({key_source}) did not sign: {e}"
+        ))
+    })?;
+    let scheme = signer.scheme();
+    let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
+    let verified = algorithms
+        .mapping
+        .iter()
+        .filter(|(s, _)| *s == scheme)
+        .flat_map(|(_, algs)| algs.iter())
+        .any(|alg| {
+            webpki::EndEntityCert::try_from(&certified.cert[0])
+                .is_ok_and(|ee| ee.verify_signature(*alg, message, &signature).is_ok())
+        });
+    if verified {
+        Ok(())
+    } else {
+        Err(Error::config(format!(
+            "identity {name:?}: the key ({key_source}) does not match the end-entity \
+             certificate (its {scheme:?} signature does not verify with the certificate's key)"
+        )))
+    }
+}
+
+/// The longest identity name.
+const MAX_NAME_LEN: usize = 64;
+
+/// Whether `name` is one the command line, the WIT and messages can carry: 1
+/// to 64 ASCII letters, digits, `-`, `_` or `.`.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// `name` for a message: whole when short, its start and length otherwise.
+pub(crate) fn shown(name: &str) -> String {
+    match name.char_indices().nth(MAX_NAME_LEN) {
+        None => format!("{name:?}"),
+        Some((end, _)) => format!("{:?}... ({} bytes)", &name[..end], name.len()),
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(Error::config(format!(
+            "identity name {}: use 1 to {MAX_NAME_LEN} letters, digits, '-', '_' or '.'",
+            shown(name)
+        )))
+    }
+}
+
+impl fmt::Debug for HostIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostIdentity")
+            .field("name", &self.name)
+            .field("certificates", &self.certified.cert.len())
+            .field("algorithm", &self.certified.key.algorithm())
+            .field("purposes", &self.purposes)
+            .field("key_source", &self.key_source)
+            .finish()
+    }
+}
+
+/// Two identities are the same grant when name, chain, purposes and key
+/// source agree (the key itself cannot be compared, and need not be: the
+/// chain's end entity fixes its public half).
+impl PartialEq for HostIdentity {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.certified.cert == other.certified.cert
+            && self.purposes == other.purposes
+            && self.key_source == other.key_source
+    }
+}
+
+impl Eq for HostIdentity {}
+
+/// Finds identity `name` among `granted` for `purpose`, or says why not.
+pub(crate) fn find<'a>(
+    granted: &'a [Arc<HostIdentity>],
+    name: &str,
+    purpose: Purpose,
+) -> Result<&'a HostIdentity> {
+    let identity = granted.iter().find(|i| i.name == name).ok_or_else(|| {
+        Error::not_permitted(format!(
+            "the host identity {} is not granted to this program by the embedder's \
+                 policy{}",
+            shown(name),
+            if granted.is_empty() {
+                " (it grants none)".to_owned()
+            } else {
+                format!(
+                    " (it grants {})",
+                    granted
+                        .iter()
+                        .map(|i| format!("{:?}", i.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        ))
+    })?;
+    if !identity.purposes.contains(&purpose) {
+        return Err(Error::not_permitted(format!(
+            "the host identity {name:?} is granted for {} only, not for {}",
+            identity
+                .purposes
+                .iter()
+                .map(|p| p.describe())
+                .collect::<Vec<_>>()
+                .join(" and "),
+            purpose.describe()
+        )));
+    }
+    Ok(identity)
+}
