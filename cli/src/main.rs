@@ -119,6 +119,13 @@ struct PolicyArgs {
     /// a server presenting one of them as its own certificate is accepted (a pin).
     #[arg(long = "ca-file", value_name = "PEM")]
     ca_files: Vec<PathBuf>,
+    /// Grant the component an identity whose key stays in this process:
+    /// NAME=CHAIN.pem:KEY, KEY a PEM file or a PKCS#11 URI
+    /// (pkcs11:token=...;object=...?module-path=...&pin-source=file:PIN);
+    /// NAME@client or NAME@server grants one purpose only. The component
+    /// names it as a signing chain's host-identity.
+    #[arg(long = "identity", value_name = "NAME=CHAIN:KEY")]
+    identities: Vec<String>,
     /// Most live TLS connections the component may hold.
     #[arg(long, default_value_t = Policy::default().max_connections)]
     max_connections: usize,
@@ -160,6 +167,11 @@ impl PolicyArgs {
             memtls_host::engine::parse_certificate_item(&pem, &what)
                 .map_err(|e| wasmtime::format_err!("{}", e.message))?;
             policy.extra_system_anchors.push(pem);
+        }
+        for spec in &self.identities {
+            let identity = memtls_host::load_identity(spec)
+                .map_err(|e| wasmtime::format_err!("--identity: {}", e.message))?;
+            policy.identities.push(identity);
         }
         Ok(policy)
     }

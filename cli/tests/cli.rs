@@ -2,8 +2,12 @@
 //! composed component under a plain wasmtime host without memtls), `demo`, and
 //! the error for imports memtls cannot satisfy.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
+
+use common::against_s_server;
 
 /// The HTTP status in https-get's `memtls-result` report.
 fn status(output: &str) -> Option<String> {
@@ -509,52 +513,16 @@ fn openssl_provider_against_openssl_s_server() {
     let ca = dir.file("ca.pem", certs.ca_pem.as_bytes());
     let chain = dir.file("chain.pem", certs.chain_pem.as_bytes());
     let key = dir.file("key.pem", certs.key_pem.as_bytes());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port();
-    let url = format!("https://localhost:{port}/");
-    // One `openssl s_server` connection with `args`, retried until the server
-    // listens; returns our output and what s_server printed.
-    let against_s_server = |args: &[&str]| {
-        let log_path = dir.0.join("s_server.log");
-        let log = std::fs::File::create(&log_path).unwrap();
-        let mut server = Command::new("openssl")
-            .args([
-                "s_server",
-                "-accept",
-                &port.to_string(),
-                "-www",
-                "-naccept",
-                "1",
-            ])
-            .args(["-cert", &chain, "-key", &key])
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("openssl s_server (apt-get install openssl)");
-        let start = std::time::Instant::now();
-        let (out, t) = loop {
-            let (out, t) = run("openssl", args);
-            if !t.contains("cannot connect") {
-                break (out, t);
-            }
-            assert!(
-                start.elapsed().as_secs() < 30,
-                "s_server did not listen: {t}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        };
-        let _ = server.wait();
-        (out, t, std::fs::read_to_string(&log_path).unwrap())
-    };
-    let (out, t, _) = against_s_server(&["--ca-file", &ca, &app, &url]);
+    let server_args = ["-cert", chain.as_str(), "-key", key.as_str()];
+    let (out, t, _) = against_s_server(&dir.0, &server_args, |url| {
+        run("openssl", &["--ca-file", &ca, &app, url])
+    });
     assert!(
         out.status.success() && status(&t).as_deref() == Some("200"),
         "openssl provider with host --ca-file: {t}"
     );
     println!("memtls run --tls openssl -> openssl s_server: 200");
-    let (out, t, said) = against_s_server(&[&app, &url]);
+    let (out, t, said) = against_s_server(&dir.0, &server_args, |url| run("openssl", &[&app, url]));
     assert!(
         !out.status.success() && t.contains("unknown-issuer"),
         "openssl provider without the CA: {t}"

@@ -161,6 +161,13 @@ pub(crate) fn policy_image(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
 /// a core module with the answer in a data segment, given its component type by
 /// wit-component. The guest provider's policy import is satisfied with it.
 pub fn policy_component(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
+    if let Some(identity) = policy.identities.first() {
+        wasmtime::bail!(
+            "policy: the guest provider cannot sign with host identities yet (identity {:?}); \
+             the native provider can",
+            identity.name()
+        );
+    }
     // Refuse anchors the guest could not parse now, not at the first handshake.
     memtls_engine::parse_certificates(&policy.extra_system_anchors, "extra system anchors")
         .map_err(|e| wasmtime::format_err!("policy: {}", e.message))?;

@@ -115,6 +115,8 @@ use wasmtime::component::Linker;
 mod cache;
 #[cfg(feature = "guest-provider")]
 mod compose;
+mod identity;
+mod pkcs11;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 mod serve;
@@ -126,6 +128,7 @@ pub use compose::{
     GuestComponent, WASI_TLS, WasiTlsAdapter, component_imports, compose, compose_with_guest,
     imports_wasi_tls, policy_component,
 };
+pub use identity::load_identity;
 pub use serve::{
     Acceptor, ClientContext, Connection, MemtlsCtx, MemtlsCtxView, MemtlsView, ServerContext,
     Session, add_to_linker,

@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `setup`: installs what a fresh machine lacks (the `wasm32-wasip2` Rust target,
-//!   clang for ring's Wasm build; for the tests openssl, gnutls-bin, aiosmtpd,
+//!   clang for ring's Wasm build; for the tests openssl, gnutls-bin, softhsm2, aiosmtpd,
 //!   tlslite-ng and sslyze, the independent peers and scanner, and the wasmtime
 //!   CLI and jco, the other hosts).
 //! - `demo`: setup, then the demo (a handshake through each provider, side by side).
@@ -106,6 +106,10 @@ fn setup(for_tests: bool) -> Result {
         // offers X25519MLKEM768 first).
         if !on_path("chromium") {
             packages.push("chromium");
+        }
+        // A PKCS#11 token for identities whose keys stay in the host.
+        if !on_path("softhsm2-util") {
+            packages.push("softhsm2");
         }
         // From PyPI: an SMTP server with STARTTLS, the TLS scanner, tlslite-ng
         // (a third, pure-Python TLS peer), and the native sides of Python tests.

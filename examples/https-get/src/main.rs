@@ -8,6 +8,8 @@
 //!   --pin PATH            trust exactly this (e.g. self-signed) server certificate
 //!   --client-cert PATH    present this certificate chain (PEM) ...
 //!   --client-key PATH     ... with this key
+//!   --identity NAME       present the host identity NAME instead: the host signs
+//!                         with its key, which this program never sees
 //!   --alpn LIST           comma-separated ALPN protocols (default http/1.1)
 //!   --tls12 | --tls13     only this version
 //!   --cipher IDS          offer only these cipher suites (comma-separated IANA ids, hex)
@@ -45,6 +47,7 @@ struct Args {
     pin: Option<String>,
     client_cert: Option<String>,
     client_key: Option<String>,
+    identity: Option<String>,
     alpn: Vec<Vec<u8>>,
     version: Option<ProtocolVersion>,
     ciphers: Option<Vec<u16>>,
@@ -66,6 +69,7 @@ fn parse_args() -> Result<Args, String> {
         pin: None,
         client_cert: None,
         client_key: None,
+        identity: None,
         alpn: vec![b"http/1.1".to_vec()],
         version: None,
         ciphers: None,
@@ -87,6 +91,7 @@ fn parse_args() -> Result<Args, String> {
             "--pin" => a.pin = Some(value("--pin")?),
             "--client-cert" => a.client_cert = Some(value("--client-cert")?),
             "--client-key" => a.client_key = Some(value("--client-key")?),
+            "--identity" => a.identity = Some(value("--identity")?),
             "--alpn" => a.alpn = parse_alpn(&value("--alpn")?),
             "--tls12" => a.version = Some(ProtocolVersion::Tls12),
             "--tls13" => a.version = Some(ProtocolVersion::Tls13),
@@ -144,7 +149,7 @@ fn main() -> ExitCode {
                 eprintln!("https-get: {e}");
             }
             eprintln!(
-                "usage: https-get [--ca-file PATH] [--pin PATH] [--alpn LIST] [--tls12|--tls13] [--cipher IDS] [--groups LIST] [--client-cert PATH --client-key PATH] [--body] [--show-chain] [--insecure] [--upload BYTES] https://HOST[:PORT]/PATH"
+                "usage: https-get [--ca-file PATH] [--pin PATH] [--alpn LIST] [--tls12|--tls13] [--cipher IDS] [--groups LIST] [--client-cert PATH --client-key PATH | --identity NAME] [--body] [--show-chain] [--insecure] [--upload BYTES] https://HOST[:PORT]/PATH"
             );
             return ExitCode::FAILURE;
         }
@@ -172,9 +177,11 @@ fn run(args: Args) -> Result<(), String> {
     if let Some(f) = &args.pin {
         trust.pinned.push(read_file(f)?);
     }
-    let certificate_chain = match (&args.client_cert, &args.client_key) {
-        (Some(c), Some(k)) => Some(SigningChain::new(vec![read_file(c)?], read_file(k)?)),
-        (None, None) => None,
+    let certificate_chain = match (&args.client_cert, &args.client_key, &args.identity) {
+        (None, None, None) => None,
+        (None, None, Some(name)) => Some(SigningChain::host_identity(name)),
+        (Some(c), Some(k), None) => Some(SigningChain::new(vec![read_file(c)?], read_file(k)?)),
+        (_, _, Some(_)) => return Err("--identity replaces --client-cert and --client-key".into()),
         _ => return Err("--client-cert and --client-key go together".into()),
     };
     let config = ClientConfig {

@@ -2,7 +2,9 @@
 //! echoes what it receives. Certificate and key are read from preopened files.
 //!
 //! ```text
-//! tls-echo-server --cert PATH --key PATH [options]
+//! tls-echo-server (--cert PATH --key PATH | --identity NAME) [options]
+//!   --identity NAME        serve as the host identity NAME: the host signs with
+//!                          its key, which this program never sees
 //!   --listen ADDR          address to listen on (default 127.0.0.1:4433)
 //!   --client-ca PATH       require client certificates issued by this CA (PEM)
 //!   --optional-client-auth with --client-ca: ask, but do not require
@@ -40,6 +42,7 @@ struct Args {
     listen: String,
     cert: String,
     key: String,
+    identity: Option<String>,
     client_ca: Option<String>,
     optional_client_auth: bool,
     alpn: Vec<Vec<u8>>,
@@ -58,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
         listen: "127.0.0.1:4433".into(),
         cert: String::new(),
         key: String::new(),
+        identity: None,
         client_ca: None,
         optional_client_auth: false,
         alpn: vec![],
@@ -77,6 +81,7 @@ fn parse_args() -> Result<Args, String> {
             "--listen" => a.listen = value("--listen")?,
             "--cert" => a.cert = value("--cert")?,
             "--key" => a.key = value("--key")?,
+            "--identity" => a.identity = Some(value("--identity")?),
             "--client-ca" => a.client_ca = Some(value("--client-ca")?),
             "--optional-client-auth" => a.optional_client_auth = true,
             "--alpn" => a.alpn = parse_alpn(&value("--alpn")?),
@@ -98,8 +103,13 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    if a.cert.is_empty() || a.key.is_empty() {
-        return Err("--cert and --key are required".into());
+    match (a.cert.is_empty() && a.key.is_empty(), &a.identity) {
+        (true, Some(_)) => {}
+        (false, Some(_)) => return Err("--identity replaces --cert and --key".into()),
+        (_, None) if a.cert.is_empty() || a.key.is_empty() => {
+            return Err("--cert and --key (or --identity) are required".into());
+        }
+        (_, None) => {}
     }
     Ok(a)
 }
@@ -135,10 +145,10 @@ fn run() -> Result<(), String> {
         cipher_suites: args.ciphers.clone(),
         key_exchange_groups: args.groups.clone(),
         session_tickets: args.tickets,
-        ..ServerConfig::new(SigningChain::new(
-            vec![read_file(&args.cert)?],
-            read_file(&args.key)?,
-        ))
+        ..ServerConfig::new(match &args.identity {
+            Some(name) => SigningChain::host_identity(name),
+            None => SigningChain::new(vec![read_file(&args.cert)?], read_file(&args.key)?),
+        })
     };
     let context = ServerContext::create(&config)
         .map_err(|e| format!("configuration refused: {}", e.message))?;

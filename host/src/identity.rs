@@ -1,0 +1,97 @@
+//! Host identities as the embedder names them: a certificate chain from a PEM
+//! file and a key from a file or a PKCS#11 token, under a name the policy
+//! grants ([`memtls_engine::HostIdentity`]).
+//!
+//! One form serves the command line and embedders alike:
+//!
+//! ```text
+//! NAME=CHAIN.pem:KEY.pem            both purposes, the key from a file
+//! NAME@client=CHAIN.pem:pkcs11:...  client authentication only, the key on a token
+//! NAME@server=...                   serving only
+//! ```
+//!
+//! The chain's path ends at the first `:`. A PKCS#11 key is an RFC 7512 URI
+//! ([`crate::pkcs11`]); its PIN comes from a file (`pin-source`), never from the
+//! command line.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use memtls_engine::rustls::pki_types::CertificateDer;
+use memtls_engine::rustls::sign::SigningKey;
+use memtls_engine::{Error, HostIdentity, Purpose, Result};
+
+/// The most bytes of a chain or key file read for an identity.
+const MAX_IDENTITY_FILE: u64 = 1 << 20;
+
+/// Loads the identity `spec` names (the form in the module docs), reading its
+/// files and opening its token now, so that a mistake is reported before any
+/// program runs.
+pub fn load_identity(spec: &str) -> Result<Arc<HostIdentity>> {
+    let (head, source) = spec.split_once('=').ok_or_else(|| {
+        Error::config(format!(
+            "identity {spec:?}: expected NAME=CHAIN.pem:KEY (KEY a file or a pkcs11: URI)"
+        ))
+    })?;
+    let (name, purposes) = match head.split_once('@') {
+        None => (head, vec![]),
+        Some((name, purpose)) => {
+            let purpose = purpose
+                .parse::<Purpose>()
+                .map_err(|e| Error::config(format!("identity {name:?}: {e}")))?;
+            (name, vec![purpose])
+        }
+    };
+    let (chain_path, key) = source.split_once(':').ok_or_else(|| {
+        Error::config(format!(
+            "identity {name:?}: expected CHAIN.pem:KEY after '=' (KEY a file or a pkcs11: URI)"
+        ))
+    })?;
+    let chain = read_chain(Path::new(chain_path), name)?;
+    let (key, key_source): (Arc<dyn SigningKey>, String) = if key.starts_with("pkcs11:") {
+        crate::pkcs11::token_key(key, name)?
+    } else {
+        (file_key(Path::new(key), name)?, format!("file {key}"))
+    };
+    HostIdentity::new(name, chain, key, &purposes, &key_source).map(Arc::new)
+}
+
+/// Reads `path` whole, refusing what is larger than an identity file can be.
+fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::config(format!("{what}: cannot open {}: {e}", path.display())))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_IDENTITY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::config(format!("{what}: cannot read {}: {e}", path.display())))?;
+    if bytes.len() as u64 > MAX_IDENTITY_FILE {
+        return Err(Error::config(format!(
+            "{what}: {} is larger than {MAX_IDENTITY_FILE} bytes",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The identity's certificate chain, end entity first, from a PEM file.
+fn read_chain(path: &Path, name: &str) -> Result<Vec<CertificateDer<'static>>> {
+    let what = format!("identity {name:?}");
+    let pem = read(path, &what)?;
+    memtls_engine::parse_certificates(&[pem], &format!("{what}: {}", path.display()))
+}
+
+/// A key from a PEM or DER file (PKCS#8, SEC1 or PKCS#1), loaded with the
+/// native provider's crypto.
+fn file_key(path: &Path, name: &str) -> Result<Arc<dyn SigningKey>> {
+    let what = format!("identity {name:?}");
+    let bytes = read(path, &what)?;
+    let key = memtls_engine::parse_private_key(&bytes)
+        .map_err(|e| Error::config(format!("{what}: {}: {}", path.display(), e.message)))?;
+    memtls_engine::rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| {
+            Error::from_rustls_config(&format!("{what}: {}: unusable key", path.display()), e)
+        })
+}
