@@ -816,6 +816,18 @@ class _SSLContext:
         self._chain = chain
         self._changed()
 
+    def _use_host_identity(self, name):
+        """Presents the host identity ``name`` instead of a chain and key loaded here
+        (``memtls.use_identity``): the host signs, the key never enters this program."""
+        name = str(name)
+        try:
+            _core.host_identity_certificates(name)
+        except TLSFailure as failure:
+            raise _make(SSLError, SSL_ERROR_SSL, "NOT_PERMITTED",
+                        f"[SSL: NOT_PERMITTED] {failure.message}") from None
+        self._chain = _core.signing_chain([], b"", host_identity=name)
+        self._changed()
+
     def load_dh_params(self, path):
         """Refused: memtls uses ECDHE only, so DH parameters would have no effect."""
         raise NotImplementedError("memtls (rustls) offers ECDHE key exchange only; "

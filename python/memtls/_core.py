@@ -144,6 +144,12 @@ def decode_certificate(der):
     return out, info.is_ca
 
 
+def host_identity_certificates(name):
+    """The DER chain (leaf first) of the host identity ``name`` the embedder's policy
+    grants this program; :class:`TLSFailure` (``not-permitted``, naming it) otherwise."""
+    return [bytes(der) for der in call(tls.host_identity_certificates, str(name))]
+
+
 def supported_suites():
     """IANA ids of the provider's cipher suites, in its preference order."""
     return [suite.id for suite in tls.supported_cipher_suites()]

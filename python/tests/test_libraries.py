@@ -249,5 +249,44 @@ class AiosmtplibTests(unittest.TestCase):
         self.assertIn("OK", message)
 
 
+class HostIdentityTests(unittest.TestCase):
+    """requests presents an identity the host holds (``memtls.use_identity``) to
+    ``MEMTLS_TEST_MTLS``, ``openssl s_server -Verify 1``: the key never enters this
+    program. The harness grants the identity ``client`` on the native provider only."""
+
+    def test_an_identity_not_granted_is_refused(self):
+        context = ssl.create_default_context()
+        with self.assertRaises(ssl.SSLError) as caught:
+            memtls.use_identity(context, "someone-else")
+        said = str(caught.exception)
+        self.assertIn("NOT_PERMITTED", said)
+        self.assertIn('host identity "someone-else" is not granted', said)
+
+    def test_requests_with_a_host_identity(self):
+        context = ssl.create_default_context()
+        if "MEMTLS_TEST_MTLS" not in os.environ:
+            # The guest provider cannot sign with host identities yet: the harness
+            # grants none there, and the refusal says so.
+            with self.assertRaises(ssl.SSLError) as caught:
+                memtls.use_identity(context, "client")
+            self.assertIn("(it grants none)", str(caught.exception))
+            return
+        memtls.use_identity(context, "client")
+
+        class Adapter(requests.adapters.HTTPAdapter):
+            def init_poolmanager(self, *args, **kwargs):
+                kwargs["ssl_context"] = context
+                return super().init_poolmanager(*args, **kwargs)
+
+        host, port = server("MEMTLS_TEST_MTLS")
+        with requests.Session() as session:
+            session.mount("https://", Adapter())
+            response = session.get(f"https://{host}:{port}/", timeout=10)
+        self.assertEqual(response.status_code, 200)
+        # s_server -www's page shows the certificate it received.
+        self.assertIn("Client certificate", response.text)
+        self.assertNotIn("no client certificate available", response.text)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

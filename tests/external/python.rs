@@ -297,10 +297,48 @@ fn libraries_in_wasm() {
         extra_system_anchors: vec![ca],
         ..Policy::default()
     };
+    // A server requiring client certificates from the client CA, and the
+    // client's identity held by the host (granted on the native provider:
+    // the guest provider cannot sign with host identities yet).
+    let (mtls, mtls_port) = https_server(
+        "openssl",
+        &files,
+        "server",
+        &["-Verify", "1", "-CAfile", &files.path("client-ca")],
+    );
+    let identity = memtls_host::load_identity(&format!(
+        "client@client={}:{}",
+        files.path("client.chain"),
+        files.path("client.key")
+    ))
+    .expect("the client identity");
     for provider in memtls_test_harness::RUSTLS_PROVIDERS {
-        let (ran, _) = run_suite(&bytes, "test_libraries", (provider, &policy), &files, &env);
+        let (policy, env) = if provider == Provider::Native {
+            let mut env = env.clone();
+            env.push(("MEMTLS_TEST_MTLS".into(), format!("localhost:{mtls_port}")));
+            let mut policy = policy.clone();
+            policy.identities.push(identity.clone());
+            (policy, env)
+        } else {
+            (policy.clone(), env.clone())
+        };
+        let (ran, report) = run_suite(&bytes, "test_libraries", (provider, &policy), &files, &env);
         assert!(ran >= 8, "only {ran} tests ran");
+        if provider == Provider::Native {
+            assert!(
+                report
+                    .lines()
+                    .any(|l| l.starts_with("test_requests_with_a_host_identity")
+                        && l.ends_with("ok")),
+                "requests with a host identity did not pass: {report}"
+            );
+        }
     }
+    assert!(
+        mtls.text().contains("depth=0"),
+        "s_server -Verify 1 should have verified the identity's certificate: {}",
+        mtls.text()
+    );
 }
 
 #[test]
