@@ -14,6 +14,27 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let c = parts.next().unwrap_or_default();
     let flags = parts.next().unwrap_or_default();
     let flag = |i: usize| flags.get(i).copied().unwrap_or(0);
+    // A signing chain from the input, or a host identity named by it (the
+    // admission grants one, `fuzz`), alone or beside a chain.
+    let signing = |certificates: Vec<Vec<u8>>, key: &Vec<u8>, bits: u8, name: &[u8]| {
+        let name = String::from_utf8_lossy(name).into_owned();
+        match bits & 6 {
+            2 => SigningChain {
+                host_identity: Some(name),
+                ..Default::default()
+            },
+            4 => SigningChain {
+                certificates,
+                private_key: key.clone(),
+                host_identity: Some(name),
+            },
+            _ => SigningChain {
+                certificates,
+                private_key: key.clone(),
+                host_identity: None,
+            },
+        }
+    };
     let engine = memtls_fuzz::engine();
     let certs = memtls_fuzz::certs();
     let trust = TrustStore {
@@ -23,11 +44,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let client = ClientConfig {
         trust: trust.clone(),
-        certificate_chain: (flag(0) & 1 == 1).then(|| SigningChain {
-            certificates: vec![b.clone()],
-            private_key: c.clone(),
-            host_identity: None,
-        }),
+        certificate_chain: (flag(0) & 1 == 1).then(|| signing(vec![b.clone()], &c, flag(0), &a)),
         alpn_protocols: vec![c.clone()],
         cipher_suites: (flag(1) & 1 == 1).then(|| {
             flags
@@ -46,11 +63,12 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let _ = engine.client_context(&client, Verification::Full, memtls_fuzz::admission());
     let server = ServerConfig {
-        certificate_chains: vec![SigningChain {
-            certificates: vec![a.clone(), certs.chain.clone()],
-            private_key: c.clone(),
-            host_identity: None,
-        }],
+        certificate_chains: vec![signing(
+            vec![a.clone(), certs.chain.clone()],
+            &c,
+            flag(3),
+            &b,
+        )],
         client_auth: if flag(3) & 1 == 1 {
             ClientAuth::Required(trust.clone())
         } else {

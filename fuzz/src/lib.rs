@@ -34,14 +34,26 @@ pub fn engine() -> &'static Engine {
     E.get_or_init(|| Engine::new(EngineOptions::ring("fuzz")))
 }
 
-/// The process-wide admission: no caps that would stop a fuzz run early.
+/// The process-wide admission: no caps that would stop a fuzz run early, and
+/// the server certificate granted as host identity `fuzz` for both purposes
+/// (an input naming it reaches the identity's use).
 pub fn admission() -> &'static Admission {
     static A: OnceLock<Admission> = OnceLock::new();
     A.get_or_init(|| {
+        let c = certs();
+        let chain = memtls_engine::parse_certificates(std::slice::from_ref(&c.chain), "chain")
+            .expect("the fixture chain");
+        let key = memtls_engine::rustls::crypto::ring::default_provider()
+            .key_provider
+            .load_private_key(memtls_engine::parse_private_key(&c.key).expect("the key"))
+            .expect("a ring key");
+        let identity = memtls_engine::HostIdentity::new("fuzz", chain, key, &[], "fuzz fixture")
+            .expect("the identity");
         Admission::new(Policy {
             max_connections: usize::MAX,
             max_contexts: usize::MAX,
             max_config_bytes: usize::MAX,
+            identities: vec![std::sync::Arc::new(identity)],
             ..Policy::default()
         })
     })

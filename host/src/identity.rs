@@ -95,3 +95,27 @@ fn file_key(path: &Path, name: &str) -> Result<Arc<dyn SigningKey>> {
             Error::from_rustls_config(&format!("{what}: {}: unusable key", path.display()), e)
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spec's mistakes are named before any file is read.
+    #[test]
+    fn specs_that_cannot_be_read_say_why() {
+        let refused = |spec: &str, says: &str| {
+            let e = load_identity(spec).unwrap_err();
+            assert!(e.message.contains(says), "{spec}: {}", e.message);
+        };
+        refused("client", "expected NAME=CHAIN.pem:KEY");
+        refused(
+            "client@admin=a.pem:b.pem",
+            "unknown identity purpose \"admin\"",
+        );
+        refused("client=chain.pem", "expected CHAIN.pem:KEY");
+        refused(
+            "client=/nonexistent/chain.pem:/nonexistent/key.pem",
+            "cannot open /nonexistent/chain.pem",
+        );
+    }
+}
