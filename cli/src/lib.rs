@@ -28,54 +28,9 @@ pub const MAX_TEXT_FILE: u64 = 16 << 20;
 /// The most bytes a component file may hold.
 pub const MAX_COMPONENT_FILE: u64 = 1 << 30;
 
-/// Reads an operator's input file, `what` naming it in errors: a regular file
-/// of at most `max` bytes, opened without blocking (a FIFO, a device such as
-/// /dev/zero or a directory is refused with a sentence, not read forever).
-pub fn read_input(path: &std::path::Path, what: &str, max: u64) -> Result<Vec<u8>> {
-    use std::io::Read as _;
-    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
-    // Non-blocking, so that opening a FIFO with no writer returns at once.
-    let file = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| wasmtime::format_err!("{what}: cannot open it: {e}"))?;
-    let meta = file
-        .metadata()
-        .map_err(|e| wasmtime::format_err!("{what}: {e}"))?;
-    let kind = meta.file_type();
-    let not = if kind.is_dir() {
-        Some("a directory")
-    } else if kind.is_fifo() {
-        Some("a FIFO (named pipe)")
-    } else if kind.is_socket() {
-        Some("a socket")
-    } else if kind.is_char_device() || kind.is_block_device() {
-        Some("a device")
-    } else if !kind.is_file() {
-        Some("not a regular file")
-    } else {
-        None
-    };
-    if let Some(not) = not {
-        wasmtime::bail!("{what}: it is {not}; give a regular file");
-    }
-    if meta.len() > max {
-        wasmtime::bail!(
-            "{what}: it is {} bytes; at most {max} are accepted",
-            meta.len()
-        );
-    }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    // `take`: a file that grows while it is read still stops at the cap.
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| wasmtime::format_err!("{what}: cannot read it: {e}"))?;
-    if bytes.len() as u64 > max {
-        wasmtime::bail!("{what}: it grew past {max} bytes while it was read");
-    }
-    Ok(bytes)
-}
+/// Reads an operator's input file (defined with the host library, whose
+/// identity loader reads files the same way).
+pub use memtls_host::read_input;
 
 /// The runtime's settings as the command takes them: from the environment
 /// (`MEMTLS_PERFMAP` set: a perf map; `MEMTLS_COMPONENT_CACHE=off`: no cache

@@ -91,12 +91,6 @@ impl HostIdentity {
             )));
         }
         let certified = CertifiedKey::new(chain, key);
-        let mismatch = || {
-            Error::config(format!(
-                "identity {name:?}: the key ({key_source}) does not match the end-entity \
-                 certificate"
-            ))
-        };
         match certified.keys_match() {
             Ok(()) => {}
             // A key that cannot show its public half (a token's) proves it
@@ -104,7 +98,12 @@ impl HostIdentity {
             Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {
                 prove_possession(&certified, name, key_source)?;
             }
-            Err(_) => return Err(mismatch()),
+            Err(_) => {
+                return Err(Error::config(format!(
+                    "identity {name:?}: the key ({key_source}) does not match the end-entity \
+                     certificate"
+                )));
+            }
         }
         let mut purposes = if purposes.is_empty() {
             vec![Purpose::Client, Purpose::Server]
@@ -177,15 +176,14 @@ fn prove_possession(certified: &CertifiedKey, name: &str, key_source: &str) -> R
     })?;
     let scheme = signer.scheme();
     let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
-    let verified = algorithms
-        .mapping
-        .iter()
-        .filter(|(s, _)| *s == scheme)
-        .flat_map(|(_, algs)| algs.iter())
-        .any(|alg| {
-            webpki::EndEntityCert::try_from(&certified.cert[0])
-                .is_ok_and(|ee| ee.verify_signature(*alg, message, &signature).is_ok())
-        });
+    let verified = webpki::EndEntityCert::try_from(&certified.cert[0]).is_ok_and(|ee| {
+        algorithms
+            .mapping
+            .iter()
+            .filter(|(s, _)| *s == scheme)
+            .flat_map(|(_, algs)| algs.iter())
+            .any(|alg| ee.verify_signature(*alg, message, &signature).is_ok())
+    });
     if verified {
         Ok(())
     } else {
@@ -254,31 +252,41 @@ impl PartialEq for HostIdentity {
 
 impl Eq for HostIdentity {}
 
+/// Finds identity `name` among `granted`, whatever its purposes, or says
+/// that the policy does not grant it.
+pub(crate) fn named<'a>(granted: &'a [Arc<HostIdentity>], name: &str) -> Result<&'a HostIdentity> {
+    granted
+        .iter()
+        .find(|i| i.name == name)
+        .map(|i| &**i)
+        .ok_or_else(|| {
+            Error::not_permitted(format!(
+                "the host identity {} is not granted to this program by the embedder's \
+                 policy{}",
+                shown(name),
+                if granted.is_empty() {
+                    " (it grants none)".to_owned()
+                } else {
+                    format!(
+                        " (it grants {})",
+                        granted
+                            .iter()
+                            .map(|i| format!("{:?}", i.name))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            ))
+        })
+}
+
 /// Finds identity `name` among `granted` for `purpose`, or says why not.
 pub(crate) fn find<'a>(
     granted: &'a [Arc<HostIdentity>],
     name: &str,
     purpose: Purpose,
 ) -> Result<&'a HostIdentity> {
-    let identity = granted.iter().find(|i| i.name == name).ok_or_else(|| {
-        Error::not_permitted(format!(
-            "the host identity {} is not granted to this program by the embedder's \
-                 policy{}",
-            shown(name),
-            if granted.is_empty() {
-                " (it grants none)".to_owned()
-            } else {
-                format!(
-                    " (it grants {})",
-                    granted
-                        .iter()
-                        .map(|i| format!("{:?}", i.name))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            }
-        ))
-    })?;
+    let identity = named(granted, name)?;
     if !identity.purposes.contains(&purpose) {
         return Err(Error::not_permitted(format!(
             "the host identity {name:?} is granted for {} only, not for {}",

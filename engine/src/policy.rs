@@ -150,10 +150,7 @@ impl Policy {
     /// The public certificate chain (DER, end entity first) of the host
     /// identity `name`, granted for any purpose; `not-permitted` otherwise.
     pub fn identity_certificates(&self, name: &str) -> Result<Vec<Vec<u8>>> {
-        let identity = self
-            .identity(name, Purpose::Client)
-            .or_else(|_| self.identity(name, Purpose::Server))?;
-        Ok(identity
+        Ok(crate::identity::named(&self.identities, name)?
             .certificates()
             .iter()
             .map(|c| c.as_ref().to_vec())

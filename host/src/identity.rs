@@ -56,36 +56,24 @@ pub fn load_identity(spec: &str) -> Result<Arc<HostIdentity>> {
     HostIdentity::new(name, chain, key, &purposes, &key_source).map(Arc::new)
 }
 
-/// Reads `path` whole, refusing what is larger than an identity file can be.
-fn read(path: &Path, what: &str) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let file = std::fs::File::open(path)
-        .map_err(|e| Error::config(format!("{what}: cannot open {}: {e}", path.display())))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_IDENTITY_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::config(format!("{what}: cannot read {}: {e}", path.display())))?;
-    if bytes.len() as u64 > MAX_IDENTITY_FILE {
-        return Err(Error::config(format!(
-            "{what}: {} is larger than {MAX_IDENTITY_FILE} bytes",
-            path.display()
-        )));
-    }
-    Ok(bytes)
+/// Reads identity file `path` as the command reads its inputs
+/// ([`crate::read_input`]: a regular file, at most [`MAX_IDENTITY_FILE`] bytes).
+fn read(path: &Path, name: &str) -> Result<Vec<u8>> {
+    let what = format!("identity {name:?}: {}", path.display());
+    crate::read_input(path, &what, MAX_IDENTITY_FILE).map_err(|e| Error::config(e.to_string()))
 }
 
 /// The identity's certificate chain, end entity first, from a PEM file.
 fn read_chain(path: &Path, name: &str) -> Result<Vec<CertificateDer<'static>>> {
-    let what = format!("identity {name:?}");
-    let pem = read(path, &what)?;
-    memtls_engine::parse_certificates(&[pem], &format!("{what}: {}", path.display()))
+    let pem = read(path, name)?;
+    memtls_engine::parse_certificates(&[pem], &format!("identity {name:?}: {}", path.display()))
 }
 
 /// A key from a PEM or DER file (PKCS#8, SEC1 or PKCS#1), loaded with the
 /// native provider's crypto.
 fn file_key(path: &Path, name: &str) -> Result<Arc<dyn SigningKey>> {
     let what = format!("identity {name:?}");
-    let bytes = read(path, &what)?;
+    let bytes = read(path, name)?;
     let key = memtls_engine::parse_private_key(&bytes)
         .map_err(|e| Error::config(format!("{what}: {}: {}", path.display(), e.message)))?;
     memtls_engine::rustls::crypto::ring::default_provider()
@@ -115,7 +103,7 @@ mod tests {
         refused("client=chain.pem", "expected CHAIN.pem:KEY");
         refused(
             "client=/nonexistent/chain.pem:/nonexistent/key.pem",
-            "cannot open /nonexistent/chain.pem",
+            "/nonexistent/chain.pem: cannot open it",
         );
     }
 }

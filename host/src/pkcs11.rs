@@ -225,20 +225,15 @@ fn find_slot(m: &Pkcs11, u: &Uri, what: &str) -> Result<Slot> {
     }
 }
 
-/// The PIN from `path`, without its line ending.
+/// The PIN from `path` (read as the command reads its inputs), without its
+/// line ending.
 fn read_pin(path: &Path, what: &str) -> Result<AuthPin> {
-    use std::io::Read;
-    let mut pin = String::new();
-    std::fs::File::open(path)
-        .and_then(|f| f.take(MAX_PIN_FILE).read_to_string(&mut pin))
-        .map_err(|e| {
-            Error::config(format!(
-                "{what}: cannot read the PIN from {}: {e}",
-                path.display()
-            ))
-        })?;
-    let pin = pin.trim_end_matches(['\r', '\n']).to_owned();
-    Ok(AuthPin::from(pin))
+    let what = format!("{what}: the PIN file {}", path.display());
+    let bytes =
+        crate::read_input(path, &what, MAX_PIN_FILE).map_err(|e| Error::config(e.to_string()))?;
+    let pin = String::from_utf8(bytes)
+        .map_err(|_| Error::config(format!("{what}: the PIN is not UTF-8")))?;
+    Ok(AuthPin::from(pin.trim_end_matches(['\r', '\n']).to_owned()))
 }
 
 /// What a token key is, and so which schemes it can sign with.
