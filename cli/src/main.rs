@@ -309,14 +309,24 @@ fn compose(
     )?;
     std::fs::write(output, &composed)
         .map_err(|e| wasmtime::format_err!("cannot write {}: {e}", output.display()))?;
+    let names: Vec<&str> = policy.identities.iter().map(|i| i.name()).collect();
     eprintln!(
-        "memtls: wrote {} ({} bytes): the guest provider is inside{}; it needs only WASI",
+        "memtls: wrote {} ({} bytes): the guest provider is inside{}; {}",
         output.display(),
         composed.len(),
         if wasi_tls {
             ", under the wasi:tls adapter"
         } else {
             ""
+        },
+        if names.is_empty() {
+            "it needs only WASI".to_owned()
+        } else {
+            format!(
+                "it needs WASI and a host holding the keys of {} (memtls:tls/host-signer: \
+                 `memtls run` with the same --identity options)",
+                names.join(", ")
+            )
         }
     );
     Ok(())

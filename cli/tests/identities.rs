@@ -247,90 +247,158 @@ impl World {
     }
 }
 
-/// https-get in Wasm on the native provider authenticates to `s_server
-/// -Verify 1` with identities whose keys live on the SoftHSM2 token (ECDSA
-/// P-256, RSA-2048, Ed25519) and with a file-held key; s_server's page (what
-/// it received) and its log name the client's subject. Without the identity
-/// s_server refuses the handshake.
+/// The providers that sign with host identities: the native one in the host,
+/// the guest one through `host-signer`.
+const SIGNING_PROVIDERS: [&str; 2] = ["native", "guest"];
+
+/// https-get in Wasm authenticates to `s_server -Verify 1` with identities
+/// whose keys live on the SoftHSM2 token (ECDSA P-256, RSA-2048, Ed25519) and
+/// with a file-held key, on each provider that signs with them; s_server's
+/// page (what it received) and its log name the client's subject. Without
+/// the identity s_server refuses the handshake.
 #[test]
 #[ignore = "needs openssl and softhsm2 (Debian packages); cargo xtask test runs it"]
 fn token_and_file_identities_authenticate_to_s_server() {
     let w = World::new("s_server");
     let app = w.dir.path("https-get.wasm");
     std::fs::write(&app, examples::https_get()).unwrap();
-    let mut cases: Vec<(String, String)> = CLIENT_KEYS
+    // Every identity granted at once (one policy: the guest provider's
+    // composition is compiled once), each used by name in turn.
+    let mut cases: Vec<(String, String, String)> = CLIENT_KEYS
         .iter()
         .map(|(stem, _)| {
             (
-                w.token_identity("client", stem),
+                stem.to_string(),
+                w.token_identity(stem, stem),
                 format!("memtls hsm client {stem}"),
             )
         })
         .collect();
     cases.push((
+        "file".to_owned(),
         format!(
-            "client={}:{}",
+            "file={}:{}",
             w.dir.path("ec256.pem"),
             w.dir.path("ec256.key")
         ),
         "memtls hsm client ec256".to_owned(),
     ));
-    for (identity, subject) in &cases {
-        let (out, text, said) = w.against_s_server(|url| {
-            w.memtls(
-                "native",
-                &[
-                    "--identity",
-                    identity,
-                    &app,
-                    "--identity",
-                    "client",
-                    "--body",
-                    url,
-                ],
-            )
-        });
+    let grants: Vec<&str> = cases
+        .iter()
+        .flat_map(|(_, spec, _)| ["--identity", spec.as_str()])
+        .collect();
+    for provider in SIGNING_PROVIDERS {
+        for (name, _, subject) in &cases {
+            let (out, text, said) = w.against_s_server(|url| {
+                let args = [&grants[..], &[&app, "--identity", name, "--body", url]].concat();
+                w.memtls(provider, &args)
+            });
+            assert!(
+                out.status.success() && text.contains("Client certificate"),
+                "https-get on {provider} with {name}: {text}\ns_server: {said}"
+            );
+            assert!(
+                text.contains(&format!("Subject: CN={subject}"))
+                    && said.contains(&format!("depth=0 CN = {subject}")),
+                "s_server should have received {subject} from {provider}: page {text}\nlog {said}"
+            );
+            println!("s_server -Verify 1 received {subject:?} from identity {name} on {provider}");
+        }
+        // No identity: s_server requires one and refuses the handshake.
+        let (out, text, said) = w.against_s_server(|url| w.memtls(provider, &[&app, url]));
         assert!(
-            out.status.success() && text.contains("Client certificate"),
-            "https-get with {identity}: {text}\ns_server: {said}"
+            !out.status.success(),
+            "{provider} without a certificate: {text}"
         );
         assert!(
-            text.contains(&format!("Subject: CN={subject}"))
-                && said.contains(&format!("depth=0 CN = {subject}")),
-            "s_server should have received {subject}: page {text}\nlog {said}"
+            said.contains("peer did not return a certificate"),
+            "s_server should say it got no certificate from {provider}: {said}"
         );
-        println!("s_server -Verify 1 received {subject:?} from {identity}");
     }
-    // No identity: s_server requires one and refuses the handshake.
-    let (out, text, said) = w.against_s_server(|url| w.memtls("native", &[&app, url]));
-    assert!(!out.status.success(), "without a certificate: {text}");
+}
+
+/// `memtls compose --identity` bakes the identity's name, purposes and public
+/// chain into the composition and leaves its signatures to the host: run with
+/// the same grant, the composition authenticates to `s_server -Verify 1`
+/// with the token's key; run without it, it is refused with a sentence
+/// saying what to grant.
+#[test]
+#[ignore = "needs openssl and softhsm2 (Debian packages); cargo xtask test runs it"]
+fn a_composition_made_with_identities_runs_where_they_are_granted() {
+    let w = World::new("compose");
+    let app = w.dir.path("https-get.wasm");
+    std::fs::write(&app, examples::https_get()).unwrap();
+    let composed = w.dir.path("composed.wasm");
+    let grant = w.token_identity("ec256", "ec256");
+    let out = Command::new(env!("CARGO_BIN_EXE_memtls"))
+        .args([
+            "compose",
+            "--identity",
+            &grant,
+            "--ca-file",
+            &w.dir.path("ca.pem"),
+        ])
+        .args([&app, "-o", &composed])
+        .env("SOFTHSM2_CONF", &w.softhsm_conf)
+        .output()
+        .expect("run memtls compose");
+    let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("peer did not return a certificate"),
-        "s_server should say it got no certificate: {said}"
+        out.status.success() && said.contains("a host holding the keys of ec256"),
+        "compose --identity: {said}"
+    );
+    let (out, text, log) = w.against_s_server(|url| {
+        w.memtls(
+            "native",
+            &[
+                "--identity",
+                &grant,
+                &composed,
+                "--identity",
+                "ec256",
+                "--body",
+                url,
+            ],
+        )
+    });
+    assert!(
+        out.status.success() && text.contains("Subject: CN=memtls hsm client ec256"),
+        "the composition with the grant: {text}\ns_server: {log}"
+    );
+    let (out, text) = w.memtls("native", &[&composed, "https://localhost:9/"]);
+    assert!(
+        !out.status.success() && text.contains("this run grants none"),
+        "the composition without the grant: {text}"
     );
 }
 
-/// tls-echo-server in Wasm on the native provider serves with a key on the
-/// token; `openssl s_client` verifies its chain and name against the CA and
-/// gets its line echoed.
+/// tls-echo-server in Wasm serves with a key on the token, on each provider
+/// that signs with host identities; `openssl s_client` verifies its chain and
+/// name against the CA and gets its line echoed.
 #[test]
 #[ignore = "needs openssl and softhsm2 (Debian packages); cargo xtask test runs it"]
 fn a_server_in_wasm_serves_with_a_token_key_to_s_client() {
-    use memtls_test_harness::peers::{spawn, spawn_command};
     let w = World::new("serve");
     let echo = w.dir.path("tls-echo-server.wasm");
     std::fs::write(&echo, examples::tls_echo_server()).unwrap();
+    for provider in SIGNING_PROVIDERS {
+        serve_with_token_key(&w, &echo, provider);
+    }
+}
+
+fn serve_with_token_key(w: &World, echo: &str, provider: &str) {
+    use memtls_test_harness::peers::{spawn, spawn_command};
     let identity = w.token_identity_for("web", "server", "server");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_memtls"));
     cmd.args([
         "run",
         "--tls",
-        "native",
+        provider,
         "-S",
         "network",
         "--identity",
         &identity,
-        &echo,
+        echo,
     ])
     .args([
         "--identity",
@@ -382,13 +450,14 @@ fn a_server_in_wasm_serves_with_a_token_key_to_s_client() {
     let log = server.exit_within(Duration::from_secs(30));
     assert!(
         echoed,
-        "s_client against the token-keyed server: {said}
+        "s_client against the token-keyed server on {provider}: {said}
 server: {log:?}"
     );
     assert!(
         said.contains("Peer signature type: ECDSA") && said.contains("CN = localhost"),
-        "s_client should show the server's ECDSA signature and subject: {said}"
+        "s_client should show the server's ECDSA signature and subject ({provider}): {said}"
     );
+    println!("s_client verified the token-keyed server on {provider}");
 }
 
 /// Names and purposes the policy does not grant are refused with
@@ -401,42 +470,45 @@ fn identities_not_granted_are_refused_with_a_sentence() {
     let app = w.dir.path("https-get.wasm");
     std::fs::write(&app, examples::https_get()).unwrap();
     let granted = w.token_identity("client", "ec256");
-    // Another name than the one granted (no server needed: refused at configuration).
-    let (out, text) = w.memtls(
-        "native",
-        &[
-            "--identity",
-            &granted,
-            &app,
-            "--identity",
-            "other",
-            "https://localhost:9/",
-        ],
-    );
-    assert!(
-        !out.status.success() && text.contains("the host identity \"other\" is not granted"),
-        "an identity not granted: {text}"
-    );
-    // Granted for client authentication only, used to serve.
     let echo = w.dir.path("tls-echo-server.wasm");
     std::fs::write(&echo, examples::tls_echo_server()).unwrap();
-    let (out, text) = w.memtls(
-        "native",
-        &[
-            "--identity",
-            &granted,
-            &echo,
-            "--identity",
-            "client",
-            "--max-connections",
-            "1",
-        ],
-    );
-    assert!(
-        !out.status.success()
-            && text.contains("is granted for client authentication only, not for serving"),
-        "an identity used for the wrong purpose: {text}"
-    );
+    for provider in SIGNING_PROVIDERS {
+        // Another name than the one granted (no server needed: refused at
+        // configuration).
+        let (out, text) = w.memtls(
+            provider,
+            &[
+                "--identity",
+                &granted,
+                &app,
+                "--identity",
+                "other",
+                "https://localhost:9/",
+            ],
+        );
+        assert!(
+            !out.status.success() && text.contains("the host identity \"other\" is not granted"),
+            "an identity not granted ({provider}): {text}"
+        );
+        // Granted for client authentication only, used to serve.
+        let (out, text) = w.memtls(
+            provider,
+            &[
+                "--identity",
+                &granted,
+                &echo,
+                "--identity",
+                "client",
+                "--max-connections",
+                "1",
+            ],
+        );
+        assert!(
+            !out.status.success()
+                && text.contains("is granted for client authentication only, not for serving"),
+            "an identity used for the wrong purpose ({provider}): {text}"
+        );
+    }
     // A PIN in the URI.
     let (out, text) = w.memtls(
         "native",
@@ -469,14 +541,5 @@ fn identities_not_granted_are_refused_with_a_sentence() {
     assert!(
         !out.status.success() && text.contains("does not match"),
         "a token key that is not the certificate's: {text}"
-    );
-    // The guest provider cannot sign with host identities yet: it says so.
-    let (out, text) = w.memtls(
-        "guest",
-        &["--identity", &granted, &app, "https://localhost:9/"],
-    );
-    assert!(
-        !out.status.success() && text.contains("guest provider cannot sign with host identities"),
-        "guest provider: {text}"
     );
 }

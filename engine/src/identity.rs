@@ -15,8 +15,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use rustls::pki_types::CertificateDer;
-use rustls::sign::{CertifiedKey, SigningKey};
+use rustls::pki_types::{CertificateDer, SubjectPublicKeyInfoDer};
+use rustls::sign::{CertifiedKey, Signer, SigningKey};
+use rustls::{SignatureAlgorithm, SignatureScheme};
 
 use crate::{Error, Result};
 
@@ -148,6 +149,217 @@ impl HostIdentity {
     /// The signing key in the host.
     pub fn signing_key(&self) -> &Arc<dyn SigningKey> {
         &self.certified.key
+    }
+
+    /// An identity whose key is held elsewhere and reached through `sign`:
+    /// inside the guest provider, the host's key behind the `host-signer`
+    /// import. `schemes` are the TLS signature schemes it signs with, best
+    /// first; the key's public half is the end-entity certificate's (the
+    /// holder proved possession when it loaded the key).
+    pub fn delegated(
+        name: &str,
+        chain: Vec<CertificateDer<'static>>,
+        purposes: &[Purpose],
+        schemes: Vec<SignatureScheme>,
+        sign: Arc<DelegatedSign>,
+    ) -> Result<Self> {
+        let spki = chain
+            .first()
+            .and_then(|ee| webpki::EndEntityCert::try_from(ee).ok())
+            .map(|ee| ee.subject_public_key_info())
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "identity {}: the end-entity certificate does not parse",
+                    shown(name)
+                ))
+            })?;
+        let algorithm = match schemes.first() {
+            Some(scheme) => scheme_algorithm(*scheme),
+            None => {
+                return Err(Error::config(format!(
+                    "identity {}: its key signs with no TLS signature scheme",
+                    shown(name)
+                )));
+            }
+        };
+        let key = DelegatedKey {
+            schemes,
+            algorithm,
+            spki,
+            sign,
+        };
+        Self::new(
+            name,
+            chain,
+            Arc::new(key),
+            purposes,
+            "the host (host-signer)",
+        )
+    }
+
+    /// The TLS signature schemes its key signs with, best first.
+    pub fn schemes(&self) -> Vec<SignatureScheme> {
+        TLS_SCHEMES
+            .iter()
+            .copied()
+            .filter(|s| self.certified.key.choose_scheme(&[*s]).is_some())
+            .collect()
+    }
+
+    /// Signs `message` under `scheme` for a handshake run elsewhere (the guest
+    /// provider's, through `host-signer`): only the content of a TLS 1.3
+    /// CertificateVerify, with the context string of a purpose the identity
+    /// is granted for, and a scheme its key has. What that lets a caller do
+    /// is what the grant means: authenticate as the identity in TLS 1.3
+    /// handshakes; the 64-space prefix and context string keep the signature
+    /// from counting for anything else.
+    pub fn sign_handshake(&self, scheme: SignatureScheme, message: &[u8]) -> Result<Vec<u8>> {
+        let purpose = certificate_verify_purpose(message).ok_or_else(|| {
+            Error::not_permitted(format!(
+                "the host signs for identity {} only the content of a TLS 1.3 \
+                 CertificateVerify (64 spaces, the client's or server's context string, a \
+                 zero byte, a 32- or 48-byte transcript hash); the {} bytes given are not one",
+                shown(&self.name),
+                message.len()
+            ))
+        })?;
+        if !self.purposes.contains(&purpose) {
+            return Err(self.not_for(purpose));
+        }
+        let signer = self.certified.key.choose_scheme(&[scheme]).ok_or_else(|| {
+            Error::not_permitted(format!(
+                "the key of identity {} does not sign with {scheme:?} (it signs with {:?})",
+                shown(&self.name),
+                self.schemes()
+            ))
+        })?;
+        signer.sign(message).map_err(|e| {
+            Error::config(format!(
+                "identity {}: the key ({}) did not sign: {e}",
+                shown(&self.name),
+                self.key_source
+            ))
+        })
+    }
+
+    /// The refusal of a purpose the identity is not granted for.
+    fn not_for(&self, purpose: Purpose) -> Error {
+        Error::not_permitted(format!(
+            "the host identity {:?} is granted for {} only, not for {}",
+            self.name,
+            self.purposes
+                .iter()
+                .map(|p| p.describe())
+                .collect::<Vec<_>>()
+                .join(" and "),
+            purpose.describe()
+        ))
+    }
+}
+
+/// Signs with a key held elsewhere: the scheme and the message in, the
+/// signature or a sentence saying why not out.
+pub type DelegatedSign =
+    dyn Fn(SignatureScheme, &[u8]) -> std::result::Result<Vec<u8>, String> + Send + Sync;
+
+/// Every signature scheme a TLS handshake may ask a certificate's key for,
+/// in the order keys are offered them.
+const TLS_SCHEMES: [SignatureScheme; 10] = [
+    SignatureScheme::ECDSA_NISTP256_SHA256,
+    SignatureScheme::ECDSA_NISTP384_SHA384,
+    SignatureScheme::ECDSA_NISTP521_SHA512,
+    SignatureScheme::ED25519,
+    SignatureScheme::RSA_PSS_SHA256,
+    SignatureScheme::RSA_PSS_SHA384,
+    SignatureScheme::RSA_PSS_SHA512,
+    SignatureScheme::RSA_PKCS1_SHA256,
+    SignatureScheme::RSA_PKCS1_SHA384,
+    SignatureScheme::RSA_PKCS1_SHA512,
+];
+
+fn scheme_algorithm(scheme: SignatureScheme) -> SignatureAlgorithm {
+    use SignatureScheme as S;
+    match scheme {
+        S::ECDSA_NISTP256_SHA256 | S::ECDSA_NISTP384_SHA384 | S::ECDSA_NISTP521_SHA512 => {
+            SignatureAlgorithm::ECDSA
+        }
+        S::ED25519 => SignatureAlgorithm::ED25519,
+        S::ED448 => SignatureAlgorithm::ED448,
+        _ => SignatureAlgorithm::RSA,
+    }
+}
+
+/// The purpose whose TLS 1.3 CertificateVerify `message` is the content of
+/// (RFC 8446, section 4.4.3), if it is one.
+fn certificate_verify_purpose(message: &[u8]) -> Option<Purpose> {
+    let rest = message.strip_prefix(&[b' '; 64])?;
+    let (purpose, rest) =
+        if let Some(rest) = rest.strip_prefix(b"TLS 1.3, client CertificateVerify") {
+            (Purpose::Client, rest)
+        } else {
+            (
+                Purpose::Server,
+                rest.strip_prefix(b"TLS 1.3, server CertificateVerify")?,
+            )
+        };
+    let hash = rest.strip_prefix(&[0])?;
+    matches!(hash.len(), 32 | 48).then_some(purpose)
+}
+
+/// A key held elsewhere, reached through a [`DelegatedSign`].
+struct DelegatedKey {
+    schemes: Vec<SignatureScheme>,
+    algorithm: SignatureAlgorithm,
+    spki: SubjectPublicKeyInfoDer<'static>,
+    sign: Arc<DelegatedSign>,
+}
+
+impl fmt::Debug for DelegatedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DelegatedKey")
+            .field("schemes", &self.schemes)
+            .finish()
+    }
+}
+
+impl SigningKey for DelegatedKey {
+    fn choose_scheme(&self, offered: &[SignatureScheme]) -> Option<Box<dyn Signer>> {
+        let scheme = *self.schemes.iter().find(|s| offered.contains(s))?;
+        Some(Box::new(DelegatedSigner {
+            scheme,
+            sign: self.sign.clone(),
+        }))
+    }
+
+    fn public_key(&self) -> Option<SubjectPublicKeyInfoDer<'_>> {
+        Some(self.spki.clone())
+    }
+
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.algorithm
+    }
+}
+
+struct DelegatedSigner {
+    scheme: SignatureScheme,
+    sign: Arc<DelegatedSign>,
+}
+
+impl fmt::Debug for DelegatedSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DelegatedSigner")
+            .field("scheme", &self.scheme)
+            .finish()
+    }
+}
+
+impl Signer for DelegatedSigner {
+    fn sign(&self, message: &[u8]) -> std::result::Result<Vec<u8>, rustls::Error> {
+        (self.sign)(self.scheme, message).map_err(rustls::Error::General)
+    }
+
+    fn scheme(&self) -> SignatureScheme {
+        self.scheme
     }
 }
 
@@ -288,16 +500,7 @@ pub(crate) fn find<'a>(
 ) -> Result<&'a HostIdentity> {
     let identity = named(granted, name)?;
     if !identity.purposes.contains(&purpose) {
-        return Err(Error::not_permitted(format!(
-            "the host identity {name:?} is granted for {} only, not for {}",
-            identity
-                .purposes
-                .iter()
-                .map(|p| p.describe())
-                .collect::<Vec<_>>()
-                .join(" and "),
-            purpose.describe()
-        )));
+        return Err(identity.not_for(purpose));
     }
     Ok(identity)
 }

@@ -156,6 +156,15 @@ impl Policy {
             .map(|c| c.as_ref().to_vec())
             .collect())
     }
+
+    /// Identity `name`'s signature over `message` under `scheme` (an IANA
+    /// code point) for a handshake the guest provider runs: what the host's
+    /// `host-signer` answers ([`HostIdentity::sign_handshake`] says what it
+    /// signs). `not-permitted` naming the identity when it is not granted.
+    pub fn sign_handshake(&self, name: &str, scheme: u16, message: &[u8]) -> Result<Vec<u8>> {
+        crate::identity::named(&self.identities, name)?
+            .sign_handshake(rustls::SignatureScheme::from(scheme), message)
+    }
 }
 
 #[derive(Debug, Default)]

@@ -1152,3 +1152,158 @@ fn host_identities_serve_under_their_grant() {
         refused.message
     );
 }
+
+/// An identity delegated as the guest provider holds one (its key elsewhere,
+/// reached through a function: here the host's policy, as `host-signer`
+/// serves it) serves TLS 1.3 handshakes; the holder signs nothing but a TLS
+/// 1.3 CertificateVerify's content for a purpose it granted, under a scheme
+/// its key has, so a TLS 1.2 handshake and every raw-signing attempt are
+/// refused with a sentence.
+#[test]
+fn delegated_identities_sign_only_tls13_certificate_verify() {
+    use memtls_engine::{HostIdentity, ProtocolVersion, Purpose};
+    use rustls::SignatureScheme;
+    use std::sync::Arc;
+    let e = engine();
+    let c = certs();
+    let chain = memtls_engine::parse_certificates(std::slice::from_ref(&c.chain), "chain").unwrap();
+    let key = rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(memtls_engine::parse_private_key(&c.key).unwrap())
+        .unwrap();
+    let held =
+        HostIdentity::new("web", chain.clone(), key, &[Purpose::Server], "file test").unwrap();
+    assert_eq!(held.schemes(), [SignatureScheme::ECDSA_NISTP256_SHA256]);
+    let host = Policy {
+        identities: vec![Arc::new(held.clone())],
+        ..Policy::default()
+    };
+    let signer = host.clone();
+    let sign = move |scheme: SignatureScheme, message: &[u8]| {
+        signer
+            .sign_handshake("web", u16::from(scheme), message)
+            .map_err(|e| e.message)
+    };
+    let delegated = HostIdentity::delegated(
+        "web",
+        chain,
+        &[Purpose::Server],
+        held.schemes(),
+        Arc::new(sign),
+    )
+    .unwrap();
+    let guest = Admission::new(Policy {
+        identities: vec![Arc::new(delegated)],
+        ..Policy::default()
+    });
+    let server = e
+        .server_context(
+            &ServerConfig {
+                certificate_chains: vec![SigningChain {
+                    host_identity: Some("web".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            },
+            &guest,
+        )
+        .unwrap();
+    // TLS 1.3: the CertificateVerify the host signed checks out at the client.
+    let client = client_context(&e, &c, Some(ProtocolVersion::Tls13));
+    let (mut cc, mut sc) = (
+        client.connect("localhost").unwrap(),
+        server.accept().unwrap(),
+    );
+    handshake(&mut cc, &mut sc);
+    assert_eq!(
+        cc.peer_certificates(),
+        host.identity_certificates("web").unwrap()
+    );
+    // TLS 1.2 signs the handshake's randoms and parameters: refused.
+    let client = client_context(&e, &c, Some(ProtocolVersion::Tls12));
+    let (mut cc, mut sc) = (
+        client.connect("localhost").unwrap(),
+        server.accept().unwrap(),
+    );
+    let mut refused = None;
+    for _ in 0..10 {
+        let _ = cc.handshake();
+        if let Err(e) = sc.handshake() {
+            refused = Some(e);
+            break;
+        }
+        let _ = move_all(&mut cc, &mut sc);
+        let _ = move_all(&mut sc, &mut cc);
+    }
+    let refused = refused.expect("a TLS 1.2 handshake with a delegated key should fail");
+    assert!(
+        refused
+            .message
+            .contains("only the content of a TLS 1.3 CertificateVerify"),
+        "{}",
+        refused.message
+    );
+    // Raw signing through the host's side, each refusal a sentence.
+    let p256 = u16::from(SignatureScheme::ECDSA_NISTP256_SHA256);
+    let verify = |context: &str, hash: usize| {
+        let mut m = vec![b' '; 64];
+        m.extend_from_slice(context.as_bytes());
+        m.push(0);
+        m.extend(std::iter::repeat_n(7u8, hash));
+        m
+    };
+    let server_content = verify("TLS 1.3, server CertificateVerify", 32);
+    assert!(host.sign_handshake("web", p256, &server_content).is_ok());
+    assert!(
+        host.sign_handshake(
+            "web",
+            p256,
+            &verify("TLS 1.3, server CertificateVerify", 48)
+        )
+        .is_ok()
+    );
+    let refusals: [(&str, u16, Vec<u8>, &str); 7] = [
+        (
+            "web",
+            p256,
+            b"any document at all".to_vec(),
+            "only the content of a TLS 1.3",
+        ),
+        ("web", p256, Vec::new(), "the 0 bytes given"),
+        (
+            "web",
+            p256,
+            verify("TLS 1.3, server CertificateVerify", 20),
+            "not one",
+        ),
+        (
+            "web",
+            p256,
+            verify("TLS 1.3, server CertificateVerifz", 32),
+            "not one",
+        ),
+        (
+            "web",
+            p256,
+            verify("TLS 1.3, client CertificateVerify", 32),
+            "granted for serving only, not for client authentication",
+        ),
+        (
+            "web",
+            u16::from(SignatureScheme::RSA_PSS_SHA256),
+            server_content.clone(),
+            "does not sign with RSA_PSS_SHA256",
+        ),
+        (
+            "mail",
+            p256,
+            server_content.clone(),
+            "\"mail\" is not granted",
+        ),
+    ];
+    for (name, scheme, message, says) in refusals {
+        let e = host.sign_handshake(name, scheme, &message).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotPermitted, "{}", e.message);
+        assert!(e.message.contains(says), "{says}: {}", e.message);
+    }
+}

@@ -64,11 +64,46 @@ fn admission() -> &'static engine::Admission {
                 BaseRoots::None => engine::BaseRoots::None,
             },
             extra_system_anchors: p.extra_system_anchors,
-            // The guest cannot sign with host identities yet: a policy
-            // granting any is refused at composition.
-            identities: Vec::new(),
+            identities: p.identities.into_iter().filter_map(granted).collect(),
         })
     })
+}
+
+/// An identity the host holds, as the policy grants it: its chain here, its
+/// key in the host, which signs through the `host-signer` import. (The host
+/// made the record from an identity it checked; one that does not rebuild is
+/// left out, and naming it is then `not-permitted`.)
+fn granted(
+    identity: bindings::memtls::tls::policy::GrantedIdentity,
+) -> Option<Arc<engine::HostIdentity>> {
+    use engine::rustls::SignatureScheme;
+    let purposes: Vec<engine::Purpose> = [
+        (identity.client, engine::Purpose::Client),
+        (identity.server, engine::Purpose::Server),
+    ]
+    .into_iter()
+    .filter_map(|(granted, purpose)| granted.then_some(purpose))
+    .collect();
+    if purposes.is_empty() {
+        return None;
+    }
+    let chain = identity
+        .certificates
+        .into_iter()
+        .map(engine::rustls::pki_types::CertificateDer::from)
+        .collect();
+    let schemes = identity
+        .schemes
+        .into_iter()
+        .map(SignatureScheme::from)
+        .collect();
+    let name = identity.name.clone();
+    let sign = move |scheme: SignatureScheme, message: &[u8]| {
+        bindings::memtls::tls::host_signer::sign(&name, u16::from(scheme), message)
+    };
+    engine::HostIdentity::delegated(&identity.name, chain, &purposes, schemes, Arc::new(sign))
+        .ok()
+        .map(Arc::new)
 }
 
 /// This instance's provider: the engine on rustls under the policy. No

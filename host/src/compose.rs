@@ -23,6 +23,9 @@ const POLICY: &str = "memtls:tls/policy@0.1.0";
 const PROVIDED: [&str; 2] = [TLS, "memtls:tls/insecure@0.1.0"];
 /// The interface whose types the others use.
 const TLS: &str = "memtls:tls/tls@0.1.0";
+/// The interface through which the guest provider has the host sign for
+/// the identities the policy grants; no application may import it.
+const SIGNER: &str = "memtls:tls/host-signer@0.1.0";
 
 /// Declares a component the embedder supplies (bytes it built or shipped),
 /// with a process-wide default as rustls has for its crypto provider.
@@ -105,69 +108,126 @@ supplied_component!(
     "a wasm32-wasip2 build of memtls-wasi-tls (the wasi:tls adapter)"
 );
 
-/// Where the `settings` record sits in the policy component's memory; the list
-/// of anchors follows it.
+/// Where the `settings` record sits in the policy component's memory; what
+/// its lists hold follows it.
 const RECORD_AT: u32 = 16;
-const RECORD_SIZE: u32 = 40;
 
 /// The WIT carries limits as u32: a limit beyond that is as good as unlimited.
 fn clamp(value: usize) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
 
-/// The memory image of the `settings` record in the canonical ABI's layout: the record
-/// (bool at 0, six u32 from 4, the `base-roots` enum's byte at 28, then the
-/// anchors' list pointer and length at 32 and 36), the anchors' (pointer,
-/// length) pairs, then their bytes.
+/// A memory image under construction, laid out as the canonical ABI lifts
+/// values (little-endian, each value at its alignment); offsets are u32.
+struct Image(Vec<u8>);
+
+impl Image {
+    /// Appends `len` zero bytes at alignment `align`; returns their offset.
+    fn reserve(&mut self, len: usize, align: usize) -> wasmtime::Result<u32> {
+        let at = self.0.len().next_multiple_of(align);
+        let end = at
+            .checked_add(len)
+            .filter(|end| u32::try_from(*end).is_ok())
+            .ok_or_else(|| wasmtime::format_err!("policy: the policy exceeds 4 GiB"))?;
+        self.0.resize(end, 0);
+        Ok(at as u32)
+    }
+
+    fn put_u32(&mut self, at: u32, value: u32) {
+        let at = at as usize;
+        self.0[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    }
+
+    /// Writes a list's (pointer, length) pair at `at`, the elements being
+    /// `count` of `size` bytes each at `align`, reserved here; returns where
+    /// the elements go.
+    fn list(&mut self, at: u32, count: usize, size: usize, align: usize) -> wasmtime::Result<u32> {
+        let len = count
+            .checked_mul(size)
+            .ok_or_else(|| wasmtime::format_err!("policy: the policy exceeds 4 GiB"))?;
+        let elements = self.reserve(len, align)?;
+        self.put_u32(at, elements);
+        self.put_u32(at + 4, clamp(count));
+        Ok(elements)
+    }
+
+    /// Writes `bytes` as a `list<u8>` (or a `string`) whose pair is at `at`.
+    fn bytes(&mut self, at: u32, bytes: &[u8]) -> wasmtime::Result<()> {
+        let elements = self.list(at, bytes.len(), 1, 1)?;
+        let start = elements as usize;
+        self.0[start..start + bytes.len()].copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Writes a `list<list<u8>>` whose pair is at `at`.
+    fn byte_lists<'a>(
+        &mut self,
+        at: u32,
+        lists: impl ExactSizeIterator<Item = &'a [u8]>,
+    ) -> wasmtime::Result<()> {
+        let table = self.list(at, lists.len(), 8, 4)?;
+        for (i, bytes) in lists.enumerate() {
+            self.bytes(table + 8 * i as u32, bytes)?;
+        }
+        Ok(())
+    }
+}
+
+/// The memory image of the `settings` record in the canonical ABI's layout:
+/// the record at [`RECORD_AT`] (bool at 0, six u32 from 4, the `base-roots`
+/// enum's byte at 28, the anchors' list at 32, the identities' at 40), then
+/// what the lists hold. A `granted-identity` takes 28 bytes: name at 0, the
+/// purposes' bools at 8 and 9, certificates at 12, schemes (u16) at 20.
 pub(crate) fn policy_image(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
-    let n = policy.extra_system_anchors.len();
-    let table_at = RECORD_AT + RECORD_SIZE;
-    let table_len = u32::try_from(n * 8)
-        .map_err(|_| wasmtime::format_err!("policy: too many extra system anchors"))?;
-    let mut image = vec![0u8; (table_at + table_len) as usize];
-    let record = RECORD_AT as usize;
-    image[record] = u8::from(policy.allow_insecure);
-    let mut put = |at: usize, v: u32| {
-        image[record + at..record + at + 4].copy_from_slice(&v.to_le_bytes());
-    };
-    put(4, clamp(policy.max_connections));
-    put(8, clamp(policy.max_contexts));
-    put(12, clamp(policy.max_buffered_bytes));
-    put(16, clamp(policy.max_config_bytes));
-    put(20, clamp(policy.max_chain_certificates));
-    put(24, clamp(policy.max_chain_bytes));
-    put(32, table_at);
-    put(36, clamp(n));
+    let mut image = Image(Vec::new());
+    image.reserve(RECORD_AT as usize, 1)?;
+    let record = image.reserve(48, 4)?;
+    image.0[record as usize] = u8::from(policy.allow_insecure);
+    for (i, limit) in [
+        policy.max_connections,
+        policy.max_contexts,
+        policy.max_buffered_bytes,
+        policy.max_config_bytes,
+        policy.max_chain_certificates,
+        policy.max_chain_bytes,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        image.put_u32(record + 4 + 4 * i as u32, clamp(limit));
+    }
     // The enum's discriminant: the case's index in the WIT.
-    image[record + 28] = match policy.base_roots {
+    image.0[record as usize + 28] = match policy.base_roots {
         memtls_engine::BaseRoots::Platform => 0,
         memtls_engine::BaseRoots::Mozilla => 1,
         memtls_engine::BaseRoots::None => 2,
     };
-    for (i, anchor) in policy.extra_system_anchors.iter().enumerate() {
-        let ptr = u32::try_from(image.len())
-            .map_err(|_| wasmtime::format_err!("policy: extra system anchors exceed 4 GiB"))?;
-        let len = u32::try_from(anchor.len())
-            .map_err(|_| wasmtime::format_err!("policy: an extra system anchor exceeds 4 GiB"))?;
-        let at = table_at as usize + 8 * i;
-        image[at..at + 4].copy_from_slice(&ptr.to_le_bytes());
-        image[at + 4..at + 8].copy_from_slice(&len.to_le_bytes());
-        image.extend_from_slice(anchor);
+    image.byte_lists(
+        record + 32,
+        policy.extra_system_anchors.iter().map(Vec::as_slice),
+    )?;
+    let identities = image.list(record + 40, policy.identities.len(), 28, 4)?;
+    for (i, identity) in policy.identities.iter().enumerate() {
+        let at = identities + 28 * i as u32;
+        image.bytes(at, identity.name().as_bytes())?;
+        let purposes = identity.purposes();
+        image.0[at as usize + 8] = u8::from(purposes.contains(&memtls_engine::Purpose::Client));
+        image.0[at as usize + 9] = u8::from(purposes.contains(&memtls_engine::Purpose::Server));
+        image.byte_lists(at + 12, identity.certificates().iter().map(|c| c.as_ref()))?;
+        let schemes = identity.schemes();
+        let table = image.list(at + 20, schemes.len(), 2, 2)?;
+        for (j, scheme) in schemes.into_iter().enumerate() {
+            let start = table as usize + 2 * j;
+            image.0[start..start + 2].copy_from_slice(&u16::from(scheme).to_le_bytes());
+        }
     }
-    Ok(image)
+    Ok(image.0)
 }
 
 /// A component exporting `memtls:tls/policy` whose `current` returns `policy`:
 /// a core module with the answer in a data segment, given its component type by
 /// wit-component. The guest provider's policy import is satisfied with it.
 pub fn policy_component(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
-    if let Some(identity) = policy.identities.first() {
-        wasmtime::bail!(
-            "policy: the guest provider cannot sign with host identities yet (identity {:?}); \
-             the native provider can",
-            identity.name()
-        );
-    }
     // Refuse anchors the guest could not parse now, not at the first handshake.
     memtls_engine::parse_certificates(&policy.extra_system_anchors, "extra system anchors")
         .map_err(|e| wasmtime::format_err!("policy: {}", e.message))?;
@@ -181,15 +241,7 @@ pub fn policy_component(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
     let mut functions = FunctionSection::new();
     functions.function(0);
     module.section(&functions);
-    let mut memories = MemorySection::new();
-    memories.memory(MemoryType {
-        minimum: pages,
-        maximum: Some(pages),
-        memory64: false,
-        shared: false,
-        page_size_log2: None,
-    });
-    module.section(&memories);
+    memory_section(&mut module, pages, Some(pages));
     let mut exports = ExportSection::new();
     exports.export("memory", ExportKind::Memory, 0);
     exports.export(&format!("{POLICY}#current"), ExportKind::Func, 0);
@@ -203,14 +255,32 @@ pub fn policy_component(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
     let mut data = DataSection::new();
     data.active(0, &ConstExpr::i32_const(0), image);
     module.section(&data);
-    let mut core = module.finish();
+    component_of(module.finish(), "policy-source", "the policy component")
+}
 
+/// Adds the memory section of a module with one 32-bit memory of `minimum`
+/// pages (at most `maximum`).
+fn memory_section(module: &mut Module, minimum: u64, maximum: Option<u64>) {
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType {
+        minimum,
+        maximum,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    module.section(&memories);
+}
+
+/// Gives core module `core` the component type of the memtls WIT's world
+/// `world`.
+fn component_of(mut core: Vec<u8>, world: &str, what: &str) -> wasmtime::Result<Vec<u8>> {
     let mut resolve = wit_parser::Resolve::default();
     let package = resolve
         .push_str("tls.wit", include_str!("../wit/tls.wit"))
         .map_err(|e| wasmtime::format_err!("the memtls WIT does not parse: {e:#}"))?;
     let world = resolve
-        .select_world(&[package], Some("policy-source"))
+        .select_world(&[package], Some(world))
         .map_err(|e| wasmtime::format_err!("{e:#}"))?;
     wit_component::embed_component_metadata(
         &mut core,
@@ -222,7 +292,89 @@ pub fn policy_component(policy: &Policy) -> wasmtime::Result<Vec<u8>> {
     wit_component::ComponentEncoder::default()
         .module(&core)
         .and_then(|e| e.validate(true).encode())
-        .map_err(|e| wasmtime::format_err!("building the policy component failed: {e:#}"))
+        .map_err(|e| wasmtime::format_err!("building {what} failed: {e:#}"))
+}
+
+/// What the stand-in for `host-signer` answers.
+const NO_SIGNER: &str = "the host grants this program no identity to sign with";
+
+/// The component a composition without host identities plugs into the guest
+/// provider's `host-signer` import, so that it imports nothing memtls-specific
+/// and plain hosts (the wasmtime CLI, jco) run it. The guest never calls it
+/// (it only signs for identities the policy grants, and there are none); if
+/// called, it refuses with [`NO_SIGNER`]. Its allocator hands every argument
+/// the same scratch space, enough of its memory grown to hold it: the
+/// arguments are never read.
+fn signer_stand_in() -> wasmtime::Result<Vec<u8>> {
+    const SCRATCH: i32 = 1024;
+    const ANSWER_AT: i32 = 16;
+    const TEXT_AT: u32 = 64;
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32; 4], [ValType::I32]);
+    types.ty().function([ValType::I32; 5], [ValType::I32]);
+    module.section(&types);
+    let mut functions = FunctionSection::new();
+    functions.function(0);
+    functions.function(1);
+    module.section(&functions);
+    memory_section(&mut module, 1, None);
+    let mut exports = ExportSection::new();
+    exports.export("memory", ExportKind::Memory, 0);
+    exports.export("cabi_realloc", ExportKind::Func, 0);
+    exports.export(&format!("{SIGNER}#sign"), ExportKind::Func, 1);
+    module.section(&exports);
+    let mut code = CodeSection::new();
+    // cabi_realloc(old, old_size, align, new_size): SCRATCH, with the memory
+    // grown to hold new_size bytes there.
+    let mut realloc = Function::new([]);
+    for instruction in [
+        Instruction::LocalGet(3),
+        Instruction::I32Const(SCRATCH),
+        Instruction::I32Add,
+        Instruction::MemorySize(0),
+        Instruction::I32Const(16),
+        Instruction::I32Shl,
+        Instruction::I32GtU,
+        Instruction::If(wasm_encoder::BlockType::Empty),
+        Instruction::LocalGet(3),
+        Instruction::I32Const(SCRATCH + 0xffff),
+        Instruction::I32Add,
+        Instruction::I32Const(16),
+        Instruction::I32ShrU,
+        Instruction::MemorySize(0),
+        Instruction::I32Sub,
+        Instruction::MemoryGrow(0),
+        Instruction::I32Const(-1),
+        Instruction::I32Eq,
+        Instruction::If(wasm_encoder::BlockType::Empty),
+        Instruction::Unreachable,
+        Instruction::End,
+        Instruction::End,
+        Instruction::I32Const(SCRATCH),
+        Instruction::End,
+    ] {
+        realloc.instruction(&instruction);
+    }
+    code.function(&realloc);
+    // sign(...): the `err` case of the result, its text in the data.
+    let mut sign = Function::new([]);
+    sign.instruction(&Instruction::I32Const(ANSWER_AT));
+    sign.instruction(&Instruction::End);
+    code.function(&sign);
+    module.section(&code);
+    let mut answer = vec![1, 0, 0, 0];
+    answer.extend_from_slice(&TEXT_AT.to_le_bytes());
+    answer.extend_from_slice(&(NO_SIGNER.len() as u32).to_le_bytes());
+    let mut data = DataSection::new();
+    data.active(0, &ConstExpr::i32_const(ANSWER_AT), answer);
+    data.active(0, &ConstExpr::i32_const(TEXT_AT as i32), NO_SIGNER.bytes());
+    module.section(&data);
+    component_of(
+        module.finish(),
+        "signer-stand-in",
+        "the stand-in for host-signer",
+    )
 }
 
 fn register(
@@ -359,6 +511,18 @@ pub fn compose(
         app.to_vec(),
         "the application",
     )?;
+    let app_imports: Vec<String> = graph.types()[graph[app_id].ty()]
+        .imports
+        .keys()
+        .cloned()
+        .collect();
+    if app_imports.iter().any(|i| i == SIGNER) {
+        wasmtime::bail!(
+            "the application imports {SIGNER}, through which the host signs for the identities \
+             it holds: only the guest provider may use it, and memtls does not compose a program \
+             that asks for it"
+        );
+    }
     let guest = match guest {
         Some((guest, policy)) => {
             let guest_id = register(
@@ -379,6 +543,23 @@ pub fn compose(
             graph
                 .set_instantiation_argument(guest, POLICY, settings)
                 .map_err(|e| wasmtime::format_err!("the guest provider takes no policy: {e:#}"))?;
+            // With identities granted, `host-signer` stays an import of the
+            // composition, for the host that holds their keys to serve.
+            if policy.identities.is_empty() {
+                let stand_in = register(
+                    &mut graph,
+                    "memtls:signer-stand-in",
+                    signer_stand_in()?,
+                    "the stand-in for host-signer",
+                )?;
+                let stand_in = graph.instantiate(stand_in);
+                let signer = export_of(&mut graph, stand_in, SIGNER)?;
+                graph
+                    .set_instantiation_argument(guest, SIGNER, signer)
+                    .map_err(|e| {
+                        wasmtime::format_err!("the guest provider takes no host-signer: {e:#}")
+                    })?;
+            }
             Some(guest)
         }
         None => None,
@@ -407,11 +588,6 @@ pub fn compose(
         None => None,
     };
 
-    let app_imports: Vec<String> = graph.types()[graph[app_id].ty()]
-        .imports
-        .keys()
-        .cloned()
-        .collect();
     let application = graph.instantiate(app_id);
     let mut plugged = 0;
     for name in &app_imports {

@@ -84,6 +84,59 @@ fn file_key(path: &Path, name: &str) -> Result<Arc<dyn SigningKey>> {
         })
 }
 
+/// Bindings for serving `memtls:tls/host-signer` (the `signer-host` world).
+#[allow(missing_docs)] // the WIT items are documented
+mod signer_bindings {
+    wasmtime::component::bindgen!({
+        world: "signer-host",
+        path: "wit",
+    });
+}
+
+/// The host's side of `memtls:tls/host-signer`: signatures by the identities
+/// a policy grants, for the handshakes of the guest provider composed into
+/// the program ([`memtls_engine::Policy::sign_handshake`] says what it
+/// signs: TLS 1.3 CertificateVerify content for a granted purpose, nothing
+/// else). Put one in the store data and link it with
+/// [`add_signer_to_linker`] when the policy grants identities and the guest
+/// provider serves TLS.
+#[derive(Debug, Clone)]
+pub struct HostSigner {
+    policy: memtls_engine::Policy,
+}
+
+impl HostSigner {
+    /// Signs for the identities `policy` grants.
+    pub fn new(policy: memtls_engine::Policy) -> Self {
+        Self { policy }
+    }
+}
+
+impl signer_bindings::memtls::tls::host_signer::Host for HostSigner {
+    fn sign(
+        &mut self,
+        name: String,
+        scheme: u16,
+        message: Vec<u8>,
+    ) -> std::result::Result<Vec<u8>, String> {
+        self.policy
+            .sign_handshake(&name, scheme, &message)
+            .map_err(|e| e.message)
+    }
+}
+
+/// Adds `memtls:tls/host-signer` to `linker`, served by the [`HostSigner`]
+/// `get` finds in the store data.
+pub fn add_signer_to_linker<T: 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    get: fn(&mut T) -> &mut HostSigner,
+) -> wasmtime::Result<()> {
+    signer_bindings::memtls::tls::host_signer::add_to_linker::<
+        T,
+        wasmtime::component::HasSelf<HostSigner>,
+    >(linker, get)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

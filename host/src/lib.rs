@@ -128,7 +128,7 @@ pub use compose::{
     GuestComponent, WASI_TLS, WasiTlsAdapter, component_imports, compose, compose_with_guest,
     imports_wasi_tls, policy_component,
 };
-pub use identity::load_identity;
+pub use identity::{HostSigner, add_signer_to_linker, load_identity};
 
 /// Reads an operator's input file, `what` naming it in errors: a regular file
 /// of at most `max` bytes, opened without blocking (a FIFO, a device such as

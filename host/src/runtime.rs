@@ -132,6 +132,9 @@ pub struct Host {
     /// The host provider's state; none for the guest provider (nothing links
     /// the host's memtls:tls functions then).
     memtls: Option<MemtlsCtx>,
+    /// Signatures by the identities the policy grants, for a guest provider
+    /// composed into the program (`memtls:tls/host-signer`).
+    signer: crate::HostSigner,
     memory: MemoryMeter,
 }
 
@@ -275,6 +278,7 @@ impl Loaded {
                 wasi: wasi.build(),
                 table: ResourceTable::new(),
                 memtls,
+                signer: crate::HostSigner::new(self.policy.clone()),
                 memory: MemoryMeter {
                     total: 0,
                     peak: 0,
@@ -317,7 +321,17 @@ pub fn load(
         }
     };
     let (component, cached) = compile(bytes, provider, policy, label)?;
-    let missing = unsupported_imports(&component, provider);
+    let missing = unsupported_imports(&component, provider, !policy.identities.is_empty());
+    if missing
+        .iter()
+        .any(|m| m.starts_with("memtls:tls/host-signer@"))
+    {
+        wasmtime::bail!(
+            "{label} has the host sign for identities it holds (it imports \
+             memtls:tls/host-signer: a composition made with --identity), and this run grants \
+             none: grant them as the composition did (memtls run --identity NAME=CHAIN:KEY)"
+        );
+    }
     if !missing.is_empty() {
         wasmtime::bail!(
             "{label} imports what memtls cannot provide: {}\n(memtls serves WASI 0.2 and 0.3, \
@@ -334,6 +348,9 @@ pub fn load(
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
     }
     crate::add_provider_to_linker(&mut linker, provider)?;
+    if !policy.identities.is_empty() {
+        crate::add_signer_to_linker(&mut linker, |host: &mut Host| &mut host.signer)?;
+    }
     let pre = linker.instantiate_pre(&component)?;
     Ok(Loaded {
         provider,
@@ -388,14 +405,19 @@ fn is_wasi_p3(component: &Component) -> bool {
     ty.exports(engine()).any(|(name, _)| p3(name)) || ty.imports(engine()).any(|(name, _)| p3(name))
 }
 
-fn unsupported_imports(component: &Component, provider: Provider) -> Vec<String> {
+/// The imports of `component` nothing links: besides WASI, the host serves
+/// `memtls:tls` for its own providers, and `host-signer` when the policy
+/// grants identities (a composition's guest provider signs through it).
+fn unsupported_imports(component: &Component, provider: Provider, signs: bool) -> Vec<String> {
     component
         .component_type()
         .imports(engine())
         .map(|(name, _)| name.to_string())
         .filter(|name| {
+            let signer = name.starts_with("memtls:tls/host-signer@");
             !(name.starts_with("wasi:")
-                || (provider.is_host_served() && name.starts_with("memtls:tls/")))
+                || (signs && signer)
+                || (provider.is_host_served() && !signer && name.starts_with("memtls:tls/")))
         })
         .collect()
 }

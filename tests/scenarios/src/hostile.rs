@@ -9,8 +9,9 @@
 use std::fmt::Write as _;
 
 use memtls_scenario_suite::harness::{
-    Error, Fixtures, Outcome, ProtocolVersion, TrustStore, WriteOutcome, anchors, client_config,
-    connect, contexts, ensure, err, fx, handshake, kind, pattern, send, server_config, tls,
+    ClientConfig, Error, Fixtures, Outcome, ProtocolVersion, ServerConfig, SigningChain,
+    TrustStore, WriteOutcome, anchors, client_config, connect, contexts, ensure, err, fx,
+    handshake, kind, pattern, send, server_config, tls,
 };
 
 /// The hostile attacks, by name. Not part of the parity list.
@@ -31,6 +32,7 @@ pub const ATTACKS: &[(&str, memtls_scenario_suite::Scenario)] = &[
     ("acceptor-abuse", acceptor_abuse),
     ("aliased-lists", aliased_lists),
     ("use-after-drop", use_after_drop),
+    ("host-identity-misuse", host_identity_misuse),
 ];
 
 fn outcome<T>(r: Result<T, Error>) -> String {
@@ -765,4 +767,86 @@ fn aliased_lists(_f: &Fixtures) -> Outcome {
     }
     #[cfg(not(target_arch = "wasm32"))]
     Err("aliased-lists runs inside a component only".into())
+}
+
+/// The host identity `held`, which only `identities_stay_in_the_host`
+/// (tests/suite/hostile_guest.rs) grants, for serving alone; its key is not
+/// among the fixtures, so it can reach this instance only through a leak.
+/// Granted: a server context names it, a client trusting its certificate
+/// completes a handshake the host signed and data flows; using it as a
+/// client, under other spellings, or with a key of one's own is refused.
+/// Not granted (every other run): every use is `not-permitted`.
+fn host_identity_misuse(f: &Fixtures) -> Outcome {
+    let named = |name: &str| SigningChain {
+        certificates: vec![],
+        private_key: vec![],
+        host_identity: Some(name.to_owned()),
+    };
+    let base = server_config(f)?;
+    let serving = |chain: SigningChain| ServerConfig {
+        certificate_chains: vec![chain],
+        ..base.clone()
+    };
+    let chain = match tls::host_identity_certificates("held") {
+        Ok(chain) => chain,
+        Err(e) => {
+            let certificates = refused(Err::<(), _>(e), "not-permitted", "certificates")?;
+            let server = refused(
+                tls::server_context(&serving(named("held"))),
+                "not-permitted",
+                "server",
+            )?;
+            return Ok(format!("not granted: {certificates} {server}"));
+        }
+    };
+    let end_entity = chain.first().ok_or("the identity's chain is empty")?;
+    let client = ClientConfig {
+        trust: TrustStore {
+            system: false,
+            anchors: vec![end_entity.clone()],
+            pinned: vec![],
+        },
+        ..client_config(f)?
+    };
+    let (cc, sc) = contexts(client.clone(), serving(named("held")))?;
+    let (c, s, pair) = connect(&cc, &sc, "localhost")?;
+    pair.ok()?;
+    ensure(c.peer_certificates() == chain, || {
+        "the client saw another chain than the identity's".into()
+    })?;
+    let line = b"signed in the host";
+    ensure(send(&c, &s, line)? == line, || {
+        "the data did not arrive".into()
+    })?;
+    let mut as_client = client;
+    as_client.certificate_chain = Some(named("held"));
+    let purpose = refused(
+        tls::client_context(&as_client),
+        "not-permitted",
+        "as a client",
+    )?;
+    for other in ["HELD", "held ", "held\0", "", "held/../held"] {
+        refused(
+            tls::server_context(&serving(named(other))),
+            "not-permitted",
+            &format!("{other:?}"),
+        )?;
+    }
+    let mut with_key = named("held");
+    with_key.private_key = b"-----BEGIN PRIVATE KEY-----".to_vec();
+    let key = refused(
+        tls::server_context(&serving(with_key)),
+        "configuration",
+        "with a key",
+    )?;
+    let summary = format!(
+        "granted: handshake signed in the host, chain of {} readable; as a client {purpose}; \
+         other spellings not-permitted; with a key {key}",
+        chain.len()
+    );
+    // The public chain stays in this instance's memory on purpose: the
+    // harness scanning it for the key must find the certificate (its scan
+    // sees what is there).
+    std::mem::forget(chain);
+    Ok(summary)
 }
