@@ -283,4 +283,4 @@ class HostIdentityTests(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    unittest.main(verbosity=2, durations=8)

@@ -262,6 +262,21 @@ fn target_dir() -> PathBuf {
 /// starts (when nothing was built yet), so a long silence is not taken for a
 /// hang: the Wasm components build in a build script, whose output cargo
 /// shows only at the end.
+/// Clippy's driver, beside the cargo running this (the toolchain's).
+fn clippy_driver() -> Result<PathBuf> {
+    let cargo = PathBuf::from(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let driver = cargo.with_file_name(format!("clippy-driver{}", env::consts::EXE_SUFFIX));
+    if driver.is_file() {
+        Ok(driver)
+    } else {
+        Err(format!(
+            "clippy is not installed beside {} (`rustup component add clippy`), or run \
+             `cargo xtask test --no-lint`",
+            cargo.display()
+        ))
+    }
+}
+
 fn first_build_note(minutes: &str) {
     if target_dir().join("debug").join("memtls").exists() {
         return;
@@ -327,22 +342,39 @@ fn bench(args: &[String]) -> Result {
 }
 
 fn test(args: &[String]) -> Result {
-    first_build_note("15 of building (clippy, then the tests; the whole run about 25)");
+    first_build_note("15 of building (the whole run about 25)");
     let lint = !args.iter().any(|a| a == "--no-lint");
-    if lint {
-        run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-        run(cargo().args("clippy --workspace --all-targets -- -D warnings".split(' ')))?;
-    }
-    // Every member (the default ones are the hermetic suites; --workspace adds
-    // tests/external and tests/bench), and the tests that need a program from
-    // outside inside otherwise hermetic crates (ignored by a plain `cargo test`).
-    run(cargo().args([
+    let mut build = cargo();
+    build.args(["build", "--workspace", "--all-targets"]);
+    let mut test = cargo();
+    test.args([
         "test",
         "--workspace",
         "--",
         "--include-ignored",
         "--show-output",
-    ]))?;
+    ]);
+    if lint {
+        run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+        // Clippy lints the workspace's crates while they compile for the
+        // tests (clippy-driver as the workspace's rustc wrapper, which is what
+        // `cargo clippy` does for a check), so that the dependencies are
+        // built once, not checked once and built again: what `cargo clippy
+        // --workspace --all-targets -- -D warnings` reports fails the build.
+        let driver = clippy_driver()?;
+        for command in [&mut build, &mut test] {
+            command.env("RUSTC_WORKSPACE_WRAPPER", &driver).env(
+                "CLIPPY_ARGS",
+                "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
+            );
+        }
+    }
+    // Every member and target (the default members are the hermetic suites;
+    // --workspace adds tests/external and tests/bench), then the tests, the
+    // ones that need a program from outside inside otherwise hermetic crates
+    // too (ignored by a plain `cargo test`).
+    run(&mut build)?;
+    run(&mut test)?;
     // The libraries an embedder takes from crates.io package on their own: no
     // Wasm build, the WIT inside, every dependency published. (Building the
     // packages again, as `cargo package` verifies by default, compiles a second
