@@ -184,7 +184,7 @@ fn context_flood(f: &Fixtures) -> Outcome {
     held.clear();
     // Each context dropped gives its slot back: 100,000 more, far past the
     // cap. (What each costs in memory is the leak suite's to measure, over
-    // 100,000 cycles with a context made every other one: tests/suite/leaks.rs.)
+    // 50,000 cycles with a context made every other one: tests/suite/leaks.rs.)
     for i in 0..CONTEXT_CYCLES {
         tls::client_context(&config).map_err(|e| format!("cycle {i}: {}", err(e)))?;
     }
