@@ -221,8 +221,14 @@ impl World {
     /// `memtls run --tls PROVIDER -S network --ca-file ca.pem` with `args`.
     fn memtls(&self, provider: &str, args: &[&str]) -> (Output, String) {
         let ca = self.dir.path("ca.pem");
+        let run = ["run", "--tls", provider, "-S", "network", "--ca-file", &ca];
+        self.command(&[&run[..], args].concat())
+    }
+
+    /// The `memtls` command with `args`, the token's configuration in its
+    /// environment; its status and output.
+    fn command(&self, args: &[&str]) -> (Output, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_memtls"))
-            .args(["run", "--tls", provider, "-S", "network", "--ca-file", &ca])
             .args(args)
             .env("SOFTHSM2_CONF", &self.softhsm_conf)
             .output()
@@ -330,19 +336,17 @@ fn a_composition_made_with_identities_runs_where_they_are_granted() {
     std::fs::write(&app, examples::https_get()).unwrap();
     let composed = w.dir.path("composed.wasm");
     let grant = w.token_identity("ec256", "ec256");
-    let out = Command::new(env!("CARGO_BIN_EXE_memtls"))
-        .args([
-            "compose",
-            "--identity",
-            &grant,
-            "--ca-file",
-            &w.dir.path("ca.pem"),
-        ])
-        .args([&app, "-o", &composed])
-        .env("SOFTHSM2_CONF", &w.softhsm_conf)
-        .output()
-        .expect("run memtls compose");
-    let said = String::from_utf8_lossy(&out.stderr);
+    let ca = w.dir.path("ca.pem");
+    let (out, said) = w.command(&[
+        "compose",
+        "--identity",
+        &grant,
+        "--ca-file",
+        &ca,
+        &app,
+        "-o",
+        &composed,
+    ]);
     assert!(
         out.status.success() && said.contains("a host holding the keys of ec256"),
         "compose --identity: {said}"

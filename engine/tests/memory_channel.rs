@@ -1055,6 +1055,15 @@ fn a_peer_presenting_a_costly_chain_is_refused_in_the_handshake() {
     assert_eq!(heard.kind, ErrorKind::AlertReceived(46), "{heard:?}");
 }
 
+/// A signing key (ring's, as the host loads one) from a PEM or DER key.
+fn key(pem: &[u8]) -> std::sync::Arc<dyn rustls::sign::SigningKey> {
+    let key = memtls_engine::parse_private_key(pem).unwrap();
+    rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(key)
+        .unwrap()
+}
+
 /// A host identity granted for serving: the server context names it and never
 /// sees its key, the client verifies the chain it presents, and its public
 /// chain is readable; a key that is not the certificate's, or the identity
@@ -1066,13 +1075,6 @@ fn host_identities_serve_under_their_grant() {
     let e = engine();
     let c = certs();
     let chain = memtls_engine::parse_certificates(std::slice::from_ref(&c.chain), "chain").unwrap();
-    let key = |pem: &[u8]| {
-        let key = memtls_engine::parse_private_key(pem).unwrap();
-        rustls::crypto::ring::default_provider()
-            .key_provider
-            .load_private_key(key)
-            .unwrap()
-    };
     let identity = HostIdentity::new(
         "web",
         chain.clone(),
@@ -1167,12 +1169,14 @@ fn delegated_identities_sign_only_tls13_certificate_verify() {
     let e = engine();
     let c = certs();
     let chain = memtls_engine::parse_certificates(std::slice::from_ref(&c.chain), "chain").unwrap();
-    let key = rustls::crypto::ring::default_provider()
-        .key_provider
-        .load_private_key(memtls_engine::parse_private_key(&c.key).unwrap())
-        .unwrap();
-    let held =
-        HostIdentity::new("web", chain.clone(), key, &[Purpose::Server], "file test").unwrap();
+    let held = HostIdentity::new(
+        "web",
+        chain.clone(),
+        key(&c.key),
+        &[Purpose::Server],
+        "file test",
+    )
+    .unwrap();
     assert_eq!(held.schemes(), [SignatureScheme::ECDSA_NISTP256_SHA256]);
     let host = Policy {
         identities: vec![Arc::new(held.clone())],

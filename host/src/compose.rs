@@ -304,8 +304,17 @@ const NO_SIGNER: &str = "the host grants this program no identity to sign with";
 /// (it only signs for identities the policy grants, and there are none); if
 /// called, it refuses with [`NO_SIGNER`]. Its allocator hands every argument
 /// the same scratch space, enough of its memory grown to hold it: the
-/// arguments are never read.
-fn signer_stand_in() -> wasmtime::Result<Vec<u8>> {
+/// arguments are never read. It is the same for every composition: built
+/// once.
+fn signer_stand_in() -> wasmtime::Result<&'static [u8]> {
+    static STAND_IN: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
+    STAND_IN
+        .get_or_init(|| build_signer_stand_in().map_err(|e| format!("{e:#}")))
+        .as_deref()
+        .map_err(|e| wasmtime::format_err!("{e}"))
+}
+
+fn build_signer_stand_in() -> wasmtime::Result<Vec<u8>> {
     const SCRATCH: i32 = 1024;
     const ANSWER_AT: i32 = 16;
     const TEXT_AT: u32 = 64;
@@ -549,7 +558,7 @@ pub fn compose(
                 let stand_in = register(
                     &mut graph,
                     "memtls:signer-stand-in",
-                    signer_stand_in()?,
+                    signer_stand_in()?.to_vec(),
                     "the stand-in for host-signer",
                 )?;
                 let stand_in = graph.instantiate(stand_in);

@@ -99,16 +99,19 @@ mod signer_bindings {
 /// signs: TLS 1.3 CertificateVerify content for a granted purpose, nothing
 /// else). Put one in the store data and link it with
 /// [`add_signer_to_linker`] when the policy grants identities and the guest
-/// provider serves TLS.
+/// provider serves TLS. Clones share the policy: make one per policy and
+/// clone it into each store.
 #[derive(Debug, Clone)]
 pub struct HostSigner {
-    policy: memtls_engine::Policy,
+    policy: Arc<memtls_engine::Policy>,
 }
 
 impl HostSigner {
     /// Signs for the identities `policy` grants.
     pub fn new(policy: memtls_engine::Policy) -> Self {
-        Self { policy }
+        Self {
+            policy: Arc::new(policy),
+        }
     }
 }
 

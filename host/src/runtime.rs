@@ -212,6 +212,9 @@ pub struct Loaded {
     provider: Provider,
     pre: wasmtime::component::InstancePre<Host>,
     policy: Policy,
+    /// The signer every store of it shares (`host-signer`, for the
+    /// identities the policy grants).
+    signer: crate::HostSigner,
     /// The native provider's engine, shared by every instance (its `system`
     /// verifier is built once); none for the other providers.
     native: Option<Arc<crate::engine::Engine>>,
@@ -278,7 +281,7 @@ impl Loaded {
                 wasi: wasi.build(),
                 table: ResourceTable::new(),
                 memtls,
-                signer: crate::HostSigner::new(self.policy.clone()),
+                signer: self.signer.clone(),
                 memory: MemoryMeter {
                     total: 0,
                     peak: 0,
@@ -356,6 +359,7 @@ pub fn load(
         provider,
         pre,
         policy: policy.clone(),
+        signer: crate::HostSigner::new(policy.clone()),
         native,
         concurrent,
         cached,

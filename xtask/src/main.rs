@@ -258,10 +258,6 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
-/// Says what a first build does and roughly how long it takes, before it
-/// starts (when nothing was built yet), so a long silence is not taken for a
-/// hang: the Wasm components build in a build script, whose output cargo
-/// shows only at the end.
 /// Clippy's driver, beside the cargo running this (the toolchain's).
 fn clippy_driver() -> Result<PathBuf> {
     let cargo = PathBuf::from(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -277,6 +273,10 @@ fn clippy_driver() -> Result<PathBuf> {
     }
 }
 
+/// Says what a first build does and roughly how long it takes, before it
+/// starts (when nothing was built yet), so a long silence is not taken for a
+/// hang: the Wasm components build in a build script, whose output cargo
+/// shows only at the end.
 fn first_build_note(minutes: &str) {
     if target_dir().join("debug").join("memtls").exists() {
         return;
