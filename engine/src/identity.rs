@@ -70,6 +70,46 @@ pub struct HostIdentity {
     certified: Arc<CertifiedKey>,
     purposes: Vec<Purpose>,
     key_source: String,
+    raw: Option<RawKey>,
+}
+
+/// A host identity's private key for a provider that hashes and pads itself
+/// (the openssl provider, whose libssl signs through its own key methods):
+/// what it gets besides the rustls [`SigningKey`] every identity has. It
+/// stays in the host like the key itself.
+#[derive(Clone)]
+pub enum RawKey {
+    /// The key's DER (PKCS#8, SEC1 or PKCS#1): a file's key, which the
+    /// provider loads as its own.
+    Der(Arc<rustls::pki_types::PrivateKeyDer<'static>>),
+    /// A key reached only through private-key operations: a token's.
+    Operations(Arc<dyn KeyOperations>),
+}
+
+/// How an RSA private-key operation pads its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RsaPadding {
+    /// None: the input is already a whole padded block (PSS, padded by the
+    /// caller).
+    None,
+    /// PKCS#1 v1.5 signature padding (type 1) around the input (a
+    /// DigestInfo).
+    Pkcs1,
+}
+
+/// The private-key operations of a key held where only they can reach it (a
+/// PKCS#11 token): an ECDSA signature over a digest the caller computed, or
+/// the RSA private operation. Errors are sentences naming the key.
+pub trait KeyOperations: Send + Sync {
+    /// ECDSA over `digest`, as a DER `ECDSA-Sig-Value`.
+    fn ecdsa_sign_digest(&self, digest: &[u8]) -> std::result::Result<Vec<u8>, String>;
+    /// The RSA private-key operation on `input`, padded as `padding` says;
+    /// the result is as long as the modulus.
+    fn rsa_private(
+        &self,
+        input: &[u8],
+        padding: RsaPadding,
+    ) -> std::result::Result<Vec<u8>, String>;
 }
 
 impl HostIdentity {
@@ -117,7 +157,22 @@ impl HostIdentity {
             certified: Arc::new(certified),
             purposes,
             key_source: key_source.to_owned(),
+            raw: None,
         })
+    }
+
+    /// The identity with `raw`, its key for providers that hash and pad
+    /// themselves (the openssl provider signs only with identities that have
+    /// one). `raw` must be the same key as the identity's [`SigningKey`].
+    pub fn with_raw_key(mut self, raw: RawKey) -> Self {
+        self.raw = Some(raw);
+        self
+    }
+
+    /// The key for providers that hash and pad themselves, if the embedder
+    /// gave one ([`HostIdentity::with_raw_key`]).
+    pub fn raw_key(&self) -> Option<&RawKey> {
+        self.raw.as_ref()
     }
 
     /// The name the policy grants it under.

@@ -49,7 +49,7 @@ pub use connection::{
     ReadOutcome, WriteOutcome,
 };
 pub use error::{CertificateReason, Error, ErrorKind, Result, Stage};
-pub use identity::{DelegatedSign, HostIdentity, Purpose};
+pub use identity::{DelegatedSign, HostIdentity, KeyOperations, Purpose, RawKey, RsaPadding};
 pub use pem::{parse_certificate_item, parse_certificates, parse_private_key};
 pub use policy::{
     Admission, BaseRoots, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_CHAIN_BYTES,

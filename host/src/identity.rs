@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use memtls_engine::rustls::pki_types::CertificateDer;
 use memtls_engine::rustls::sign::SigningKey;
-use memtls_engine::{Error, HostIdentity, Purpose, Result};
+use memtls_engine::{Error, HostIdentity, Purpose, RawKey, Result};
 
 /// The most bytes of a chain or key file read for an identity.
 const MAX_IDENTITY_FILE: u64 = 1 << 20;
@@ -48,12 +48,15 @@ pub fn load_identity(spec: &str) -> Result<Arc<HostIdentity>> {
         ))
     })?;
     let chain = read_chain(Path::new(chain_path), name)?;
-    let (key, key_source): (Arc<dyn SigningKey>, String) = if key.starts_with("pkcs11:") {
+    let (key, raw, key_source) = if key.starts_with("pkcs11:") {
         crate::pkcs11::token_key(key, name)?
     } else {
-        (file_key(Path::new(key), name)?, format!("file {key}"))
+        let (signing, raw) = file_key(Path::new(key), name)?;
+        (signing, raw, format!("file {key}"))
     };
-    HostIdentity::new(name, chain, key, &purposes, &key_source).map(Arc::new)
+    Ok(Arc::new(
+        HostIdentity::new(name, chain, key, &purposes, &key_source)?.with_raw_key(raw),
+    ))
 }
 
 /// Reads identity file `path` as the command reads its inputs
@@ -70,18 +73,20 @@ fn read_chain(path: &Path, name: &str) -> Result<Vec<CertificateDer<'static>>> {
 }
 
 /// A key from a PEM or DER file (PKCS#8, SEC1 or PKCS#1), loaded with the
-/// native provider's crypto.
-fn file_key(path: &Path, name: &str) -> Result<Arc<dyn SigningKey>> {
+/// native provider's crypto, and its DER for the openssl provider.
+fn file_key(path: &Path, name: &str) -> Result<(Arc<dyn SigningKey>, RawKey)> {
     let what = format!("identity {name:?}");
     let bytes = read(path, name)?;
     let key = memtls_engine::parse_private_key(&bytes)
         .map_err(|e| Error::config(format!("{what}: {}: {}", path.display(), e.message)))?;
-    memtls_engine::rustls::crypto::ring::default_provider()
+    let raw = RawKey::Der(Arc::new(key.clone_key()));
+    let key = memtls_engine::rustls::crypto::ring::default_provider()
         .key_provider
         .load_private_key(key)
         .map_err(|e| {
             Error::from_rustls_config(&format!("{what}: {}: unusable key", path.display()), e)
-        })
+        })?;
+    Ok((key, raw))
 }
 
 /// Bindings for serving `memtls:tls/host-signer` (the `signer-host` world).

@@ -1,6 +1,8 @@
 //! Keys that never leave a PKCS#11 token: an RFC 7512 URI names the module,
 //! the token and the key; the host signs through the token and rustls sees an
-//! ordinary [`SigningKey`].
+//! ordinary [`SigningKey`], the openssl provider the key's private-key
+//! operations ([`KeyOperations`]: `CKM_ECDSA` over libssl's digest,
+//! `CKM_RSA_X_509` on its PSS block, `CKM_RSA_PKCS` on a DigestInfo).
 //!
 //! Supported URI attributes: `token`, `manufacturer`, `model`, `serial`,
 //! `slot-id`, `object`, `id` and `type` (which must be `private`) in the path;
@@ -28,7 +30,7 @@ use cryptoki::types::AuthPin;
 use memtls_engine::rustls::pki_types::SubjectPublicKeyInfoDer;
 use memtls_engine::rustls::sign::{Signer, SigningKey};
 use memtls_engine::rustls::{SignatureAlgorithm, SignatureScheme};
-use memtls_engine::{Error, Result};
+use memtls_engine::{Error, KeyOperations, RawKey, Result, RsaPadding};
 
 /// The longest PIN file read.
 const MAX_PIN_FILE: u64 = 1024;
@@ -356,8 +358,9 @@ fn schemes(kind: Kind, mechanisms: &[MechanismType]) -> Vec<SignatureScheme> {
 
 /// Opens the key `uri` names for the identity `name`: the module loaded, the
 /// token found, the user logged in with the PIN from `pin-source`, the key
-/// found and its schemes known. Returns the key and how to name it.
-pub(crate) fn token_key(uri: &str, name: &str) -> Result<(Arc<dyn SigningKey>, String)> {
+/// found and its schemes known. Returns the key as rustls signs with it, as
+/// the openssl provider does, and how to name it.
+pub(crate) fn token_key(uri: &str, name: &str) -> Result<(Arc<dyn SigningKey>, RawKey, String)> {
     let what = format!("identity {name:?} ({})", shown(uri));
     let u = parse_uri(uri, &what)?;
     let module_path = u.module_path.as_deref().ok_or_else(|| {
@@ -403,9 +406,12 @@ pub(crate) fn token_key(uri: &str, name: &str) -> Result<(Arc<dyn SigningKey>, S
         key,
         kind,
         schemes,
+        raw_rsa: mechanisms.contains(&MechanismType::RSA_X_509),
+        pkcs1: mechanisms.contains(&MechanismType::RSA_PKCS),
         source: shown(uri),
     }));
-    Ok((Arc::new(token), shown(uri)))
+    let raw = RawKey::Operations(Arc::new(token.clone()));
+    Ok((Arc::new(token), raw, shown(uri)))
 }
 
 /// A key on a token, behind one session (signing is serialized through it).
@@ -414,7 +420,69 @@ struct Token {
     key: ObjectHandle,
     kind: Kind,
     schemes: Vec<SignatureScheme>,
+    /// Whether the token does the raw RSA operation (`CKM_RSA_X_509`).
+    raw_rsa: bool,
+    /// Whether the token does PKCS#1 v1.5 signatures (`CKM_RSA_PKCS`).
+    pkcs1: bool,
     source: String,
+}
+
+impl Token {
+    /// `mechanism` over `data` with the key, through the one session.
+    fn sign(&self, mechanism: &Mechanism, data: &[u8]) -> std::result::Result<Vec<u8>, String> {
+        let session = self.session.lock().unwrap_or_else(|p| p.into_inner());
+        session
+            .sign(mechanism, self.key, data)
+            .map_err(|e| format!("{} refused to sign: {e}", self.source))
+    }
+
+    /// An ECDSA signature over `digest` in DER.
+    fn ecdsa(&self, digest: &[u8]) -> std::result::Result<Vec<u8>, String> {
+        let signature = self.sign(&Mechanism::Ecdsa, digest)?;
+        ecdsa_der(&signature).ok_or_else(|| {
+            format!(
+                "{} returned an ECDSA signature of {} bytes, not r and s of one length",
+                self.source,
+                signature.len()
+            )
+        })
+    }
+}
+
+/// The token key as the openssl provider's key methods use it.
+impl KeyOperations for TokenKey {
+    fn ecdsa_sign_digest(&self, digest: &[u8]) -> std::result::Result<Vec<u8>, String> {
+        match self.0.kind {
+            Kind::P256 | Kind::P384 => self.0.ecdsa(digest),
+            other => Err(format!("{} is an {other:?} key, not ECDSA", self.0.source)),
+        }
+    }
+
+    fn rsa_private(
+        &self,
+        input: &[u8],
+        padding: RsaPadding,
+    ) -> std::result::Result<Vec<u8>, String> {
+        if self.0.kind != Kind::Rsa {
+            return Err(format!(
+                "{} is an {:?} key, not RSA",
+                self.0.source, self.0.kind
+            ));
+        }
+        match padding {
+            RsaPadding::None if self.0.raw_rsa => self.0.sign(&Mechanism::RsaX509, input),
+            RsaPadding::None => Err(format!(
+                "{} does not do the raw RSA operation (CKM_RSA_X_509) that OpenSSL's RSA-PSS \
+                 signatures need; use the native or guest provider with this key",
+                self.0.source
+            )),
+            RsaPadding::Pkcs1 if self.0.pkcs1 => self.0.sign(&Mechanism::RsaPkcs, input),
+            RsaPadding::Pkcs1 => Err(format!(
+                "{} does not do PKCS#1 v1.5 signatures (CKM_RSA_PKCS)",
+                self.0.source
+            )),
+        }
+    }
 }
 
 /// The token key rustls signs with.
@@ -526,25 +594,11 @@ impl Signer for TokenSigner {
                 )));
             }
         };
-        let session = self.token.session.lock().unwrap_or_else(|p| p.into_inner());
-        let signature = session
-            .sign(&mechanism, self.token.key, &data)
-            .map_err(|e| {
-                memtls_engine::rustls::Error::General(format!(
-                    "{} refused to sign: {e}",
-                    self.token.source
-                ))
-            })?;
         match self.token.kind {
-            Kind::P256 | Kind::P384 => ecdsa_der(&signature).ok_or_else(|| {
-                memtls_engine::rustls::Error::General(format!(
-                    "{} returned an ECDSA signature of {} bytes, not r and s of one length",
-                    self.token.source,
-                    signature.len()
-                ))
-            }),
-            _ => Ok(signature),
+            Kind::P256 | Kind::P384 => self.token.ecdsa(&data),
+            _ => self.token.sign(&mechanism, &data),
         }
+        .map_err(memtls_engine::rustls::Error::General)
     }
 
     fn scheme(&self) -> SignatureScheme {

@@ -214,7 +214,8 @@ pub(crate) fn suites(b: &mut SslContextBuilder, ids: Option<&[u16]>) -> Result<(
     Ok(())
 }
 
-/// Installs a signing chain; returns its end-entity certificate.
+/// Installs a signing chain (its own key, or a host identity's); returns
+/// its end-entity certificate.
 pub(crate) fn signing_chain(
     b: &mut SslContextBuilder,
     chain: &SigningChain,
@@ -223,15 +224,25 @@ pub(crate) fn signing_chain(
     policy: &Policy,
 ) -> Result<X509> {
     if let Some(name) = chain.host_identity_name(what)? {
-        policy.identity(name, purpose)?;
-        return Err(Error::config(format!(
-            "{what}: the openssl provider cannot sign with the host identity {name:?} yet \
-             (the native and guest providers can)"
-        )));
+        let identity = policy.identity(name, purpose)?;
+        let key = crate::held::key(identity, what)?;
+        let certs = identity.certificates().iter().map(|c| c.to_vec());
+        return install(b, certs, &key, what);
     }
     let certs =
         memtls_engine::parse_certificates(&chain.certificates, &format!("{what}.certificates"))?;
     let key = private_key(&chain.private_key, &format!("{what}.private-key"))?;
+    install(b, certs.into_iter().map(|c| c.to_vec()), &key, what)
+}
+
+/// Installs `certs` (DER, end entity first) and `key`; returns the end-entity
+/// certificate.
+fn install(
+    b: &mut SslContextBuilder,
+    certs: impl IntoIterator<Item = Vec<u8>>,
+    key: &PKey<openssl::pkey::Private>,
+    what: &str,
+) -> Result<X509> {
     let mut certs = certs.into_iter();
     let leaf = certs
         .next()
@@ -249,18 +260,22 @@ pub(crate) fn signing_chain(
             error::describe(&e)
         ))
     };
-    b.set_private_key(&key).map_err(mismatch)?;
+    b.set_private_key(key).map_err(mismatch)?;
     b.check_private_key().map_err(mismatch)?;
     Ok(leaf)
 }
 
 /// A private key in a form the interface takes (PEM or DER: PKCS#8, PKCS#1,
-/// SEC1) as OpenSSL's; a sentence naming `what` when it is refused. OpenSSL
-/// 3.0 reads no PKCS#8 v2 Ed25519 key (RFC 5958's, with the public key: what
-/// ring and rcgen write), so such a key is read from its seed.
+/// SEC1) as OpenSSL's; a sentence naming `what` when it is refused.
 pub fn private_key(bytes: &[u8], what: &str) -> Result<PKey<openssl::pkey::Private>> {
     let key = memtls_engine::parse_private_key(bytes)?;
-    let der = key.secret_der();
+    key_from_der(key.secret_der(), what)
+}
+
+/// A private key's DER (PKCS#8, PKCS#1 or SEC1) as OpenSSL's. OpenSSL 3.0
+/// reads no PKCS#8 v2 Ed25519 key (RFC 5958's, with the public key: what ring
+/// and rcgen write), so such a key is read from its seed.
+pub(crate) fn key_from_der(der: &[u8], what: &str) -> Result<PKey<openssl::pkey::Private>> {
     PKey::private_key_from_der(der)
         .or_else(|e| match ed25519_seed(der) {
             Some(seed) => PKey::private_key_from_raw_bytes(seed, openssl::pkey::Id::ED25519),

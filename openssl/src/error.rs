@@ -51,7 +51,14 @@ pub(crate) fn describe(stack: &ErrorStack) -> String {
     let reasons: Vec<String> = stack
         .errors()
         .iter()
-        .map(|e| e.reason().unwrap_or("unknown reason").to_owned())
+        // Our own errors (a held key's operation) carry their sentence as
+        // data, with no reason OpenSSL knows.
+        .map(|e| {
+            e.reason()
+                .or(e.data())
+                .unwrap_or("unknown reason")
+                .to_owned()
+        })
         .collect();
     if reasons.is_empty() {
         "no reason given".into()

@@ -1,7 +1,9 @@
 //! The few libssl and libcrypto calls the openssl crate does not wrap
 //! (OpenSSL 1.1.1 and later), declared in one place.
 
-use std::ffi::{c_char, c_int, c_ulong};
+use std::ffi::{c_char, c_int, c_uchar, c_uint, c_ulong, c_void};
+
+use openssl_sys::{BIGNUM, EC_KEY, ECDSA_SIG, RSA};
 
 use foreign_types::ForeignTypeRef as _;
 use openssl::ssl::SslRef;
@@ -42,7 +44,66 @@ unsafe extern "C" {
     /// The registry name of a group as `SSL_get_negotiated_group` gives it
     /// (OpenSSL 3.0 and later).
     pub(crate) fn SSL_group_to_name(ssl: *mut openssl_sys::SSL, id: c_int) -> *const c_char;
+
+    // Key methods, for keys held elsewhere (`held`).
+    pub(crate) fn EC_KEY_OpenSSL() -> *const EC_KEY_METHOD;
+    pub(crate) fn EC_KEY_METHOD_new(from: *const EC_KEY_METHOD) -> *mut EC_KEY_METHOD;
+    pub(crate) fn EC_KEY_METHOD_get_sign(
+        method: *const EC_KEY_METHOD,
+        sign: *mut Option<EcSign>,
+        sign_setup: *mut Option<EcSignSetup>,
+        sign_sig: *mut Option<EcSignSig>,
+    );
+    pub(crate) fn EC_KEY_METHOD_set_sign(
+        method: *mut EC_KEY_METHOD,
+        sign: Option<EcSign>,
+        sign_setup: Option<EcSignSetup>,
+        sign_sig: Option<EcSignSig>,
+    );
+    pub(crate) fn EC_KEY_set_method(key: *mut EC_KEY, method: *const EC_KEY_METHOD) -> c_int;
+    pub(crate) fn EC_KEY_set_ex_data(key: *mut EC_KEY, index: c_int, data: *mut c_void) -> c_int;
+    pub(crate) fn EC_KEY_get_ex_data(key: *const EC_KEY, index: c_int) -> *mut c_void;
+    pub(crate) fn ECDSA_size(key: *const EC_KEY) -> c_int;
+    pub(crate) fn RSA_PKCS1_OpenSSL() -> *const RSA_METHOD;
+    pub(crate) fn RSA_meth_dup(method: *const RSA_METHOD) -> *mut RSA_METHOD;
+    pub(crate) fn RSA_meth_set_priv_enc(method: *mut RSA_METHOD, f: Option<RsaPrivEnc>) -> c_int;
+    pub(crate) fn RSA_set_method(rsa: *mut RSA, method: *const RSA_METHOD) -> c_int;
+    pub(crate) fn RSA_set_flags(rsa: *mut RSA, flags: c_int);
+    pub(crate) fn RSA_set_ex_data(rsa: *mut RSA, index: c_int, data: *mut c_void) -> c_int;
+    pub(crate) fn RSA_get_ex_data(rsa: *const RSA, index: c_int) -> *mut c_void;
 }
+
+/// `EC_KEY_METHOD` and `RSA_METHOD`, opaque.
+#[allow(non_camel_case_types)]
+pub(crate) enum EC_KEY_METHOD {}
+#[allow(non_camel_case_types)]
+pub(crate) enum RSA_METHOD {}
+
+/// An EC key method's `sign`.
+pub(crate) type EcSign = unsafe extern "C" fn(
+    c_int,
+    *const c_uchar,
+    c_int,
+    *mut c_uchar,
+    *mut c_uint,
+    *const BIGNUM,
+    *const BIGNUM,
+    *mut EC_KEY,
+) -> c_int;
+/// An EC key method's `sign_setup`.
+pub(crate) type EcSignSetup =
+    unsafe extern "C" fn(*mut EC_KEY, *mut c_void, *mut *mut BIGNUM, *mut *mut BIGNUM) -> c_int;
+/// An EC key method's `sign_sig`.
+pub(crate) type EcSignSig = unsafe extern "C" fn(
+    *const c_uchar,
+    c_int,
+    *const BIGNUM,
+    *const BIGNUM,
+    *mut EC_KEY,
+) -> *mut ECDSA_SIG;
+/// An RSA method's `rsa_priv_enc`.
+pub(crate) type RsaPrivEnc =
+    unsafe extern "C" fn(c_int, *const c_uchar, *mut c_uchar, *mut RSA, c_int) -> c_int;
 
 /// `SSL_get_negotiated_group`, a macro over `SSL_ctrl`.
 const SSL_CTRL_GET_NEGOTIATED_GROUP: c_int = 134;

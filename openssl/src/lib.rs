@@ -25,6 +25,7 @@ mod context;
 mod ems;
 mod error;
 mod ffi;
+mod held;
 mod notes;
 mod session;
 mod trust;

@@ -298,7 +298,7 @@ fn libraries_in_wasm() {
         ..Policy::default()
     };
     // A server requiring client certificates from the client CA, and the
-    // client's identity held by the host, granted on both providers (the
+    // client's identity held by the host, granted on every provider (the
     // guest provider has the host sign through host-signer).
     let (mtls, mtls_port) = https_server(
         "openssl",
@@ -316,7 +316,7 @@ fn libraries_in_wasm() {
     env.push(("MEMTLS_TEST_MTLS".into(), format!("localhost:{mtls_port}")));
     let mut policy = policy.clone();
     policy.identities.push(identity);
-    for provider in memtls_test_harness::RUSTLS_PROVIDERS {
+    for provider in memtls_test_harness::PROVIDERS {
         let (ran, report) = run_suite(&bytes, "test_libraries", (provider, &policy), &files, &env);
         assert!(ran >= 8, "only {ran} tests ran");
         assert!(
@@ -328,7 +328,7 @@ fn libraries_in_wasm() {
     }
     // One verified client certificate per provider, on the server's side.
     assert!(
-        mtls.text().matches("depth=0").count() >= memtls_test_harness::RUSTLS_PROVIDERS.len(),
+        mtls.text().matches("depth=0").count() >= memtls_test_harness::PROVIDERS.len(),
         "s_server -Verify 1 should have verified the identity's certificate from each \
          provider: {}",
         mtls.text()

@@ -201,9 +201,9 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// A component granted an identity the host holds serves a TLS 1.3
-/// handshake with it (attack `host-identity-misuse`: the host signs; wrong
-/// purpose, other spellings and a key of its own refused), and afterwards no
-/// linear memory in its store, the application's or the guest provider's,
+/// handshake with it on every provider (attack `host-identity-misuse`: the
+/// host signs; wrong purpose, other spellings and a key of its own
+/// refused), and afterwards no linear memory in its store, the application's or the guest provider's,
 /// holds the key: not its PKCS#8 encoding, its PEM text or its 32-byte
 /// private scalar. The public certificate, which the attack keeps in its
 /// memory, is found there: the scan sees what is in the memories.
@@ -232,6 +232,11 @@ fn identities_stay_in_the_host() {
         .key_provider
         .load_private_key(memtls_engine::parse_private_key(&pkcs8).unwrap())
         .unwrap();
+    // The key's DER as well, for the openssl provider (which loads it in the
+    // host as OpenSSL's own).
+    let raw = memtls_engine::RawKey::Der(std::sync::Arc::new(
+        memtls_engine::parse_private_key(&pkcs8).unwrap(),
+    ));
     let identity = HostIdentity::new(
         "held",
         vec![CertificateDer::from(cert.der().to_vec())],
@@ -239,7 +244,8 @@ fn identities_stay_in_the_host() {
         &[Purpose::Server],
         "generated",
     )
-    .expect("the identity");
+    .expect("the identity")
+    .with_raw_key(raw);
     let policy = Policy {
         identities: vec![std::sync::Arc::new(identity)],
         ..Policy::default()
@@ -253,7 +259,7 @@ fn identities_stay_in_the_host() {
     let mut config = wasmtime::Config::new();
     config.guest_debug(true);
     let engine = wasmtime::Engine::new(&config).expect("a debugging engine");
-    for provider in memtls_test_harness::RUSTLS_PROVIDERS {
+    for provider in memtls_test_harness::PROVIDERS {
         let bytes = memtls_host::prepare_component(
             memtls_test_harness::scenarios_component(),
             provider,
@@ -267,7 +273,8 @@ fn identities_stay_in_the_host() {
         memtls_host::add_signer_to_linker(&mut linker, |s: &mut Scanned| &mut s.signer).unwrap();
         let memtls = match provider {
             Provider::Native => Some(memtls_host::MemtlsCtx::native(policy.clone()).unwrap()),
-            _ => None,
+            Provider::OpenSsl => Some(memtls_host::MemtlsCtx::openssl(policy.clone())),
+            Provider::Guest => None,
         };
         let mut store = wasmtime::Store::new(
             &engine,

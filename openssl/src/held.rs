@@ -1,0 +1,408 @@
+//! Host identities on the openssl provider: the key libssl signs with for an
+//! identity the policy grants ([`memtls_engine::HostIdentity`]).
+//!
+//! A file's key is loaded as OpenSSL's own. A key that never leaves a token
+//! becomes an OpenSSL key with the certificate's public half and key methods
+//! of ours (an `EC_KEY_METHOD` whose signing, an `RSA_METHOD` whose private
+//! operation, calls the identity's [`KeyOperations`]), as PKCS#11 engines
+//! do: libssl hashes and pads, the token does only the private-key
+//! operation. OpenSSL has no such hook for Ed25519 keys, so a token's
+//! Ed25519 identity is refused here (the native and guest providers sign
+//! with it).
+
+use std::ffi::{CString, c_int, c_long, c_uchar, c_uint, c_void};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, OnceLock};
+
+use foreign_types::ForeignType;
+use memtls_engine::{Error, HostIdentity, KeyOperations, RawKey, Result, RsaPadding};
+use openssl::ec::EcKey;
+use openssl::pkey::{Id, PKey, Private};
+use openssl::rsa::Rsa;
+use openssl::x509::X509;
+use openssl_sys::{BIGNUM, CRYPTO_EX_DATA, EC_KEY, ECDSA_SIG, RSA};
+
+use crate::error::from_stack;
+use crate::ffi;
+
+/// The key libssl signs with for `identity` (`what` names the field that
+/// asked for it, for messages).
+pub(crate) fn key(identity: &HostIdentity, what: &str) -> Result<PKey<Private>> {
+    match identity.raw_key() {
+        None => Err(Error::config(format!(
+            "{what}: the host identity {:?} has no key the openssl provider can sign with \
+             (the embedder gave it only a rustls signing key: see \
+             HostIdentity::with_raw_key); the native and guest providers can",
+            identity.name()
+        ))),
+        Some(RawKey::Der(der)) => crate::config::key_from_der(der.secret_der(), what),
+        Some(RawKey::Operations(ops)) => held(identity, ops.clone(), what),
+    }
+}
+
+/// An OpenSSL key whose public half is `identity`'s end-entity certificate's
+/// and whose private operations are `ops`.
+fn held(identity: &HostIdentity, ops: Arc<dyn KeyOperations>, what: &str) -> Result<PKey<Private>> {
+    let leaf = identity
+        .certificates()
+        .first()
+        .ok_or_else(|| Error::config(format!("{what}: the identity has no certificate")))?;
+    let public = X509::from_der(leaf)
+        .and_then(|c| c.public_key())
+        .map_err(|e| from_stack(what, &e))?;
+    let refused = |e: &str| {
+        Error::config(format!(
+            "{what}: OpenSSL cannot use the token key of host identity {:?} ({e})",
+            identity.name()
+        ))
+    };
+    match public.id() {
+        Id::EC => {
+            let ec = public.ec_key().map_err(|e| from_stack(what, &e))?;
+            let method = ec_method().ok_or_else(|| refused("no EC key method"))?;
+            // SAFETY: `ec` is a live EC key; the copy is ours, wrapped at once
+            // so that it is freed on every path.
+            let copy = unsafe { openssl_sys::EC_KEY_dup(ec.as_ptr()) };
+            if copy.is_null() {
+                return Err(refused("copying the public key failed"));
+            }
+            // SAFETY: `copy` is a new EC key we own; the type parameter only
+            // marks it as able to sign, which our method makes true.
+            let key = unsafe { EcKey::<Private>::from_ptr(copy) };
+            let index = ex_index(EX_INDEX_EC_KEY).ok_or_else(|| refused("no ex_data index"))?;
+            // SAFETY: `key` is live; `method` lives for the process; the
+            // ex_data slot takes a boxed `Arc` that its free function drops.
+            let set = unsafe {
+                ffi::EC_KEY_set_method(key.as_ptr(), method) == 1
+                    && ffi::EC_KEY_set_ex_data(key.as_ptr(), index, boxed(ops)) == 1
+            };
+            if !set {
+                return Err(refused("installing the key method failed"));
+            }
+            PKey::from_ec_key(key).map_err(|e| from_stack(what, &e))
+        }
+        Id::RSA => {
+            let rsa = public.rsa().map_err(|e| from_stack(what, &e))?;
+            let (n, e) = (
+                rsa.n().to_owned().map_err(|e| from_stack(what, &e))?,
+                rsa.e().to_owned().map_err(|e| from_stack(what, &e))?,
+            );
+            let method = rsa_method().ok_or_else(|| refused("no RSA key method"))?;
+            // SAFETY: a new RSA key we own, wrapped at once.
+            let raw = unsafe { openssl_sys::RSA_new() };
+            if raw.is_null() {
+                return Err(refused("allocating a key failed"));
+            }
+            // SAFETY: as for the EC key above.
+            let key = unsafe { Rsa::<Private>::from_ptr(raw) };
+            let index = ex_index(EX_INDEX_RSA).ok_or_else(|| refused("no ex_data index"))?;
+            // SAFETY: `key` is live; RSA_set0_key takes ownership of `n` and
+            // `e` when it succeeds.
+            let owned = unsafe {
+                openssl_sys::RSA_set0_key(
+                    key.as_ptr(),
+                    n.as_ptr(),
+                    e.as_ptr(),
+                    std::ptr::null_mut(),
+                ) == 1
+            };
+            if !owned {
+                return Err(refused("setting the public key failed"));
+            }
+            // The key owns them now.
+            std::mem::forget((n, e));
+            // SAFETY: `key` is live; `method` lives for the process; the
+            // ex_data slot as above.
+            let set = unsafe {
+                ffi::RSA_set_method(key.as_ptr(), method) == 1
+                    && ffi::RSA_set_ex_data(key.as_ptr(), index, boxed(ops)) == 1
+            };
+            if !set {
+                return Err(refused("installing the key method failed"));
+            }
+            // SAFETY: `key` is live; the flag says its private half is
+            // elsewhere.
+            unsafe { ffi::RSA_set_flags(key.as_ptr(), RSA_FLAG_EXT_PKEY) };
+            PKey::from_rsa(key).map_err(|e| from_stack(what, &e))
+        }
+        _ => Err(Error::config(format!(
+            "{what}: the openssl provider cannot sign with the token's {} key of host identity \
+             {:?} (OpenSSL 3.0 has no key method for it); the native and guest providers can",
+            key_type(public.id()),
+            identity.name()
+        ))),
+    }
+}
+
+/// A key type's name for messages.
+fn key_type(id: Id) -> &'static str {
+    match id {
+        Id::ED25519 => "Ed25519",
+        Id::ED448 => "Ed448",
+        Id::DSA => "DSA",
+        _ => "unsupported",
+    }
+}
+
+/// `CRYPTO_EX_INDEX_EC_KEY` and `CRYPTO_EX_INDEX_RSA`.
+const EX_INDEX_EC_KEY: c_int = 8;
+const EX_INDEX_RSA: c_int = 9;
+/// `RSA_FLAG_EXT_PKEY`: the private key is held elsewhere.
+const RSA_FLAG_EXT_PKEY: c_int = 0x20;
+/// `RSA_PKCS1_PADDING`, `RSA_NO_PADDING`.
+const RSA_PKCS1_PADDING: c_int = 1;
+const RSA_NO_PADDING: c_int = 3;
+
+/// The ex_data index, per class, that holds a key's operations (one per
+/// process: OpenSSL hands them out for good).
+fn ex_index(class: c_int) -> Option<c_int> {
+    static EC: OnceLock<c_int> = OnceLock::new();
+    static RSA: OnceLock<c_int> = OnceLock::new();
+    let cell = if class == EX_INDEX_EC_KEY { &EC } else { &RSA };
+    // SAFETY: registers an index with our dup and free functions, which
+    // handle the boxed `Arc` we store there.
+    let index = *cell.get_or_init(|| unsafe {
+        openssl_sys::CRYPTO_get_ex_new_index(
+            class,
+            0,
+            std::ptr::null_mut(),
+            None,
+            Some(dup_ops),
+            Some(free_ops),
+        )
+    });
+    (index >= 0).then_some(index)
+}
+
+/// A key's operations as an ex_data value: a boxed `Arc` (a thin pointer).
+fn boxed(ops: Arc<dyn KeyOperations>) -> *mut c_void {
+    Box::into_raw(Box::new(ops)).cast()
+}
+
+/// The operations a key's ex_data holds, if any.
+///
+/// # Safety
+/// `ptr` is null or a value [`boxed`] made that is still stored.
+unsafe fn ops_of<'a>(ptr: *mut c_void) -> Option<&'a Arc<dyn KeyOperations>> {
+    // SAFETY: per the contract, a live box of an `Arc`.
+    unsafe { ptr.cast::<Arc<dyn KeyOperations>>().as_ref() }
+}
+
+/// Drops a key's boxed operations when OpenSSL frees the key.
+unsafe extern "C" fn free_ops(
+    _parent: *mut c_void,
+    ptr: *mut c_void,
+    _ad: *mut CRYPTO_EX_DATA,
+    _idx: c_int,
+    _argl: c_long,
+    _argp: *mut c_void,
+) {
+    if !ptr.is_null() {
+        // SAFETY: the slot holds a box [`boxed`] made; OpenSSL frees each
+        // key's data once.
+        drop(unsafe { Box::from_raw(ptr.cast::<Arc<dyn KeyOperations>>()) });
+    }
+}
+
+/// Gives a key OpenSSL copies its own box of the operations (OpenSSL copies
+/// the slot's pointer into the copy, which would otherwise be freed twice).
+unsafe extern "C" fn dup_ops(
+    _to: *mut CRYPTO_EX_DATA,
+    _from: *const CRYPTO_EX_DATA,
+    from_d: *mut *mut c_void,
+    _idx: c_int,
+    _argl: c_long,
+    _argp: *mut c_void,
+) -> c_int {
+    // SAFETY: OpenSSL passes the address of the slot's value, which is null
+    // or one of our boxes.
+    unsafe {
+        if !from_d.is_null()
+            && let Some(ops) = ops_of(*from_d)
+        {
+            *from_d = boxed(ops.clone());
+        }
+    }
+    1
+}
+
+/// Runs a key operation, a panic included as a failure; on failure, puts
+/// its sentence on OpenSSL's error queue (where the handshake's error
+/// finds it).
+fn operation(run: impl FnOnce() -> std::result::Result<Vec<u8>, String>) -> Option<Vec<u8>> {
+    let outcome = catch_unwind(AssertUnwindSafe(run))
+        .unwrap_or_else(|_| Err("the key operation panicked".to_owned()));
+    match outcome {
+        Ok(out) => Some(out),
+        Err(message) => {
+            let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
+            // SAFETY: records an error on this thread's queue; the format
+            // takes one NUL-terminated string, which OpenSSL copies.
+            unsafe {
+                openssl_sys::ERR_new();
+                openssl_sys::ERR_set_debug(c"held.rs".as_ptr(), 0, c"key operation".as_ptr());
+                openssl_sys::ERR_set_error(ERR_LIB_USER, 1, c"%s".as_ptr(), message.as_ptr());
+            }
+            None
+        }
+    }
+}
+
+/// `ERR_LIB_USER`: errors of the application's own.
+const ERR_LIB_USER: c_int = 128;
+
+/// The operations `key` carries, if it is one of ours.
+///
+/// # Safety
+/// `key` is a live EC key.
+unsafe fn ec_ops<'a>(key: *mut EC_KEY) -> Option<&'a Arc<dyn KeyOperations>> {
+    let index = ex_index(EX_INDEX_EC_KEY)?;
+    // SAFETY: per the contract; the slot holds null or our box, which
+    // lives as long as the key.
+    unsafe { ops_of(ffi::EC_KEY_get_ex_data(key, index)) }
+}
+
+/// `EC_KEY_METHOD`'s `sign`: a DER signature over `dgst` into `sig` (as long
+/// as `ECDSA_size`).
+unsafe extern "C" fn ec_sign(
+    _type: c_int,
+    dgst: *const c_uchar,
+    dlen: c_int,
+    sig: *mut c_uchar,
+    siglen: *mut c_uint,
+    _kinv: *const BIGNUM,
+    _r: *const BIGNUM,
+    key: *mut EC_KEY,
+) -> c_int {
+    // SAFETY: OpenSSL passes a live key, a digest of `dlen` bytes and a
+    // signature buffer of ECDSA_size(key) bytes.
+    unsafe {
+        let Some(ops) = ec_ops(key) else { return 0 };
+        let digest = std::slice::from_raw_parts(dgst, usize::try_from(dlen).unwrap_or(0));
+        let room = usize::try_from(ffi::ECDSA_size(key)).unwrap_or(0);
+        let Some(der) = operation(|| {
+            let der = ops.ecdsa_sign_digest(digest)?;
+            if der.len() > room {
+                return Err(format!(
+                    "the token's ECDSA signature has {} bytes, more than the key's {room}",
+                    der.len()
+                ));
+            }
+            Ok(der)
+        }) else {
+            return 0;
+        };
+        std::ptr::copy_nonoverlapping(der.as_ptr(), sig, der.len());
+        *siglen = der.len() as c_uint;
+    }
+    1
+}
+
+/// `EC_KEY_METHOD`'s `sign_sig`: the signature over `dgst` as an `ECDSA_SIG`.
+unsafe extern "C" fn ec_sign_sig(
+    dgst: *const c_uchar,
+    dlen: c_int,
+    _kinv: *const BIGNUM,
+    _r: *const BIGNUM,
+    key: *mut EC_KEY,
+) -> *mut ECDSA_SIG {
+    // SAFETY: as in `ec_sign`; d2i reads `der.len()` bytes from a live Vec.
+    unsafe {
+        let Some(ops) = ec_ops(key) else {
+            return std::ptr::null_mut();
+        };
+        let digest = std::slice::from_raw_parts(dgst, usize::try_from(dlen).unwrap_or(0));
+        let Some(der) = operation(|| ops.ecdsa_sign_digest(digest)) else {
+            return std::ptr::null_mut();
+        };
+        let mut p = der.as_ptr();
+        openssl_sys::d2i_ECDSA_SIG(std::ptr::null_mut(), &mut p, der.len() as c_long)
+    }
+}
+
+/// `RSA_METHOD`'s `rsa_priv_enc`: the private operation on `from` into `to`
+/// (as long as the modulus); the length written, or -1.
+unsafe extern "C" fn rsa_priv_enc(
+    flen: c_int,
+    from: *const c_uchar,
+    to: *mut c_uchar,
+    rsa: *mut RSA,
+    padding: c_int,
+) -> c_int {
+    // SAFETY: OpenSSL passes a live key, `flen` bytes of input and an output
+    // buffer of RSA_size(rsa) bytes.
+    unsafe {
+        let Some(index) = ex_index(EX_INDEX_RSA) else {
+            return -1;
+        };
+        let Some(ops) = ops_of(ffi::RSA_get_ex_data(rsa, index)) else {
+            return -1;
+        };
+        let input = std::slice::from_raw_parts(from, usize::try_from(flen).unwrap_or(0));
+        let room = usize::try_from(openssl_sys::RSA_size(rsa)).unwrap_or(0);
+        let Some(out) = operation(|| {
+            let padding = match padding {
+                RSA_NO_PADDING => RsaPadding::None,
+                RSA_PKCS1_PADDING => RsaPadding::Pkcs1,
+                other => return Err(format!("RSA padding {other} is not one a token signs with")),
+            };
+            let out = ops.rsa_private(input, padding)?;
+            if out.len() > room {
+                return Err(format!(
+                    "the token's RSA result has {} bytes, more than the modulus's {room}",
+                    out.len()
+                ));
+            }
+            Ok(out)
+        }) else {
+            return -1;
+        };
+        std::ptr::copy_nonoverlapping(out.as_ptr(), to, out.len());
+        out.len() as c_int
+    }
+}
+
+/// A process-wide method, made once (as a pointer's address: the method is
+/// never freed, and only read after it is made).
+fn method<T>(cell: &OnceLock<usize>, make: impl FnOnce() -> *mut T) -> Option<*mut T> {
+    let address = *cell.get_or_init(|| make() as usize);
+    (address != 0).then_some(address as *mut T)
+}
+
+/// OpenSSL's EC key method with our signing.
+fn ec_method() -> Option<*mut ffi::EC_KEY_METHOD> {
+    static METHOD: OnceLock<usize> = OnceLock::new();
+    // SAFETY: copies OpenSSL's default method and replaces its signing
+    // functions with ours (keeping its sign_setup); the method lives for the
+    // process.
+    method(&METHOD, || unsafe {
+        let default = ffi::EC_KEY_OpenSSL();
+        let method = ffi::EC_KEY_METHOD_new(default);
+        if !method.is_null() {
+            let mut setup = None;
+            ffi::EC_KEY_METHOD_get_sign(
+                default,
+                std::ptr::null_mut(),
+                &mut setup,
+                std::ptr::null_mut(),
+            );
+            ffi::EC_KEY_METHOD_set_sign(method, Some(ec_sign), setup, Some(ec_sign_sig));
+        }
+        method
+    })
+}
+
+/// OpenSSL's RSA method with our private operation.
+fn rsa_method() -> Option<*mut ffi::RSA_METHOD> {
+    static METHOD: OnceLock<usize> = OnceLock::new();
+    // SAFETY: copies OpenSSL's default method and replaces its private
+    // encryption (what signing uses) with ours; the method lives for the
+    // process.
+    method(&METHOD, || unsafe {
+        let method = ffi::RSA_meth_dup(ffi::RSA_PKCS1_OpenSSL());
+        if !method.is_null() && ffi::RSA_meth_set_priv_enc(method, Some(rsa_priv_enc)) != 1 {
+            return std::ptr::null_mut();
+        }
+        method
+    })
+}
