@@ -3,7 +3,7 @@
 
 use std::ffi::{c_char, c_int, c_uchar, c_uint, c_ulong, c_void};
 
-use openssl_sys::{BIGNUM, EC_KEY, ECDSA_SIG, RSA};
+use openssl_sys::{BIGNUM, EC_KEY, ECDSA_SIG, ENGINE, EVP_MD_CTX, EVP_PKEY, EVP_PKEY_CTX, RSA};
 
 use foreign_types::ForeignTypeRef as _;
 use openssl::ssl::SslRef;
@@ -71,7 +71,43 @@ unsafe extern "C" {
     pub(crate) fn RSA_set_flags(rsa: *mut RSA, flags: c_int);
     pub(crate) fn RSA_set_ex_data(rsa: *mut RSA, index: c_int, data: *mut c_void) -> c_int;
     pub(crate) fn RSA_get_ex_data(rsa: *const RSA, index: c_int) -> *mut c_void;
+
+    // An Ed25519 key held elsewhere: a legacy key of an engine of ours whose
+    // key method's one-shot signing calls the host's signer (`held`).
+    pub(crate) fn ENGINE_new() -> *mut ENGINE;
+    pub(crate) fn ENGINE_set_id(e: *mut ENGINE, id: *const c_char) -> c_int;
+    pub(crate) fn ENGINE_set_name(e: *mut ENGINE, name: *const c_char) -> c_int;
+    pub(crate) fn ENGINE_set_pkey_meths(e: *mut ENGINE, f: Option<EnginePkeyMeths>) -> c_int;
+    pub(crate) fn EVP_PKEY_meth_new(id: c_int, flags: c_int) -> *mut EVP_PKEY_METHOD;
+    pub(crate) fn EVP_PKEY_meth_find(id: c_int) -> *const EVP_PKEY_METHOD;
+    pub(crate) fn EVP_PKEY_meth_copy(dst: *mut EVP_PKEY_METHOD, src: *const EVP_PKEY_METHOD);
+    pub(crate) fn EVP_PKEY_meth_set_digestsign(method: *mut EVP_PKEY_METHOD, f: Option<DigestSign>);
+    pub(crate) fn EVP_PKEY_new_raw_public_key(
+        id: c_int,
+        e: *mut ENGINE,
+        public: *const c_uchar,
+        len: usize,
+    ) -> *mut EVP_PKEY;
+    pub(crate) fn EVP_PKEY_set_ex_data(
+        key: *mut EVP_PKEY,
+        index: c_int,
+        data: *mut c_void,
+    ) -> c_int;
+    pub(crate) fn EVP_PKEY_get_ex_data(key: *const EVP_PKEY, index: c_int) -> *mut c_void;
+    pub(crate) fn EVP_MD_CTX_get_pkey_ctx(ctx: *const EVP_MD_CTX) -> *mut EVP_PKEY_CTX;
+    pub(crate) fn EVP_PKEY_CTX_get0_pkey(ctx: *mut EVP_PKEY_CTX) -> *mut EVP_PKEY;
 }
+
+/// `EVP_PKEY_METHOD`, opaque.
+#[allow(non_camel_case_types)]
+pub(crate) enum EVP_PKEY_METHOD {}
+
+/// An engine's `pkey_meths` callback.
+pub(crate) type EnginePkeyMeths =
+    unsafe extern "C" fn(*mut ENGINE, *mut *mut EVP_PKEY_METHOD, *mut *const c_int, c_int) -> c_int;
+/// A key method's one-shot `digestsign`.
+pub(crate) type DigestSign =
+    unsafe extern "C" fn(*mut EVP_MD_CTX, *mut c_uchar, *mut usize, *const c_uchar, usize) -> c_int;
 
 /// `EC_KEY_METHOD` and `RSA_METHOD`, opaque.
 #[allow(non_camel_case_types)]

@@ -6,21 +6,27 @@
 //! of ours (an `EC_KEY_METHOD` whose signing, an `RSA_METHOD` whose private
 //! operation, calls the identity's [`KeyOperations`]), as PKCS#11 engines
 //! do: libssl hashes and pads, the token does only the private-key
-//! operation. OpenSSL has no such hook for Ed25519 keys, so a token's
-//! Ed25519 identity is refused here (the native and guest providers sign
-//! with it).
+//! operation. Ed25519 keys have no key method in OpenSSL 3.0, so a token's
+//! Ed25519 key becomes a key of an engine of ours (made in this process,
+//! never loaded from disk or registered), whose Ed25519 key method signs the
+//! whole message libssl hands its one-shot signing with the identity's
+//! rustls signing key (the token's `CKM_EDDSA`).
 
 use std::ffi::{CString, c_int, c_long, c_uchar, c_uint, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, OnceLock};
 
 use foreign_types::ForeignType;
+use memtls_engine::rustls::SignatureScheme;
+use memtls_engine::rustls::sign::SigningKey;
 use memtls_engine::{Error, HostIdentity, KeyOperations, RawKey, Result, RsaPadding};
 use openssl::ec::EcKey;
 use openssl::pkey::{Id, PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::x509::X509;
-use openssl_sys::{BIGNUM, CRYPTO_EX_DATA, EC_KEY, ECDSA_SIG, RSA};
+use openssl_sys::{
+    BIGNUM, CRYPTO_EX_DATA, CRYPTO_EX_dup, CRYPTO_EX_free, EC_KEY, ECDSA_SIG, ENGINE, RSA,
+};
 
 use crate::error::from_stack;
 use crate::ffi;
@@ -125,71 +131,97 @@ fn held(identity: &HostIdentity, ops: Arc<dyn KeyOperations>, what: &str) -> Res
             unsafe { ffi::RSA_set_flags(key.as_ptr(), RSA_FLAG_EXT_PKEY) };
             PKey::from_rsa(key).map_err(|e| from_stack(what, &e))
         }
+        Id::ED25519 => {
+            let raw = public.raw_public_key().map_err(|e| from_stack(what, &e))?;
+            let engine = ed25519_engine().ok_or_else(|| refused("no Ed25519 key method"))?;
+            // SAFETY: a new key of our engine from the 32 public bytes,
+            // wrapped at once.
+            let key = unsafe {
+                ffi::EVP_PKEY_new_raw_public_key(NID_ED25519, engine, raw.as_ptr(), raw.len())
+            };
+            if key.is_null() {
+                return Err(refused("making the engine's key failed"));
+            }
+            // SAFETY: `key` is a new key we own; it signs through our method.
+            let key = unsafe { PKey::<Private>::from_ptr(key) };
+            let index = ex_index(EX_INDEX_EVP_PKEY).ok_or_else(|| refused("no ex_data index"))?;
+            let signing: Arc<dyn SigningKey> = identity.signing_key().clone();
+            // SAFETY: `key` is live; the slot takes a boxed `Arc` its free
+            // function drops.
+            if unsafe { ffi::EVP_PKEY_set_ex_data(key.as_ptr(), index, boxed(signing)) } != 1 {
+                return Err(refused("attaching the signer failed"));
+            }
+            Ok(key)
+        }
         _ => Err(Error::config(format!(
-            "{what}: the openssl provider cannot sign with the token's {} key of host identity \
-             {:?} (OpenSSL 3.0 has no key method for it); the native and guest providers can",
-            key_type(public.id()),
+            "{what}: the openssl provider cannot sign with the token's key of host identity {:?} \
+             (a key type OpenSSL has no key method for); the native and guest providers can",
             identity.name()
         ))),
     }
 }
 
-/// A key type's name for messages.
-fn key_type(id: Id) -> &'static str {
-    match id {
-        Id::ED25519 => "Ed25519",
-        Id::ED448 => "Ed448",
-        Id::DSA => "DSA",
-        _ => "unsupported",
-    }
-}
-
-/// `CRYPTO_EX_INDEX_EC_KEY` and `CRYPTO_EX_INDEX_RSA`.
+/// `CRYPTO_EX_INDEX_EC_KEY`, `CRYPTO_EX_INDEX_RSA`, `CRYPTO_EX_INDEX_EVP_PKEY`.
 const EX_INDEX_EC_KEY: c_int = 8;
 const EX_INDEX_RSA: c_int = 9;
+const EX_INDEX_EVP_PKEY: c_int = 17;
+/// `NID_ED25519` (`EVP_PKEY_ED25519`).
+const NID_ED25519: c_int = 1087;
+/// `EVP_PKEY_FLAG_SIGCTX_CUSTOM`: the method signs whole messages.
+const EVP_PKEY_FLAG_SIGCTX_CUSTOM: c_int = 4;
+/// An Ed25519 signature's length.
+const ED25519_SIGNATURE: usize = 64;
 /// `RSA_FLAG_EXT_PKEY`: the private key is held elsewhere.
 const RSA_FLAG_EXT_PKEY: c_int = 0x20;
 /// `RSA_PKCS1_PADDING`, `RSA_NO_PADDING`.
 const RSA_PKCS1_PADDING: c_int = 1;
 const RSA_NO_PADDING: c_int = 3;
 
-/// The ex_data index, per class, that holds a key's operations (one per
-/// process: OpenSSL hands them out for good).
+/// The ex_data index, per class, that holds what a key signs with: its
+/// operations (EC and RSA keys), the identity's signing key (an engine's
+/// Ed25519 key). One per process: OpenSSL hands them out for good.
 fn ex_index(class: c_int) -> Option<c_int> {
+    type Ops = Arc<dyn KeyOperations>;
+    type Signing = Arc<dyn SigningKey>;
     static EC: OnceLock<c_int> = OnceLock::new();
     static RSA: OnceLock<c_int> = OnceLock::new();
-    let cell = if class == EX_INDEX_EC_KEY { &EC } else { &RSA };
-    // SAFETY: registers an index with our dup and free functions, which
-    // handle the boxed `Arc` we store there.
+    static PKEY: OnceLock<c_int> = OnceLock::new();
+    let (cell, dup, free): (_, CRYPTO_EX_dup, CRYPTO_EX_free) = match class {
+        EX_INDEX_EC_KEY => (&EC, dup_boxed::<Ops>, free_boxed::<Ops>),
+        EX_INDEX_RSA => (&RSA, dup_boxed::<Ops>, free_boxed::<Ops>),
+        _ => (&PKEY, dup_boxed::<Signing>, free_boxed::<Signing>),
+    };
+    // SAFETY: registers an index with dup and free functions for the boxed
+    // type stored in this class's slots.
     let index = *cell.get_or_init(|| unsafe {
         openssl_sys::CRYPTO_get_ex_new_index(
             class,
             0,
             std::ptr::null_mut(),
             None,
-            Some(dup_ops),
-            Some(free_ops),
+            Some(dup),
+            Some(free),
         )
     });
     (index >= 0).then_some(index)
 }
 
-/// A key's operations as an ex_data value: a boxed `Arc` (a thin pointer).
-fn boxed(ops: Arc<dyn KeyOperations>) -> *mut c_void {
-    Box::into_raw(Box::new(ops)).cast()
+/// A value as an ex_data slot's: boxed (a thin pointer).
+fn boxed<T>(value: T) -> *mut c_void {
+    Box::into_raw(Box::new(value)).cast()
 }
 
-/// The operations a key's ex_data holds, if any.
+/// The value a slot holds, if any.
 ///
 /// # Safety
-/// `ptr` is null or a value [`boxed`] made that is still stored.
-unsafe fn ops_of<'a>(ptr: *mut c_void) -> Option<&'a Arc<dyn KeyOperations>> {
-    // SAFETY: per the contract, a live box of an `Arc`.
-    unsafe { ptr.cast::<Arc<dyn KeyOperations>>().as_ref() }
+/// `ptr` is null or a `T` [`boxed`] made that is still stored.
+unsafe fn unboxed<'a, T>(ptr: *mut c_void) -> Option<&'a T> {
+    // SAFETY: per the contract, a live box of a `T`.
+    unsafe { ptr.cast::<T>().as_ref() }
 }
 
-/// Drops a key's boxed operations when OpenSSL frees the key.
-unsafe extern "C" fn free_ops(
+/// Drops a slot's boxed value when OpenSSL frees its key.
+unsafe extern "C" fn free_boxed<T>(
     _parent: *mut c_void,
     ptr: *mut c_void,
     _ad: *mut CRYPTO_EX_DATA,
@@ -198,15 +230,15 @@ unsafe extern "C" fn free_ops(
     _argp: *mut c_void,
 ) {
     if !ptr.is_null() {
-        // SAFETY: the slot holds a box [`boxed`] made; OpenSSL frees each
-        // key's data once.
-        drop(unsafe { Box::from_raw(ptr.cast::<Arc<dyn KeyOperations>>()) });
+        // SAFETY: the slot holds a box [`boxed`] made of the index's type;
+        // OpenSSL frees each key's data once.
+        drop(unsafe { Box::from_raw(ptr.cast::<T>()) });
     }
 }
 
-/// Gives a key OpenSSL copies its own box of the operations (OpenSSL copies
-/// the slot's pointer into the copy, which would otherwise be freed twice).
-unsafe extern "C" fn dup_ops(
+/// Gives a key OpenSSL copies a box of its own (OpenSSL copies the slot's
+/// pointer into the copy, which would otherwise be freed twice).
+unsafe extern "C" fn dup_boxed<T: Clone>(
     _to: *mut CRYPTO_EX_DATA,
     _from: *const CRYPTO_EX_DATA,
     from_d: *mut *mut c_void,
@@ -215,12 +247,12 @@ unsafe extern "C" fn dup_ops(
     _argp: *mut c_void,
 ) -> c_int {
     // SAFETY: OpenSSL passes the address of the slot's value, which is null
-    // or one of our boxes.
+    // or one of our boxes of the index's type.
     unsafe {
         if !from_d.is_null()
-            && let Some(ops) = ops_of(*from_d)
+            && let Some(value) = unboxed::<T>(*from_d)
         {
-            *from_d = boxed(ops.clone());
+            *from_d = boxed(value.clone());
         }
     }
     1
@@ -259,7 +291,7 @@ unsafe fn ec_ops<'a>(key: *mut EC_KEY) -> Option<&'a Arc<dyn KeyOperations>> {
     let index = ex_index(EX_INDEX_EC_KEY)?;
     // SAFETY: per the contract; the slot holds null or our box, which
     // lives as long as the key.
-    unsafe { ops_of(ffi::EC_KEY_get_ex_data(key, index)) }
+    unsafe { unboxed(ffi::EC_KEY_get_ex_data(key, index)) }
 }
 
 /// `EC_KEY_METHOD`'s `sign`: a DER signature over `dgst` into `sig` (as long
@@ -335,7 +367,7 @@ unsafe extern "C" fn rsa_priv_enc(
         let Some(index) = ex_index(EX_INDEX_RSA) else {
             return -1;
         };
-        let Some(ops) = ops_of(ffi::RSA_get_ex_data(rsa, index)) else {
+        let Some(ops) = unboxed::<Arc<dyn KeyOperations>>(ffi::RSA_get_ex_data(rsa, index)) else {
             return -1;
         };
         let input = std::slice::from_raw_parts(from, usize::try_from(flen).unwrap_or(0));
@@ -404,5 +436,128 @@ fn rsa_method() -> Option<*mut ffi::RSA_METHOD> {
             return std::ptr::null_mut();
         }
         method
+    })
+}
+
+/// The Ed25519 key method's one-shot signing (`digestsign`): the length
+/// when `sig` is null, else the signature over the whole message by the
+/// signing key the key's ex_data holds.
+unsafe extern "C" fn ed25519_digestsign(
+    ctx: *mut openssl_sys::EVP_MD_CTX,
+    sig: *mut c_uchar,
+    siglen: *mut usize,
+    tbs: *const c_uchar,
+    tbslen: usize,
+) -> c_int {
+    // SAFETY: OpenSSL passes a live signing context of one of our keys, a
+    // message of `tbslen` bytes and, with `sig`, a buffer of `*siglen`.
+    unsafe {
+        if siglen.is_null() {
+            return 0;
+        }
+        if sig.is_null() {
+            *siglen = ED25519_SIGNATURE;
+            return 1;
+        }
+        let Some(index) = ex_index(EX_INDEX_EVP_PKEY) else {
+            return 0;
+        };
+        let key = ffi::EVP_PKEY_CTX_get0_pkey(ffi::EVP_MD_CTX_get_pkey_ctx(ctx));
+        let Some(signing) = unboxed::<Arc<dyn SigningKey>>(ffi::EVP_PKEY_get_ex_data(key, index))
+        else {
+            return 0;
+        };
+        let message = if tbs.is_null() {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(tbs, tbslen)
+        };
+        let room = *siglen;
+        let Some(signature) = operation(|| {
+            let signer = signing
+                .choose_scheme(&[SignatureScheme::ED25519])
+                .ok_or("the identity's key does not sign with Ed25519")?;
+            let signature = signer.sign(message).map_err(|e| e.to_string())?;
+            if signature.len() != ED25519_SIGNATURE || signature.len() > room {
+                return Err(format!(
+                    "the token's Ed25519 signature has {} bytes, not {ED25519_SIGNATURE}",
+                    signature.len()
+                ));
+            }
+            Ok(signature)
+        }) else {
+            return 0;
+        };
+        std::ptr::copy_nonoverlapping(signature.as_ptr(), sig, signature.len());
+        *siglen = signature.len();
+    }
+    1
+}
+
+/// OpenSSL's Ed25519 key method with our one-shot signing.
+fn ed25519_method() -> Option<*mut ffi::EVP_PKEY_METHOD> {
+    static METHOD: OnceLock<usize> = OnceLock::new();
+    // SAFETY: a new method copied from OpenSSL's own Ed25519 one (its
+    // controls, verification and sizes), whose signing is ours; it lives for
+    // the process.
+    method(&METHOD, || unsafe {
+        let builtin = ffi::EVP_PKEY_meth_find(NID_ED25519);
+        let method = ffi::EVP_PKEY_meth_new(NID_ED25519, EVP_PKEY_FLAG_SIGCTX_CUSTOM);
+        if builtin.is_null() || method.is_null() {
+            return std::ptr::null_mut();
+        }
+        ffi::EVP_PKEY_meth_copy(method, builtin);
+        ffi::EVP_PKEY_meth_set_digestsign(method, Some(ed25519_digestsign));
+        method
+    })
+}
+
+/// The engine's `pkey_meths`: its one method, for Ed25519.
+unsafe extern "C" fn engine_methods(
+    _engine: *mut ENGINE,
+    method: *mut *mut ffi::EVP_PKEY_METHOD,
+    nids: *mut *const c_int,
+    nid: c_int,
+) -> c_int {
+    static NIDS: [c_int; 1] = [NID_ED25519];
+    // SAFETY: OpenSSL passes either `nids` to fill (the list of what the
+    // engine serves) or `method` to fill for `nid`.
+    unsafe {
+        if method.is_null() {
+            if !nids.is_null() {
+                *nids = NIDS.as_ptr();
+            }
+            return NIDS.len() as c_int;
+        }
+        match ed25519_method() {
+            Some(m) if nid == NID_ED25519 => {
+                *method = m;
+                1
+            }
+            _ => {
+                *method = std::ptr::null_mut();
+                0
+            }
+        }
+    }
+}
+
+/// The engine whose Ed25519 keys sign through [`ed25519_digestsign`]: made
+/// here, never registered (no other key of the process uses it).
+fn ed25519_engine() -> Option<*mut ENGINE> {
+    static ENGINE_MADE: OnceLock<usize> = OnceLock::new();
+    ed25519_method()?;
+    // SAFETY: a new engine with an id, a name and our key methods; it lives
+    // for the process.
+    method(&ENGINE_MADE, || unsafe {
+        let engine = ffi::ENGINE_new();
+        if engine.is_null()
+            || ffi::ENGINE_set_id(engine, c"memtls-held-keys".as_ptr()) != 1
+            || ffi::ENGINE_set_name(engine, c"memtls: keys the host holds on a token".as_ptr()) != 1
+            || ffi::ENGINE_set_pkey_meths(engine, Some(engine_methods)) != 1
+        {
+            return std::ptr::null_mut();
+        }
+        engine
     })
 }
