@@ -140,6 +140,20 @@ pub(crate) fn private_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The bytes of the file at `path` when it is the user's own, closed to
+/// others, and at most `max` bytes (read from the file opened without
+/// following a link, so the checks and the bytes are the same file's).
+fn read_private(path: &Path, max: u64) -> Option<Vec<u8>> {
+    let mut file = open_nofollow(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if unsafe_for_code(path, &meta, false).is_some() || meta.len() > max {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).ok()?);
+    file.read_to_end(&mut bytes).ok()?;
+    Some(bytes)
+}
+
 /// Opens `path` for reading without following a symbolic link.
 fn open_nofollow(path: &Path) -> std::io::Result<fs::File> {
     fs::File::options()
@@ -176,16 +190,22 @@ impl Cache {
     /// directory above it can be made private (see [`private_dir`]); a line on
     /// notice says why not otherwise.
     pub(crate) fn open() -> Option<Self> {
+        Self::open_named("components", "the cache of compiled components")
+    }
+
+    /// The private directory `name` in memtls's cache directory (`what` names
+    /// it in the notice when it cannot be used).
+    fn open_named(name: &str, what: &str) -> Option<Self> {
         if !crate::settings::Settings::get().component_cache {
             return None;
         }
         let root = root()?;
-        let dir = root.join("components");
+        let dir = root.join(name);
         match private_dir(&root).and_then(|()| private_dir(&dir)) {
             Ok(()) => Some(Self { dir }),
             Err(why) => {
                 crate::settings::notify(crate::settings::Notice::Cache(&format!(
-                    "not using the cache of compiled components: {why}"
+                    "not using {what}: {why}"
                 )));
                 None
             }
@@ -311,13 +331,7 @@ impl Cache {
     /// others, and its tag is right.
     fn verified(&self, key: &str, path: &Path) -> Option<Vec<u8>> {
         let secret = self.secret()?;
-        let mut file = open_nofollow(path).ok()?;
-        let meta = file.metadata().ok()?;
-        if unsafe_for_code(path, &meta, false).is_some() || meta.len() > MAX_BYTES {
-            return None;
-        }
-        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).ok()?);
-        file.read_to_end(&mut bytes).ok()?;
+        let bytes = read_private(path, MAX_BYTES)?;
         let mut tag = Vec::new();
         let mut tag_file = open_nofollow(&self.tag_path(key)).ok()?;
         let tag_meta = tag_file.metadata().ok()?;
@@ -325,16 +339,7 @@ impl Cache {
             return None;
         }
         tag_file.read_to_end(&mut tag).ok()?;
-        let want = Self::tag(&secret, key, &bytes);
-        // Compared without an early exit (the tag is a MAC).
-        let differ = want.as_ref().len() != tag.len()
-            || want
-                .as_ref()
-                .iter()
-                .zip(&tag)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                != 0;
-        (!differ).then_some(bytes)
+        same_tag(&Self::tag(&secret, key, &bytes), &tag).then_some(bytes)
     }
 
     /// Keeps `component` under `key`, then trims the cache to its limits.
@@ -388,23 +393,10 @@ impl Cache {
     /// Removes the least recently used entries beyond [`MAX_ENTRIES`] or
     /// [`MAX_BYTES`], and partial files of processes that died writing.
     fn trim(&self) {
-        let Ok(read) = fs::read_dir(&self.dir) else {
-            return;
-        };
         let mut entries: Vec<(SystemTime, u64, PathBuf)> = Vec::new();
-        for entry in read.flatten() {
-            let path = entry.path();
-            let Ok(meta) = entry.metadata() else { continue };
-            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            if is_partial(&path) {
-                // Another process may be writing it now: only old ones go.
-                if modified.elapsed().is_ok_and(|age| age.as_secs() > 3600) {
-                    let _ = fs::remove_file(&path);
-                }
-                continue;
-            }
+        for (modified, len, path) in self.files() {
             if path.extension().is_some_and(|e| e == "cwasm") {
-                entries.push((modified, meta.len(), path));
+                entries.push((modified, len, path));
             } else if path.extension().is_some_and(|e| e == "tag")
                 && !path.with_extension("cwasm").exists()
                 && modified.elapsed().is_ok_and(|age| age.as_secs() > 3600)
@@ -423,6 +415,193 @@ impl Cache {
                 let _ = fs::remove_file(path.with_extension("tag"));
             }
         }
+    }
+}
+
+impl Cache {
+    /// The directory's files as (modified, length, path), but for partial
+    /// files: those of processes that died writing (an hour old) are removed
+    /// on the way; another process may be writing a newer one now.
+    fn files(&self) -> Vec<(SystemTime, u64, PathBuf)> {
+        let Ok(read) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for entry in read.flatten() {
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            if !is_partial(&path) {
+                out.push((modified, meta.len(), path));
+            } else if modified.elapsed().is_ok_and(|age| age.as_secs() > 3600) {
+                let _ = fs::remove_file(&path);
+            }
+        }
+        out
+    }
+}
+
+/// Whether `got` is the tag `want`, compared without an early exit (the tag
+/// is a MAC).
+fn same_tag(want: &ring::hmac::Tag, got: &[u8]) -> bool {
+    want.as_ref().len() == got.len()
+        && want
+            .as_ref()
+            .iter()
+            .zip(got)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// At most this many bytes of compiled functions are kept.
+pub(crate) const MAX_FUNCTION_BYTES: u64 = 1 << 30;
+/// The largest compiled function read back.
+const MAX_FUNCTION_ENTRY: u64 = 64 << 20;
+
+/// Functions cranelift compiled, kept between runs: wasmtime's incremental
+/// compilation cache, in `functions` beside the compiled components.
+///
+/// A composition differs from the last only in the policy baked in, so a new
+/// policy variant is a new component for the cache of compiled components
+/// and for wasmtime's own cache, and used to be compiled whole (20 to 60 s
+/// for a Python application). The application's and the guest's functions
+/// are the same as in every other variant, and cranelift finds them here by
+/// their compiled form's key: only what changed is compiled.
+///
+/// The entries are native code like the components: the same private
+/// directory rules, and each file carries the HMAC-SHA-256 of its key and
+/// bytes under this directory's own per-user secret (read once per
+/// process); an entry that fails is removed and compiled anew. At most
+/// [`MAX_FUNCTION_BYTES`] are kept (the oldest go first).
+#[derive(Debug)]
+pub(crate) struct Functions {
+    cache: Cache,
+    secret: ring::hmac::Key,
+    reused: AtomicU64,
+    compiled: AtomicU64,
+    refused: AtomicU64,
+    /// Bytes kept since the directory was last measured (`None`: not yet).
+    kept: std::sync::Mutex<Option<u64>>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache").field("dir", &self.dir).finish()
+    }
+}
+
+impl Functions {
+    /// The user's cache of compiled functions, when the settings keep caches
+    /// and its directory can be made private.
+    pub(crate) fn open() -> Option<Self> {
+        let cache = Cache::open_named("functions", "the cache of compiled functions")?;
+        let secret = cache.secret()?;
+        Some(Self {
+            cache,
+            secret,
+            reused: AtomicU64::new(0),
+            compiled: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            kept: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// Functions found here, functions compiled, and entries refused
+    /// (present but failing their checks), since the process started.
+    pub(crate) fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.reused.load(Ordering::Relaxed),
+            self.compiled.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+        )
+    }
+
+    /// An entry's name: the hex SHA-256 of cranelift's key.
+    fn name(key: &[u8]) -> String {
+        Sha256::digest(key)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The bytes kept under `name` (its tag first), when the entry is the
+    /// user's own, closed to others, and its tag is right.
+    fn verified(&self, name: &str, path: &Path) -> Option<Vec<u8>> {
+        let mut bytes = read_private(path, MAX_FUNCTION_ENTRY)?;
+        let tag_len = ring::hmac::HMAC_SHA256.digest_algorithm().output_len();
+        let body = bytes.split_off(tag_len.min(bytes.len()));
+        same_tag(&Cache::tag(&self.secret, name, &body), &bytes).then_some(body)
+    }
+
+    /// Counts `len` more bytes kept; past [`MAX_FUNCTION_BYTES`], removes
+    /// the oldest entries down to three quarters of it.
+    fn keep(&self, len: u64) {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let total = match *kept {
+            Some(total) => total + len,
+            None => self.entries().iter().map(|e| e.1).sum::<u64>(),
+        };
+        if total <= MAX_FUNCTION_BYTES {
+            *kept = Some(total);
+            return;
+        }
+        let mut entries = self.entries();
+        entries.sort_by_key(|e| e.0);
+        let mut total: u64 = entries.iter().map(|e| e.1).sum();
+        for (_, len, path) in entries {
+            if total <= MAX_FUNCTION_BYTES / 4 * 3 {
+                break;
+            }
+            if fs::remove_file(&path).is_ok() {
+                total -= len;
+            }
+        }
+        *kept = Some(total);
+    }
+
+    /// The entries (every file but the secret): (modified, length, path).
+    fn entries(&self) -> Vec<(SystemTime, u64, PathBuf)> {
+        let mut files = self.cache.files();
+        files.retain(|(_, _, path)| path.file_name().is_some_and(|n| n != "secret"));
+        files
+    }
+}
+
+impl wasmtime::CacheStore for Functions {
+    fn get(&self, key: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+        let name = Self::name(key);
+        let path = self.cache.dir.join(&name);
+        let found = self.verified(&name, &path);
+        match found {
+            Some(bytes) => {
+                self.reused.fetch_add(1, Ordering::Relaxed);
+                Some(std::borrow::Cow::Owned(bytes))
+            }
+            None => {
+                // Absent, or not ours alone, or damaged: compiled anew.
+                if fs::remove_file(&path).is_ok() {
+                    self.refused.fetch_add(1, Ordering::Relaxed);
+                }
+                self.compiled.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
+        let name = Self::name(key);
+        let tag = Cache::tag(&self.secret, &name, &value);
+        let mut bytes = Vec::with_capacity(tag.as_ref().len() + value.len());
+        bytes.extend_from_slice(tag.as_ref());
+        bytes.extend_from_slice(&value);
+        let written = self
+            .cache
+            .write_file(&self.cache.dir.join(&name), &bytes)
+            .is_ok();
+        if written {
+            self.keep(bytes.len() as u64);
+        }
+        written
     }
 }
 

@@ -48,7 +48,53 @@ pub fn engine() -> &'static Engine {
                 "compilation cache unavailable: {e}"
             ))),
         }
+        // Functions compiled before are reused one by one, so that a
+        // composition differing only in its policy compiles only what changed.
+        if let Some(functions) = functions() {
+            let store: Arc<dyn wasmtime::CacheStore> = functions.clone();
+            if let Err(e) = config.enable_incremental_compilation(store) {
+                notify(Notice::Cache(&format!(
+                    "not using the cache of compiled functions: {e:#}"
+                )));
+            }
+        }
         Engine::new(&config).expect("a default wasmtime configuration is valid")
+    })
+}
+
+/// The cache of compiled functions the engine uses, if any.
+fn functions() -> Option<&'static Arc<crate::cache::Functions>> {
+    static FUNCTIONS: OnceLock<Option<Arc<crate::cache::Functions>>> = OnceLock::new();
+    FUNCTIONS
+        .get_or_init(|| crate::cache::Functions::open().map(Arc::new))
+        .as_ref()
+}
+
+/// What this process's compilations took from the cache of compiled
+/// functions and what they compiled ([`function_reuse`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FunctionReuse {
+    /// Functions found compiled in the cache.
+    pub reused: u64,
+    /// Functions compiled (and then kept).
+    pub compiled: u64,
+    /// Entries found but refused (not the user's alone, or failing their
+    /// HMAC: damaged or planted), and so compiled anew.
+    pub refused: u64,
+}
+
+/// Functions reused and compiled by this process's compilations so far
+/// (zeros when the cache of compiled functions is not used): a composition
+/// that differs from one compiled before only in its policy reuses nearly
+/// all of its functions.
+pub fn function_reuse() -> FunctionReuse {
+    functions().map_or_else(FunctionReuse::default, |f| {
+        let (reused, compiled, refused) = f.counts();
+        FunctionReuse {
+            reused,
+            compiled,
+            refused,
+        }
     })
 }
 

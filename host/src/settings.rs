@@ -44,8 +44,9 @@ pub type Notices = Arc<dyn Fn(&Notice<'_>) + Send + Sync>;
 pub struct Settings {
     /// Name compiled Wasm functions for `perf` (a perf map in /tmp).
     pub perf_map: bool,
-    /// Keep compiled components in the user's cache directory (see the
-    /// crate's SECURITY notes); `false` compiles every load afresh.
+    /// Keep compiled components, and the functions compiled for them, in
+    /// the user's cache directory (see the crate's SECURITY notes); `false`
+    /// compiles every load afresh.
     pub component_cache: bool,
     /// Where progress and cache troubles go.
     pub notices: Option<Notices>,

@@ -5,7 +5,10 @@
 //! damaged entry is replaced, never run. Under `umask 000` the cache is still
 //! private (0700 directories, 0600 files); entries swapped between keys,
 //! with flipped bytes, open to others or planted as another user's are
-//! rebuilt, never mapped; and no directory grant may reach the cache.
+//! rebuilt, never mapped; and no directory grant may reach the cache. The
+//! cache of compiled functions (wasmtime's incremental compilation) makes a
+//! new policy cheap: its composition reuses the functions compiled for the
+//! last one; it is private too, and a damaged function is compiled anew.
 //!
 //! One test in its own binary: it points `XDG_CACHE_HOME` at a scratch
 //! directory before anything else runs.
@@ -92,12 +95,20 @@ fn components_are_cached_per_policy_and_damaged_entries_replaced() {
         (loaded.cached(), allowed)
     };
 
+    let reuse = memtls_host::runtime::function_reuse;
     assert_eq!(
         insecure_allowed(&strict),
         (false, false),
         "first load: composed"
     );
     assert_eq!(entries().len(), 1, "one compiled composition kept");
+    // A fresh cache: the functions are compiled (the same function in two
+    // of the composition's modules, a libc routine in both, is compiled once).
+    let first = reuse();
+    assert!(
+        first.compiled > 100 && first.compiled > first.reused,
+        "a first compilation in a fresh cache compiles its functions: {first:?}"
+    );
     assert_eq!(
         insecure_allowed(&strict),
         (true, false),
@@ -109,6 +120,19 @@ fn components_are_cached_per_policy_and_damaged_entries_replaced() {
         "another policy: composed anew, its own policy"
     );
     assert_eq!(entries().len(), 2, "one entry per policy");
+    // The lax composition differs from the strict one only in the policy:
+    // its functions were compiled for the strict one already.
+    let second = reuse();
+    let (reused, compiled) = (
+        second.reused - first.reused,
+        second.compiled - first.compiled,
+    );
+    assert!(
+        reused * 10 >= (reused + compiled) * 9 && reused > 100,
+        "another policy should reuse at least 90% of the functions: {reused} reused, \
+         {compiled} compiled"
+    );
+    println!("another policy: {reused} functions reused, {compiled} compiled");
     assert_eq!(insecure_allowed(&lax), (true, true));
     assert_eq!(
         insecure_allowed(&strict),
@@ -172,10 +196,65 @@ fn components_are_cached_per_policy_and_damaged_entries_replaced() {
         0o700,
         "wasmtime's cache too"
     );
-    for entry in std::fs::read_dir(&cache).unwrap().flatten() {
+    let functions = home.dir.join("memtls/functions");
+    assert_eq!(mode(&functions), 0o700, "the cache of compiled functions");
+    for entry in std::fs::read_dir(&cache)
+        .unwrap()
+        .chain(std::fs::read_dir(&functions).unwrap())
+        .flatten()
+    {
         assert_eq!(mode(&entry.path()), 0o600, "{}", entry.path().display());
     }
     println!("under umask 000: directories 0700, files 0600");
+
+    // Compiled functions with a flipped byte are compiled anew, never used: a
+    // new policy (one more anchor) looks them up, each fails its HMAC and is
+    // replaced by a fresh compilation, and the composition runs and enforces
+    // its policy.
+    let mut flipped = Vec::new();
+    for entry in std::fs::read_dir(&functions).unwrap().flatten() {
+        let path = entry.path();
+        if path.file_name().is_some_and(|n| n == "secret") {
+            continue;
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, &bytes).unwrap();
+        flipped.push((path, bytes));
+    }
+    let anchored = Policy {
+        extra_system_anchors: vec![certs.ca_pem.clone().into_bytes()],
+        ..Policy::default()
+    };
+    let counted = reuse();
+    assert_eq!(insecure_allowed(&anchored), (false, false));
+    let after = reuse();
+    // What this composition shares with the earlier ones (all but the other
+    // variants' own functions) was looked up: each damaged entry refused (the
+    // store counts it), removed and replaced by a fresh compilation.
+    let renewed = flipped
+        .iter()
+        .filter(|(path, bytes)| std::fs::read(path).map_or(true, |now| now != *bytes))
+        .count();
+    let refused = after.refused - counted.refused;
+    assert!(
+        renewed > 1000 && refused as usize == renewed,
+        "each damaged function looked up must be refused and compiled anew: {renewed} of {} \
+         replaced, {refused} refused",
+        flipped.len()
+    );
+    let compiled = after.compiled - counted.compiled;
+    assert!(
+        compiled as usize >= renewed,
+        "{renewed} damaged functions replaced but only {compiled} compiled"
+    );
+    println!(
+        "{} compiled functions with a flipped byte: {renewed} looked up, refused and \
+         compiled anew ({compiled} compiled, {} reused within the compilation)",
+        flipped.len(),
+        after.reused - counted.reused
+    );
 
     let before = still_damaged();
     assert!(!native(&lax), "the native entry damaged above is rebuilt");

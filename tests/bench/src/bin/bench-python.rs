@@ -1,6 +1,8 @@
 //! Python in Wasm, measured in one run: component size, start-up (cold, i.e. compiled
 //! from scratch, and cached: memtls's cache of compiled components, and for the
-//! guest without it, from wasmtime's compilation cache), HTTPS GET latency with
+//! guest without it, from wasmtime's compilation cache; and a new policy on the
+//! guest provider, a new composition compiled from the functions kept for the
+//! last one, for hello.py and for the largest program), HTTPS GET latency with
 //! urllib and with requests inside Wasm on each provider next to native CPython
 //! with OpenSSL — the same scripts (`python/bench/https_get.py`,
 //! `python/bench/requests_get.py`) against the same loopback server — and the peak
@@ -59,7 +61,12 @@ fn main() -> Result<()> {
         ),
         (python.join("tests/ssl_sender.py"), None),
     ];
-    for (script, requirements) in all.into_iter().take(if only_start { 1 } else { 4 }) {
+    // The start-up rows need hello.py and the largest program (requests).
+    for (i, (script, requirements)) in all.into_iter().enumerate() {
+        if only_start && !matches!(i, 0 | 2) {
+            components.push(std::path::PathBuf::new());
+            continue;
+        }
         let name = script.file_stem().unwrap().to_string_lossy().into_owned();
         let output = work.dir.join(format!("{name}.wasm"));
         eprintln!("bench: building {name}.py with memtls python build");
@@ -144,13 +151,48 @@ fn main() -> Result<()> {
         "",
         format!("{:.2}x", cached[1] / cached[0])
     );
+    // A new policy is a new composition: compiled, but from the functions
+    // the cold start kept (the cache of compiled functions).
+    let variants = new_policy_ms(&me, hello, &work.dir.join("cache-guest"), &work.dir)?;
+    println!(
+        "{:<28}{:>18}{:>18}{:>18}",
+        format!("  new policy (median of {CACHED_RUNS})"),
+        "-",
+        "-",
+        format!("{variants:.0} ms ({:.2}x)", variants / cold[1])
+    );
+    println!("  (a new policy: ratio to the guest's cold start)");
+
+    let [_, get, requests_get, sender] = &components[..] else {
+        unreachable!("four components")
+    };
+    // The same for the largest program (requests bundled): cold, then new
+    // policies with the functions kept.
+    let size = std::fs::metadata(requests_get)?.len() as f64 / 1e6;
+    let cache = work.dir.join("cache-requests");
+    let cold = process(
+        Command::new(&me)
+            .args(["--child", "guest"])
+            .arg(requests_get)
+            .env("XDG_CACHE_HOME", &cache),
+    )?;
+    let variants = new_policy_ms(&me, requests_get, &cache, &work.dir)?;
+    println!(
+        "\n{:<28}{:>18}{:>28}",
+        format!("start, {size:.1} MB program"),
+        "cold (compiles)",
+        format!("new policy (median of {CACHED_RUNS})")
+    );
+    println!(
+        "{:<28}{:>18}{:>28}",
+        "  wasm --tls guest",
+        format!("{cold:.0} ms"),
+        format!("{variants:.0} ms ({:.2}x)", variants / cold)
+    );
 
     if only_start {
         return Ok(());
     }
-    let [_, get, requests_get, sender] = &components[..] else {
-        unreachable!("four components")
-    };
 
     // GET latency against one loopback server (rustls directly).
     let certs = Certs::generate()?;
@@ -280,25 +322,50 @@ fn latency(
 }
 
 /// The child process: load and run one component (the cache comes from
-/// `XDG_CACHE_HOME`, set by the parent).
+/// `XDG_CACHE_HOME`, set by the parent), under the default policy or, with
+/// an anchor file, one whose system trust adds it (a new policy).
 fn child(args: &[String]) -> Result<()> {
-    let [provider, component] = args else {
-        bail!("--child PROVIDER COMPONENT");
+    let (provider, component, anchor) = match args {
+        [provider, component] => (provider, component, None),
+        [provider, component, anchor] => (provider, component, Some(anchor)),
+        _ => bail!("--child PROVIDER COMPONENT [ANCHOR.pem]"),
     };
     let provider: Provider = provider.parse().map_err(|e: String| format_err!(e))?;
     let bytes = std::fs::read(component)?;
-    let loaded = load(&bytes, provider, &Policy::default(), "hello")?;
-    let code = run(
+    let policy = Policy {
+        extra_system_anchors: anchor.map(std::fs::read).transpose()?.into_iter().collect(),
+        ..Policy::default()
+    };
+    let loaded = load(&bytes, provider, &policy, "hello")?;
+    // Started: the program's own work (a GET's script without its URL
+    // fails at once) is not what is measured.
+    let _ = run(
         &loaded,
         &RunOptions {
             args: vec!["hello".into()],
             ..RunOptions::default()
         },
     )?;
-    if code != 0 {
-        bail!("hello exited with {code}");
-    }
     Ok(())
+}
+
+/// The median start, in a child, of `component` on the guest provider under
+/// [`CACHED_RUNS`] policies never used before (each adds a new CA to system
+/// trust), with the caches in `cache`.
+fn new_policy_ms(me: &Path, component: &Path, cache: &Path, work: &Path) -> Result<f64> {
+    static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    median_ms(CACHED_RUNS, || {
+        let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let anchor = work.join(format!("anchor-{n}.pem"));
+        std::fs::write(&anchor, Certs::generate()?.ca_pem)?;
+        process(
+            Command::new(me)
+                .args(["--child", "guest"])
+                .arg(component)
+                .arg(&anchor)
+                .env("XDG_CACHE_HOME", cache),
+        )
+    })
 }
 
 /// Runs a process to completion; its wall-clock time in milliseconds.
