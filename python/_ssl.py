@@ -4,9 +4,10 @@ over the ``memtls:tls`` interface so that the unmodified standard-library ``ssl`
 
 The names, constants and exceptions are the ones ``Lib/ssl.py`` imports. What the
 interface cannot do raises ``NotImplementedError`` (or ``SSLError``) naming the
-reason instead of pretending: TLS below 1.2, NPN, message callbacks, post-handshake authentication, DH parameters, CRL checking, encrypted
-private keys, ``tls-unique`` channel binding and key logging (the attribute is
-absent, so ``ssl.create_default_context`` skips it).
+reason instead of pretending: TLS below 1.2, NPN, message callbacks, post-handshake
+authentication, CRL checking, encrypted private keys, ``tls-unique`` channel binding
+and key logging (the attribute is absent, so ``ssl.create_default_context`` skips
+it). DH parameters are read and checked, and go unused (ECDHE only).
 """
 
 import encodings.idna  # noqa: F401  (ssl encodes host names with it; codecs load lazily)
@@ -14,6 +15,7 @@ import os
 import sys as _sys
 import time as _time
 import types as _types
+import operator as _operator
 import warnings
 
 import memtls
@@ -59,7 +61,7 @@ VERIFY_ALLOW_PROXY_CERTS = 0x40
 VERIFY_X509_TRUSTED_FIRST = 0x8000
 VERIFY_X509_PARTIAL_CHAIN = 0x80000
 
-OP_ALL = 0x80000850
+OP_ALL = 0x80000050
 OP_LEGACY_SERVER_CONNECT = 0x4
 OP_ENABLE_KTLS = 0x8
 OP_IGNORE_UNEXPECTED_EOF = 0x80
@@ -312,6 +314,31 @@ def _read_file(path):
         raise error from None
 
 
+def _read_path(path):
+    """The bytes of ``path`` as OpenSSL's file loading reports a failure: an
+    ``OSError`` with the errno, no file name (``load_cert_chain``,
+    ``load_verify_locations``)."""
+    try:
+        with open(os.fspath(path), "rb") as file:
+            return file.read()
+    except OSError as error:
+        raise OSError(error.errno, error.strerror) from None
+
+
+def _password_bytes(password):
+    """A ``load_cert_chain`` password as bytes, checked as CPython checks it (a
+    callable is called; at most 1024 bytes)."""
+    if callable(password):
+        password = password()
+        if not isinstance(password, (str, bytes, bytearray)):
+            raise TypeError("password callback must return a string")
+    if isinstance(password, str):
+        password = password.encode("utf-8")
+    if len(password) > 1024:
+        raise ValueError("password cannot be longer than 1024 bytes")
+    return bytes(password)
+
+
 def _test_decode_cert(path):
     """The first certificate of PEM file ``path`` decoded as ``getpeercert()`` shows
     it (CPython's test helper of the same name)."""
@@ -325,9 +352,46 @@ def _test_decode_cert(path):
     return _core.decode_certificate(ders[0])[0]
 
 
+class _CType(type):
+    """The type of ``_ssl``'s classes, behaving as CPython's C types do: immutable
+    (``_c_type``), and some not instantiable from Python (``_internal``: only
+    ``_ssl`` makes them, with ``_new``) or not subclassable (``_final``).
+    Subclasses (``ssl.SSLContext``) are ordinary classes."""
+
+    def __setattr__(cls, name, value):
+        if cls.__dict__.get("_c_type"):
+            raise TypeError(f"cannot set {name!r} attribute of immutable type "
+                            f"'_ssl.{cls.__name__}'")
+        super().__setattr__(name, value)
+
+    def __delattr__(cls, name):
+        if cls.__dict__.get("_c_type"):
+            raise TypeError(f"cannot set {name!r} attribute of immutable type "
+                            f"'_ssl.{cls.__name__}'")
+        super().__delattr__(name)
+
+    def __call__(cls, *args, **kwargs):
+        if cls.__dict__.get("_internal"):
+            raise TypeError(f"cannot create '_ssl.{cls.__name__}' instances")
+        return super().__call__(*args, **kwargs)
+
+    def _new(cls, *args, **kwargs):
+        """An instance made by ``_ssl`` itself."""
+        return super().__call__(*args, **kwargs)
+
+    def __new__(mcs, name, bases, namespace):
+        for base in bases:
+            if base.__dict__.get("_final"):
+                raise TypeError(f"type '_ssl.{base.__name__}' is not an acceptable base "
+                                "type")
+        return super().__new__(mcs, name, bases, namespace)
+
+
 # --- certificates and sessions ---
-class Certificate:
+class Certificate(metaclass=_CType):
     """A certificate in a verified or unverified chain."""
+
+    _c_type = _internal = _final = True
 
     def __init__(self, der):
         self._der = bytes(der)
@@ -355,7 +419,7 @@ class Certificate:
         return f"<Certificate '{subject.get('commonName', '')}'>"
 
 
-class SSLSession:
+class SSLSession(metaclass=_CType):
     """A client session, as the provider describes it (``connection.session``):
     handed to a later connection of the same context with ``session=``, it is
     offered for resumption; connections made without one never resume, as in
@@ -363,6 +427,8 @@ class SSLSession:
     as RFC 8446 advises; the resumed connection gets sessions of its own); a TLS
     1.2 session can be offered again. ``id`` is the server's session id, or for a
     ticket the SHA-256 digest of the ticket, as OpenSSL reports it."""
+
+    _c_type = _internal = _final = True
 
     def __init__(self, context, handle):
         self._context = context
@@ -397,8 +463,10 @@ class SSLSession:
         return hash(self.id)
 
 
-class MemoryBIO:
+class MemoryBIO(metaclass=_CType):
     """An in-memory byte queue for ``SSLObject``."""
+
+    _c_type = _final = True
 
     def __init__(self):
         self._buffer = bytearray()
@@ -533,9 +601,11 @@ def _setting(attribute, doc, convert=lambda context, value: int(value)):
     return property(get, set_, doc=doc)
 
 
-class _SSLContext:
+class _SSLContext(metaclass=_CType):
     """Configuration shared by connections; built into a provider context on first use
     (and rebuilt after any change), so sessions resume across its connections."""
+
+    _c_type = True
 
     def __new__(cls, protocol, *args, **kwargs):
         pinned = {PROTOCOL_TLSv1: PROTO_TLSv1, PROTOCOL_TLSv1_1: PROTO_TLSv1_1,
@@ -547,7 +617,8 @@ class _SSLContext:
             name = {PROTOCOL_TLS: "PROTOCOL_TLS", PROTOCOL_TLSv1: "PROTOCOL_TLSv1",
                     PROTOCOL_TLSv1_1: "PROTOCOL_TLSv1_1",
                     PROTOCOL_TLSv1_2: "PROTOCOL_TLSv1_2"}[protocol]
-            warnings.warn(f"ssl.{name} is deprecated", DeprecationWarning, stacklevel=2)
+            # Blames the caller of ssl.SSLContext(), as CPython's C code does.
+            warnings.warn(f"ssl.{name} is deprecated", DeprecationWarning, stacklevel=3)
         self = super().__new__(cls)
         self._protocol = protocol
         client = protocol == PROTOCOL_TLS_CLIENT
@@ -555,8 +626,9 @@ class _SSLContext:
         self._check_hostname = client
         self._min = pinned.get(protocol, PROTO_TLSv1_2)
         self._max = pinned.get(protocol, PROTO_MAXIMUM_SUPPORTED)
+        # CPython's defaults (TLS 1.2 as the floor comes from minimum_version).
         self._options = (OP_ALL | OP_NO_SSLv3 | OP_NO_COMPRESSION | OP_CIPHER_SERVER_PREFERENCE
-                         | OP_NO_TLSv1 | OP_NO_TLSv1_1)
+                         | OP_ENABLE_MIDDLEBOX_COMPAT)
         self._verify_flags = VERIFY_X509_TRUSTED_FIRST
         self._host_flag_bits = HOSTFLAG_NEVER_CHECK_SUBJECT
         self._system = False
@@ -568,10 +640,10 @@ class _SSLContext:
         self._num_tickets = 2
         self._sni_callback = None
         self._built = {}
-        self._stats = dict.fromkeys(("number", "connect", "connect_good", "accept",
-                                     "accept_good", "hits", "misses", "timeouts",
-                                     "cache_full", "connect_renegotiate",
-                                     "accept_renegotiate", "cb_hits"), 0)
+        self._stats = dict.fromkeys(("number", "connect", "connect_good",
+                                     "connect_renegotiate", "accept", "accept_good",
+                                     "accept_renegotiate", "hits", "misses", "timeouts",
+                                     "cache_full"), 0)
         return self
 
     def __init__(self, *args, **kwargs):
@@ -584,6 +656,18 @@ class _SSLContext:
     def protocol(self):
         """The protocol constant the context was made with."""
         return self._protocol
+
+    @property
+    def security_level(self):
+        """OpenSSL's security level, read-only: 2 (what Debian's OpenSSL 3 sets), which
+        is what rustls's floor (2048-bit RSA, 112-bit security, no SHA-1 signatures)
+        amounts to."""
+        return 2
+
+    @security_level.setter
+    def security_level(self, value):
+        raise AttributeError("attribute 'security_level' of '_ssl._SSLContext' objects is "
+                             "not writable")
 
     def _verify_mode_value(self, value):
         value = int(value)
@@ -619,10 +703,16 @@ class _SSLContext:
         self._host_flag_bits = int(value)
 
     def _version_value(self, value, attribute):
+        value = _operator.index(value)
         if self._protocol not in (PROTOCOL_TLS, PROTOCOL_TLS_CLIENT, PROTOCOL_TLS_SERVER):
             raise ValueError("The context's protocol doesn't support modification of "
                              "highest and lowest version.")
-        value = int(value)
+        deprecated = {PROTO_SSLv3: "SSLv3", PROTO_TLSv1: "TLSv1", PROTO_TLSv1_1: "TLSv1_1"}
+        if value in deprecated:
+            # As CPython's C setter warns: at the line that set the attribute
+            # (above: ssl.py's property, this setting's setter and its lambda).
+            warnings.warn(f"ssl.TLSVersion.{deprecated[value]} is deprecated",
+                          DeprecationWarning, stacklevel=5)
         if value not in (PROTO_MINIMUM_SUPPORTED, PROTO_MAXIMUM_SUPPORTED, PROTO_SSLv3,
                          PROTO_TLSv1, PROTO_TLSv1_1, PROTO_TLSv1_2, PROTO_TLSv1_3):
             raise ValueError(f"Unsupported TLS/SSL version 0x{value:x}")
@@ -656,8 +746,20 @@ class _SSLContext:
                         f"[SSL: NO_PROTOCOLS_AVAILABLE] no protocols available: {why}")
         return _version_name(low), _version_name(high)
 
+    def _options_value(self, value):
+        value = _operator.index(value)
+        if value < 0:
+            raise ValueError("Cannot convert negative int")
+        if value >> 64:
+            raise OverflowError("Python int too large for C unsigned long long")
+        newly = ~self._options & value
+        if newly & (OP_NO_SSLv3 | OP_NO_TLSv1 | OP_NO_TLSv1_1 | OP_NO_TLSv1_2 | OP_NO_TLSv1_3):
+            warnings.warn("ssl.OP_NO_SSL*/ssl.OP_NO_TLS* options are deprecated",
+                          DeprecationWarning, stacklevel=4)
+        return value
+
     options = _setting("_options", "OpenSSL-style option bits; OP_NO_TLSv1_2/OP_NO_TLSv1_3 "
-                       "and OP_NO_TICKET act.")
+                       "and OP_NO_TICKET act.", _options_value)
     verify_flags = _setting("_verify_flags", "Verification flags; CRL checking is refused "
                             "when a connection is made.")
 
@@ -719,29 +821,52 @@ class _SSLContext:
         if cafile is None and capath is None and cadata is None:
             raise TypeError("cafile, capath and cadata cannot be all omitted")
         found = []
+        # As CPython: cadata first, then the file and the directory.
+        if cadata is not None:
+            found += self._cadata_certs(cadata)
         if cafile is not None and os.fspath(cafile) == memtls.SYSTEM_TRUST_BUNDLE:
             # certifi.where(): the provider's system trust (see memtls._system_trust).
             self._system = True
             self._changed()
         elif cafile is not None:
-            found += self._pem_certs(_read_file(os.fspath(cafile)), f"cafile {cafile!r}")
+            found += self._pem_certs(_read_path(cafile), f"cafile {os.fsdecode(cafile)!r}")
         if capath is not None:
             for path in _files_in(os.fspath(capath)):
                 found += _pem.pem_to_ders(_read_file(path))
-        if cadata is not None:
-            if isinstance(cadata, str):
-                found += self._pem_certs(cadata.encode("ascii"), "cadata")
-            else:
-                try:
-                    ders = _pem.split_ders(bytes(memoryview(cadata)))
-                    for der in ders:
-                        _core.decode_certificate(der)
-                    found += ders
-                except ValueError as error:
-                    raise _make(SSLError, SSL_ERROR_SSL, "NOT_ENOUGH_DATA",
-                                f"[ASN1: NOT_ENOUGH_DATA] cadata is not DER certificates: "
-                                f"{error}") from None
         self._add_anchors(found)
+
+    @staticmethod
+    def _cadata_certs(cadata):
+        """The certificates of ``cadata`` (PEM text as str, DER as bytes), with
+        CPython's errors."""
+        if isinstance(cadata, str):
+            try:
+                data = cadata.encode("ascii")
+            except UnicodeEncodeError:
+                raise TypeError("cadata should be an ASCII string or a bytes-like "
+                                "object") from None
+        else:
+            try:
+                data = bytes(memoryview(cadata))
+            except TypeError:
+                raise TypeError("cadata should be an ASCII string or a bytes-like "
+                                "object") from None
+        if not data:
+            raise ValueError("Empty certificate data")
+        try:
+            if isinstance(cadata, str):
+                ders = _pem.pem_to_ders(data)
+            else:
+                ders = _pem.split_ders(data)
+                for der in ders:
+                    _core.decode_certificate(der)
+        except ValueError:
+            ders = []
+        if not ders:
+            problem = "no start line" if isinstance(cadata, str) else "not enough data"
+            raise _make(SSLError, 0, None,
+                        f"{problem}: cadata does not contain a certificate", library=None)
+        return ders
 
     def _add_anchors(self, ders):
         for der in ders:
@@ -751,14 +876,16 @@ class _SSLContext:
 
     @staticmethod
     def _pem_certs(data, what):
+        """The PEM certificates of a CA file, with OpenSSL's errors."""
         try:
             ders = _pem.pem_to_ders(data)
         except ValueError as error:
-            raise _make(SSLError, SSL_ERROR_SSL, "PEM_LIB",
-                        f"[X509: PEM_LIB] {what}: {error}") from None
+            raise _make(SSLError, 524297, None, f"[X509] PEM lib ({what}: {error})",
+                        library="X509") from None
         if not ders:
-            raise _make(SSLError, SSL_ERROR_SSL, "NO_START_LINE",
-                        f"[X509: NO_START_LINE] {what} holds no PEM certificate")
+            raise _make(SSLError, 136, "NO_CERTIFICATE_OR_CRL_FOUND",
+                        f"[X509: NO_CERTIFICATE_OR_CRL_FOUND] no certificate or crl found "
+                        f"({what} holds no PEM certificate)", library="X509")
         return ders
 
     def set_default_verify_paths(self):
@@ -794,25 +921,41 @@ class _SSLContext:
 
     def load_cert_chain(self, certfile, keyfile=None, password=None):
         """Loads the certificate chain (leaf first) and its private key (from
-        ``keyfile`` or from ``certfile`` itself). Encrypted keys are refused."""
-        certs = _read_file(os.fspath(certfile))
-        key = _read_file(os.fspath(keyfile)) if keyfile is not None else certs
-        ders = self._pem_certs(certs, f"certfile {certfile!r}")
+        ``keyfile`` or from ``certfile`` itself), with CPython's checks and
+        errors. Encrypted keys are refused (after the password's checks)."""
+        for name, value in (("certfile", certfile), ("keyfile", keyfile)):
+            if value is not None and not isinstance(value, (str, bytes, os.PathLike)):
+                raise TypeError(f"{name} should be a valid filesystem path")
+        if password is not None and not (callable(password)
+                                         or isinstance(password, (str, bytes, bytearray))):
+            raise TypeError("password should be a string or callable")
+        certs = _read_path(certfile)
+        key = _read_path(keyfile) if keyfile is not None else certs
+        try:
+            ders = _pem.pem_to_ders(certs)
+        except ValueError:
+            ders = []
+        if not ders:
+            raise _make(SSLError, 524297, None,
+                        f"[SSL] PEM lib (no certificate in {os.fsdecode(certfile)!r})")
         if b"ENCRYPTED" in key:
-            raise _make(SSLError, SSL_ERROR_SSL, "BAD_DECRYPT",
-                        "[SSL: BAD_DECRYPT] encrypted private keys are not supported by "
-                        "memtls: decrypt the key first")
+            if password is not None:
+                _password_bytes(password)
+            raise _make(SSLError, 524297, None,
+                        "[SSL] PEM lib (the private key is encrypted, and memtls takes "
+                        "plain keys only: decrypt it first)")
         if b"PRIVATE KEY-----" not in key:
-            raise _make(SSLError, SSL_ERROR_SSL, "PEM_LIB",
-                        f"[SSL: PEM_LIB] no private key found in "
-                        f"{keyfile if keyfile is not None else certfile!r}")
+            where = keyfile if keyfile is not None else certfile
+            raise _make(SSLError, 524297, None,
+                        f"[SSL] PEM lib (no private key in {os.fsdecode(where)!r})")
         chain = _core.signing_chain(ders, key)
         # Let the provider validate the pair now, as OpenSSL does here.
         try:
             _core.release(_core.server_context([chain]))
         except TLSFailure as failure:
-            raise _make(SSLError, SSL_ERROR_SSL, "KEY_VALUES_MISMATCH",
-                        f"[SSL: KEY_VALUES_MISMATCH] {failure.message}") from None
+            raise _make(SSLError, 116, "KEY_VALUES_MISMATCH",
+                        f"[X509: KEY_VALUES_MISMATCH] key values mismatch "
+                        f"({failure.message})", library="X509") from None
         self._chain = chain
         self._changed()
 
@@ -829,9 +972,17 @@ class _SSLContext:
         self._changed()
 
     def load_dh_params(self, path):
-        """Refused: memtls uses ECDHE only, so DH parameters would have no effect."""
-        raise NotImplementedError("memtls (rustls) offers ECDHE key exchange only; "
-                                  "DH parameters are not used")
+        """Reads DH parameters as CPython does and keeps nothing: memtls (rustls)
+        offers ECDHE key exchange only, so they would go unused (as they do on
+        OpenSSL in TLS 1.3 and without DHE suites). A missing file raises
+        ``FileNotFoundError``; a file without ``DH PARAMETERS`` PEM the
+        ``SSLError`` OpenSSL's PEM reader gives."""
+        data = _read_file(os.fspath(path))
+        if (b"-----BEGIN DH PARAMETERS-----" not in data
+                and b"-----BEGIN X9.42 DH PARAMETERS-----" not in data):
+            raise _make(SSLError, 108, "NO_START_LINE",
+                        f"[PEM: NO_START_LINE] no start line (no DH parameters in "
+                        f"{os.fsdecode(path)!r})", library="PEM")
 
     def set_ecdh_curve(self, name):
         """Accepts a curve memtls offers; the provider negotiates among its groups."""
@@ -936,15 +1087,31 @@ class _SSLContext:
                         "certificate-rejected", "unknown-issuer",
                         "no CA certificates are loaded into the context: use "
                         "load_verify_locations() or load_default_certs()"))
-            try:
-                self._built[key] = _core.client_context(
+            def build(verify):
+                return _core.client_context(
                     _core.trust_store(self._system, self._anchors), self._chain, self._alpn,
                     low, high, self._suites, verify, send_sni, self._groups)
+            try:
+                self._built[key] = build(verify)
             except TLSFailure as failure:
                 if failure.kind != "not-permitted":
                     raise
-                raise TLSFailure(failure.kind, failure.detail, _unverified(verify, failure))
+                if verify != "no-hostname":
+                    raise TLSFailure(failure.kind, failure.detail,
+                                     _unverified(verify, failure)) from None
+                # The host does not let the application skip the name check
+                # (libraries such as ldap3 turn check_hostname off to match names
+                # themselves): the chain *and* the name are verified anyway,
+                # stricter than CPython and never weaker. Without a name to check
+                # the context is refused, as before.
+                self._built[key] = build("full")
+                self._built[("names-checked", send_sni)] = failure
         return self._built[key]
+
+    def _names_checked(self, send_sni):
+        """Why the host checks names although ``check_hostname`` is False (its
+        refusal of ``no-hostname``), or ``None``."""
+        return self._built.get(("names-checked", send_sni))
 
     def _server(self):
         if "server" not in self._built:
@@ -966,18 +1133,25 @@ class _SSLContext:
         makes one. What the context's configuration lacks (no CA loaded, no
         certificate on a server, no usable version) is an ``SSLError`` at the
         handshake, where CPython, which configures OpenSSL then, reports it."""
+        if server_hostname is not None:
+            # CPython's checks, in its order (ssl.py has made the name a str).
+            if not isinstance(server_hostname, str):
+                raise TypeError(f"argument must be str, not "
+                                f"{type(server_hostname).__name__}")
+            server_hostname.encode("ascii")
+            if "\0" in server_hostname:
+                raise TypeError("argument must be encoded string without null bytes, "
+                                "not str")
         if self._protocol == PROTOCOL_TLS_CLIENT and server_side:
-            raise ValueError("Cannot create a server socket with a PROTOCOL_TLS_CLIENT "
-                             "context")
+            raise _make(SSLError, 0, None, "Cannot create a server socket with a "
+                        "PROTOCOL_TLS_CLIENT context", library=None)
         if self._protocol == PROTOCOL_TLS_SERVER and not server_side:
-            raise ValueError("Cannot create a client socket with a PROTOCOL_TLS_SERVER "
-                             "context")
-        if not server_side and server_hostname is not None and (
+            raise _make(SSLError, 0, None, "Cannot create a client socket with a "
+                        "PROTOCOL_TLS_SERVER context", library=None)
+        if server_hostname is not None and (
                 not server_hostname or server_hostname.startswith(".")):
             raise ValueError("server_hostname cannot be an empty string or start with a "
                              "leading dot.")
-        self._stats["number"] += 1
-        self._stats["accept" if server_side else "connect"] += 1
         if server_side and self._sni_callback is not None:
             # The context is chosen once the ClientHello has arrived.
             def make():
@@ -998,27 +1172,36 @@ class _SSLContext:
         resumption happens only when a session is given, as in CPython."""
         name = server_hostname or "memtls.invalid"
         handle = None if session is None else session._handle
-        return _translate(
-            lambda: _core.call(self._client(server_hostname is not None).connect_with,
-                               name, handle),
-            server_hostname)
+        send_sni = server_hostname is not None
+
+        def connect():
+            context = self._client(send_sni)
+            refused = self._names_checked(send_sni)
+            if refused is not None and server_hostname is None:
+                # No name to check in place of the application.
+                raise TLSFailure(refused.kind, refused.detail,
+                                 _unverified("no-hostname", refused))
+            return _core.call(context.connect_with, name, handle)
+        return _translate(connect, server_hostname)
 
     def _wrap_socket(self, sock, server_side, server_hostname=None, *, owner=None,
                      session=None):
         conn, later = self._connection(server_side, server_hostname)
-        return _SSLSocket(self, _core.SocketChannel(conn, sock), server_side, server_hostname,
-                          owner, session, sock, later)
+        return _SSLSocket._new(self, _core.SocketChannel(conn, sock), server_side,
+                               server_hostname, owner, session, sock, later)
 
     def _wrap_bio(self, incoming, outgoing, server_side, server_hostname=None, *,
                   owner=None, session=None):
         conn, later = self._connection(server_side, server_hostname)
         channel = _core.BufferChannel(conn, incoming, outgoing)
-        return _SSLSocket(self, channel, server_side, server_hostname, owner, session, None,
-                          later)
+        return _SSLSocket._new(self, channel, server_side, server_hostname, owner, session,
+                               None, later)
 
 
-class _SSLSocket:
+class _SSLSocket(metaclass=_CType):
     """The TLS state behind ``ssl.SSLSocket`` and ``ssl.SSLObject``."""
+
+    _c_type = _internal = _final = True
 
     def __init__(self, context, channel, server_side, server_hostname, owner, session,
                  sock, later=None):
@@ -1031,6 +1214,7 @@ class _SSLSocket:
         self.owner = owner
         self._sock = sock
         self._counted = False
+        self._started = False
         if session is not None:
             self.session = session
 
@@ -1047,7 +1231,19 @@ class _SSLSocket:
             self._later = None
         if isinstance(self._channel.connection, _core.tls.Acceptor):
             _translate(self._choose_context)
-        return _translate(operation, self.server_hostname)
+        try:
+            return _translate(operation, self.server_hostname)
+        except SSLCertVerificationError as error:
+            if (error.verify_code == 62 and not self.server_side
+                    and self._context._names_checked(True) is not None):
+                error.verify_message += (
+                    " The host checks names although check_hostname is False, as it "
+                    "does not allow the insecure interface (`memtls run "
+                    "--allow-insecure` lets the application skip the check).")
+                error.args = (error.args[0],
+                              f"{error.args[1]} (check_hostname is False, but the host "
+                              "checks names: it does not allow the insecure interface)")
+            raise
 
     def _choose_context(self):
         """Reads the ClientHello, runs the context's ``sni_callback`` on it, and
@@ -1102,7 +1298,7 @@ class _SSLSocket:
         if self.server_side or not self._handshake_done():
             return None
         handle = _translate(lambda: _core.call(self._channel.connection.session))
-        return None if handle is None else SSLSession(self._context, handle)
+        return None if handle is None else SSLSession._new(self._context, handle)
 
     @session.setter
     def session(self, session):
@@ -1138,6 +1334,10 @@ class _SSLSocket:
 
     def do_handshake(self):
         """Completes the handshake (raising SSLWantReadError/WriteError if it would block)."""
+        if not self._started:
+            # OpenSSL counts a connection once its first handshake step runs.
+            self._started = True
+            self._context._stats["accept" if self.server_side else "connect"] += 1
         self._run(self._channel.handshake)
         if not self._counted:
             self._counted = True
@@ -1187,14 +1387,14 @@ class _SSLSocket:
     def get_unverified_chain(self):
         """The chain the peer sent, leaf first."""
         self._require_handshake()
-        return [Certificate(der) for der in self._channel.connection.peer_certificates()]
+        return [Certificate._new(der) for der in self._channel.connection.peer_certificates()]
 
     def get_verified_chain(self):
         """The path the provider's verifier built from the peer's certificate to a
         trust anchor, leaf first and ending with the anchor; empty when nothing was
         verified (``CERT_NONE``, a resumed session, no peer certificate)."""
         self._require_handshake()
-        return [Certificate(der) for der in self._channel.connection.verified_chain()]
+        return [Certificate._new(der) for der in self._channel.connection.verified_chain()]
 
     def selected_alpn_protocol(self):
         """The ALPN protocol agreed on, or None."""

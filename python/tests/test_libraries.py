@@ -100,12 +100,25 @@ class Urllib3Tests(unittest.TestCase):
 class DefaultPolicyTests(unittest.TestCase):
     """This suite runs under the default policy: no `insecure` interface."""
 
-    def test_no_hostname_check_needs_the_hosts_permission(self):
+    def test_names_are_checked_even_when_the_application_does_not(self):
+        # Libraries that match names themselves (ldap3, ...) turn check_hostname
+        # off. Without the insecure interface the host still checks the chain and
+        # the name: a matching name connects, a wrong one is refused saying why.
         context = ssl.create_default_context()
         context.check_hostname = False
         with socket.create_connection(https_server(), timeout=10) as sock:
+            with context.wrap_socket(sock, server_hostname="localhost") as tls:
+                self.assertIn("subjectAltName", tls.getpeercert())
+        with socket.create_connection(https_server(), timeout=10) as sock:
+            with self.assertRaises(ssl.SSLCertVerificationError) as caught:
+                context.wrap_socket(sock, server_hostname="wrong.example")
+        self.assertEqual(caught.exception.verify_code, 62)
+        self.assertIn("check_hostname is False, but the host checks names",
+                      str(caught.exception))
+        # With no name to check, the host refuses to skip the check.
+        with socket.create_connection(https_server(), timeout=10) as sock:
             with self.assertRaises(ssl.SSLError) as caught:
-                context.wrap_socket(sock, server_hostname="localhost")
+                context.wrap_socket(sock)
         self.assertEqual(caught.exception.reason, "NOT_PERMITTED")
         self.assertIn("check_hostname is False", str(caught.exception))
         self.assertIn("disabled by the embedder's policy", str(caught.exception))

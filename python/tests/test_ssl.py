@@ -20,12 +20,18 @@ import time
 import unittest
 import urllib.error
 import urllib.request
+import warnings
 import weakref
+
+
+# Where the fixtures are: preopened at /f inside the component; a directory of
+# the host when CPython itself runs the parity tests (CPythonParityTests).
+FIXTURES = os.environ.get("MEMTLS_TEST_FIXTURES", "/f")
 
 
 def fixture(name):
     """Path of a fixture file inside the component."""
-    return os.path.join("/f", name)
+    return os.path.join(FIXTURES, name)
 
 
 def der_of(name):
@@ -663,6 +669,165 @@ def finish_nonblocking(*steps):
             except ssl.SSLWantWriteError:
                 select.select([], [sock], [], 0.05)
     raise AssertionError("non-blocking operations did not finish")
+
+
+# RFC 7919's ffdhe2048 group, as `openssl genpkey -genparam -algorithm DH -pkeyopt
+# group:ffdhe2048` writes it.
+FFDHE2048 = """-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+"""
+
+
+class CPythonParityTests(unittest.TestCase):
+    """Calls whose results CPython with OpenSSL defines, asserted as CPython gives
+    them: this class runs inside Wasm on every provider, and natively under the
+    host's python3 with OpenSSL (`MEMTLS_TEST_FIXTURES` naming the fixtures), so
+    every expectation here is one both pass. Where CPython releases differ (the
+    component's CPython is 3.14), only what they share is asserted."""
+
+    def test_default_options_and_security_level(self):
+        for protocol in (ssl.PROTOCOL_TLS_CLIENT, ssl.PROTOCOL_TLS_SERVER):
+            context = ssl.SSLContext(protocol)
+            self.assertEqual(ssl.OP_ALL, 0x80000050)
+            self.assertEqual(int(context.options), 0x82520050)
+            self.assertTrue(context.options & ssl.OP_ENABLE_MIDDLEBOX_COMPAT)
+            self.assertFalse(context.options & ssl.OP_NO_TLSv1)
+            self.assertIn(context.security_level, range(6))
+            with self.assertRaises(AttributeError):
+                context.security_level = 1
+
+    def test_options_are_checked_and_deprecated_bits_warn(self):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        with self.assertRaises(OverflowError):
+            context.options = 2 ** 64
+        for value in ("1", 1.0, None):
+            with self.assertRaises(TypeError):
+                context.options = value
+        with self.assertWarns(DeprecationWarning) as warned:
+            context.options |= ssl.OP_NO_TLSv1
+        self.assertEqual(str(warned.warning),
+                         "ssl.OP_NO_SSL*/ssl.OP_NO_TLS* options are deprecated")
+        self.assertEqual(warned.filename, __file__)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            context.options |= ssl.OP_NO_SSLv3  # set already: no warning
+            context.options &= ~ssl.OP_NO_TLSv1  # cleared: no warning
+        with self.assertWarns(DeprecationWarning) as warned:
+            context.minimum_version = ssl.TLSVersion.TLSv1_1
+        self.assertEqual(str(warned.warning), "ssl.TLSVersion.TLSv1_1 is deprecated")
+        self.assertEqual(warned.filename, __file__)
+
+    def test_internal_types_are_immutable_and_not_instantiable(self):
+        for cls in (ssl.MemoryBIO, ssl.SSLSession, ssl._ssl._SSLContext,
+                    ssl._ssl.Certificate):
+            with self.assertRaises(TypeError) as caught:
+                cls.extra = 1
+            self.assertEqual(str(caught.exception),
+                             f"cannot set 'extra' attribute of immutable type "
+                             f"'_ssl.{cls.__name__}'")
+        for cls in (ssl.SSLSession, ssl._ssl.Certificate):
+            with self.assertRaises(TypeError) as caught:
+                cls()
+            self.assertEqual(str(caught.exception),
+                             f"cannot create '_ssl.{cls.__name__}' instances")
+        with self.assertRaises(TypeError):
+            type("Sub", (ssl.MemoryBIO,), {})
+        # ssl.py's own subclass stays an ordinary class.
+        ssl.SSLContext.parity_marker = True
+        del ssl.SSLContext.parity_marker
+
+    def test_server_hostname_with_nul_or_the_wrong_side(self):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        for name in ("a\x00b.test", b"a\x00b.test"):
+            with self.assertRaises(TypeError) as caught:
+                context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_hostname=name)
+            self.assertIn("without null bytes", str(caught.exception))
+        with self.assertRaises(ssl.SSLError) as caught:
+            context.wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO(), server_side=True)
+        self.assertTrue(caught.exception.args[1].startswith(
+            "Cannot create a server socket with a PROTOCOL_TLS_CLIENT context"))
+
+    def test_session_stats(self):
+        client = client_context()
+        self.assertEqual(list(client.session_stats()), [
+            "number", "connect", "connect_good", "connect_renegotiate", "accept",
+            "accept_good", "accept_renegotiate", "hits", "misses", "timeouts",
+            "cache_full"])
+        server = server_context()
+        pair = Pair(client, server)
+        self.assertEqual(client.session_stats()["connect"], 0, "counted at the handshake")
+        pair.handshake()
+        stats = client.session_stats()
+        self.assertEqual((stats["number"], stats["connect"], stats["connect_good"]),
+                         (0, 1, 1))
+        self.assertEqual(server.session_stats()["accept_good"], 1)
+
+    def test_load_dh_params(self):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        path = fixture("ffdhe2048.pem")
+        with open(path, "w") as file:
+            file.write(FFDHE2048)
+        self.assertIsNone(context.load_dh_params(path))
+        with self.assertRaises(FileNotFoundError) as caught:
+            context.load_dh_params(fixture("missing.pem"))
+        self.assertEqual(caught.exception.filename, fixture("missing.pem"))
+        with self.assertRaises(ssl.SSLError) as caught:
+            context.load_dh_params(fixture("ca"))
+        self.assertEqual((caught.exception.reason, caught.exception.library),
+                         ("NO_START_LINE", "PEM"))
+        self.assertTrue(str(caught.exception).startswith("[PEM: NO_START_LINE] no start line"))
+
+    def test_certificate_and_key_loading_errors(self):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with self.assertRaises(ssl.SSLError) as caught:
+            context.load_cert_chain(fixture("server.key"))  # no certificate
+        self.assertTrue(str(caught.exception).startswith("[SSL] PEM lib"))
+        self.assertEqual(caught.exception.library, "SSL")
+        with self.assertRaises(FileNotFoundError):
+            context.load_cert_chain(fixture("missing.pem"))
+        with self.assertRaises(TypeError) as caught:
+            context.load_cert_chain(fixture("server.chain"), fixture("server.key"), 1)
+        self.assertEqual(str(caught.exception), "password should be a string or callable")
+        with self.assertRaises(TypeError) as caught:
+            context.load_cert_chain(1)
+        self.assertEqual(str(caught.exception), "certfile should be a valid filesystem path")
+        # A password for a plain key is never asked for.
+        context.load_cert_chain(fixture("server.chain"), fixture("server.key"),
+                                lambda: 1 / 0)
+        with self.assertRaises(ssl.SSLError) as caught:
+            context.load_cert_chain(fixture("server.chain"), fixture("b.key"))
+        self.assertEqual((caught.exception.reason, caught.exception.library),
+                         ("KEY_VALUES_MISMATCH", "X509"))
+        self.assertTrue(str(caught.exception).startswith(
+            "[X509: KEY_VALUES_MISMATCH] key values mismatch"))
+
+    def test_trust_loading_errors(self):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        for cadata in ("", b""):
+            with self.assertRaises(ValueError) as caught:
+                context.load_verify_locations(cadata=cadata)
+            self.assertEqual(str(caught.exception), "Empty certificate data")
+        for cadata in ("caf\u00e9", object()):
+            with self.assertRaises(TypeError) as caught:
+                context.load_verify_locations(cadata=cadata)
+            self.assertEqual(str(caught.exception),
+                             "cadata should be an ASCII string or a bytes-like object")
+        for cadata, says in (("garbage", "no start line"), (b"garbage", "not enough data")):
+            with self.assertRaises(ssl.SSLError) as caught:
+                context.load_verify_locations(cadata=cadata)
+            self.assertTrue(caught.exception.args[1].startswith(
+                f"{says}: cadata does not contain a certificate"), caught.exception)
+        with self.assertRaises(ssl.SSLError) as caught:
+            context.load_verify_locations(cafile=fixture("server.key"))
+        self.assertEqual((caught.exception.reason, caught.exception.library),
+                         ("NO_CERTIFICATE_OR_CRL_FOUND", "X509"))
+        self.assertEqual(context.cert_store_stats(), {"x509": 0, "crl": 0, "x509_ca": 0})
 
 
 class SocketTests(unittest.TestCase):

@@ -3,7 +3,9 @@
 //! - `python/tests/test_ssl.py`: CPython's unmodified `ssl` over memtls's `_ssl`
 //!   (SSLObject/MemoryBIO, wrap_socket blocking and non-blocking, urllib,
 //!   http.client, smtplib STARTTLS against aiosmtpd, asyncio client and server);
-//! - `python/tests/test_pep748.py`: the PEP 748 (`tlslib`) implementation.
+//! - `python/tests/test_pep748.py`: the PEP 748 (`tlslib`) implementation;
+//! - `test_ssl.CPythonParityTests` under the host's own CPython with OpenSSL, so
+//!   that what the Wasm run expects is what CPython gives.
 //!
 //! Each script is built once with `memtls python build` (componentize-py); wasmtime's
 //! compilation cache makes later runs start fast. The scripts are unittest programs:
@@ -167,16 +169,7 @@ fn run_suite(
         code, 0,
         "{label} under --tls {provider} failed (report above)"
     );
-    let ran = report
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("Ran ")?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .expect("unittest's `Ran N tests` line");
+    let ran = tests_ran(&report).expect("unittest's `Ran N tests` line");
     assert!(
         report.lines().any(|l| l == "OK"),
         "{label} under --tls {provider}: not every test passed (skips count as failures)"
@@ -187,6 +180,17 @@ fn run_suite(
 /// The servers every Python suite talks to (OpenSSL's HTTPS test server and an
 /// SMTP server with STARTTLS) and the environment naming them
 /// (`MEMTLS_TEST_HTTPS`, `MEMTLS_TEST_SMTP`), to which `more` servers add.
+/// How many tests unittest's report says ran (its `Ran N tests` line).
+fn tests_ran(report: &str) -> Option<usize> {
+    report.lines().find_map(|l| {
+        l.strip_prefix("Ran ")?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    })
+}
+
 fn peers_and_env(files: &Files, more: &[(&str, u16)]) -> (Vec<Peer>, Vec<(String, String)>) {
     let (https, https_port) = https_server("openssl", files, "server", &[]);
     let (smtp, smtp_port) = smtp_server(files);
@@ -367,6 +371,31 @@ fn componentize_py_is_the_supported_release() {
             "componentize-py {}",
             memtls_cli::python::COMPONENTIZE_PY_VERSION
         )
+    );
+}
+
+/// `test_ssl.CPythonParityTests` under the host's CPython with OpenSSL, on the
+/// same fixtures: every expectation the Wasm run holds memtls's `_ssl` to is
+/// what CPython itself gives (`stdlib_ssl_in_wasm` runs the class inside Wasm).
+#[test]
+fn ssl_parity_expectations_hold_on_cpython() {
+    let files = Files::new("python-parity");
+    let out = Command::new("python3")
+        .args(["-m", "unittest", "-v", "test_ssl.CPythonParityTests"])
+        .current_dir(workspace().join("python/tests"))
+        .env("MEMTLS_TEST_FIXTURES", &files.dir)
+        .output()
+        .expect("python3");
+    let report = String::from_utf8_lossy(&out.stderr);
+    println!("{report}");
+    assert!(
+        out.status.success() && report.lines().any(|l| l == "OK"),
+        "CPython with OpenSSL does not give what test_ssl.CPythonParityTests expects"
+    );
+    let ran = tests_ran(&report).unwrap_or(0);
+    assert!(
+        !report.contains("skipped") && ran >= 8,
+        "every parity test must run ({ran} ran): {report}"
     );
 }
 
