@@ -2,7 +2,7 @@
 //! versions, signing chains and private keys, ALPN.
 
 use crate::error::{self, from_stack};
-use memtls_engine::{Error, Policy, ProtocolVersion, Purpose, Result, SigningChain};
+use memtls_engine::{Error, Policy, ProtocolVersion, Purpose, RawKey, Result, SigningChain};
 use openssl::pkey::PKey;
 use openssl::ssl::{SslContext, SslContextBuilder, SslMethod, SslVersion};
 use openssl::x509::X509;
@@ -225,7 +225,17 @@ pub(crate) fn signing_chain(
 ) -> Result<X509> {
     if let Some(name) = chain.host_identity_name(what)? {
         let identity = policy.identity(name, purpose)?;
-        let key = crate::held::key(identity, what)?;
+        let key = match identity.raw_key() {
+            None => {
+                return Err(Error::config(format!(
+                    "{what}: the host identity {name:?} has no key the openssl provider can \
+                     sign with (the embedder gave it only a rustls signing key: see \
+                     HostIdentity::with_raw_key); the native and guest providers can"
+                )));
+            }
+            Some(RawKey::Der(der)) => key_from_der(der.secret_der(), what)?,
+            Some(RawKey::Operations(ops)) => crate::held::key(identity, ops.clone(), what)?,
+        };
         let certs = identity.certificates().iter().map(|c| c.to_vec());
         return install(b, certs, &key, what);
     }
@@ -275,7 +285,7 @@ pub fn private_key(bytes: &[u8], what: &str) -> Result<PKey<openssl::pkey::Priva
 /// A private key's DER (PKCS#8, PKCS#1 or SEC1) as OpenSSL's. OpenSSL 3.0
 /// reads no PKCS#8 v2 Ed25519 key (RFC 5958's, with the public key: what ring
 /// and rcgen write), so such a key is read from its seed.
-pub(crate) fn key_from_der(der: &[u8], what: &str) -> Result<PKey<openssl::pkey::Private>> {
+fn key_from_der(der: &[u8], what: &str) -> Result<PKey<openssl::pkey::Private>> {
     PKey::private_key_from_der(der)
         .or_else(|e| match ed25519_seed(der) {
             Some(seed) => PKey::private_key_from_raw_bytes(seed, openssl::pkey::Id::ED25519),

@@ -1,8 +1,8 @@
-//! Host identities on the openssl provider: the key libssl signs with for an
-//! identity the policy grants ([`memtls_engine::HostIdentity`]).
+//! Host identities on the openssl provider whose keys OpenSSL never holds
+//! ([`memtls_engine::HostIdentity`]; a file's key is loaded as OpenSSL's own
+//! by `config::signing_chain`).
 //!
-//! A file's key is loaded as OpenSSL's own. A key that never leaves a token
-//! becomes an OpenSSL key with the certificate's public half and key methods
+//! A key that never leaves a token becomes an OpenSSL key with the certificate's public half and key methods
 //! of ours (an `EC_KEY_METHOD` whose signing, an `RSA_METHOD` whose private
 //! operation, calls the identity's [`KeyOperations`]), as PKCS#11 engines
 //! do: libssl hashes and pads, the token does only the private-key
@@ -19,7 +19,7 @@ use std::sync::{Arc, OnceLock};
 use foreign_types::ForeignType;
 use memtls_engine::rustls::SignatureScheme;
 use memtls_engine::rustls::sign::SigningKey;
-use memtls_engine::{Error, HostIdentity, KeyOperations, RawKey, Result, RsaPadding};
+use memtls_engine::{Error, HostIdentity, KeyOperations, Result, RsaPadding};
 use openssl::ec::EcKey;
 use openssl::pkey::{Id, PKey, Private};
 use openssl::rsa::Rsa;
@@ -31,24 +31,15 @@ use openssl_sys::{
 use crate::error::from_stack;
 use crate::ffi;
 
-/// The key libssl signs with for `identity` (`what` names the field that
-/// asked for it, for messages).
-pub(crate) fn key(identity: &HostIdentity, what: &str) -> Result<PKey<Private>> {
-    match identity.raw_key() {
-        None => Err(Error::config(format!(
-            "{what}: the host identity {:?} has no key the openssl provider can sign with \
-             (the embedder gave it only a rustls signing key: see \
-             HostIdentity::with_raw_key); the native and guest providers can",
-            identity.name()
-        ))),
-        Some(RawKey::Der(der)) => crate::config::key_from_der(der.secret_der(), what),
-        Some(RawKey::Operations(ops)) => held(identity, ops.clone(), what),
-    }
-}
-
-/// An OpenSSL key whose public half is `identity`'s end-entity certificate's
-/// and whose private operations are `ops`.
-fn held(identity: &HostIdentity, ops: Arc<dyn KeyOperations>, what: &str) -> Result<PKey<Private>> {
+/// The key libssl signs with for `identity`, whose key is reached through
+/// `ops` (`what` names the field that asked for it, for messages): an
+/// OpenSSL key whose public half is the end-entity certificate's and whose
+/// private operations are `ops` (or, for Ed25519, the identity's signer).
+pub(crate) fn key(
+    identity: &HostIdentity,
+    ops: Arc<dyn KeyOperations>,
+    what: &str,
+) -> Result<PKey<Private>> {
     let leaf = identity
         .certificates()
         .first()
