@@ -1064,25 +1064,36 @@ fn key(pem: &[u8]) -> std::sync::Arc<dyn rustls::sign::SigningKey> {
         .unwrap()
 }
 
+/// `c`'s chain, and the identity "web" that serves with it and its key.
+fn web_identity(
+    c: &Certs,
+) -> (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    memtls_engine::HostIdentity,
+) {
+    let chain = memtls_engine::parse_certificates(std::slice::from_ref(&c.chain), "chain").unwrap();
+    let identity = memtls_engine::HostIdentity::new(
+        "web",
+        chain.clone(),
+        key(&c.key),
+        &[memtls_engine::Purpose::Server],
+        "file test",
+    )
+    .unwrap();
+    (chain, identity)
+}
+
 /// A host identity granted for serving: the server context names it and never
 /// sees its key, the client verifies the chain it presents, and its public
 /// chain is readable; a key that is not the certificate's, or the identity
 /// used for the purpose it was not granted, is refused with a sentence.
 #[test]
 fn host_identities_serve_under_their_grant() {
-    use memtls_engine::{HostIdentity, Purpose};
+    use memtls_engine::HostIdentity;
     use std::sync::Arc;
     let e = engine();
     let c = certs();
-    let chain = memtls_engine::parse_certificates(std::slice::from_ref(&c.chain), "chain").unwrap();
-    let identity = HostIdentity::new(
-        "web",
-        chain.clone(),
-        key(&c.key),
-        &[Purpose::Server],
-        "file test",
-    )
-    .unwrap();
+    let (chain, identity) = web_identity(&c);
     let other = KeyPair::generate().unwrap().serialize_pem();
     let wrong = HostIdentity::new(
         "web",
@@ -1168,15 +1179,7 @@ fn delegated_identities_sign_only_tls13_certificate_verify() {
     use std::sync::Arc;
     let e = engine();
     let c = certs();
-    let chain = memtls_engine::parse_certificates(std::slice::from_ref(&c.chain), "chain").unwrap();
-    let held = HostIdentity::new(
-        "web",
-        chain.clone(),
-        key(&c.key),
-        &[Purpose::Server],
-        "file test",
-    )
-    .unwrap();
+    let (chain, held) = web_identity(&c);
     assert_eq!(held.schemes(), [SignatureScheme::ECDSA_NISTP256_SHA256]);
     let host = Policy {
         identities: vec![Arc::new(held.clone())],

@@ -271,6 +271,33 @@ fn operation(run: impl FnOnce() -> std::result::Result<Vec<u8>, String>) -> Opti
     }
 }
 
+/// Runs a key operation (as [`operation`]) and writes its result into
+/// `out`, which has room for `room` bytes; the length written. A result
+/// longer than `room` (the token's `what`) is a failure.
+///
+/// # Safety
+/// `out` is valid for `room` bytes of writes.
+unsafe fn write_result(
+    out: *mut c_uchar,
+    room: usize,
+    what: &str,
+    run: impl FnOnce() -> std::result::Result<Vec<u8>, String>,
+) -> Option<usize> {
+    let result = operation(|| {
+        let result = run()?;
+        if result.len() > room {
+            return Err(format!(
+                "the token's {what} has {} bytes, more than the {room} the key allows",
+                result.len()
+            ));
+        }
+        Ok(result)
+    })?;
+    // SAFETY: per the contract, and the result fits.
+    unsafe { std::ptr::copy_nonoverlapping(result.as_ptr(), out, result.len()) };
+    Some(result.len())
+}
+
 /// `ERR_LIB_USER`: errors of the application's own.
 const ERR_LIB_USER: c_int = 128;
 
@@ -303,20 +330,12 @@ unsafe extern "C" fn ec_sign(
         let Some(ops) = ec_ops(key) else { return 0 };
         let digest = std::slice::from_raw_parts(dgst, usize::try_from(dlen).unwrap_or(0));
         let room = usize::try_from(ffi::ECDSA_size(key)).unwrap_or(0);
-        let Some(der) = operation(|| {
-            let der = ops.ecdsa_sign_digest(digest)?;
-            if der.len() > room {
-                return Err(format!(
-                    "the token's ECDSA signature has {} bytes, more than the key's {room}",
-                    der.len()
-                ));
-            }
-            Ok(der)
+        let Some(len) = write_result(sig, room, "ECDSA signature", || {
+            ops.ecdsa_sign_digest(digest)
         }) else {
             return 0;
         };
-        std::ptr::copy_nonoverlapping(der.as_ptr(), sig, der.len());
-        *siglen = der.len() as c_uint;
+        *siglen = len as c_uint;
     }
     1
 }
@@ -363,25 +382,15 @@ unsafe extern "C" fn rsa_priv_enc(
         };
         let input = std::slice::from_raw_parts(from, usize::try_from(flen).unwrap_or(0));
         let room = usize::try_from(openssl_sys::RSA_size(rsa)).unwrap_or(0);
-        let Some(out) = operation(|| {
+        let written = write_result(to, room, "RSA result", || {
             let padding = match padding {
                 RSA_NO_PADDING => RsaPadding::None,
                 RSA_PKCS1_PADDING => RsaPadding::Pkcs1,
                 other => return Err(format!("RSA padding {other} is not one a token signs with")),
             };
-            let out = ops.rsa_private(input, padding)?;
-            if out.len() > room {
-                return Err(format!(
-                    "the token's RSA result has {} bytes, more than the modulus's {room}",
-                    out.len()
-                ));
-            }
-            Ok(out)
-        }) else {
-            return -1;
-        };
-        std::ptr::copy_nonoverlapping(out.as_ptr(), to, out.len());
-        out.len() as c_int
+            ops.rsa_private(input, padding)
+        });
+        written.map_or(-1, |len| len as c_int)
     }
 }
 
@@ -463,13 +472,12 @@ unsafe extern "C" fn ed25519_digestsign(
         } else {
             std::slice::from_raw_parts(tbs, tbslen)
         };
-        let room = *siglen;
-        let Some(signature) = operation(|| {
+        let Some(len) = write_result(sig, *siglen, "Ed25519 signature", || {
             let signer = signing
                 .choose_scheme(&[SignatureScheme::ED25519])
                 .ok_or("the identity's key does not sign with Ed25519")?;
             let signature = signer.sign(message).map_err(|e| e.to_string())?;
-            if signature.len() != ED25519_SIGNATURE || signature.len() > room {
+            if signature.len() != ED25519_SIGNATURE {
                 return Err(format!(
                     "the token's Ed25519 signature has {} bytes, not {ED25519_SIGNATURE}",
                     signature.len()
@@ -479,8 +487,7 @@ unsafe extern "C" fn ed25519_digestsign(
         }) else {
             return 0;
         };
-        std::ptr::copy_nonoverlapping(signature.as_ptr(), sig, signature.len());
-        *siglen = signature.len();
+        *siglen = len;
     }
     1
 }

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use memtls_engine::rustls::pki_types::{CertificateDer, SubjectPublicKeyInfoDer};
+use memtls_engine::rustls::pki_types::SubjectPublicKeyInfoDer;
 use memtls_engine::rustls::sign::{Signer, SigningKey};
 use memtls_engine::rustls::{SignatureAlgorithm, SignatureScheme};
 use memtls_engine::{
@@ -114,20 +114,24 @@ fn held(
         memtls_engine::parse_certificates(&[f[&format!("{prefix}.chain")].clone()], "chain")
             .expect("the chain");
     let pem = &f[&format!("{prefix}.key")];
-    let signing = memtls_engine::rustls::crypto::ring::default_provider()
-        .key_provider
-        .load_private_key(memtls_engine::parse_private_key(pem).unwrap())
-        .expect("the rustls key");
+    let signing = rustls_key(pem);
     let ops = Arc::new(Operations {
         key: working.then(|| PKey::private_key_from_pem(pem).expect("the OpenSSL key")),
         calls: AtomicUsize::new(0),
     });
-    let chain: Vec<CertificateDer<'static>> = chain;
     let signing = Arc::new(Counted(signing, ops.clone()));
     let identity = HostIdentity::new(name, chain, signing, &[purpose], "operations in this test")
         .expect("the identity")
         .with_raw_key(RawKey::Operations(ops.clone()));
     (Arc::new(identity), ops)
+}
+
+/// The rustls signing key of PEM `pem`.
+fn rustls_key(pem: &[u8]) -> Arc<dyn SigningKey> {
+    memtls_engine::rustls::crypto::ring::default_provider()
+        .key_provider
+        .load_private_key(memtls_engine::parse_private_key(pem).unwrap())
+        .expect("the rustls key")
 }
 
 fn named(name: &str) -> SigningChain {
@@ -146,7 +150,7 @@ fn provider(identities: Vec<Arc<HostIdentity>>) -> Rc<OpenSsl> {
 }
 
 /// A server whose key only the operations reach serves TLS 1.3 and TLS 1.2
-/// with ECDSA P-256, P-384 and RSA (PSS), and the operations did the
+/// with ECDSA P-256, P-384, RSA (PSS) and Ed25519, and the held key did the
 /// signing.
 #[test]
 fn held_keys_serve_tls13_and_tls12() {
@@ -238,10 +242,7 @@ fn keys_openssl_cannot_use_are_refused_with_a_sentence() {
     let only_rustls = HostIdentity::new(
         "plain",
         memtls_engine::parse_certificates(&[f["server.chain"].clone()], "chain").unwrap(),
-        memtls_engine::rustls::crypto::ring::default_provider()
-            .key_provider
-            .load_private_key(memtls_engine::parse_private_key(pem).unwrap())
-            .unwrap(),
+        rustls_key(pem),
         &[],
         "a rustls key",
     )
