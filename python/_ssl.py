@@ -633,6 +633,10 @@ class _SSLContext(metaclass=_CType):
         self._host_flag_bits = HOSTFLAG_NEVER_CHECK_SUBJECT
         self._system = False
         self._anchors = []
+        # Certificates from a capath directory that no verification has looked
+        # up yet: OpenSSL reads a hashed directory only when it needs an issuer,
+        # so cert_store_stats() and get_ca_certs() count them once used.
+        self._unlooked = set()
         self._chain = None
         self._alpn = []
         self._suites = None
@@ -830,9 +834,13 @@ class _SSLContext(metaclass=_CType):
             self._changed()
         elif cafile is not None:
             found += self._pem_certs(_read_path(cafile), f"cafile {os.fsdecode(cafile)!r}")
+        self._unlooked.difference_update(found)
         if capath is not None:
             for path in _files_in(os.fspath(capath)):
-                found += _pem.pem_to_ders(_read_file(path))
+                for der in _pem.pem_to_ders(_read_file(path)):
+                    if der not in self._anchors and der not in found:
+                        self._unlooked.add(der)
+                    found.append(der)
         self._add_anchors(found)
 
     @staticmethod
@@ -922,7 +930,8 @@ class _SSLContext(metaclass=_CType):
     def load_cert_chain(self, certfile, keyfile=None, password=None):
         """Loads the certificate chain (leaf first) and its private key (from
         ``keyfile`` or from ``certfile`` itself), with CPython's checks and
-        errors. Encrypted keys are refused (after the password's checks)."""
+        errors. An encrypted key (PKCS#8 or OpenSSL's traditional PEM) is decrypted
+        with ``password`` (str, bytes or a callable returning one) by the provider."""
         for name, value in (("certfile", certfile), ("keyfile", keyfile)):
             if value is not None and not isinstance(value, (str, bytes, os.PathLike)):
                 raise TypeError(f"{name} should be a valid filesystem path")
@@ -938,21 +947,29 @@ class _SSLContext(metaclass=_CType):
         if not ders:
             raise _make(SSLError, 524297, None,
                         f"[SSL] PEM lib (no certificate in {os.fsdecode(certfile)!r})")
+        password_bytes = None
         if b"ENCRYPTED" in key:
-            if password is not None:
-                _password_bytes(password)
-            raise _make(SSLError, 524297, None,
-                        "[SSL] PEM lib (the private key is encrypted, and memtls takes "
-                        "plain keys only: decrypt it first)")
-        if b"PRIVATE KEY-----" not in key:
+            # OpenSSL asks for the password (calls the callback) only for an
+            # encrypted key; the callback's own exceptions propagate.
+            if password is None:
+                raise _make(SSLError, 524297, None,
+                            "[SSL] PEM lib (the private key is encrypted and no password "
+                            "was given)")
+            password_bytes = _password_bytes(password)
+        elif b"PRIVATE KEY-----" not in key:
             where = keyfile if keyfile is not None else certfile
             raise _make(SSLError, 524297, None,
                         f"[SSL] PEM lib (no private key in {os.fsdecode(where)!r})")
-        chain = _core.signing_chain(ders, key)
-        # Let the provider validate the pair now, as OpenSSL does here.
+        chain = _core.signing_chain(ders, key, password=password_bytes)
+        # Let the provider validate the pair now, as OpenSSL does here: a key it
+        # cannot read (a wrong password included) is OpenSSL's PEM error, a key
+        # of another certificate its X509 one.
         try:
             _core.release(_core.server_context([chain]))
         except TLSFailure as failure:
+            if "private key" in failure.message and "does not match" not in failure.message:
+                raise _make(SSLError, 524297, None,
+                            f"[SSL] PEM lib ({failure.message})") from None
             raise _make(SSLError, 116, "KEY_VALUES_MISMATCH",
                         f"[X509: KEY_VALUES_MISMATCH] key values mismatch "
                         f"({failure.message})", library="X509") from None
@@ -991,20 +1008,26 @@ class _SSLContext(metaclass=_CType):
             raise ValueError(f"unknown elliptic curve name {name!r}: memtls offers "
                              "X25519, prime256v1 (P-256) and secp384r1 (P-384)")
 
+    def _looked_up(self):
+        """The loaded certificates OpenSSL's store would hold by now (capath
+        ones only once a verification used them)."""
+        return [der for der in self._anchors if der not in self._unlooked]
+
     def _ca_anchors(self):
-        return [der for der in self._anchors if _core.decode_certificate(der)[1]]
+        return [der for der in self._looked_up() if _core.decode_certificate(der)[1]]
 
     def get_ca_certs(self, binary_form=False):
-        """The loaded CA certificates, as OpenSSL counts CAs (the system roots are
+        """The loaded CA certificates, as OpenSSL counts CAs (a capath directory's
+        once a verification has used them; the system roots are
         not listed; loaded certificates that are no CA are trusted but not listed)."""
         if binary_form:
             return self._ca_anchors()
-        return [info for info, ca in map(_core.decode_certificate, self._anchors) if ca]
+        return [info for info, ca in map(_core.decode_certificate, self._looked_up()) if ca]
 
     def cert_store_stats(self):
         """Counts of loaded certificates and of the CAs among them (the system roots
-        are not counted)."""
-        return {"x509": len(self._anchors), "crl": 0, "x509_ca": len(self._ca_anchors())}
+        are not counted; a capath directory's once a verification used them)."""
+        return {"x509": len(self._looked_up()), "crl": 0, "x509_ca": len(self._ca_anchors())}
 
     def session_stats(self):
         """Connection counters kept by this module."""
@@ -1345,6 +1368,10 @@ class _SSLSocket(metaclass=_CType):
             stats["accept_good" if self.server_side else "connect_good"] += 1
             if self.session_reused:
                 stats["hits"] += 1
+            if self._context._unlooked:
+                # The verifier's path: what OpenSSL would have read from capath.
+                self._context._unlooked.difference_update(
+                    self._channel.connection.verified_chain())
 
     def read(self, len=1024, buffer=None):
         """Up to ``len`` bytes of plaintext (into ``buffer`` if given: returns the count)."""

@@ -9,7 +9,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::sign::CertifiedKey;
 use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
 
-use crate::pem::{parse_certificates, parse_private_key};
+use crate::pem::{parse_certificates, parse_private_key_with_password};
 use crate::{Error, Policy, Purpose, Result};
 
 /// A TLS protocol version (the WIT `protocol-version`).
@@ -112,8 +112,12 @@ pub struct TrustStore {
 pub struct SigningChain {
     /// End-entity first; PEM (one or more certificates) or one DER each.
     pub certificates: Vec<Vec<u8>>,
-    /// PEM or DER; PKCS#8, SEC1 or PKCS#1.
+    /// PEM or DER; PKCS#8, SEC1 or PKCS#1; encrypted with
+    /// `private_key_password` or not.
     pub private_key: Vec<u8>,
+    /// The password of an encrypted `private_key` (PKCS#8 PBES2 or OpenSSL's
+    /// traditional encrypted PEM); not used with a key that is not encrypted.
+    pub private_key_password: Option<Vec<u8>>,
     /// A host identity's name ([`crate::HostIdentity`]): its chain is
     /// presented and the host signs with its key; `certificates` and
     /// `private_key` are then empty.
@@ -321,8 +325,9 @@ pub(crate) fn certified_key(
             certs.len()
         )));
     }
-    let key = parse_private_key(&chain.private_key)
-        .map_err(|e| Error::config(format!("{what}.{}", e.message)))?;
+    let key =
+        parse_private_key_with_password(&chain.private_key, chain.private_key_password.as_deref())
+            .map_err(|e| Error::new(e.kind, format!("{what}.{}", e.message)))?;
     let signer = provider
         .key_provider
         .load_private_key(key)

@@ -28,6 +28,7 @@ mod state;
 #[macro_use]
 mod verify;
 mod danger;
+mod encrypted_key;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -48,9 +49,12 @@ pub use connection::{
     Connection, MAX_EXPORT_CONTEXT_LEN, MAX_EXPORT_LABEL_LEN, MAX_EXPORT_LEN, Progress,
     ReadOutcome, WriteOutcome,
 };
+pub use encrypted_key::{MAX_PBKDF2_ITERATIONS, MAX_SCRYPT_MEMORY, MAX_SCRYPT_WORK};
 pub use error::{CertificateReason, Error, ErrorKind, Result, Stage};
 pub use identity::{DelegatedSign, HostIdentity, KeyOperations, Purpose, RawKey, RsaPadding};
-pub use pem::{parse_certificate_item, parse_certificates, parse_private_key};
+pub use pem::{
+    parse_certificate_item, parse_certificates, parse_private_key, parse_private_key_with_password,
+};
 pub use policy::{
     Admission, BaseRoots, DEFAULT_MAX_BUFFERED, DEFAULT_MAX_CHAIN_BYTES,
     DEFAULT_MAX_CHAIN_CERTIFICATES, Permit, Policy,

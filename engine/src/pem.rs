@@ -5,6 +5,7 @@ use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::ParsedCertificate;
 
+use crate::encrypted_key::{self, Protection};
 use crate::{Error, Result};
 
 fn is_pem(bytes: &[u8]) -> bool {
@@ -50,17 +51,39 @@ pub fn parse_certificate_item(item: &[u8], what: &str) -> Result<Vec<Certificate
     Ok(certs)
 }
 
-/// Parses a private key in PEM or DER (PKCS#8, SEC1, PKCS#1).
+/// Parses a private key in PEM or DER (PKCS#8, SEC1, PKCS#1). An encrypted
+/// key is refused: [`parse_private_key_with_password`] decrypts it.
 pub fn parse_private_key(bytes: &[u8]) -> Result<PrivateKeyDer<'static>> {
+    parse_private_key_with_password(bytes, None)
+}
+
+/// Parses a private key in PEM or DER (PKCS#8, SEC1, PKCS#1), decrypting it
+/// with `password` when it is encrypted: PKCS#8 `ENCRYPTED PRIVATE KEY` (PBES2:
+/// PBKDF2 or scrypt with AES or 3DES) or OpenSSL's traditional encrypted PEM
+/// (`Proc-Type: 4,ENCRYPTED`). The password of a key that is not encrypted is
+/// not used. The work a key's parameters ask for is bounded
+/// ([`MAX_PBKDF2_ITERATIONS`](crate::MAX_PBKDF2_ITERATIONS), scrypt at 32 MiB).
+pub fn parse_private_key_with_password(
+    bytes: &[u8],
+    password: Option<&[u8]>,
+) -> Result<PrivateKeyDer<'static>> {
     if bytes.is_empty() {
         return Err(Error::config("private key is empty"));
     }
-    if is_pem(bytes) {
-        if bytes.windows(9).any(|w| w == b"ENCRYPTED") {
-            return Err(Error::config(
-                "private key is encrypted: decrypt it before passing it",
-            ));
+    let pem = is_pem(bytes);
+    match encrypted_key::protection(bytes, pem)? {
+        Protection::Plain => {}
+        encrypted => {
+            let Some(password) = password else {
+                return Err(Error::config(
+                    "private key is encrypted and no password was given \
+                     (private-key-password)",
+                ));
+            };
+            return encrypted_key::decrypt(encrypted, password);
         }
+    }
+    if pem {
         PrivateKeyDer::from_pem_slice(bytes).map_err(|e| match e {
             pem::Error::NoItemsFound => {
                 Error::config("private key: the PEM text holds no PRIVATE KEY block")

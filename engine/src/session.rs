@@ -259,7 +259,8 @@ fn field<'a>(shown: &'a str, name: &str) -> Option<&'a str> {
     Some(rest[..end].trim())
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
+/// The bytes of hexadecimal text (either case), or None.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }

@@ -89,6 +89,7 @@ fn pair_with(
                 certificate_chains: vec![SigningChain {
                     certificates: vec![c.chain.clone()],
                     private_key: c.key.clone(),
+                    private_key_password: None,
                     host_identity: None,
                 }],
                 ..Default::default()
@@ -444,6 +445,7 @@ fn connect_with(
     let signing = |(certificates, key): Signing<'_>| SigningChain {
         certificates: certificates.to_vec(),
         private_key: key.to_vec(),
+        private_key_password: None,
         host_identity: None,
     };
     let client = e
@@ -628,6 +630,7 @@ fn servers_verify_clients_only_against_their_own_anchors() {
                 certificate_chains: vec![SigningChain {
                     certificates: vec![c.chain.clone()],
                     private_key: c.key.clone(),
+                    private_key_password: None,
                     host_identity: None,
                 }],
                 client_auth,
@@ -677,6 +680,7 @@ fn server_context_with(
         certificate_chains: vec![SigningChain {
             certificates: vec![c.chain.clone()],
             private_key: c.key.clone(),
+            private_key_password: None,
             host_identity: None,
         }],
         ..Default::default()

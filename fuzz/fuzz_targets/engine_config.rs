@@ -26,11 +26,13 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             4 => SigningChain {
                 certificates,
                 private_key: key.clone(),
+                private_key_password: None,
                 host_identity: Some(name),
             },
             _ => SigningChain {
                 certificates,
                 private_key: key.clone(),
+                private_key_password: None,
                 host_identity: None,
             },
         }

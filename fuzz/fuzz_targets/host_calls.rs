@@ -37,6 +37,7 @@ fn configs() -> (wit::ClientConfig, wit::ServerConfig) {
         certificate_chains: vec![wit::SigningChain {
             certificates: vec![c.chain.clone()],
             private_key: c.key.clone(),
+            private_key_password: None,
             host_identity: None,
         }],
         client_auth: wit::ClientAuth::None,

@@ -86,6 +86,7 @@ pub fn contexts() -> &'static (ClientContext, ServerContext) {
                     certificate_chains: vec![SigningChain {
                         certificates: vec![c.chain.clone()],
                         private_key: c.key.clone(),
+                        private_key_password: None,
                         host_identity: None,
                     }],
                     alpn_protocols: vec![b"h2".to_vec()],

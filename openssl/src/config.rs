@@ -241,7 +241,11 @@ pub(crate) fn signing_chain(
     }
     let certs =
         memtls_engine::parse_certificates(&chain.certificates, &format!("{what}.certificates"))?;
-    let key = private_key(&chain.private_key, &format!("{what}.private-key"))?;
+    let key = private_key(
+        &chain.private_key,
+        chain.private_key_password.as_deref(),
+        what,
+    )?;
     install(b, certs.into_iter().map(|c| c.to_vec()), &key, what)
 }
 
@@ -276,9 +280,15 @@ fn install(
 }
 
 /// A private key in a form the interface takes (PEM or DER: PKCS#8, PKCS#1,
-/// SEC1) as OpenSSL's; a sentence naming `what` when it is refused.
-pub fn private_key(bytes: &[u8], what: &str) -> Result<PKey<openssl::pkey::Private>> {
-    let key = memtls_engine::parse_private_key(bytes)?;
+/// SEC1; encrypted with `password`, decrypted by the engine) as OpenSSL's; a
+/// sentence naming `what` when it is refused.
+pub fn private_key(
+    bytes: &[u8],
+    password: Option<&[u8]>,
+    what: &str,
+) -> Result<PKey<openssl::pkey::Private>> {
+    let key = memtls_engine::parse_private_key_with_password(bytes, password)
+        .map_err(|e| Error::new(e.kind, format!("{what}: {}", e.message)))?;
     key_from_der(key.secret_der(), what)
 }
 

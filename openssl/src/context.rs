@@ -50,7 +50,18 @@ impl OpenSsl {
         suites(&mut b, config.cipher_suites.as_deref())?;
         groups(&mut b, config.key_exchange_groups.as_deref())?;
         crate::ems::note_server_hello(&mut b);
-        let (anchors, pins) = self.anchors(&config.trust)?;
+        // Without verification the trust store is not used (an empty one is
+        // no error), as on the rustls providers.
+        let (anchors, pins) = match verification {
+            Verification::None => (
+                trust::Anchors::Own(X509StoreBuilder::new().map_err(|e| from_stack("trust", &e))?),
+                Pins {
+                    certs: Vec::new(),
+                    only: false,
+                },
+            ),
+            _ => self.anchors(&config.trust)?,
+        };
         let pins = Arc::new(pins);
         let pinned = pins.clone();
         b.set_verify_cert_store(anchors.build())

@@ -138,6 +138,7 @@ fn named(name: &str) -> SigningChain {
     SigningChain {
         certificates: vec![],
         private_key: vec![],
+        private_key_password: None,
         host_identity: Some(name.to_owned()),
     }
 }

@@ -167,11 +167,14 @@ def trust_store(system=False, anchors=(), pinned=()):
                           pinned=[bytes(p) for p in pinned])
 
 
-def signing_chain(certificates, private_key, host_identity=None):
-    """A ``signing-chain`` record: PEM/DER certificates (leaf first) and a PEM/DER key,
-    or (both empty) the name of an identity the host holds."""
+def signing_chain(certificates, private_key, host_identity=None, password=None):
+    """A ``signing-chain`` record: PEM/DER certificates (leaf first) and a PEM/DER key
+    (encrypted with ``password``, bytes, or not), or (both empty) the name of an
+    identity the host holds."""
     return tls.SigningChain(certificates=[bytes(c) for c in certificates],
-                            private_key=bytes(private_key), host_identity=host_identity)
+                            private_key=bytes(private_key),
+                            private_key_password=None if password is None else bytes(password),
+                            host_identity=host_identity)
 
 
 def client_context(trust, chain=None, alpn=(), min_version=None, max_version=None,

@@ -294,6 +294,30 @@ class HostIdentityTests(unittest.TestCase):
         self.assertIn("Client certificate", response.text)
         self.assertNotIn("no client certificate available", response.text)
 
+    def test_http_client_with_an_encrypted_client_key(self):
+        """http.client presents a certificate whose key the openssl CLI encrypted
+        (PKCS#8 PBES2, ``openssl pkcs8 -topk8 -v2 aes-256-cbc``): the provider
+        decrypts it with the password ``load_cert_chain`` was given, and
+        ``s_server -Verify 1`` verifies the certificate on its side."""
+        import http.client
+
+        context = ssl.create_default_context()
+        context.load_cert_chain(fixture("client.chain"), fixture("client.key.p8-aes256"),
+                                password=lambda: "secret")
+        host, port = server("MEMTLS_TEST_MTLS")
+        connection = http.client.HTTPSConnection(host, port, context=context, timeout=10)
+        try:
+            connection.request("GET", "/")
+            page = connection.getresponse().read().decode()
+        finally:
+            connection.close()
+        self.assertIn("Client certificate", page)
+        with self.assertRaises(ssl.SSLError) as caught:
+            context.load_cert_chain(fixture("client.chain"), fixture("client.key.p8-aes256"),
+                                    password="not the password")
+        self.assertIn("PEM lib", str(caught.exception))
+        self.assertIn("bad decrypt", str(caught.exception))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2, durations=8)

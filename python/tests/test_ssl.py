@@ -691,6 +691,68 @@ class CPythonParityTests(unittest.TestCase):
     every expectation here is one both pass. Where CPython releases differ (the
     component's CPython is 3.14), only what they share is asserted."""
 
+    def test_encrypted_private_keys(self):
+        """Keys the openssl CLI encrypted with the password "secret" (the harness
+        writes them: PKCS#8 PBES2 with PBKDF2-SHA256 and AES, with HMAC-SHA1 and
+        3DES, with scrypt; OpenSSL's traditional PEM with AES and 3DES; EC and
+        RSA) load with the password as str, bytes, bytearray or a callable, and
+        the context then serves with them; a wrong password is OpenSSL's PEM
+        error."""
+        keys = [("server", "server.key.p8-aes256"), ("server", "server.key.p8-des3-sha1"),
+                ("server", "server.key.p8-scrypt"), ("server", "server.key.trad-aes128"),
+                ("rsa", "rsa.key.trad-des3"), ("rsa", "rsa.key.p8-aes128")]
+        passwords = ["secret", b"secret", bytearray(b"secret"), lambda: "secret",
+                     lambda: b"secret", lambda: bytearray(b"secret")]
+        for (chain, key), password in zip(keys, passwords):
+            with self.subTest(key=key):
+                context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+                context.load_cert_chain(fixture(chain + ".chain"), fixture(key),
+                                        password=password)
+                ca = "ca" if chain == "server" else chain + ".chain"
+                pair = Pair(client_context(ca), context)
+                pair.handshake()
+                self.assertTrue(pair.client.getpeercert())
+                for wrong in ("wrong", b"", lambda: "secreT"):
+                    with self.assertRaises(ssl.SSLError) as raised:
+                        context.load_cert_chain(fixture(chain + ".chain"), fixture(key),
+                                                password=wrong)
+                    self.assertEqual(raised.exception.errno, 524297)
+                    self.assertIn("[SSL] PEM lib", str(raised.exception))
+
+    def test_capath_certificates_count_once_used(self):
+        """OpenSSL reads a hashed directory (``openssl rehash``) only when a
+        verification needs an issuer: the stores' counts include the CA from
+        ``capath`` only after a handshake used it."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(capath=fixture("capath"))
+        self.assertEqual(context.cert_store_stats(), {"x509": 0, "crl": 0, "x509_ca": 0})
+        self.assertEqual(context.get_ca_certs(), [])
+        Pair(context, server_context()).handshake()
+        self.assertEqual(context.cert_store_stats(), {"x509": 1, "crl": 0, "x509_ca": 1})
+        self.assertEqual(context.get_ca_certs(binary_form=True), [der_of("ca")])
+
+    def test_password_callbacks_as_cpython_calls_them(self):
+        """The callback is called only for an encrypted key; its exceptions
+        propagate; what it returns is checked."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        called = []
+        context.load_cert_chain(fixture("server.chain"), fixture("server.key"),
+                                password=lambda: called.append(1) or "x")
+        self.assertEqual(called, [])
+        encrypted = fixture("server.key.p8-aes256")
+
+        def fails():
+            raise ZeroDivisionError("from the callback")
+
+        with self.assertRaises(ZeroDivisionError):
+            context.load_cert_chain(fixture("server.chain"), encrypted, password=fails)
+        with self.assertRaisesRegex(TypeError, "password callback must return a string"):
+            context.load_cert_chain(fixture("server.chain"), encrypted, password=lambda: 3)
+        with self.assertRaisesRegex(ValueError, "password cannot be longer than 1024 bytes"):
+            context.load_cert_chain(fixture("server.chain"), encrypted, password="x" * 1025)
+        with self.assertRaisesRegex(TypeError, "password should be a string or callable"):
+            context.load_cert_chain(fixture("server.chain"), encrypted, password=3)
+
     def test_default_options_and_security_level(self):
         for protocol in (ssl.PROTOCOL_TLS_CLIENT, ssl.PROTOCOL_TLS_SERVER):
             context = ssl.SSLContext(protocol)

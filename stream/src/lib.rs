@@ -148,6 +148,7 @@ impl tls::SigningChain {
         Self {
             certificates,
             private_key,
+            private_key_password: None,
             host_identity: None,
         }
     }
@@ -158,6 +159,7 @@ impl tls::SigningChain {
         Self {
             certificates: Vec::new(),
             private_key: Vec::new(),
+            private_key_password: None,
             host_identity: Some(name.to_owned()),
         }
     }

@@ -16,7 +16,7 @@ use std::process::Command;
 
 use memtls_engine::{AltNameValue, CertificateInfo, DistinguishedName, NameValue};
 use memtls_external_tests::{limbo_path, listed};
-use memtls_test_harness::peers::{Files, openssl, require};
+use memtls_test_harness::peers::{Files, openssl, require, self_signed_rsa};
 use serde_json::{Value, json};
 
 /// The openssl configuration the generated certificates use.
@@ -137,22 +137,7 @@ fn generated(files: &Files) -> Vec<(String, PathBuf)> {
         make(files, name, &format!("CN = {name}"), ext, &[], "utf8only");
     }
     // The openssl CLI's defaults: CA:TRUE, self-signed.
-    openssl(
-        files,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "default.key",
-            "-out",
-            "default.pem",
-            "-subj",
-            "/CN=default",
-        ],
-    );
+    self_signed_rsa(files, ("default.key", "default.pem"), "/CN=default", &[]);
     let mut names = vec!["rich", "bmp", "mv", "ca", "v1", "default"];
     names.extend(usages.iter().map(|(n, _)| *n));
     names

@@ -166,6 +166,7 @@ fn memtls_server(
         certificate_chains: vec![SigningChain {
             certificates: vec![s.fixtures.0["server.chain"].clone()],
             private_key: s.key.clone(),
+            private_key_password: None,
             host_identity: None,
         }],
         ..ServerConfig::default()

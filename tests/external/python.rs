@@ -16,7 +16,8 @@ use std::process::Command;
 use memtls_external_tests::{python_component as component, python_component_with};
 use memtls_host::{Policy, Provider};
 use memtls_test_harness::peers::{
-    Files, Peer, https_server, python_tls_server, run_options, smtp_server, wasm_server,
+    Files, Peer, https_server, openssl, python_tls_server, run_options, self_signed_rsa,
+    smtp_server, wasm_server,
 };
 use memtls_test_harness::workspace;
 use memtls_test_harness::{load, run};
@@ -130,6 +131,68 @@ async def main():
 asyncio.run(main())
 "#;
 
+/// Fixtures as the openssl CLI makes them: `capath`, a hashed directory
+/// (`openssl rehash`) holding the CA; and private keys it encrypted with the
+/// password "secret":
+/// `server.key` and `client.key` as PKCS#8 PBES2 (`NAME.key.p8-aes256`:
+/// PBKDF2-SHA256 with AES-256, OpenSSL's default), `server.key` also with
+/// HMAC-SHA1 and 3DES, with scrypt, and as OpenSSL's traditional PEM with
+/// AES-128; and a new self-signed RSA chain `rsa` (as `openssl req` makes it)
+/// with its key as traditional 3DES PEM and PKCS#8 AES-128.
+fn openssl_fixtures(files: &Files) {
+    std::fs::create_dir_all(files.dir.join("capath")).unwrap();
+    std::fs::copy(files.dir.join("ca"), files.dir.join("capath/ca.pem")).unwrap();
+    openssl(files, &["rehash", "capath"]);
+    self_signed_rsa(
+        files,
+        ("rsa.key", "rsa.chain"),
+        "/CN=localhost",
+        &["-days", "30", "-addext", "subjectAltName=DNS:localhost"],
+    );
+    let pkcs8 = ["pkcs8", "-topk8", "-in"];
+    let traditional = ["pkey", "-traditional", "-in"];
+    for (out, how, key, cipher) in [
+        (
+            "server.key.p8-aes256",
+            &pkcs8,
+            "server.key",
+            &["-v2", "aes-256-cbc"][..],
+        ),
+        (
+            "client.key.p8-aes256",
+            &pkcs8,
+            "client.key",
+            &["-v2", "aes-256-cbc"],
+        ),
+        (
+            "server.key.p8-des3-sha1",
+            &pkcs8,
+            "server.key",
+            &["-v2", "des3", "-v2prf", "hmacWithSHA1"],
+        ),
+        ("server.key.p8-scrypt", &pkcs8, "server.key", &["-scrypt"]),
+        (
+            "server.key.trad-aes128",
+            &traditional,
+            "server.key",
+            &["-aes128"],
+        ),
+        ("rsa.key.trad-des3", &traditional, "rsa.key", &["-des3"]),
+        (
+            "rsa.key.p8-aes128",
+            &pkcs8,
+            "rsa.key",
+            &["-v2", "aes-128-cbc"],
+        ),
+    ] {
+        let mut args = how.to_vec();
+        args.push(key);
+        args.extend_from_slice(cipher);
+        args.extend_from_slice(&["-passout", "pass:secret", "-out", out]);
+        openssl(files, &args);
+    }
+}
+
 /// The policy the suites run under: the `insecure` interface allowed (so
 /// `CERT_NONE` works), and `extra_anchors` added to system trust.
 fn test_policy(extra_anchors: Vec<Vec<u8>>) -> Policy {
@@ -206,6 +269,7 @@ fn peers_and_env(files: &Files, more: &[(&str, u16)]) -> (Vec<Peer>, Vec<(String
 #[test]
 fn stdlib_ssl_in_wasm() {
     let files = Files::new("python-ssl");
+    openssl_fixtures(&files);
     let resumption = "python3 as a TLS server reporting session resumption";
     let (_sessions, sessions_port) = python_tls_server(SESSION_SERVER, &files, resumption);
     let (_peers, env) = peers_and_env(&files, &[("SESSIONS", sessions_port)]);
@@ -276,6 +340,7 @@ fn sni_callback_in_wasm_as_cpython_clients_see_it() {
 #[test]
 fn libraries_in_wasm() {
     let files = Files::new("python-libraries");
+    openssl_fixtures(&files);
     let keep_alive = "python3 as an HTTP/1.1 keep-alive server";
     let (_keep_alive, keep_alive_port) = python_tls_server(KEEP_ALIVE_SERVER, &files, keep_alive);
     let (_wss, wss_port) = python_tls_server(
@@ -380,6 +445,7 @@ fn componentize_py_is_the_supported_release() {
 #[test]
 fn ssl_parity_expectations_hold_on_cpython() {
     let files = Files::new("python-parity");
+    openssl_fixtures(&files);
     let out = Command::new("python3")
         .args(["-m", "unittest", "-v", "test_ssl.CPythonParityTests"])
         .current_dir(workspace().join("python/tests"))

@@ -86,7 +86,7 @@ impl Libssl {
             let certs = X509::stack_from_pem(&f.0[&format!("{name}.chain")])?;
             // The provider's reader: OpenSSL 3.0 reads no PKCS#8 v2 Ed25519
             // key (the fixtures' are ring's).
-            let key = memtls_openssl::private_key(&f.0[&format!("{name}.key")], name)?;
+            let key = memtls_openssl::private_key(&f.0[&format!("{name}.key")], None, name)?;
             chains.insert(name.to_string(), (certs, key));
         }
         Ok(Self { cas, chains })

@@ -299,6 +299,18 @@ pub fn openssl(files: &Files, args: &[&str]) {
     );
 }
 
+/// A self-signed RSA-2048 certificate `cert` with its key `key`, with the
+/// openssl CLI's defaults (CA:TRUE) for `subject`; `extra` adds options
+/// (`-addext ...`).
+pub fn self_signed_rsa(files: &Files, (key, cert): (&str, &str), subject: &str, extra: &[&str]) {
+    let mut args = vec![
+        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", cert, "-subj",
+        subject,
+    ];
+    args.extend_from_slice(extra);
+    openssl(files, &args);
+}
+
 /// `openssl req` options for a new P-256 key, unencrypted.
 pub const NEW_EC_KEY: [&str; 5] = [
     "-newkey",

@@ -51,6 +51,7 @@ pub fn chain(f: &Fixtures, prefix: &str) -> Result<SigningChain, String> {
     Ok(SigningChain {
         certificates: vec![fx(f, &format!("{prefix}.chain"))?.to_vec()],
         private_key: fx(f, &format!("{prefix}.key"))?.to_vec(),
+        private_key_password: None,
         host_identity: None,
     })
 }

@@ -101,6 +101,7 @@ pub(crate) fn config_errors(f: &Fixtures) -> Outcome {
     x.certificate_chain = Some(SigningChain {
         certificates: vec![fx(f, "client.chain")?.to_vec()],
         private_key: fx(f, "server.key")?.to_vec(),
+        private_key_password: None,
         host_identity: None,
     });
     cases.push(("client-key-mismatch", c(x), "does not match"));
@@ -111,6 +112,7 @@ pub(crate) fn config_errors(f: &Fixtures) -> Outcome {
     x.certificate_chains = vec![SigningChain {
         certificates: vec![],
         private_key: fx(f, "server.key")?.to_vec(),
+        private_key_password: None,
         host_identity: None,
     }];
     cases.push(("empty-chain", s(x), "empty"));
@@ -118,6 +120,7 @@ pub(crate) fn config_errors(f: &Fixtures) -> Outcome {
     x.certificate_chains = vec![SigningChain {
         certificates: vec![fx(f, "server.chain")?.to_vec()],
         private_key: fx(f, "b.key")?.to_vec(),
+        private_key_password: None,
         host_identity: None,
     }];
     cases.push(("key-mismatch", s(x), "does not match"));
@@ -125,6 +128,7 @@ pub(crate) fn config_errors(f: &Fixtures) -> Outcome {
     x.certificate_chains = vec![SigningChain {
         certificates: vec![fx(f, "server.chain")?.to_vec()],
         private_key: b"-----BEGIN PRIVATE KEY-----\n!!\n-----END PRIVATE KEY-----\n".to_vec(),
+        private_key_password: None,
         host_identity: None,
     }];
     cases.push(("unparseable-key", s(x), "private key"));
@@ -170,6 +174,7 @@ pub(crate) fn host_identities_refused(f: &Fixtures) -> Outcome {
     let named = |name: &str| SigningChain {
         certificates: vec![],
         private_key: vec![],
+        private_key_password: None,
         host_identity: Some(name.to_owned()),
     };
     let long = "x".repeat(1 << 20);
@@ -241,6 +246,7 @@ pub(crate) fn key_formats(f: &Fixtures) -> Outcome {
         s.certificate_chains = vec![SigningChain {
             certificates: vec![fx(f, cert)?.to_vec()],
             private_key: fx(f, key)?.to_vec(),
+            private_key_password: None,
             host_identity: None,
         }];
         let mut c = client_config(f)?;

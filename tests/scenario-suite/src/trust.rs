@@ -131,6 +131,23 @@ pub(crate) fn insecure_contexts(f: &Fixtures) -> Outcome {
     let sc_good = tls::server_context(&server_config(f)?).map_err(err)?;
     let wrong = connect(&no_name, &sc_good, "wrong.test")?.2.outcome();
     let unknown = connect(&no_name, &sc, "localhost")?.2.outcome();
+    // Without verification the trust store goes unused: an empty one is no
+    // error (CPython's CERT_NONE context with no CA loaded); with
+    // verification it is.
+    let mut untrusting = c.clone();
+    untrusting.trust = TrustStore {
+        system: false,
+        anchors: vec![],
+        pinned: vec![],
+    };
+    let empty = tls::insecure::client_context_without_verification(&untrusting).map_err(err)?;
+    let empty = connect(&empty, &sc, "whatever.test")?.2.outcome();
+    ensure(empty == "client=ok server=ok", || empty.clone())?;
+    let refused = match tls::insecure::client_context_without_hostname_check(&untrusting) {
+        Ok(_) => return Err("an empty trust store was taken for verification".into()),
+        Err(e) => kind(&e),
+    };
+    ensure(refused == "configuration", || refused.clone())?;
     ensure(unverified == "client=ok server=ok", || unverified.clone())?;
     ensure(wrong == "client=ok server=ok", || wrong.clone())?;
     ensure(
@@ -138,6 +155,8 @@ pub(crate) fn insecure_contexts(f: &Fixtures) -> Outcome {
         || unknown.clone(),
     )?;
     Ok(format!(
-        "no-verification[{unverified}] no-hostname-wrong-name[{wrong}] no-hostname-unknown-issuer[{unknown}]"
+        "no-verification[{unverified}] no-verification-empty-trust[{empty}] \
+         no-hostname-empty-trust[{refused}] no-hostname-wrong-name[{wrong}] \
+         no-hostname-unknown-issuer[{unknown}]"
     ))
 }

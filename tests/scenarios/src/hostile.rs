@@ -33,7 +33,54 @@ pub const ATTACKS: &[(&str, memtls_scenario_suite::Scenario)] = &[
     ("aliased-lists", aliased_lists),
     ("use-after-drop", use_after_drop),
     ("host-identity-misuse", host_identity_misuse),
+    ("costly-key", costly_key),
 ];
+
+/// A P-256 key `openssl pkcs8 -topk8 -v2 aes-256-cbc -iter 8388608` encrypted,
+/// its iteration count then set to 2^31 - 1: OpenSSL (and CPython's
+/// `load_cert_chain`) would run PBKDF2 for about eleven minutes of CPU before
+/// finding the password wrong.
+const PBKDF2_FOREVER: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----\n\
+MIHuMFkGCSqGSIb3DQEFDTBMMCsGCSqGSIb3DQEFDDAeBAibRMUHCnrlEgIEf///\n\
+/zAMBggqhkiG9w0CCQUAMB0GCWCGSAFlAwQBKgQQZW4jgmPhTwhbBQ/4+LS9tQSB\n\
+kP1FTrsoh5kjg8yR1V5vTCqnAT+/oAfVnF6DybxmVowyp42PK3XcprBBD4FKl8x2\n\
+PtahLdl1JUHWlJeaATQs/UnXTwlLgqil0EwbT+xdIcLse3zMzzdRUq1b6E29Fzb1\n\
+u+rNnU5zdfUiom7B+BX4zwN3fKDugieSy9wnVvNaJ7ZuRC3Frs73IHfrTd46Y0Jv\n\
++w==\n\
+-----END ENCRYPTED PRIVATE KEY-----\n\
+";
+
+/// A key `openssl pkcs8 -topk8 -scrypt` encrypted (N = 16384, r = 8), its block
+/// size then set to 127: 254 MiB of scrypt memory.
+const SCRYPT_HUGE: &str = "-----BEGIN ENCRYPTED PRIVATE KEY-----\n\
+MIHkME8GCSqGSIb3DQEFDTBCMCEGCSsGAQQB2kcECzAUBAhWOoxTvxqsAgICQAAC\n\
+AX8CAQEwHQYJYIZIAWUDBAEqBBCNgEVZ1xZvHCnFAUjD1BWTBIGQkOp8ZZyfpyB7\n\
+Ypb/Mf2/4q2Q+oM9lyYgu/k8njsfN+b2Q/QrAXjCeYJgYFsCOQss+aAGSCO9/UMG\n\
+aLoWZZFR0DTLVJzAT09nSETFt0jc9xfmlUQXwtoO1NRZ1kzF+a9ZByfwxdLxYX/R\n\
+ax1WtDLjWzM9XuI532NkJVZWA7dShQcdtG0jGICJl4hI4BTtI2ga\n\
+-----END ENCRYPTED PRIVATE KEY-----\n\
+";
+
+/// Encrypted keys whose key derivation would cost minutes of CPU or hundreds
+/// of MiB are refused before any work, with the password right or wrong.
+fn costly_key(f: &Fixtures) -> Outcome {
+    let base = server_config(f)?;
+    let mut kinds = Vec::new();
+    for (what, key) in [("pbkdf2", PBKDF2_FOREVER), ("scrypt", SCRYPT_HUGE)] {
+        let mut chain = base.certificate_chains[0].clone();
+        chain.private_key = key.as_bytes().to_vec();
+        chain.private_key_password = Some(b"x".to_vec());
+        let config = ServerConfig {
+            certificate_chains: vec![chain],
+            ..base.clone()
+        };
+        kinds.push(format!(
+            "{what} {}",
+            refused(tls::server_context(&config), "resource-limit", what)?
+        ));
+    }
+    Ok(kinds.join(", "))
+}
 
 fn outcome<T>(r: Result<T, Error>) -> String {
     match r {
@@ -787,6 +834,7 @@ fn host_identity_misuse(f: &Fixtures) -> Outcome {
     let named = |name: &str| SigningChain {
         certificates: vec![],
         private_key: vec![],
+        private_key_password: None,
         host_identity: Some(name.to_owned()),
     };
     let base = server_config(f)?;

@@ -96,6 +96,7 @@ macro_rules! wit_conversions {
                 e::SigningChain {
                     certificates: c.certificates,
                     private_key: c.private_key,
+                    private_key_password: c.private_key_password,
                     host_identity: c.host_identity,
                 }
             }
@@ -199,6 +200,7 @@ macro_rules! wit_conversions {
                 w::SigningChain {
                     certificates: c.certificates,
                     private_key: c.private_key,
+                    private_key_password: c.private_key_password,
                     host_identity: c.host_identity,
                 }
             }
