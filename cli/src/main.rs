@@ -64,6 +64,11 @@ enum PythonCmd {
         /// so lazy imports work; the build lists any that cannot be imported).
         #[arg(short = 'r', long, value_name = "FILE")]
         requirements: Option<PathBuf>,
+        /// A module the script imports at its top level that may be missing from
+        /// the component: the build then succeeds without it (the script fails
+        /// when it reaches the import). Without this, such a module fails the build.
+        #[arg(long, value_name = "MODULE")]
+        allow_unbundled: Vec<String>,
     },
 }
 
@@ -203,11 +208,13 @@ fn main() -> ExitCode {
             output,
             python_path,
             requirements,
+            allow_unbundled,
         }) => memtls_cli::python::build(&memtls_cli::python::PythonBuild {
             script,
             output,
             python_path,
             requirements,
+            allow_unbundled,
         })
         .map(|()| 0),
     };

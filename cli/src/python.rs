@@ -79,6 +79,9 @@ pub struct PythonBuild {
     /// A pip requirements file: its packages (pure-Python wheels for the
     /// component's CPython) are installed for the build and bundled whole.
     pub requirements: Option<PathBuf>,
+    /// Modules the script imports at its top level that may be missing from
+    /// the component (the build fails for any other that cannot be imported).
+    pub allow_unbundled: Vec<String>,
 }
 
 /// The CPython componentize-py embeds, which wheels must suit.
@@ -333,8 +336,57 @@ pub fn build(build: &PythonBuild) -> Result<()> {
     })?;
     std::fs::write(&build.output, fixed)
         .map_err(|e| format_err!("{}: {e}", build.output.display()))?;
+    let mut required = Vec::new();
     for line in unbundled(&build.output)? {
-        eprintln!("memtls python build: not in the component (cannot be imported): {line}");
+        let (kind, what) = line.split_once(' ').unwrap_or(("optional", &line));
+        eprintln!("memtls python build: not in the component (cannot be imported): {what}");
+        let (name, why) = what.split_once(": ").unwrap_or((what, ""));
+        if kind == "required" && !build.allow_unbundled.iter().any(|a| a == name) {
+            required.push((name.to_owned(), why.to_owned()));
+        }
+    }
+    if let Some((name, why)) = required.first() {
+        let _ = std::fs::remove_file(&build.output);
+        let native = why
+            .split("No module named '")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            // The module itself (or its package) missing is no dependency.
+            .filter(|missing| {
+                *missing != name.as_str() && !name.starts_with(&format!("{missing}."))
+            });
+        let remedy = match native {
+            Some(missing) if missing.starts_with('_') => format!(
+                "`{missing}` is a native extension module, and componentize-py's CPython has \
+                 only pure-Python modules and the standard library's built-in ones: use a \
+                 pure-Python alternative"
+            ),
+            Some(missing) => format!(
+                "it needs `{missing}`, which is not installed: add it to the requirements \
+                 (-r) or its directory to the path (-p)"
+            ),
+            None => "install it for the build: list it in a requirements file (-r), or give \
+                     its directory with -p"
+                .to_owned(),
+        };
+        bail!(
+            "{} imports `{name}` at its top level, and it cannot be imported in the component \
+             ({why}); {remedy}, import it inside `try: ... except ImportError`, or build \
+             anyway with --allow-unbundled {name}{}",
+            script.display(),
+            if required.len() > 1 {
+                format!(
+                    " (also missing: {})",
+                    required[1..]
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                String::new()
+            }
+        );
     }
     Ok(())
 }

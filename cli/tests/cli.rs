@@ -459,8 +459,11 @@ fn python_example_from_the_readme() {
 }
 
 /// What a script imports that cannot be imported while building is not in the
-/// component: the build names it (a guarded import too: it may be meant); a
-/// script that does not compile fails the build with Python's own words.
+/// component: the build names it (a guarded import too: it may be meant), and
+/// fails for one imported at the top level, saying why and what to do, unless
+/// `--allow-unbundled` names it; the standard library's lazy imports are
+/// bundled (an unmodified `EmailMessage` script runs); a script that does not
+/// compile fails the build with Python's own words.
 #[test]
 #[ignore = "needs componentize-py (cargo xtask setup); cargo xtask test runs it"]
 fn python_build_names_what_it_could_not_bundle() {
@@ -472,10 +475,33 @@ fn python_build_names_what_it_could_not_bundle() {
           try:\n    import no_such_optional\nexcept ImportError:\n    pass\n\
           import no_such_package.sub\nprint('ran', path.sep)\n",
     );
+    let said = "memtls python build: not in the component (cannot be imported): ";
     let out = memtls(&["python", "build", &script, "-o", &app]);
     let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    for line in [
+        "imports.py imports `no_such_package.sub` at its top level, and it cannot be \
+         imported in the component (ModuleNotFoundError: No module named 'no_such_package')",
+        "install it for the build",
+        "--allow-unbundled no_such_package.sub",
+    ] {
+        assert!(t.contains(line), "no {line:?} in {t}");
+    }
+    assert!(
+        !std::path::Path::new(&app).exists(),
+        "a failed build left {app}"
+    );
+    let out = memtls(&[
+        "python",
+        "build",
+        &script,
+        "-o",
+        &app,
+        "--allow-unbundled",
+        "no_such_package.sub",
+    ]);
+    let t = text(&out);
     assert!(out.status.success(), "{t}");
-    let said = "memtls python build: not in the component (cannot be imported): ";
     for line in [
         format!("{said}no_such_optional: ModuleNotFoundError"),
         format!("{said}no_such_package.sub: ModuleNotFoundError"),
@@ -487,6 +513,27 @@ fn python_build_names_what_it_could_not_bundle() {
     let (out, t) = run("native", &[&app]);
     assert!(!out.status.success(), "{t}");
     assert!(t.contains("No module named 'no_such_package'"), "{t}");
+
+    // A native extension module: named, with the remedy.
+    let native = dir.file("native.py", b"import ctypes\nprint(ctypes.c_long(1))\n");
+    let out = memtls(&["python", "build", &native, "-o", &app]);
+    let t = text(&out);
+    assert!(!out.status.success(), "{t}");
+    assert!(t.contains("`_ctypes` is a native extension module"), "{t}");
+
+    // What the standard library imports lazily is bundled: EmailMessage
+    // needs email.policy only when a message is made.
+    let mail = dir.file(
+        "mail.py",
+        b"import smtplib\nfrom email.message import EmailMessage\n\
+          message = EmailMessage()\nmessage['Subject'] = 'lazy'\n\
+          message.set_content('bundled')\nprint(message.as_string())\n",
+    );
+    let out = memtls(&["python", "build", &mail, "-o", &app]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (out, t) = run("native", &[&app]);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("Subject: lazy") && t.contains("bundled"), "{t}");
 
     // Even when the user asks Rust programs for backtraces.
     let broken = dir.file("broken.py", b"print(1\n");

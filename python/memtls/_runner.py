@@ -75,29 +75,177 @@ def _no_network_while_building():
 
 
 def _imported_modules(tree):
-    """``(name, certain)`` for each module the script's import statements name:
-    ``certain`` is false for ``from m import x`` as ``m.x`` (x may be an
-    attribute of ``m``, not a module)."""
+    """``(name, certain, required)`` for each module the script's import statements
+    name: ``certain`` is false for ``from m import x`` as ``m.x`` (x may be an
+    attribute of ``m``, not a module); ``required`` is true for a statement at
+    the top level of the script (not inside ``try``, ``if``, a function or a
+    class), which runs whenever the script does."""
+    top_level = set(map(id, tree.body))
     for node in ast.walk(tree):
+        required = id(node) in top_level
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield alias.name, True
+                yield alias.name, True, required
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            yield node.module, True
+            yield node.module, True, required
             for alias in node.names:
-                yield f"{node.module}.{alias.name}", False
+                yield f"{node.module}.{alias.name}", False, False
 
 
 def _preload(tree):
     """Imports what the script imports, so that it is in the component; records
     in ``UNBUNDLED`` the modules it names that cannot be imported (it may guard
-    them, as ``try: import ujson`` does; the build reports them all)."""
-    for name, certain in _imported_modules(tree):
+    them, as ``try: import ujson`` does; the build reports them all, and fails
+    for those imported at the top level)."""
+    for name, certain, required in _imported_modules(tree):
         try:
-            importlib.import_module(name)
+            with _stand_ins(name):
+                importlib.import_module(name)
         except Exception as error:  # noqa: BLE001 -- reported, or an attribute
             if certain and all(name != seen for seen, _ in UNBUNDLED):
                 UNBUNDLED.append((name, _why(error)))
+                if required:
+                    REQUIRED.append(name)
+
+
+class _CLong:
+    """``ctypes.c_long`` as far as ``.value`` goes: a C long on wasm32 is 32 bits,
+    so the value wraps to the signed 32-bit range, as ctypes gives it there."""
+
+    def __init__(self, value=0):
+        self.value = (int(value) + 2**31) % 2**32 - 2**31
+
+
+#: Stand-ins for native modules componentize-py's CPython lacks, by the package
+#: that imports them eagerly while needing only a sliver: present only while
+#: that package is imported (other code's ``try: import ctypes`` still sees
+#: none). ldap3 2.9 imports ctypes for ``ctypes.c_long(x).value`` (DirSync).
+_STAND_INS = {"ldap3": {"ctypes": {"c_long": _CLong}}}
+
+
+class _stand_ins:
+    """Context manager: the stand-ins ``_STAND_INS`` gives the package of
+    ``name``, for the duration of its import (none when the real module exists)."""
+
+    def __init__(self, name):
+        self.modules = {}
+        for module, attributes in _STAND_INS.get(name.split(".")[0], {}).items():
+            if module in sys.modules or importlib.util.find_spec(module) is None:
+                continue
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                stand_in = types.ModuleType(module, f"memtls's stand-in for {module}")
+                stand_in.__dict__.update(attributes)
+                self.modules[module] = stand_in
+
+    def __enter__(self):
+        sys.modules.update(self.modules)
+
+    def __exit__(self, *exc):
+        for module in self.modules:
+            sys.modules.pop(module, None)
+
+
+#: Top-level modules the closure of lazy imports does not follow: the standard
+#: library's programs, debuggers, REPLs, GUIs, test suites and tools (imported
+#: lazily by what offers a command line or a debugging hook), process pools (a
+#: component has no processes) and platform helpers of other systems. Their
+#: import has effects, needs what a component lacks, or only adds size; a
+#: script that wants one imports it itself.
+_NOT_FOLLOWED = frozenset({
+    "__main__", "memtls_entry", "antigravity", "this", "__phello__", "__hello__",
+    "idlelib", "tkinter", "turtle", "turtledemo", "curses", "_pyrepl", "code", "codeop",
+    "cmd", "pdb", "bdb", "doctest", "pydoc", "pydoc_data", "test", "unittest",
+    "profile", "cProfile", "pstats", "trace", "timeit", "tabnanny", "pyclbr",
+    "pickletools", "zipapp", "webbrowser", "ensurepip", "venv", "lib2to3",
+    "multiprocessing", "_posixsubprocess", "_bootsubprocess", "_aix_support",
+    "_osx_support", "xmlrpc", "_pydecimal", "dbm", "sqlite3",
+})
+
+
+#: Functions that are a module's command line (``python -m tokenize``): what
+#: they import (argparse, the tool's own helpers) runs only from a shell.
+_COMMAND_LINES = frozenset({"main", "_main", "_test", "test", "_cli"})
+
+
+def _is_main_guard(node):
+    """``if __name__ == "__main__":``"""
+    test = getattr(node, "test", None)
+    return (isinstance(node, ast.If) and isinstance(test, ast.Compare)
+            and isinstance(test.left, ast.Name) and test.left.id == "__name__"
+            and any(isinstance(c, ast.Constant) and c.value == "__main__"
+                    for c in test.comparators))
+
+
+def _statements(tree):
+    """Every node of ``tree`` but those of its command line: functions named as
+    ``_COMMAND_LINES`` and ``if __name__ == "__main__":`` blocks."""
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        if _is_main_guard(node) or (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                                    and node.name in _COMMAND_LINES):
+            continue
+        yield node
+        pending.extend(ast.iter_child_nodes(node))
+
+
+def _imports_in(tree, package):
+    """Every module an import statement in ``tree`` names (inside functions and
+    behind conditions too, not in its command line), relative ones resolved in
+    ``package``."""
+    for node in _statements(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                if node.level - 1 > len(parts) or not package:
+                    continue
+                parts = parts[:len(parts) - (node.level - 1)]
+                base = ".".join(parts + ([base] if base else []))
+            if not base:
+                continue
+            yield base
+            for alias in node.names:
+                if alias.name != "*":
+                    yield f"{base}.{alias.name}"
+
+
+def _lazy_imports():
+    """Imports, until nothing new appears, what every loaded module imports
+    anywhere in its code: the standard library's own lazy imports
+    (``email.message`` imports ``email.policy`` only when a message is made)
+    and those of the packages bundled, so that they are in the component.
+    What cannot be imported here is skipped (optional and platform modules)."""
+    seen = set()
+    while True:
+        fresh = [name for name in list(sys.modules) if name not in seen]
+        if not fresh:
+            return
+        for name in fresh:
+            seen.add(name)
+            module = sys.modules.get(name)
+            spec = getattr(module, "__spec__", None)
+            loader = getattr(spec, "loader", None)
+            try:
+                source = loader.get_source(name) if hasattr(loader, "get_source") else None
+                tree = ast.parse(source) if source else None
+            except (ImportError, SyntaxError, ValueError, OSError):
+                tree = None
+            if tree is None:
+                continue
+            package = module.__package__ or ""
+            for target in _imports_in(tree, package):
+                if target in sys.modules or target.split(".")[0] in _NOT_FOLLOWED:
+                    continue
+                try:
+                    importlib.import_module(target)
+                except (Exception, SystemExit):  # noqa: BLE001 -- optional, skipped
+                    pass
 
 
 def _executor_without_threads():
@@ -129,6 +277,11 @@ def _executor_without_threads():
 #: MEMTLS_PYTHON_BUILD_REPORT=1).
 UNBUNDLED = []
 
+#: Those of ``UNBUNDLED`` the script imports at its top level: without them it
+#: fails at its first line, so ``memtls python build`` fails (unless told
+#: otherwise with ``--allow-unbundled``).
+REQUIRED = []
+
 
 def _why(error):
     """An import's failure on one line (the build prints a line per module)."""
@@ -141,7 +294,8 @@ def _import_whole(packages):
     failed = []
     for name in packages:
         try:
-            package = importlib.import_module(name)
+            with _stand_ins(name):
+                package = importlib.import_module(name)
         except Exception as error:  # noqa: BLE001 -- reported below
             failed.append((name, error))
             continue
@@ -152,7 +306,8 @@ def _import_whole(packages):
             if info.name.endswith(".__main__"):
                 continue  # a package's command line: importing it runs the program
             try:
-                importlib.import_module(info.name)
+                with _stand_ins(info.name):
+                    importlib.import_module(info.name)
             except Exception as error:  # noqa: BLE001 -- reported below
                 failed.append((info.name, error))
     for name, error in failed:
@@ -170,6 +325,7 @@ def command(module_name, whole=()):
     _no_network_while_building()
     _import_whole(whole)
     _preload(ast.parse(source))
+    _lazy_imports()
     _executor_without_threads()
 
     class Run(exports.Run):
@@ -181,7 +337,7 @@ def command(module_name, whole=()):
             _building = False
             if os.environ.get("MEMTLS_PYTHON_BUILD_REPORT") == "1":
                 for name, why in UNBUNDLED:
-                    print(f"{name}: {why}")
+                    print(f"{'required' if name in REQUIRED else 'optional'} {name}: {why}")
                 return
             main = types.ModuleType("__main__")
             main.__file__ = spec.origin

@@ -404,6 +404,52 @@ fn libraries_in_wasm() {
     );
 }
 
+/// PyPI and standard-library clients in Wasm against real servers from
+/// Debian's packages (`python/tests/test_servers.py`), on every provider under
+/// the default policy: ldap3 against slapd (StartTLS and ldaps, a wrong name
+/// refused), redis-py against a TLS-only redis, pg8000 against PostgreSQL
+/// (SSL required, SCRAM; the server's `pg_stat_ssl` confirms TLS), imaplib
+/// against Dovecot (STARTTLS and IMAPS), smtplib with `EmailMessage` against
+/// aiosmtpd, aiohttp against `openssl s_server`.
+#[test]
+fn servers_in_wasm() {
+    use memtls_test_harness::servers;
+    let files = Files::new("python-servers");
+    let (_slapd, ldap, ldaps) = servers::slapd(&files);
+    let (_redis, redis) = servers::redis(&files);
+    let (_postgres, postgres) = servers::postgres(&files);
+    let (dovecot, imap, imaps) = servers::dovecot(&files);
+    let more = [
+        ("LDAP", ldap),
+        ("LDAPS", ldaps),
+        ("REDIS", redis),
+        ("POSTGRES", postgres),
+        ("IMAP", imap),
+        ("IMAPS", imaps),
+    ];
+    let (_peers, mut env) = peers_and_env(&files, &more);
+    env.push(("MEMTLS_TEST_PASSWORD".into(), servers::PASSWORD.into()));
+    let bytes = python_component_with(
+        "test_servers.py",
+        Vec::new(),
+        Some("requirements-servers.txt"),
+    );
+    // The default policy as it is: every client names the test CA itself.
+    let policy = Policy::default();
+    for provider in memtls_test_harness::PROVIDERS {
+        let (ran, _) = run_suite(&bytes, "test_servers", (provider, &policy), &files, &env);
+        assert!(ran >= 10, "only {ran} tests ran");
+    }
+    // Dovecot's own log: each provider's logins arrived over TLS.
+    let log = std::fs::read_to_string(files.dir.join("dovecot/dovecot.log")).unwrap_or_default();
+    let logins = log.matches("Login: user=<alice>").count();
+    assert!(
+        logins >= 2 * memtls_test_harness::PROVIDERS.len() && !log.contains("secured=no"),
+        "Dovecot should log two TLS logins per provider: {log}\n{}",
+        dovecot.text()
+    );
+}
+
 #[test]
 fn pep748_in_wasm() {
     let deps = workspace().join("target/python-deps");

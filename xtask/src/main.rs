@@ -1,7 +1,9 @@
 //! Project automation, run as `cargo xtask <command>`:
 //!
 //! - `setup`: installs what a fresh machine lacks (the `wasm32-wasip2` Rust target,
-//!   clang for ring's Wasm build; for the tests openssl, gnutls-bin, softhsm2, aiosmtpd,
+//!   clang for ring's Wasm build; for the tests openssl, gnutls-bin, softhsm2, the
+//!   servers of the Python library suite (slapd, redis-server, postgresql,
+//!   dovecot-imapd), aiosmtpd,
 //!   tlslite-ng and sslyze, the independent peers and scanner, and the wasmtime
 //!   CLI and jco, the other hosts).
 //! - `demo`: setup, then the demo (a handshake through each provider, side by side).
@@ -110,6 +112,27 @@ fn setup(for_tests: bool) -> Result {
         // A PKCS#11 token for identities whose keys stay in the host.
         if !on_path("softhsm2-util") {
             packages.push("softhsm2");
+        }
+        // Real servers for the Python library suite (test_servers.py): slapd
+        // (ldap3), redis (redis-py), PostgreSQL 15 (pg8000), Dovecot (imaplib).
+        for (present, package) in [
+            (
+                on_path("slapd") || Path::new("/usr/sbin/slapd").exists(),
+                "slapd",
+            ),
+            (on_path("redis-server"), "redis-server"),
+            (
+                Path::new("/usr/lib/postgresql/15/bin/postgres").exists(),
+                "postgresql",
+            ),
+            (
+                on_path("dovecot") || Path::new("/usr/sbin/dovecot").exists(),
+                "dovecot-imapd",
+            ),
+        ] {
+            if !present {
+                packages.push(package);
+            }
         }
         // From PyPI: an SMTP server with STARTTLS, the TLS scanner, tlslite-ng
         // (a third, pure-Python TLS peer), and the native sides of Python tests.

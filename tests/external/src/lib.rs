@@ -43,6 +43,7 @@ pub fn python_script_component(
         output: PathBuf::new(),
         python_path,
         requirements,
+        allow_unbundled: Vec::new(),
     };
     let key = memtls_cli::python::fingerprint(&request).expect("fingerprint the build inputs");
     let stem = script.file_stem().unwrap_or_default().to_string_lossy();

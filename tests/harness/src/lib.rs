@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod peers;
+pub mod servers;
 pub mod wasi_tls;
 
 use std::collections::BTreeMap;

@@ -75,6 +75,7 @@ fn main() -> Result<()> {
             output: output.clone(),
             python_path: Vec::new(),
             requirements,
+            allow_unbundled: Vec::new(),
         })?;
         components.push(output);
     }
