@@ -74,6 +74,26 @@ def _no_network_while_building():
         setattr(socket, name, _offline(getattr(socket, name), f"{name}()"))
 
 
+def _socket_repr_without_addresses():
+    """componentize-py's wasi-libc aborts the whole program in ``getpeername()``
+    on a socket whose connection failed (its mapping of WASI socket errors
+    has no case for the code it gets there, and aborts), and CPython's socket
+    ``repr`` calls ``getpeername`` and ``getsockname``: also for the
+    ``ResourceWarning`` of an unclosed socket, from the garbage collector, at a
+    moment no test chooses. In a component a socket's ``repr`` names no
+    addresses."""
+    def __repr__(self):
+        closed = " [closed]" if getattr(self, "_closed", False) else ""
+        return (f"<{type(self).__module__}.{type(self).__qualname__}{closed} "
+                f"fd={self.fileno()}, family={self.family}, type={self.type}, "
+                f"proto={self.proto}>")
+
+    socket.socket.__repr__ = __repr__
+
+
+_socket_repr_without_addresses()
+
+
 def _imported_modules(tree):
     """``(name, certain, required)`` for each module the script's import statements
     name: ``certain`` is false for ``from m import x`` as ``m.x`` (x may be an
