@@ -70,6 +70,15 @@
 //! # }
 //! ```
 //!
+//! Asynchronous embedders (tokio, as plugin runtimes run wasmtime) link WASI
+//! with `wasmtime_wasi::p2::add_to_linker_async` and the same
+//! [`add_provider_to_linker`], then `instantiate_async` and
+//! `call_run(...).await`; the pooling allocator works as with any component.
+//! The provider's functions are synchronous host functions in either kind of
+//! store: each does bounded CPU work (a handshake step, a record) and no I/O,
+//! so there is nothing to await. `examples/async-embedder` serves one
+//! `tls-echo-server` instance per tenant that way, on every provider.
+//!
 //! A store serving an untrusted component needs limits of its own too: cap
 //! its linear memory and tables with a wasmtime `ResourceLimiter`, its CPU
 //! with fuel or epochs, and never preopen a directory that holds or contains
