@@ -11,6 +11,7 @@ fn main() {
         &[
             ("https-get", "MEMTLS_HTTPS_GET"),
             ("tls-echo-server", "MEMTLS_TLS_ECHO_SERVER"),
+            ("https-server", "MEMTLS_HTTPS_SERVER"),
             ("starttls", "MEMTLS_STARTTLS"),
         ],
         &["guest", "stream", "examples", "wasi-tls"],

@@ -26,6 +26,12 @@ pub fn tls_echo_server() -> &'static [u8] {
     include_bytes!(env!("MEMTLS_TLS_ECHO_SERVER"))
 }
 
+/// `https-server`: a concurrent HTTPS/1.1 server (many connections at once
+/// through `wasi:io/poll`).
+pub fn https_server() -> &'static [u8] {
+    include_bytes!(env!("MEMTLS_HTTPS_SERVER"))
+}
+
 /// `starttls`: an SMTP STARTTLS client.
 pub fn starttls() -> &'static [u8] {
     include_bytes!(env!("MEMTLS_STARTTLS"))

@@ -461,6 +461,28 @@ impl<S: Read + Write> Write for TlsStream<S> {
     }
 }
 
+/// The chain a server presents, from its command line: `--cert` and `--key`
+/// (PEM files the component can read) or `--identity NAME` (the host's chain
+/// and key, which the component never sees). An empty `cert` or `key` is an
+/// option not given.
+pub fn server_chain(
+    cert: &str,
+    key: &str,
+    identity: Option<&str>,
+) -> Result<tls::SigningChain, String> {
+    match (cert.is_empty() && key.is_empty(), identity) {
+        (true, Some(name)) => Ok(tls::SigningChain::host_identity(name)),
+        (false, Some(_)) => Err("--identity replaces --cert and --key".into()),
+        (_, None) if cert.is_empty() || key.is_empty() => {
+            Err("--cert and --key (or --identity) are required".into())
+        }
+        (_, None) => Ok(tls::SigningChain::new(
+            vec![read_file(cert)?],
+            read_file(key)?,
+        )),
+    }
+}
+
 /// Reads a file the component can see (a preopened directory), naming it in
 /// the error.
 pub fn read_file(path: &str) -> Result<Vec<u8>, String> {

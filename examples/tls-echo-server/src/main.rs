@@ -30,12 +30,10 @@ use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 
-use memtls_stream::tls::{
-    ClientAuth, ProtocolVersion, ServerConfig, ServerContext, SigningChain, TrustStore,
-};
+use memtls_stream::tls::{ClientAuth, ProtocolVersion, ServerConfig, ServerContext, TrustStore};
 use memtls_stream::{
-    Error, TlsStream, kind_name, parse_alpn, parse_ciphers, parse_groups, read_file, tls_error,
-    version_name,
+    Error, TlsStream, kind_name, parse_alpn, parse_ciphers, parse_groups, read_file, server_chain,
+    tls_error, version_name,
 };
 
 struct Args {
@@ -103,14 +101,6 @@ fn parse_args() -> Result<Args, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    match (a.cert.is_empty() && a.key.is_empty(), &a.identity) {
-        (true, Some(_)) => {}
-        (false, Some(_)) => return Err("--identity replaces --cert and --key".into()),
-        (_, None) if a.cert.is_empty() || a.key.is_empty() => {
-            return Err("--cert and --key (or --identity) are required".into());
-        }
-        (_, None) => {}
-    }
     Ok(a)
 }
 
@@ -145,10 +135,11 @@ fn run() -> Result<(), String> {
         cipher_suites: args.ciphers.clone(),
         key_exchange_groups: args.groups.clone(),
         session_tickets: args.tickets,
-        ..ServerConfig::new(match &args.identity {
-            Some(name) => SigningChain::host_identity(name),
-            None => SigningChain::new(vec![read_file(&args.cert)?], read_file(&args.key)?),
-        })
+        ..ServerConfig::new(server_chain(
+            &args.cert,
+            &args.key,
+            args.identity.as_deref(),
+        )?)
     };
     let context = ServerContext::create(&config)
         .map_err(|e| format!("configuration refused: {}", e.message))?;
