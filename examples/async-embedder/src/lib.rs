@@ -3,7 +3,9 @@
 //! pooling allocator, one instance per tenant, each with its own policy and
 //! its own store, all in one process.
 //!
-//! Each tenant runs the `tls-echo-server` component on its own port. The
+//! Each tenant runs a server component on its own port: `tls-echo-server`
+//! (one connection at a time) or `https-server` (many at once, through
+//! `wasi:io/poll`: the load benchmark drives it through this embedder). The
 //! store is asynchronous: WASI is linked with
 //! [`wasmtime_wasi::p2::add_to_linker_async`], instances are made with
 //! `instantiate_async` and run with `call_run(...).await`, so a tenant waiting
@@ -17,10 +19,19 @@
 //! ```text
 //! memtls-async-embedder --cert CHAIN --key KEY [--tenants N] [--port FIRST]
 //!                       [--tls native|guest|openssl] [--connections K]
+//!                       [--program tls-echo-server|https-server]
 //! ```
 //!
-//! Tenant `i` listens on `127.0.0.1:FIRST+i` and serves `K` connections (or
-//! forever), printing its own reports prefixed with its number.
+//! Known defect: `https-server` in this embedder serves one connection at a
+//! time, but with tens of concurrent connections it stops making progress
+//! (every thread parked, connections timing out in their handshakes), while
+//! the same component under the synchronous runtime holds 1,000; see
+//! docs/performance.md, "Under load".
+//!
+//! Tenant `i` listens on `127.0.0.1:FIRST+i`. `tls-echo-server` serves `K`
+//! connections (or forever); `https-server` serves until the embedder's
+//! standard input ends. Each tenant's reports are printed prefixed with its
+//! number.
 
 #![warn(missing_docs)]
 
@@ -34,9 +45,35 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
+/// The server component each tenant runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    /// `tls-echo-server`: one connection at a time, echoing.
+    EchoServer,
+    /// `https-server`: HTTP/1.1, many connections at once; stops cleanly when
+    /// the embedder's standard input ends.
+    HttpsServer,
+}
+
+impl std::str::FromStr for Program {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "tls-echo-server" => Ok(Program::EchoServer),
+            "https-server" => Ok(Program::HttpsServer),
+            other => Err(format!(
+                "{other:?} is not a program the embedder runs (tls-echo-server, https-server)"
+            )),
+        }
+    }
+}
+
 /// What the embedder serves.
 #[derive(Debug, Clone)]
 pub struct Tenants {
+    /// The component every tenant runs.
+    pub program: Program,
     /// One port per tenant: tenant `i` listens on `127.0.0.1:ports[i]`.
     pub ports: Vec<u16>,
     /// The provider every tenant's component is served by.
@@ -47,8 +84,11 @@ pub struct Tenants {
     pub chain: String,
     /// The private key's file name in `dir`.
     pub key: String,
-    /// Connections each tenant serves before it exits (`None`: forever).
+    /// Connections each `tls-echo-server` tenant serves before it exits
+    /// (`None`: forever).
     pub connections: Option<u64>,
+    /// More options for the program (after its address, certificate and key).
+    pub args: Vec<String>,
 }
 
 /// One tenant's store data: WASI and memtls, sharing one resource table.
@@ -115,11 +155,11 @@ pub async fn serve(tenants: &Tenants) -> wasmtime::Result<Vec<Finished>> {
     // Every tenant gets the default policy here; a platform would load each
     // tenant's own (identities, extra anchors, limits).
     let policy = Policy::default();
-    let bytes = memtls_host::prepare_component(
-        memtls_artifacts::tls_echo_server(),
-        tenants.provider,
-        &policy,
-    )?;
+    let program = match tenants.program {
+        Program::EchoServer => memtls_artifacts::tls_echo_server(),
+        Program::HttpsServer => memtls_artifacts::https_server(),
+    };
+    let bytes = memtls_host::prepare_component(program, tenants.provider, &policy)?;
     let component = Component::new(&engine, &bytes)?;
     let mut linker = Linker::<Tenant>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -149,7 +189,11 @@ async fn run_tenant(
 ) -> wasmtime::Result<Finished> {
     let port = tenants.ports[tenant];
     let mut args = vec![
-        "tls-echo-server".to_string(),
+        match tenants.program {
+            Program::EchoServer => "tls-echo-server",
+            Program::HttpsServer => "https-server",
+        }
+        .to_string(),
         "--listen".into(),
         format!("127.0.0.1:{port}"),
         "--cert".into(),
@@ -157,9 +201,14 @@ async fn run_tenant(
         "--key".into(),
         format!("/f/{}", tenants.key),
     ];
-    if let Some(k) = tenants.connections {
-        args.extend(["--max-connections".into(), k.to_string()]);
+    match (tenants.program, tenants.connections) {
+        (Program::EchoServer, Some(k)) => {
+            args.extend(["--max-connections".into(), k.to_string()]);
+        }
+        (Program::EchoServer, None) => {}
+        (Program::HttpsServer, _) => args.push("--stop-on-stdin-eof".into()),
     }
+    args.extend(tenants.args.iter().cloned());
     let output = MemoryOutputPipe::new(1 << 20);
     let mut wasi = WasiCtx::builder();
     // TCP on any address (a platform would check each tenant's): wasmtime's
@@ -169,6 +218,9 @@ async fn run_tenant(
         .allow_tcp(true)
         .stdout(output.clone())
         .stderr(output.clone());
+    if tenants.program == Program::HttpsServer {
+        wasi.inherit_stdin();
+    }
     wasi.preopened_dir(&tenants.dir, "/f", FsPerms::ReadOnly)?;
     let wasi = wasi.build();
     let memtls = match tenants.provider {

@@ -3,12 +3,12 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use memtls_async_embedder::{Tenants, serve};
+use memtls_async_embedder::{Program, Tenants, serve};
 
 fn usage() -> ExitCode {
     eprintln!(
         "usage: memtls-async-embedder --cert CHAIN --key KEY [--tenants N] [--port FIRST] \
-         [--tls native|guest|openssl] [--connections K]"
+         [--tls native|guest|openssl] [--connections K] [--program tls-echo-server|https-server]"
     );
     ExitCode::from(2)
 }
@@ -19,12 +19,14 @@ async fn main() -> ExitCode {
     let (mut cert, mut key) = (None, None);
     let (mut count, mut first_port) = (4u16, 4433u16);
     let mut tenants = Tenants {
+        program: Program::EchoServer,
         ports: Vec::new(),
         provider: memtls_host::Provider::Native,
         dir: ".".into(),
         chain: String::new(),
         key: String::new(),
         connections: None,
+        args: Vec::new(),
     };
     while let Some(arg) = args.next() {
         let Some(value) = args.next() else {
@@ -45,6 +47,7 @@ async fn main() -> ExitCode {
                 .map(|p| first_port = p)
                 .map_err(|e| format!("{e}")),
             "--tls" => value.parse().map(|p| tenants.provider = p),
+            "--program" => value.parse().map(|p| tenants.program = p),
             "--connections" => value
                 .parse()
                 .map(|k| tenants.connections = Some(k))

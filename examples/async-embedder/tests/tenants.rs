@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use memtls_async_embedder::{Tenants, serve};
+use memtls_async_embedder::{Program, Tenants, serve};
 use memtls_test_harness::peers::{Files, Version, echoes, free_port};
 
 #[test]
@@ -17,6 +17,7 @@ fn tenants_serve_concurrently_on_every_provider() {
         .unwrap();
     for provider in memtls_host::Provider::ALL {
         let tenants = Tenants {
+            program: Program::EchoServer,
             ports: (0..3).map(|_| free_port()).collect(),
             provider,
             dir: files.dir.clone(),
@@ -24,6 +25,7 @@ fn tenants_serve_concurrently_on_every_provider() {
             key: "server.key".into(),
             // A probe (below) and two clients each.
             connections: Some(3),
+            args: Vec::new(),
         };
         let serving = {
             let tenants = tenants.clone();
