@@ -4,8 +4,9 @@
 //!   clang for ring's Wasm build; for the tests openssl, gnutls-bin, softhsm2, the
 //!   servers of the Python library suite (slapd, redis-server, postgresql,
 //!   dovecot-imapd), aiosmtpd,
-//!   tlslite-ng and sslyze, the independent peers and scanner, and the wasmtime
-//!   CLI and jco, the other hosts).
+//!   tlslite-ng and sslyze, the independent peers and scanner, h2load (Debian's
+//!   nghttp2-client) for the load benchmark, and the wasmtime CLI and jco, the
+//!   other hosts).
 //! - `demo`: setup, then the demo (a handshake through each provider, side by side).
 //! - `bench`: the benchmark suite (`--quick` for tiny counts), then the Python one.
 //! - `test`: setup, then formatting, clippy, the whole test suite, and the demo (so
@@ -112,6 +113,10 @@ fn setup(for_tests: bool) -> Result {
         // A PKCS#11 token for identities whose keys stay in the host.
         if !on_path("softhsm2-util") {
             packages.push("softhsm2");
+        }
+        // The load benchmark's independent generator (h2load, HTTP/1.1 over TLS).
+        if !on_path("h2load") {
+            packages.push("nghttp2-client");
         }
         // Real servers for the Python library suite (test_servers.py): slapd
         // (ldap3), redis (redis-py), PostgreSQL 15 (pg8000), Dovecot (imaplib).

@@ -29,6 +29,8 @@ use memtls_test_harness::{Fixtures, Scenarios};
 mod libssl;
 use libssl::Libssl;
 
+pub mod load;
+
 /// The columns of the table, in order.
 pub const COLUMNS: [&str; 6] = [
     "rustls directly",
@@ -215,17 +217,27 @@ pub struct Figure {
     pub unit: &'static str,
     /// Whether a larger value is better (throughput) or worse (time, memory).
     pub higher_is_better: bool,
-    /// One value per [`COLUMNS`] entry.
-    pub values: [Option<f64>; 6],
+    /// One value per column ([`COLUMNS`] in this suite's figures).
+    pub values: Vec<Option<f64>>,
 }
 
 impl Figure {
     fn new(name: impl Into<String>, unit: &'static str, higher_is_better: bool) -> Self {
+        Self::with_columns(name, unit, higher_is_better, COLUMNS.len())
+    }
+
+    /// A row with `columns` empty values.
+    pub fn with_columns(
+        name: impl Into<String>,
+        unit: &'static str,
+        higher_is_better: bool,
+        columns: usize,
+    ) -> Self {
         Self {
             name: name.into(),
             unit,
             higher_is_better,
-            values: [None; 6],
+            values: vec![None; columns],
         }
     }
 
@@ -244,8 +256,8 @@ impl Figure {
 
     /// The value of column `i` relative to column `base`, if both exist.
     pub fn ratio_to(&self, i: usize, base: usize) -> Option<f64> {
-        let base = self.values[base]?;
-        let v = self.values[i]?;
+        let base = (*self.values.get(base)?)?;
+        let v = (*self.values.get(i)?)?;
         (base > 0.0).then(|| v / base)
     }
 }
@@ -1113,24 +1125,35 @@ pub fn machine() -> String {
 
 /// The table: one row per figure, ratios to the baseline next to each value.
 pub fn table(figures: &[Figure]) -> String {
+    table_of(
+        &COLUMNS,
+        &BASELINE,
+        figures,
+        "ratios: to rustls directly; the openssl provider's to libssl directly\n",
+    )
+}
+
+/// A table of `figures` over `columns`, each value followed by its ratio to
+/// column `baseline[i]` (none in the baseline's own column), then `note`.
+pub fn table_of(columns: &[&str], baseline: &[usize], figures: &[Figure], note: &str) -> String {
     let mut out = format!("{:<46}", "figure");
-    for c in COLUMNS {
+    for c in columns {
         out += &format!("{c:>22}");
     }
     out.push('\n');
     for f in figures {
         out += &format!("{:<46}", format!("{} ({})", f.name, f.unit));
         for (i, v) in f.values.iter().enumerate() {
-            let cell = match (v, f.ratio(i)) {
+            let cell = match (v, f.ratio_to(i, baseline[i])) {
                 (None, _) => "-".to_string(),
-                (Some(v), Some(r)) if i > 0 => format!("{} ({r:.2}x)", number(*v)),
+                (Some(v), Some(r)) if i != baseline[i] => format!("{} ({r:.2}x)", number(*v)),
                 (Some(v), _) => number(*v),
             };
             out += &format!("{cell:>22}");
         }
         out.push('\n');
     }
-    out += "ratios: to rustls directly; the openssl provider's to libssl directly\n";
+    out += note;
     out
 }
 
@@ -1146,16 +1169,22 @@ fn number(v: f64) -> String {
 
 /// A bar chart (SVG) of every throughput figure as a ratio to rustls directly.
 pub fn svg(figures: &[Figure], title: &str) -> String {
+    svg_of(&COLUMNS, 0, figures, title)
+}
+
+/// A bar chart (SVG) of every throughput figure over `columns`, each as a
+/// ratio to column `base`.
+pub fn svg_of(columns: &[&str], base: usize, figures: &[Figure], title: &str) -> String {
     let rows: Vec<&Figure> = figures.iter().filter(|f| f.higher_is_better).collect();
     let colors = [
         "#555555", "#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b",
     ];
     let (left, bar, gap, width) = (330.0, 9.0, 10.0, 420.0);
-    let row_h = bar * COLUMNS.len() as f64 + gap;
+    let row_h = bar * columns.len() as f64 + gap;
     let height = 60.0 + row_h * rows.len() as f64 + 30.0;
     let max = rows
         .iter()
-        .flat_map(|f| (0..COLUMNS.len()).filter_map(|i| f.ratio_to(i, 0)))
+        .flat_map(|f| (0..columns.len()).filter_map(|i| f.ratio_to(i, base)))
         .fold(1.0_f64, f64::max)
         .max(1.0);
     let mut s = format!(
@@ -1164,7 +1193,7 @@ pub fn svg(figures: &[Figure], title: &str) -> String {
          fill=\"white\"/>\n<text x=\"10\" y=\"18\" font-size=\"13\">{title}</text>\n",
         w = left + width + 80.0
     );
-    for (i, c) in COLUMNS.iter().enumerate() {
+    for (i, c) in columns.iter().enumerate() {
         let x = 10.0 + 125.0 * i as f64;
         s += &format!(
             "<rect x=\"{x}\" y=\"28\" width=\"10\" height=\"10\" fill=\"{}\"/>\
@@ -1177,9 +1206,10 @@ pub fn svg(figures: &[Figure], title: &str) -> String {
     s += &format!(
         "<line x1=\"{one}\" y1=\"45\" x2=\"{one}\" y2=\"{}\" stroke=\"#999\" \
          stroke-dasharray=\"3,3\"/>\n<text x=\"{one}\" y=\"{}\" text-anchor=\"middle\">1.0x \
-         (rustls directly)</text>\n",
+         ({})</text>\n",
         height - 25.0,
-        height - 12.0
+        height - 12.0,
+        columns[base]
     );
     for (r, f) in rows.iter().enumerate() {
         let y0 = 50.0 + row_h * r as f64;
@@ -1191,7 +1221,7 @@ pub fn svg(figures: &[Figure], title: &str) -> String {
             f.unit
         );
         for (i, color) in colors.iter().enumerate() {
-            if let Some(ratio) = f.ratio_to(i, 0) {
+            if let Some(ratio) = f.ratio_to(i, base) {
                 let y = y0 + bar * i as f64;
                 s += &format!(
                     "<rect x=\"{left}\" y=\"{y}\" width=\"{:.1}\" height=\"{}\" fill=\"{}\"/>\

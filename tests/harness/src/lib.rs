@@ -207,12 +207,24 @@ pub fn reset_peak_memory() {
 /// The peak resident memory of this process (VmHWM) since it started or since
 /// [`reset_peak_memory`], in bytes.
 pub fn peak_memory() -> usize {
-    status_kib("VmHWM:") * 1024
+    status_kib("self", "VmHWM:") * 1024
 }
 
-/// A value in kB from /proc/self/status (0 when it cannot be read).
-fn status_kib(field: &str) -> usize {
-    std::fs::read_to_string("/proc/self/status")
+/// The peak resident memory (VmHWM) of process `pid`, in bytes (0 when it
+/// cannot be read).
+pub fn peak_memory_of(pid: u32) -> usize {
+    status_kib(&pid.to_string(), "VmHWM:") * 1024
+}
+
+/// The resident memory (VmRSS) of process `pid`, in bytes (0 when it cannot
+/// be read).
+pub fn resident_memory_of(pid: u32) -> usize {
+    status_kib(&pid.to_string(), "VmRSS:") * 1024
+}
+
+/// A value in kB from /proc/PROCESS/status (0 when it cannot be read).
+fn status_kib(process: &str, field: &str) -> usize {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -225,7 +237,7 @@ fn status_kib(field: &str) -> usize {
 
 /// Resident memory of this process (VmRSS), in bytes.
 pub fn resident_memory() -> usize {
-    status_kib("VmRSS:") * 1024
+    status_kib("self", "VmRSS:") * 1024
 }
 
 type VerifyFunc = wasmtime::component::TypedFunc<

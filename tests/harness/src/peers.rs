@@ -187,6 +187,16 @@ impl Peer {
         Some((status.success(), self.text()))
     }
 
+    /// The peer's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Closes the peer's stdin (a server that stops at its end stops).
+    pub fn close_stdin(&mut self) {
+        self.child.stdin.take();
+    }
+
     /// Writes to the peer's stdin.
     pub fn send(&mut self, data: &[u8]) {
         let stdin = self.child.stdin.as_mut().expect("stdin");
