@@ -799,20 +799,26 @@ fn result_lines(stdout: &str) -> Vec<HashMap<String, f64>> {
         .collect()
 }
 
-/// rustls directly: (median handshake ms, median MB/s) of `repeat` GETs, or of
-/// POSTs of `upload` bytes when it is not 0 (MB/s of the upload, timed as
-/// https-get times it: from the body's first byte to the response's first).
-fn rustls_tcp(certs: &Certs, port: u16, repeat: usize, upload: usize) -> Result<(f64, f64)> {
+/// A rustls client (ring, the safe default versions) trusting the
+/// certificates in `ca_pem`, no client certificate.
+pub fn client_trusting(ca_pem: &[u8]) -> Result<ClientConfig> {
     let mut roots = RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(certs.ca_pem.as_bytes()) {
+    for c in CertificateDer::pem_slice_iter(ca_pem) {
         roots.add(c?)?;
     }
-    let config = Arc::new(
+    Ok(
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_no_client_auth(),
-    );
+    )
+}
+
+/// rustls directly: (median handshake ms, median MB/s) of `repeat` GETs, or of
+/// POSTs of `upload` bytes when it is not 0 (MB/s of the upload, timed as
+/// https-get times it: from the body's first byte to the response's first).
+fn rustls_tcp(certs: &Certs, port: u16, repeat: usize, upload: usize) -> Result<(f64, f64)> {
+    let config = Arc::new(client_trusting(certs.ca_pem.as_bytes())?);
     let (mut hv, mut tv) = (Vec::new(), Vec::new());
     for _ in 0..repeat {
         let tcp = TcpStream::connect(("127.0.0.1", port))?;

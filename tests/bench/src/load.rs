@@ -18,9 +18,8 @@ use std::time::{Duration, Instant};
 use memtls_report::{Report, Tag};
 use memtls_test_harness::peers::{Files, Peer, free_port, spawn_command};
 use memtls_test_harness::{peak_memory_of, resident_memory_of};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use wasmtime::{Result, bail, format_err};
 
 use crate::Figure;
@@ -142,11 +141,7 @@ pub struct LoadResults {
 impl LoadResults {
     /// The table, ratios to the reference when it ran.
     pub fn table(&self) -> String {
-        let base = self
-            .columns
-            .iter()
-            .position(|c| *c == Server::Reference.name())
-            .unwrap_or(0);
+        let base = self.base();
         let baseline = vec![base; self.columns.len()];
         crate::table_of(
             &self.columns,
@@ -158,12 +153,16 @@ impl LoadResults {
 
     /// The chart of the throughput figures, as ratios to the reference.
     pub fn svg(&self, title: &str) -> String {
-        let base = self
-            .columns
+        let base = self.base();
+        crate::svg_of(&self.columns, base, &self.figures, title)
+    }
+
+    /// The column ratios are to: the reference's, when it ran.
+    fn base(&self) -> usize {
+        self.columns
             .iter()
             .position(|c| *c == Server::Reference.name())
-            .unwrap_or(0);
-        crate::svg_of(&self.columns, base, &self.figures, title)
+            .unwrap_or(0)
     }
 
     fn row(&mut self, name: String, unit: &'static str, higher_is_better: bool) -> &mut Figure {
@@ -435,15 +434,7 @@ pub fn s_time(port: u16, seconds: u64, reuse: bool) -> Result<f64> {
 
 /// A client configuration trusting `ca_pem` (the fixtures' CA), ALPN http/1.1.
 pub fn client_config(ca_pem: &[u8]) -> Result<Arc<ClientConfig>> {
-    let mut roots = RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(ca_pem) {
-        roots.add(c?)?;
-    }
-    let mut config =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let mut config = crate::client_trusting(ca_pem)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -785,8 +776,7 @@ fn run_soak(
         }));
     }
     let start = Instant::now();
-    let pid_rss = |r: &Running| r.rss();
-    let mut rss = vec![(0.0, pid_rss(&running))];
+    let mut rss = vec![(0.0, running.rss())];
     let (mut succeeded, mut failed, mut seconds) = (0u64, 0u64, 0.0f64);
     let round = if opts.quick { 2 } else { 20 };
     while start.elapsed().as_secs() < soak.seconds {
@@ -802,7 +792,7 @@ fn run_soak(
         succeeded += run.succeeded;
         failed += run.failed;
         seconds += run.seconds;
-        rss.push((start.elapsed().as_secs_f64(), pid_rss(&running)));
+        rss.push((start.elapsed().as_secs_f64(), running.rss()));
     }
     stop.store(true, Ordering::Relaxed);
     for t in threads {
