@@ -1,9 +1,12 @@
 //! The load benchmark's code paths once, small (CI's quick form): the
 //! `https-server` component on each provider and in the async embedder, and
 //! the tokio-rustls reference (with and without TCP_NODELAY), under h2load
-//! and openssl s_time, then a short soak with every fault injected. It checks that every figure was produced, that no request of a
-//! well-behaved client failed, that the server freed the stalled connections
-//! on its own and answered garbage with an alert; nothing about speed.
+//! and openssl s_time (several processes at once resuming their sessions),
+//! then a short soak with every fault injected. It checks that every figure
+//! was produced, that no request of a well-behaved client failed, that
+//! s_time's sessions were resumed, that the server freed the stalled
+//! connections on its own and answered garbage with an alert; nothing about
+//! speed.
 
 use memtls_bench::load::{LoadOptions, Server, Soak, run_load};
 
@@ -41,6 +44,14 @@ fn load_runs_on_every_server_and_survives_the_faults() {
         "requests h2load saw fail, per server ({:?})",
         results.columns
     );
+    for (column, &(resumed, all)) in results.columns.iter().zip(&results.s_time_reused) {
+        // Every s_time process resumes one session over and over: all but a
+        // few should be resumed (s_time marks each with `r`).
+        assert!(
+            all > 0 && resumed * 10 >= all * 9,
+            "{column}: openssl s_time -reuse saw {resumed} of {all} connections resumed"
+        );
+    }
     assert!(
         soak.succeeded > 0,
         "no well-behaved request was served in the soak"

@@ -134,6 +134,8 @@ pub struct LoadResults {
     pub figures: Vec<Figure>,
     /// Requests h2load did not see succeed, per column (should all be 0).
     pub failed: Vec<u64>,
+    /// `openssl s_time -reuse`'s connections, per column: (resumed, all).
+    pub s_time_reused: Vec<(u64, u64)>,
     /// The soak's figures, if it ran.
     pub soak: Option<SoakResults>,
 }
@@ -396,40 +398,110 @@ fn parse_h2load(text: &str) -> Option<H2Run> {
     seen.then_some(run)
 }
 
-/// `openssl s_time` against `port` for `seconds`: new sessions each time, or
-/// one session resumed (`reuse`). Returns handshakes per second (each
-/// connection fetches `/`, which lets TLS 1.3 session tickets arrive).
-pub fn s_time(port: u16, seconds: u64, reuse: bool) -> Result<f64> {
-    let start = Instant::now();
-    let out = Command::new("openssl")
-        .args([
-            "s_time",
-            "-connect",
-            &format!("127.0.0.1:{port}"),
-            if reuse { "-reuse" } else { "-new" },
-            "-time",
-            &seconds.to_string(),
-            "-www",
-            "/",
-        ])
-        .output()
-        .map_err(|e| format_err!("cannot run openssl s_time: {e}"))?;
-    let wall = start.elapsed().as_secs_f64();
-    let text = String::from_utf8_lossy(&out.stdout);
-    // "N connections in T.TTs; …" (the first such line: the timed part).
-    let count = text
-        .lines()
-        .find_map(|l| {
-            let (n, rest) = l.split_once(" connections in ")?;
-            rest.contains("s;").then(|| n.trim().parse::<f64>().ok())?
-        })
-        .ok_or_else(|| {
-            format_err!(
-                "openssl s_time said nothing usable: {text}{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })?;
-    Ok(count / wall.max(1e-9))
+/// What `openssl s_time` counted in the measured window.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct STime {
+    /// Connections per second (new sessions for `-new`, resumed ones for
+    /// `-reuse`), all processes together.
+    pub per_second: f64,
+    /// Connections s_time completed in the window, all processes.
+    pub connections: u64,
+    /// Of those, the ones it saw resumed (its `r` marks).
+    pub resumed: u64,
+}
+
+/// s_time processes, killed when dropped.
+struct Processes(Vec<std::process::Child>);
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `openssl s_time` against `port`, new sessions each time or one session
+/// resumed over and over (`reuse`), from `processes` processes at once
+/// (s_time runs one connection at a time, so `processes` is the number of
+/// concurrent connections); each connection fetches `/`, which lets TLS 1.3
+/// session tickets arrive. s_time writes a mark as each connection ends (`r`
+/// when resumed): hundreds of processes take seconds to start, so the counts
+/// are the marks written in `seconds` once every process has written one;
+/// then the processes are stopped.
+pub fn s_time(port: u16, seconds: u64, reuse: bool, processes: usize) -> Result<STime> {
+    let outputs = Files::scratch(&format!("s_time-{port}"));
+    let output = |i: usize| outputs.dir.join(i.to_string());
+    let mut running = Processes(Vec::with_capacity(processes));
+    for i in 0..processes {
+        let child = Command::new("openssl")
+            .args([
+                "s_time",
+                "-connect",
+                &format!("127.0.0.1:{port}"),
+                if reuse { "-reuse" } else { "-new" },
+                // Longer than any run: stopped once measured.
+                "-time",
+                "3600",
+                "-www",
+                "/",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(output(i))?)
+            .stderr(std::fs::File::create(output(i).with_extension("err"))?)
+            .spawn()
+            .map_err(|e| format_err!("cannot run openssl s_time: {e}"))?;
+        running.0.push(child);
+    }
+    // Every process's marks so far, and when they were read.
+    let marks = || -> Result<(Vec<(u64, u64)>, Instant)> {
+        let start = Instant::now();
+        let counts = (0..processes)
+            .map(|i| Ok(count_marks(&std::fs::read(output(i))?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok((counts, start + start.elapsed() / 2))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30 + processes as u64 / 20);
+    let (first, t1) = loop {
+        std::thread::sleep(Duration::from_millis(200));
+        for (i, child) in running.0.iter_mut().enumerate() {
+            if child.try_wait()?.is_some() {
+                let said = std::fs::read_to_string(output(i).with_extension("err"))?;
+                bail!("openssl s_time stopped early: {said}");
+            }
+        }
+        let (counts, at) = marks()?;
+        let started = counts.iter().filter(|(n, _)| *n > 0).count();
+        if started == processes {
+            break (counts, at);
+        }
+        if Instant::now() > deadline {
+            bail!("only {started} of {processes} openssl s_time processes connected in time");
+        }
+    };
+    std::thread::sleep(Duration::from_secs(seconds));
+    let (last, t2) = marks()?;
+    drop(running);
+    let mut run = STime::default();
+    for ((n1, r1), (n2, r2)) in first.into_iter().zip(last) {
+        run.connections += n2 - n1;
+        run.resumed += r2 - r1;
+    }
+    let counted = if reuse { run.resumed } else { run.connections };
+    run.per_second = counted as f64 / (t2 - t1).as_secs_f64();
+    Ok(run)
+}
+
+/// From s_time's output, its marks, one per connection on lines of marks
+/// only: (connections, resumed ones). `r` is resumed; `*`, `t` and `3` are not.
+fn count_marks(output: &[u8]) -> (u64, u64) {
+    const MARKS: &[u8] = b"r*t3";
+    output
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty() && l.iter().all(|b| MARKS.contains(b)))
+        .flatten()
+        .fold((0, 0), |(n, r), &b| (n + 1, r + u64::from(b == b'r')))
 }
 
 /// A client configuration trusting `ca_pem` (the fixtures' CA), ALPN http/1.1.
@@ -530,6 +602,7 @@ pub fn run_load(opts: &LoadOptions) -> Result<LoadResults> {
     let mut results = LoadResults {
         columns: opts.servers.iter().map(|s| s.name()).collect(),
         failed: vec![0; opts.servers.len()],
+        s_time_reused: vec![(0, 0); opts.servers.len()],
         ..LoadResults::default()
     };
     for (column, &server) in opts.servers.iter().enumerate() {
@@ -667,15 +740,31 @@ fn measure(
         "s_time full handshakes, 1 conn.".into(),
         "/s",
         true,
-        s_time(port, seconds, false)?,
+        s_time(port, seconds, false, 1)?.per_second,
     );
+    let mut reused = STime::default();
+    for &c in &opts.concurrency {
+        // Quick: the path with several processes, not hundreds of them.
+        let c = if quick { c.min(16) } else { c };
+        let run = s_time(port, seconds, true, c)?;
+        results.set(
+            column,
+            format!("s_time resumed handshakes, {c} conn."),
+            "/s",
+            true,
+            run.per_second,
+        );
+        reused.connections += run.connections;
+        reused.resumed += run.resumed;
+    }
     results.set(
         column,
-        "s_time resumed handshakes, 1 conn.".into(),
-        "/s",
+        "s_time connections resumed, client's count".into(),
+        "%",
         true,
-        s_time(port, seconds, true)?,
+        100.0 * reused.resumed as f64 / reused.connections.max(1) as f64,
     );
+    results.s_time_reused[column] = (reused.resumed, reused.connections);
     results.set(
         column,
         "peak RSS".into(),

@@ -206,21 +206,16 @@ fn serve_reference(dir: &Path, port: u16, options: &[String], nodelay: bool) -> 
     .with_no_client_auth()
     .with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Stateless session tickets, as memtls's servers issue them (rustls's
+    // default, a cache of 256 sessions, cannot resume 1,000 clients).
+    config.ticketer = rustls::crypto::ring::Ticketer::new()?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let counters: Arc<[AtomicU64; 3]> = Arc::default();
     {
         let counters = counters.clone();
         std::thread::spawn(move || {
             let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
-            let [handshakes, resumed, requests] = &*counters;
-            memtls_report::print(
-                memtls_report::Tag::Result,
-                &memtls_report::json!({
-                    "handshakes": handshakes.load(Ordering::Relaxed),
-                    "resumed": resumed.load(Ordering::Relaxed),
-                    "requests": requests.load(Ordering::Relaxed),
-                }),
-            );
+            memtls_report::print(memtls_report::Tag::Result, &counted(&counters));
             std::process::exit(0);
         });
     }
@@ -246,9 +241,19 @@ fn serve_reference(dir: &Path, port: u16, options: &[String], nodelay: bool) -> 
                 if tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
                     counters[1].fetch_add(1, Ordering::Relaxed);
                 }
-                let _ = answer(tls, limits.1, limits.2, &counters[2]).await;
+                let _ = answer(tls, limits.1, limits.2, &counters).await;
             });
         }
+    })
+}
+
+/// The reference's counters as `https-server`'s `/stats` has them.
+fn counted(counters: &[AtomicU64; 3]) -> serde_json::Value {
+    let [handshakes, resumed, requests] = counters;
+    memtls_report::json!({
+        "handshakes": handshakes.load(Ordering::Relaxed),
+        "resumed": resumed.load(Ordering::Relaxed),
+        "requests": requests.load(Ordering::Relaxed),
     })
 }
 
@@ -257,7 +262,7 @@ async fn answer(
     mut tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
     idle: Duration,
     bulk: usize,
-    requests: &AtomicU64,
+    counters: &[AtomicU64; 3],
 ) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
@@ -277,13 +282,15 @@ async fn answer(
         };
         let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
         buf.drain(..end);
-        requests.fetch_add(1, Ordering::Relaxed);
+        counters[2].fetch_add(1, Ordering::Relaxed);
         let close = head.contains(" http/1.0\r\n") || head.contains("\r\nconnection: close");
         let path = head.split(' ').nth(1).unwrap_or("/");
         let connection = if close { "close" } else { "keep-alive" };
+        let stats = (path == "/stats").then(|| counted(counters).to_string());
         let (status, length) = match path {
             "/" => ("200 OK", SMALL_BODY.len()),
             "/bulk" => ("200 OK", bulk),
+            "/stats" => ("200 OK", stats.as_ref().map_or(0, String::len)),
             _ => ("404 Not Found", 0),
         };
         let response_head = format!(
@@ -296,7 +303,7 @@ async fn answer(
         match path {
             "/" => response.extend_from_slice(SMALL_BODY),
             "/bulk" => response.resize(response.len() + bulk, b'x'),
-            _ => {}
+            _ => response.extend_from_slice(stats.as_deref().unwrap_or("").as_bytes()),
         }
         tls.write_all(&response).await?;
         tls.flush().await?;
