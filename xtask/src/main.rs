@@ -286,6 +286,127 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
 }
 
+/// Test binaries known to run for a minute or more, started first so that
+/// the lanes finish together (the others follow in cargo's order).
+const LONG_TESTS: &[&str] = &[
+    "python",
+    "leaks",
+    "cli",
+    "python_memory",
+    "hostile_guest",
+    "load_smoke",
+    "conformance",
+    "matrix",
+    "hosts",
+    "identities",
+];
+
+/// Builds the test binaries (`test`: a `cargo test --no-run` with JSON
+/// messages) and runs every one of them with `--include-ignored
+/// --show-output`, in its package's directory as cargo would, two at a time
+/// (`MEMTLS_TEST_LANES` to change): many wait on peers, servers and
+/// processes, and one at a time they left a quarter of two cores idle. Each
+/// binary's output is printed whole when it ends; every binary runs even
+/// when one fails, and the failures are named at the end.
+fn run_tests(test: &mut Command) -> Result {
+    eprintln!("xtask: running {test:?}");
+    let out = test
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("could not start cargo test: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("building the tests failed ({})", out.status));
+    }
+    let mut binaries: Vec<(String, PathBuf, PathBuf)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(r#""reason":"compiler-artifact""#))
+        .filter(|l| {
+            // The executables built to run as tests (profile "test"), not the
+            // binaries the tests call.
+            l.split_once(r#""profile":{"#)
+                .and_then(|(_, p)| p.split_once('}'))
+                .is_some_and(|(profile, _)| profile.contains(r#""test":true"#))
+        })
+        .filter_map(|l| {
+            let executable = PathBuf::from(json_string(l, "executable")?);
+            let manifest = PathBuf::from(json_string(l, "manifest_path")?);
+            let name = json_string(l, "name")?;
+            Some((name, executable, manifest.parent()?.to_path_buf()))
+        })
+        .collect();
+    binaries.dedup_by(|a, b| a.1 == b.1);
+    binaries.sort_by_key(|(name, ..)| {
+        LONG_TESTS
+            .iter()
+            .position(|l| l == name)
+            .unwrap_or(LONG_TESTS.len())
+    });
+    let lanes = env::var("MEMTLS_TEST_LANES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2usize)
+        .max(1);
+    eprintln!(
+        "xtask: running {} test binaries, {lanes} at a time",
+        binaries.len()
+    );
+    let queue = std::sync::Mutex::new(binaries.into_iter());
+    let failed = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..lanes {
+            scope.spawn(|| {
+                loop {
+                    let next = queue.lock().unwrap().next();
+                    let Some((name, executable, dir)) = next else {
+                        break;
+                    };
+                    let started = std::time::Instant::now();
+                    let result = Command::new(&executable)
+                        .args(["--include-ignored", "--show-output"])
+                        .current_dir(&dir)
+                        .env("CARGO_MANIFEST_DIR", &dir)
+                        .output();
+                    let took = started.elapsed().as_secs_f64();
+                    let mut report = format!(
+                        "\n     Running {} ({}), {took:.0} s\n",
+                        name,
+                        executable.display()
+                    );
+                    let ok = match result {
+                        Ok(o) => {
+                            report.push_str(&String::from_utf8_lossy(&o.stdout));
+                            report.push_str(&String::from_utf8_lossy(&o.stderr));
+                            o.status.success()
+                        }
+                        Err(e) => {
+                            report.push_str(&format!("could not start it: {e}\n"));
+                            false
+                        }
+                    };
+                    print!("{report}");
+                    if !ok {
+                        failed.lock().unwrap().push(name);
+                    }
+                }
+            });
+        }
+    });
+    let failed = failed.into_inner().unwrap();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("test binaries failed: {}", failed.join(", ")))
+    }
+}
+
+/// The string value of `"key":"…"` in one line of cargo's JSON messages (the
+/// values read here, paths and names, hold no escaped quotes).
+fn json_string(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!(r#""{key}":""#))? + key.len() + 4;
+    let end = start + line[start..].find('"')?;
+    Some(line[start..end].replace(r"\\", r"\"))
+}
+
 /// Clippy's driver, beside the cargo running this (the toolchain's).
 fn clippy_driver() -> Result<PathBuf> {
     let cargo = PathBuf::from(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -378,10 +499,11 @@ fn test(args: &[String]) -> Result {
     test.args([
         "test",
         "--workspace",
-        "--",
-        "--include-ignored",
-        "--show-output",
+        "--no-run",
+        "--message-format=json-render-diagnostics",
     ]);
+    let mut doc = cargo();
+    doc.args(["test", "--workspace", "--doc"]);
     if lint {
         run(cargo().args(["fmt", "--all", "--", "--check"]))?;
         // Clippy lints the workspace's crates while they compile for the
@@ -390,7 +512,7 @@ fn test(args: &[String]) -> Result {
         // built once, not checked once and built again: what `cargo clippy
         // --workspace --all-targets -- -D warnings` reports fails the build.
         let driver = clippy_driver()?;
-        for command in [&mut build, &mut test] {
+        for command in [&mut build, &mut test, &mut doc] {
             command.env("RUSTC_WORKSPACE_WRAPPER", &driver).env(
                 "CLIPPY_ARGS",
                 "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__",
@@ -402,7 +524,8 @@ fn test(args: &[String]) -> Result {
     // ones that need a program from outside inside otherwise hermetic crates
     // too (ignored by a plain `cargo test`).
     run(&mut build)?;
-    run(&mut test)?;
+    run_tests(&mut test)?;
+    run(&mut doc)?;
     // The libraries an embedder takes from crates.io package on their own: no
     // Wasm build, the WIT inside, every dependency published. (Building the
     // packages again, as `cargo package` verifies by default, compiles a second
