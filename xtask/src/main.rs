@@ -303,12 +303,12 @@ const LONG_TESTS: &[&str] = &[
 
 /// Builds the test binaries (`test`: a `cargo test --no-run` with JSON
 /// messages) and runs every one of them with `--include-ignored
-/// --show-output`, in its package's directory as cargo would, two at a time
-/// (`MEMTLS_TEST_LANES` to change): many wait on peers, servers and
-/// processes, and one at a time they left a quarter of two cores idle. Each
-/// binary's output is printed whole when it ends; every binary runs even
-/// when one fails, and the failures are named at the end.
-fn run_tests(test: &mut Command) -> Result {
+/// --show-output`, in its package's directory as cargo would, and the doc
+/// tests (`doc`), two at a time (`MEMTLS_TEST_LANES` to change): many wait on
+/// peers, servers and processes, and one at a time they left a quarter of two
+/// cores idle. Each one's output is printed whole when it ends; every one
+/// runs even when another fails, and the failures are named at the end.
+fn run_tests(test: &mut Command, doc: Command) -> Result {
     eprintln!("xtask: running {test:?}");
     let out = test
         .stderr(std::process::Stdio::inherit())
@@ -347,31 +347,33 @@ fn run_tests(test: &mut Command) -> Result {
         .unwrap_or(2usize)
         .max(1);
     eprintln!(
-        "xtask: running {} test binaries, {lanes} at a time",
+        "xtask: running {} test binaries and the doc tests, {lanes} at a time",
         binaries.len()
     );
-    let queue = std::sync::Mutex::new(binaries.into_iter());
+    // The doc tests (compiled as they run) next to the first long binary.
+    let mut jobs = vec![("doc tests".to_string(), doc)];
+    jobs.extend(binaries.into_iter().map(|(name, executable, dir)| {
+        let mut command = Command::new(executable);
+        command
+            .args(["--include-ignored", "--show-output"])
+            .current_dir(&dir)
+            .env("CARGO_MANIFEST_DIR", &dir);
+        (name, command)
+    }));
+    let queue = std::sync::Mutex::new(jobs.into_iter());
     let failed = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..lanes {
             scope.spawn(|| {
                 loop {
                     let next = queue.lock().unwrap().next();
-                    let Some((name, executable, dir)) = next else {
+                    let Some((name, mut command)) = next else {
                         break;
                     };
                     let started = std::time::Instant::now();
-                    let result = Command::new(&executable)
-                        .args(["--include-ignored", "--show-output"])
-                        .current_dir(&dir)
-                        .env("CARGO_MANIFEST_DIR", &dir)
-                        .output();
+                    let result = command.output();
                     let took = started.elapsed().as_secs_f64();
-                    let mut report = format!(
-                        "\n     Running {} ({}), {took:.0} s\n",
-                        name,
-                        executable.display()
-                    );
+                    let mut report = format!("\n     Running {name} ({command:?}), {took:.0} s\n");
                     let ok = match result {
                         Ok(o) => {
                             report.push_str(&String::from_utf8_lossy(&o.stdout));
@@ -491,7 +493,7 @@ fn bench(args: &[String]) -> Result {
 }
 
 fn test(args: &[String]) -> Result {
-    first_build_note("15 of building (the whole run about 25)");
+    first_build_note("20 of building (the whole run about 30)");
     let lint = !args.iter().any(|a| a == "--no-lint");
     let mut build = cargo();
     build.args(["build", "--workspace", "--all-targets"]);
@@ -524,8 +526,7 @@ fn test(args: &[String]) -> Result {
     // ones that need a program from outside inside otherwise hermetic crates
     // too (ignored by a plain `cargo test`).
     run(&mut build)?;
-    run_tests(&mut test)?;
-    run(&mut doc)?;
+    run_tests(&mut test, doc)?;
     // The libraries an embedder takes from crates.io package on their own: no
     // Wasm build, the WIT inside, every dependency published. (Building the
     // packages again, as `cargo package` verifies by default, compiles a second
